@@ -1,0 +1,215 @@
+"""The ``delegation-reports`` command: thin click commands over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__, status as status_lib
+from .errors import UserError
+from .ingest.detect import FORMAT_CHOICES
+from .ingest.pipeline import REASONS, FileResult, ingest_paths
+from .warehouse import DB_ENV, default_db_path, opened
+
+# Files above this size get a progress bar.
+PROGRESS_MIN_BYTES = 20 * 1024 * 1024
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Warehouse file (default: ${DB_ENV} or ./delegation.duckdb).",
+)
+
+
+def _console(err: bool = False) -> Console:
+    return Console(stderr=err, highlight=False, soft_wrap=True)
+
+
+def _fmt_ts(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+class _Group(click.Group):
+    """Turns user errors into one clear line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="delegation-reports")
+def main() -> None:
+    """Who used which MSSanté personal mailbox, on whose behalf, and when."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
+              help="Kind of file; auto detects it from the header.")
+@click.option("--profile", default=None, help="Operator profile: a bundled name or a .toml file.")
+@click.option("--operator", default=None, help="Operator name for files without an operator column.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def ingest(paths, db, fmt, profile, operator, as_json):
+    """Load exports into the warehouse: every row is loaded, counted as a duplicate, or
+    quarantined with a reason.
+
+    Example: delegation-reports ingest data/samples/* --db delegation.duckdb
+    """
+    console = _console(err=as_json)
+    big = any(p.is_file() and p.stat().st_size >= PROGRESS_MIN_BYTES for p in paths)
+    with opened(db or default_db_path()) as con:
+        if big and console.is_terminal or big and not as_json:
+            results = _ingest_with_progress(con, paths, fmt, profile, operator, console)
+        else:
+            results = ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
+    else:
+        _print_results(console, results)
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+def _ingest_with_progress(con, paths, fmt, profile, operator, console) -> list[FileResult]:
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("", total=100)
+
+        def on_file(path: Path, size: int) -> None:
+            progress.update(task, description=escape(path.name), completed=0)
+
+        def on_progress(percent: float) -> None:
+            progress.update(task, completed=percent)
+
+        return ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator,
+                            on_file=on_file, on_progress=on_progress)
+
+
+def _print_results(console: Console, results: list[FileResult]) -> None:
+    table = Table(title="Ingestion")
+    for name in ("file", "format", "read", "loaded", "duplicate", "quarantined", "status"):
+        table.add_column(name, justify="right" if name in ("read", "loaded", "duplicate", "quarantined") else "left")
+    for r in results:
+        table.add_row(
+            escape(Path(r.file).name), escape(r.format or ""), f"{r.rows_read:,}",
+            f"{r.rows_loaded:,}", f"{r.rows_duplicate:,}", f"{r.rows_quarantined:,}", r.status,
+        )
+    console.print(table)
+    for r in results:
+        if r.message:
+            console.print(f"{escape(Path(r.file).name)}: {escape(r.message)}")
+        for note in r.notes:
+            console.print(f"{escape(Path(r.file).name)}: {escape(note)}")
+        if r.rows_quarantined:
+            console.print(
+                f"{escape(Path(r.file).name)}: {r.rows_quarantined:,} rows quarantined; "
+                f"see: delegation-reports quarantine --file {r.sha256[:12]}"
+            )
+
+
+@main.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(db, as_json):
+    """What the warehouse holds: rows and coverage per operator and kind, quarantine by
+    reason, files ingested.
+
+    Example: delegation-reports status --json
+    """
+    with opened(db or default_db_path(), read_only=True) as con:
+        report = status_lib.warehouse_status(con)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        return
+    console = _console()
+    table = Table(title="Data held")
+    for name in ("kind", "operator", "rows", "from (UTC)", "to (UTC)"):
+        table.add_column(name)
+    for row in report["holdings"]:
+        table.add_row(row["kind"], escape(row["operator"] or ""), f"{row['n_rows']:,}",
+                      _fmt_ts(row["covered_from_at"]), _fmt_ts(row["covered_to_at"]))
+    console.print(table)
+    if report["quarantine"]:
+        table = Table(title="Quarantined rows")
+        for name in ("operator", "kind", "reason", "rows"):
+            table.add_column(name)
+        for row in report["quarantine"]:
+            table.add_row(escape(row["operator"] or ""), row["kind"], row["reason"], f"{row['n_rows']:,}")
+        console.print(table)
+    else:
+        console.print("No quarantined rows.")
+    table = Table(title=f"Files ingested ({len(report['files'])})")
+    for name in ("id", "file", "sha256", "format", "read", "loaded", "dup.", "quar."):
+        table.add_column(name)
+    for row in report["files"]:
+        table.add_row(str(row["file_id"]), escape(row["file_name"]), row["sha256"][:12],
+                      escape(row["format"]), f"{row['rows_read']:,}", f"{row['rows_loaded']:,}",
+                      f"{row['rows_duplicate']:,}", f"{row['rows_quarantined']:,}")
+    console.print(table)
+    for warning in report["warnings"]:
+        console.print(f"[bold]Note:[/bold] {escape(warning)}")
+
+
+@main.command()
+@db_option
+@click.option("--file", "file_", default=None, help="A file's sha256 (or its start) or path.")
+@click.option("--reason", type=click.Choice(sorted(REASONS)), default=None, help="Only this reason.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def quarantine(db, file_, reason, as_json):
+    """List quarantined rows so they can be fixed and sent again.
+
+    Example: delegation-reports quarantine --reason bad_timestamp
+    """
+    if file_ and Path(file_).exists():
+        file_ = str(Path(file_).resolve())
+    with opened(db or default_db_path(), read_only=True) as con:
+        rows = status_lib.quarantined_rows(con, file_, reason)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    console = _console()
+    if not rows:
+        console.print("No quarantined rows match.")
+        return
+    table = Table(title=f"Quarantined rows ({len(rows)})")
+    for name in ("file", "line", "reason", "detail", "raw text"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(escape(row["file_name"]), str(row["line_number"]), row["reason"],
+                      escape(row["detail"] or ""), escape((row["raw_text"] or "")[:300]))
+    console.print(table)
+
+
+@main.command()
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=None, help="Random seed (default: the recorded one).")
+def samples(outdir, seed):
+    """Write the deterministic sample exports, and their ground truth, to OUTDIR.
+
+    Example: delegation-reports samples /tmp/samples --seed 7
+    """
+    from .samples.generator import DEFAULT_SEED, generate
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = generate(outdir, seed=DEFAULT_SEED if seed is None else seed)
+    for path in written:
+        click.echo(str(path))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,129 @@
+"""The canonical kinds of input: their columns, keys and target tables.
+
+A kind is what a file *means* (audit events, delegation events...); a format or profile is how
+a file *looks*. Every format is read into the columns of one kind, then validated by that
+kind's staging model (``sql/ingest/stg_<kind>.sql``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One canonical kind of input."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    required: frozenset[str]
+    key: tuple[str, ...]
+    # Stored columns compared to tell a true duplicate from a conflicting one.
+    content: tuple[str, ...]
+    # Column whose range the manifest records as the file's coverage.
+    coverage: str | None
+    description: str
+
+    @property
+    def header_signature(self) -> frozenset[str]:
+        """Columns whose presence identifies this kind in a header (operator may be absent)."""
+        return self.required - {"operator"}
+
+
+AUDIT = Kind(
+    name="audit",
+    table="audit_event",
+    columns=(
+        "event_id", "occurred_at", "mailbox", "actor", "action", "outcome", "auth_method",
+        "client_ip", "user_agent", "session_id", "message_id", "operator",
+    ),
+    required=frozenset({"event_id", "occurred_at", "mailbox", "actor", "action", "outcome", "operator"}),
+    key=("operator", "event_id"),
+    content=(
+        "occurred_at", "mailbox", "actor", "action", "outcome", "auth_method", "client_ip",
+        "user_agent", "session_id", "message_id",
+    ),
+    coverage="occurred_at",
+    description="audit events",
+)
+
+DELEGATIONS = Kind(
+    name="delegations",
+    table="delegation_event",
+    columns=(
+        "event_id", "event_type", "event_at", "mailbox", "delegate", "delegate_name",
+        "delegate_role", "rights", "valid_from", "valid_to", "performed_by", "operator",
+    ),
+    required=frozenset({"event_id", "event_type", "event_at", "mailbox", "delegate", "operator"}),
+    key=("operator", "event_id"),
+    content=(
+        "event_type", "event_at", "mailbox", "delegate", "delegate_name", "delegate_role",
+        "rights", "valid_from_at", "valid_until_at", "performed_by",
+    ),
+    coverage="event_at",
+    description="delegation events",
+)
+
+SNAPSHOT = Kind(
+    name="snapshot",
+    table="delegation_snapshot",
+    columns=(
+        "as_of", "mailbox", "delegate", "delegate_name", "delegate_role", "rights",
+        "valid_from", "valid_to", "operator",
+    ),
+    required=frozenset({"as_of", "mailbox", "delegate", "delegate_role", "rights", "operator"}),
+    key=("operator", "as_of_at", "mailbox", "delegate"),
+    content=("delegate_name", "delegate_role", "rights", "valid_from_at", "valid_until_at"),
+    coverage="as_of_at",
+    description="delegation snapshots",
+)
+
+ROSTER = Kind(
+    name="roster",
+    table="roster_member",
+    columns=(
+        "practice_id", "practice_name", "member", "member_kind", "member_rpps",
+        "practice_siret", "practice_finess",
+    ),
+    required=frozenset({"practice_id", "practice_name", "member", "member_kind"}),
+    key=("practice_id", "member"),
+    content=("practice_name", "member_kind", "member_rpps", "practice_siret", "practice_finess"),
+    coverage=None,
+    description="practice roster",
+)
+
+# The directory's 31 columns, in the extraction's order, under the names stored.
+DIRECTORY_COLUMNS = (
+    "bal_type", "address", "pp_id_type", "pp_id", "pp_national_id", "structure_id_type",
+    "structure_id", "service", "civility", "last_name", "first_name", "profession_category",
+    "profession_category_label", "profession_code", "profession_label", "skill_code",
+    "skill_label", "dematerialisation", "structure_name", "structure_brand", "address_line2",
+    "address_line3", "street_number", "street_number_complement", "street_type", "street_name",
+    "locality", "address_line6", "postal_code", "department", "country",
+)
+
+DIRECTORY = Kind(
+    name="directory",
+    table="directory_entry",
+    columns=DIRECTORY_COLUMNS,
+    required=frozenset({"bal_type", "address"}),
+    key=("extracted_at", "row_digest"),
+    content=(),
+    coverage="extracted_at",
+    description="MSSanté directory extraction",
+)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (DELEGATIONS, SNAPSHOT, AUDIT, ROSTER, DIRECTORY)}
+
+# Columns that carry message content in some exports: dropped before anything is stored.
+CONTENT_COLUMNS = frozenset({
+    "subject", "body", "message", "message_body", "content", "attachment", "attachment_name",
+    "attachments", "objet", "sujet", "corps", "contenu", "pièce jointe", "piece jointe",
+    "pièces jointes", "pieces jointes", "item.subject", "snippet", "preview",
+})
+
+
+def is_content_column(name: str) -> bool:
+    """True for a header that names message content (subject, body, attachment...)."""
+    return name.strip().lower() in CONTENT_COLUMNS

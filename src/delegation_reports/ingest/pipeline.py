@@ -1,0 +1,608 @@
+"""Loading one input file into the warehouse: all of it or none, nothing lost.
+
+Every row read ends in exactly one place: the kind's table (loaded), the count of duplicates
+(already in the warehouse or earlier in the file, with the same content), or the quarantine
+(with a reason code). The counts are checked before the transaction commits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .. import __version__
+from ..errors import InputFileError, UserError
+from ..warehouse import sql_statements, sql_text, transaction
+from . import files
+from .detect import Detected, detect, extraction_time
+from .kinds import DIRECTORY, Kind, is_content_column
+
+# The closed list of quarantine reasons (documented in docs/quarantine.md).
+REASONS = {
+    "wrong_column_count": "the row has more or fewer fields than the header",
+    "malformed_row": "the row cannot be parsed (unbalanced quotes, invalid JSON...)",
+    "undecodable_bytes": "bytes that are not valid in the file's encoding",
+    "missing_required_field": "a required field is empty",
+    "bad_timestamp": "a date or time that cannot be read",
+    "missing_offset": "a canonical timestamp without a UTC offset",
+    "ambiguous_local_time": "a local time in the autumn fall-back hour, which happens twice",
+    "nonexistent_local_time": "a local time in the spring-forward hour, which does not exist",
+    "unknown_action": "an action or event type outside the known list",
+    "invalid_value": "a value outside its column's accepted values",
+    "invalid_address": "a mailbox or account that is not an e-mail address",
+    "invalid_identifier": "an identifier with the wrong shape",
+    "invalid_check_digit": "an RPPS, FINESS, SIREN or SIRET whose check digit is wrong",
+    "invalid_range": "a validity period that ends before it starts",
+    "conflicting_duplicate": "same key as a row already loaded, with different content",
+    "line_too_long": "a line longer than the reader accepts",
+}
+
+_REJECT_REASONS = {
+    "MISSING COLUMNS": "wrong_column_count",
+    "TOO MANY COLUMNS": "wrong_column_count",
+    "INVALID ENCODING": "undecodable_bytes",
+    "INVALID UNICODE": "undecodable_bytes",
+    "LINE SIZE OVER MAXIMUM": "line_too_long",
+}
+
+_STORED: dict[str, tuple[str, ...]] = {
+    "audit": (
+        "operator", "event_id", "occurred_at", "mailbox", "actor", "action", "outcome",
+        "auth_method", "client_ip", "user_agent", "session_id", "message_id",
+    ),
+    "delegations": (
+        "operator", "event_id", "event_type", "event_at", "mailbox", "delegate", "delegate_name",
+        "delegate_role", "rights", "valid_from_at", "valid_until_at", "performed_by",
+    ),
+    "snapshot": (
+        "operator", "as_of_at", "mailbox", "delegate", "delegate_name", "delegate_role", "rights",
+        "valid_from_at", "valid_until_at",
+    ),
+    "roster": (
+        "practice_id", "practice_name", "member", "member_kind", "member_rpps", "practice_siret",
+        "practice_finess",
+    ),
+    "directory": ("extracted_at", "row_digest") + tuple(
+        c if c != "dematerialisation" else "is_dematerialised" for c in DIRECTORY.columns
+    ),
+}
+
+_JSONL_BATCH = 50_000
+_TEMP_OBJECTS = ("stg", "repeats", "skipped_lines", "rejects", "jsonl_rows")
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file."""
+
+    file: str
+    sha256: str | None = None
+    format: str | None = None
+    kind: str | None = None
+    operator: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    status: str = "loaded"  # loaded | unchanged | failed
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out.pop("notes")
+        return out
+
+
+class CountMismatch(RuntimeError):
+    """Raised when rows read differ from loaded + duplicate + quarantined (a bug: never commit)."""
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _ProgressWatch:
+    """Reports DuckDB's progress on the running statement from a background thread."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, report: Callable[[float], None] | None):
+        self.con, self.report = con, report
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                value = self.con.query_progress()
+            except duckdb.Error:
+                return
+            if value is not None and value >= 0:
+                self.report(value)
+
+    def __enter__(self):
+        if self.report:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.report:
+            self._thread.join()
+
+
+@dataclass
+class _Source:
+    """A detected file and everything the loader derives from it."""
+
+    path: Path
+    detected: Detected
+    fingerprint: files.Fingerprint
+    operator: str | None
+    read_path: Path
+    transcoded: bool
+
+    @property
+    def kind(self) -> Kind:
+        return self.detected.layout.kind
+
+
+def ingest_paths(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[Path],
+    *,
+    fmt: str = "auto",
+    profile: str | None = None,
+    operator: str | None = None,
+    on_file: Callable[[Path, int], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    on_done: Callable[[FileResult], None] | None = None,
+) -> list[FileResult]:
+    """Ingest several files, each in its own transaction; a failed file does not stop the rest."""
+    results = []
+    for path in paths:
+        path = Path(path)
+        if on_file:
+            on_file(path, path.stat().st_size if path.is_file() else 0)
+        result = ingest_file(con, path, fmt=fmt, profile=profile, operator=operator, on_progress=on_progress)
+        results.append(result)
+        if on_done:
+            on_done(result)
+    return results
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    fmt: str = "auto",
+    profile: str | None = None,
+    operator: str | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> FileResult:
+    """Load one file in one transaction. User mistakes give a ``failed`` result, not an error."""
+    path = Path(path)
+    result = FileResult(file=str(path))
+    started = datetime.now(UTC)
+    try:
+        detected = detect(path, fmt, profile)
+        result.format = detected.format_name
+        result.kind = detected.layout.kind.name
+        fingerprint = files.fingerprint(path)
+        result.sha256 = fingerprint.sha256
+        known = con.execute(
+            "SELECT file_id, started_at FROM ingest_file WHERE sha256 = ? ORDER BY file_id LIMIT 1",
+            [fingerprint.sha256],
+        ).fetchone()
+        if known:
+            result.status = "unchanged"
+            result.message = (
+                f"already ingested as file {known[0]} on {known[1]:%Y-%m-%d %H:%M} UTC; nothing changed"
+            )
+            return result
+        default_operator = operator or detected.layout.constants.get("operator")
+        if (
+            detected.layout.kind.name not in ("roster", "directory")
+            and "operator" not in detected.positions
+            and not default_operator
+        ):
+            raise InputFileError(f"{path}: no 'operator' column: pass --operator NAME")
+        result.operator = default_operator
+        with tempfile.TemporaryDirectory(prefix="delegation-reports-") as tmp:
+            read_path, transcoded = path, False
+            if detected.layout.container != "jsonl" and not detected.layout.is_utf8:
+                read_path, transcoded = Path(tmp) / "utf8.csv", True
+                files.transcode_to_utf8(path, read_path, detected.layout.encoding)
+            source = _Source(path, detected, fingerprint, default_operator, read_path, transcoded)
+            _load(con, source, result, started, on_progress)
+    except UserError as exc:
+        result.status = "failed"
+        result.message = str(exc)
+    except duckdb.Error as exc:
+        result.status = "failed"
+        result.message = f"{path}: could not be loaded: {exc}".splitlines()[0]
+    finally:
+        _drop_temp(con)
+    return result
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for name in _TEMP_OBJECTS:
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    con.execute("DROP VIEW IF EXISTS temp.raw_canonical")
+
+
+def _load(con, source: _Source, result: FileResult, started: datetime, on_progress) -> None:
+    kind = source.kind
+    with transaction(con):
+        file_id = con.execute("SELECT nextval('ingest_file_seq')").fetchone()[0]
+        _set_variables(con, source)
+        _define_time_macros(con, source)
+        stg_sql = sql_text(f"ingest/stg_{kind.name}.sql")
+        if source.detected.layout.container == "jsonl":
+            n_bad_lines = _stage_jsonl(con, source)
+            raw_sql, params = "SELECT * FROM jsonl_rows", {}
+        else:
+            n_bad_lines = 0
+            raw_sql, params = _csv_raw_sql(source)
+        with _ProgressWatch(con, on_progress):
+            con.execute(
+                f"CREATE TEMP TABLE stg AS WITH raw_canonical AS ({raw_sql}) SELECT * FROM ({stg_sql})",
+                params,
+            )
+        if source.detected.layout.container != "jsonl":
+            n_bad_lines = _collect_rejects(con, source)
+        _classify_repeats(con, kind)
+        if "operator" in kind.columns:
+            found = con.execute(
+                "SELECT string_agg(DISTINCT operator, ', ' ORDER BY operator) FROM stg"
+            ).fetchone()[0]
+            source.operator = result.operator = found or source.operator
+
+        stored = ", ".join(_STORED[kind.name])
+        con.execute(
+            f"INSERT INTO {kind.table} ({stored}, source_file_id, source_line) "
+            f"SELECT {stored}, ?, line_number FROM stg "
+            "WHERE len(problems) = 0 AND line_number NOT IN (SELECT line_number FROM repeats)",
+            [file_id],
+        )
+        con.execute(
+            "INSERT INTO quarantine SELECT ?, ?, line_number, problems[1].reason, "
+            "array_to_string(list_transform(problems, lambda p: p.reason || coalesce(': ' || p.detail, '')), '; '), "
+            "raw_text FROM stg WHERE len(problems) > 0",
+            [file_id, source.fingerprint.sha256],
+        )
+        # A conflicting row passed validation, so its raw text was not kept: show it as parsed.
+        as_parsed = ", ".join(f"{c} := s.{c}" for c in _STORED[kind.name])
+        con.execute(
+            "INSERT INTO quarantine SELECT ?, ?, r.line_number, 'conflicting_duplicate', "
+            "'same key as ' || r.first_seen || ', different content', "
+            f"to_json(struct_pack({as_parsed})) "
+            "FROM repeats AS r JOIN stg AS s USING (line_number) WHERE NOT r.same_content",
+            [file_id, source.fingerprint.sha256],
+        )
+        con.execute(
+            "INSERT INTO quarantine SELECT ?, ?, line_number, reason, detail, raw_text FROM rejects",
+            [file_id, source.fingerprint.sha256],
+        )
+        counts = con.execute(
+            """
+            SELECT
+                (SELECT count(*) FROM stg) + (SELECT count(DISTINCT line_number) FROM rejects),
+                (SELECT count(*) FROM stg WHERE len(problems) = 0)
+                    - (SELECT count(*) FROM repeats),
+                (SELECT count(*) FROM repeats WHERE same_content),
+                (SELECT count(DISTINCT line_number) FROM quarantine WHERE file_id = ?)
+            """,
+            [file_id],
+        ).fetchone()
+        result.rows_read, result.rows_loaded, result.rows_duplicate, result.rows_quarantined = counts
+        if result.rows_read != result.rows_loaded + result.rows_duplicate + result.rows_quarantined:
+            raise CountMismatch(
+                f"{source.path}: {result.rows_read} rows read but {result.rows_loaded} loaded + "
+                f"{result.rows_duplicate} duplicate + {result.rows_quarantined} quarantined"
+            )
+        coverage = (None, None)
+        if kind.coverage:
+            coverage = con.execute(
+                f"SELECT min({kind.coverage}), max({kind.coverage}) FROM stg WHERE len(problems) = 0"
+            ).fetchone()
+        if source.detected.content_columns:
+            result.notes.append(
+                "message content columns dropped: " + ", ".join(source.detected.content_columns)
+            )
+        if n_bad_lines and source.detected.layout.container == "jsonl":
+            result.notes.append(f"{n_bad_lines} lines could not be read as JSON objects")
+        con.execute(
+            """
+            INSERT INTO ingest_file (file_id, path, file_name, size_bytes, sha256, kind, format,
+                operator, rows_read, rows_loaded, rows_duplicate, rows_quarantined,
+                ignored_columns, dropped_content_columns, covered_from_at, covered_to_at,
+                started_at, ended_at, tool_version, notes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                file_id, str(source.path.resolve()), source.path.name,
+                source.fingerprint.size_bytes, source.fingerprint.sha256, kind.name,
+                result.format, source.operator, result.rows_read, result.rows_loaded,
+                result.rows_duplicate, result.rows_quarantined, source.detected.ignored_columns,
+                source.detected.content_columns, coverage[0], coverage[1], started,
+                datetime.now(UTC), __version__, "; ".join(result.notes) or None,
+            ],
+        )
+
+
+def _set_variables(con, source: _Source) -> None:
+    layout = source.detected.layout
+    con.execute("SET VARIABLE default_operator = ?::VARCHAR", [source.operator])
+    for column, value in layout.constants.items():
+        con.execute(f"SET VARIABLE const_{column} = ?::VARCHAR", [value])
+    for column, mapping in layout.values.items():
+        con.execute(
+            f"SET VARIABLE map_{column} = MAP(?::VARCHAR[], ?::VARCHAR[])",
+            [list(mapping), list(mapping.values())],
+        )
+    if layout.kind is DIRECTORY:
+        stamp = extraction_time(source.path)
+        if stamp:
+            con.execute("SET VARIABLE extracted_at = timezone('Europe/Paris', ?::TIMESTAMP)", [stamp])
+        else:
+            mtime = datetime.fromtimestamp(source.path.stat().st_mtime, UTC)
+            con.execute("SET VARIABLE extracted_at = ?::TIMESTAMPTZ", [mtime])
+    con.execute("SET VARIABLE list_separator = ?::VARCHAR", [layout.list_separator])
+
+
+def _define_time_macros(con, source: _Source) -> None:
+    spec = source.detected.layout.time
+    if spec.style == "iso":
+        statements = sql_statements("ingest/time_iso.sql")
+    else:
+        literals = {
+            "timestamp_format": _sql_literal(spec.timestamp_format),
+            "date_format": _sql_literal(spec.date_format),
+            "timezone": _sql_literal(spec.timezone),
+            "ambiguous": _sql_literal(spec.ambiguous),
+            "nonexistent": _sql_literal(spec.nonexistent),
+        }
+        statements = [s.format(**literals) for s in sql_statements("ingest/time_local.sql")]
+    for statement in statements:
+        con.execute(statement)
+
+
+def _csv_field(expr: str, delimiter: str) -> str:
+    """SQL that writes one field back as CSV text, quoted when needed."""
+    return (
+        f"CASE WHEN {expr} IS NULL THEN '' "
+        f"WHEN contains({expr}, '\"') OR contains({expr}, {_sql_literal(delimiter)}) "
+        f"OR contains({expr}, chr(10)) OR contains({expr}, chr(13)) "
+        f"THEN '\"' || replace({expr}, '\"', '\"\"') || '\"' ELSE {expr} END"
+    )
+
+
+def _csv_raw_sql(source: _Source) -> tuple[str, dict]:
+    """The `raw_canonical` query over the CSV file: canonical names, labels mapped."""
+    detected = source.detected
+    layout = detected.layout
+    header = detected.header
+    names = [f"c{i}" for i in range(len(header))]
+    columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
+    content = {i for i, h in enumerate(header) if is_content_column(h)}
+    kept = [n for i, n in enumerate(names) if i not in content]
+    delimiter = detected.delimiter
+    quote = "" if layout.container == "directory" else '"'
+
+    select = ["ordinality + 1 AS line_number"]
+    canonical = layout.kind.columns
+    for column in canonical:
+        position = detected.positions.get(column)
+        if position is None or position in content:
+            value = f"getvariable('const_{column}')" if column in layout.constants else "NULL::VARCHAR"
+        else:
+            value = names[position]
+            if column in layout.values and column == "rights":
+                value = (
+                    f"array_to_string(list_transform(string_split({value}, getvariable('list_separator')), "
+                    f"lambda r: coalesce(map_extract_value(getvariable('map_rights'), lower(trim(r))), trim(r))), '|')"
+                )
+            elif column in layout.values:
+                value = (
+                    f"coalesce(map_extract_value(getvariable('map_{column}'), lower(trim({value}))), {value})"
+                )
+            elif column == "rights" and layout.list_separator != "|":
+                value = f"replace({value}, getvariable('list_separator'), '|')"
+        select.append(f"{value} AS {column}")
+    if source.transcoded and kept:
+        select.append(f"contains(concat_ws('', {', '.join(kept)}), chr(65533)) AS has_bad_bytes")
+    else:
+        select.append("false AS has_bad_bytes")
+    fields = [_csv_field(n, delimiter) if i not in content else "''" for i, n in enumerate(names)]
+    select.append(f"concat_ws({_sql_literal(delimiter)}, {', '.join(fields)}) AS raw_text")
+
+    options = (
+        f"columns = {columns}, header = true, auto_detect = false, "
+        f"delim = {_sql_literal(delimiter)}, quote = {_sql_literal(quote)}, "
+        f"escape = {_sql_literal(quote)}, allow_quoted_nulls = false, "
+        "store_rejects = true, rejects_table = 'reject_rows', rejects_scan = 'reject_scans', "
+        "max_line_size = 1048576, parallel = true"
+    )
+    sql = f"SELECT {', '.join(select)} FROM read_csv($path, {options}) WITH ORDINALITY"
+    return sql, {"path": str(source.read_path)}
+
+
+def _scrub_content(raw: str, source: _Source) -> str:
+    """Blank the message-content fields of a rejected line before it is kept."""
+    content = [i for i, h in enumerate(source.detected.header) if is_content_column(h)]
+    if not content:
+        return raw
+    row = next(csv.reader(io.StringIO(raw), delimiter=source.detected.delimiter), [])
+    for i in content:
+        if i < len(row):
+            row[i] = ""
+    out = io.StringIO()
+    csv.writer(out, delimiter=source.detected.delimiter, lineterminator="").writerow(row)
+    return out.getvalue()
+
+
+def _collect_rejects(con, source: _Source) -> int:
+    """Turn the CSV reader's rejected lines into quarantine rows, and fix line numbers of the
+    staged rows when lines were skipped (rejected or blank) before them."""
+    rejected = con.execute(
+        "SELECT line, min(line_byte_position), list(DISTINCT error_type ORDER BY error_type), "
+        "first(csv_line), first(error_message) FROM reject_rows GROUP BY line ORDER BY line"
+    ).fetchall()
+    rows = []
+    for line, offset, error_types, csv_line, message in rejected:
+        reason = next((_REJECT_REASONS[t] for t in error_types if t in _REJECT_REASONS), "malformed_row")
+        if reason == "undecodable_bytes" and not source.transcoded:
+            raw = files.raw_line(source.path, offset)
+        else:
+            raw = (csv_line or "").rstrip("\r\n")
+        detail = (message or "").splitlines()[0] if message else None
+        rows.append((int(line), reason, detail, _scrub_content(raw, source)))
+    con.execute(
+        "CREATE TEMP TABLE rejects (line_number BIGINT, reason VARCHAR, detail VARCHAR, raw_text VARCHAR)"
+    )
+    if rows:
+        con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", rows)
+    con.execute("DROP TABLE IF EXISTS temp.reject_rows")
+    con.execute("DROP TABLE IF EXISTS temp.reject_scans")
+
+    skipped = sorted({r[0] for r in rows} | set(source.fingerprint.blank_lines))
+    if skipped:
+        # Staged line numbers assumed no skipped line; a good row with ordinal k sits after
+        # the i-th skipped line s_i exactly when k > s_i - i - 1 (rows before it: s_i - 2
+        # lines after the header, of which i - 1 skipped).
+        con.execute("CREATE TEMP TABLE skipped_lines (good_before BIGINT, n_skipped BIGINT)")
+        con.executemany(
+            "INSERT INTO skipped_lines VALUES (?, ?)",
+            [(s - i - 1, i) for i, s in enumerate(skipped, start=1)],
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE stg AS
+            SELECT s.* REPLACE (s.line_number + coalesce(k.n_skipped, 0) AS line_number)
+            FROM stg AS s
+            ASOF LEFT JOIN (SELECT good_before, max(n_skipped) AS n_skipped
+                            FROM skipped_lines GROUP BY good_before) AS k
+                ON s.line_number - 1 > k.good_before
+            """
+        )
+    return len(rows)
+
+
+def _classify_repeats(con, kind: Kind) -> None:
+    """Find staged rows whose key is already in the warehouse or earlier in the file."""
+    content = [c for c in kind.content]
+    if kind is DIRECTORY:
+        content = ["row_digest"]
+    key_cols = ", ".join(kind.key)
+    sql = sql_text("ingest/dedup.sql").format(
+        key_cols=key_cols,
+        content_struct="struct_pack(" + ", ".join(f"{c} := {c}" for c in content) + ")",
+        content_struct_core="struct_pack(" + ", ".join(f"{c} := c.{c}" for c in content) + ")",
+        table=kind.table,
+        key_join_core=" AND ".join(f"v.{k} = c.{k}" for k in kind.key),
+        key_join_repeated=" AND ".join(f"v.{k} = r.{k}" for k in kind.key),
+    )
+    con.execute(f"CREATE TEMP TABLE repeats AS {sql}")
+
+
+def _jsonl_value(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _stage_jsonl(con, source: _Source) -> int:
+    """Read a JSON Lines file into `jsonl_rows` (the same columns as `raw_canonical`); lines
+    that are not JSON objects become quarantine rows in `rejects`. Returns how many."""
+    kind = source.kind
+    columns = ["line_number", *kind.columns, "has_bad_bytes", "raw_text"]
+    schema = pa.schema(
+        [("line_number", pa.int64())]
+        + [(c, pa.string()) for c in kind.columns]
+        + [("has_bad_bytes", pa.bool_()), ("raw_text", pa.string())]
+    )
+    con.execute(
+        "CREATE TEMP TABLE rejects (line_number BIGINT, reason VARCHAR, detail VARCHAR, raw_text VARCHAR)"
+    )
+    con.execute(
+        "CREATE TEMP TABLE jsonl_rows ("
+        + ", ".join(
+            f"{c} {'BIGINT' if c == 'line_number' else 'BOOLEAN' if c == 'has_bad_bytes' else 'VARCHAR'}"
+            for c in columns
+        )
+        + ")"
+    )
+    batch: dict[str, list] = {c: [] for c in columns}
+    bad = []
+
+    def flush():
+        if batch["line_number"]:
+            con.register("jsonl_batch", pa.table(batch, schema=schema))
+            con.execute("INSERT INTO jsonl_rows SELECT * FROM jsonl_batch")
+            con.unregister("jsonl_batch")
+            for values in batch.values():
+                values.clear()
+
+    with source.path.open("rb") as handle:
+        for line_number, data in enumerate(handle, start=1):
+            text = data.rstrip(b"\r\n")
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text.decode("utf-8-sig" if line_number == 1 else "utf-8"))
+            except UnicodeDecodeError:
+                bad.append((line_number, "undecodable_bytes", "bytes that are not UTF-8",
+                            text.decode("utf-8", errors="backslashreplace")))
+                continue
+            except json.JSONDecodeError as exc:
+                bad.append((line_number, "malformed_row", f"invalid JSON: {exc.msg}",
+                            _scrub_json_text(text.decode("utf-8"))))
+                continue
+            if not isinstance(record, dict):
+                bad.append((line_number, "malformed_row", "not a JSON object", text.decode("utf-8")))
+                continue
+            kept = {k: v for k, v in record.items() if not is_content_column(k)}
+            batch["line_number"].append(line_number)
+            for c in kind.columns:
+                batch[c].append(_jsonl_value(kept.get(c)))
+            batch["has_bad_bytes"].append(False)
+            batch["raw_text"].append(json.dumps(kept, ensure_ascii=False))
+            if len(batch["line_number"]) >= _JSONL_BATCH:
+                flush()
+    flush()
+    if bad:
+        con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", bad)
+    return len(bad)
+
+
+def _scrub_json_text(text: str) -> str:
+    """Blank values of content keys in a line that could not be parsed as JSON."""
+    return re.sub(
+        r'("(?:subject|body|message|objet|sujet|corps|content|attachment_name)"\s*:\s*)"(?:[^"\\]|\\.)*"',
+        r'\1""',
+        text,
+        flags=re.I,
+    )
+

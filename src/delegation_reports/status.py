@@ -1,0 +1,32 @@
+"""What the warehouse holds, for the ``status`` and ``quarantine`` commands."""
+
+from __future__ import annotations
+
+import duckdb
+
+from .warehouse import sql_text
+
+
+def _records(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
+    cursor = con.execute(sql, params or {})
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def warehouse_status(con: duckdb.DuckDBPyConnection) -> dict:
+    """Rows and coverage per operator and kind, quarantine counts by reason, files ingested."""
+    files = _records(con, sql_text("status/files.sql"))
+    warnings = [f"{f['file_name']}: {f['notes']}" for f in files if f["notes"]]
+    return {
+        "holdings": _records(con, sql_text("status/holdings.sql")),
+        "quarantine": _records(con, sql_text("status/quarantine_by_reason.sql")),
+        "files": files,
+        "warnings": warnings,
+    }
+
+
+def quarantined_rows(
+    con: duckdb.DuckDBPyConnection, file: str | None = None, reason: str | None = None
+) -> list[dict]:
+    """Quarantined rows, optionally of one file (sha256 prefix, path or name) and reason."""
+    return _records(con, sql_text("status/quarantine_rows.sql"), {"file": file, "reason": reason})

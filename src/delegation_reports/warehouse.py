@@ -1,0 +1,101 @@
+"""The DuckDB warehouse: opening the file, its schema, transactions and SQL files."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from .errors import UserError, WarehouseInUse
+
+DEFAULT_DB = "delegation.duckdb"
+DB_ENV = "DELEGATION_REPORTS_DB"
+MEMORY_ENV = "DELEGATION_REPORTS_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+def default_db_path() -> Path:
+    """The warehouse path: ``$DELEGATION_REPORTS_DB``, else ``./delegation.duckdb``."""
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+@cache
+def sql_text(name: str) -> str:
+    """The text of a packaged SQL file, e.g. ``sql_text("ingest/stg_audit.sql")``."""
+    return (resources.files("delegation_reports") / "sql" / name).read_text(encoding="utf-8")
+
+
+def sql_statements(name: str) -> list[str]:
+    """The statements of a packaged SQL file, split on ``;`` at the end of a line, so that
+    each runs in its own ``execute()`` call inside the caller's transaction."""
+    text = "\n".join(
+        line for line in sql_text(name).splitlines() if not line.lstrip().startswith("--")
+    )
+    return [part.strip() for part in re.split(r";\s*$", text, flags=re.M) if part.strip()]
+
+
+def _lock_holder(message: str) -> str:
+    match = re.search(r"PID (\d+)", message)
+    return f" (process {match.group(1)})" if match else ""
+
+
+def connect(path: Path | str | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file, creating its schema when writing.
+
+    Raises ``WarehouseInUse`` when another process holds the file, and ``UserError`` when a
+    read-only open finds no warehouse.
+    """
+    path = Path(path) if path is not None else default_db_path()
+    if read_only and not path.exists():
+        raise UserError(f"no warehouse at {path}: run 'delegation-reports ingest' first")
+    if not read_only and path.parent and not path.parent.exists():
+        raise UserError(f"cannot create the warehouse {path}: folder {path.parent} does not exist")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "lock" in message.lower():
+            raise WarehouseInUse(
+                f"warehouse in use: {path} is open for writing by another process"
+                f"{_lock_holder(message)}; wait for it to finish and try again"
+            ) from None
+        raise UserError(f"cannot open the warehouse {path}: {message}") from None
+    except duckdb.Error as exc:
+        raise UserError(f"cannot open the warehouse {path}: {exc}") from None
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET memory_limit = ?", [os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_LIMIT)])
+    if not read_only:
+        with transaction(con):
+            for statement in sql_statements("warehouse/schema.sql"):
+                con.execute(statement)
+    for statement in sql_statements("ingest/macros.sql"):
+        con.execute(statement)
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All statements inside commit together, or none does."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
+def opened(path: Path | str | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``connect`` as a context manager that always closes the connection."""
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
