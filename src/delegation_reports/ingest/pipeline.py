@@ -12,6 +12,7 @@ import io
 import json
 import re
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from .. import __version__
 from ..errors import InputFileError, UserError
@@ -79,7 +79,8 @@ _STORED: dict[str, tuple[str, ...]] = {
 }
 
 _JSONL_BATCH = 50_000
-_TEMP_OBJECTS = ("stg", "repeats", "skipped_lines", "rejects", "jsonl_rows")
+_TEMP_TABLES = ("stg", "stg_rows", "repeats", "skipped_lines", "rejects", "jsonl_rows")
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
 
 
 @dataclass
@@ -151,7 +152,7 @@ class _Source:
 
     path: Path
     detected: Detected
-    fingerprint: files.Fingerprint
+    hashing: Future
     operator: str | None
     read_path: Path
     transcoded: bool
@@ -159,6 +160,10 @@ class _Source:
     @property
     def kind(self) -> Kind:
         return self.detected.layout.kind
+
+    @property
+    def fingerprint(self) -> files.Fingerprint:
+        return self.hashing.result()
 
 
 def ingest_paths(
@@ -202,17 +207,14 @@ def ingest_file(
         detected = detect(path, fmt, profile)
         result.format = detected.format_name
         result.kind = detected.layout.kind.name
-        fingerprint = files.fingerprint(path)
-        result.sha256 = fingerprint.sha256
-        known = con.execute(
-            "SELECT file_id, started_at FROM ingest_file WHERE sha256 = ? ORDER BY file_id LIMIT 1",
-            [fingerprint.sha256],
-        ).fetchone()
-        if known:
-            result.status = "unchanged"
-            result.message = (
-                f"already ingested as file {known[0]} on {known[1]:%Y-%m-%d %H:%M} UTC; nothing changed"
-            )
+        # Hashing runs beside the load; a file of a size already seen is hashed first, since
+        # it may be a repetition that needs no load at all.
+        size = path.stat().st_size
+        hashing = _HASHER.submit(files.fingerprint, path)
+        seen_size = con.execute(
+            "SELECT count(*) FROM ingest_file WHERE size_bytes = ?", [size]
+        ).fetchone()[0]
+        if seen_size and _already_ingested(con, hashing.result(), result):
             return result
         default_operator = operator or detected.layout.constants.get("operator")
         if (
@@ -227,8 +229,10 @@ def ingest_file(
             if detected.layout.container != "jsonl" and not detected.layout.is_utf8:
                 read_path, transcoded = Path(tmp) / "utf8.csv", True
                 files.transcode_to_utf8(path, read_path, detected.layout.encoding)
-            source = _Source(path, detected, fingerprint, default_operator, read_path, transcoded)
+            source = _Source(path, detected, hashing, default_operator, read_path, transcoded)
             _load(con, source, result, started, on_progress)
+    except _Unchanged:
+        pass
     except UserError as exc:
         result.status = "failed"
         result.message = str(exc)
@@ -241,9 +245,29 @@ def ingest_file(
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    for name in _TEMP_OBJECTS:
-        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
-    con.execute("DROP VIEW IF EXISTS temp.raw_canonical")
+    existing = con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = 'temp'"
+    ).fetchall()
+    for name, table_type in existing:
+        if name in _TEMP_TABLES:
+            con.execute(f"DROP {'VIEW' if table_type == 'VIEW' else 'TABLE'} temp.{name}")
+
+
+class _Unchanged(Exception):
+    """Raised inside the load transaction when the file turns out to be already ingested."""
+
+
+def _already_ingested(con, fingerprint: files.Fingerprint, result: FileResult) -> bool:
+    result.sha256 = fingerprint.sha256
+    known = con.execute(
+        "SELECT file_id, started_at FROM ingest_file WHERE sha256 = ? ORDER BY file_id LIMIT 1",
+        [fingerprint.sha256],
+    ).fetchone()
+    if not known:
+        return False
+    result.status = "unchanged"
+    result.message = f"already ingested as file {known[0]} on {known[1]:%Y-%m-%d %H:%M} UTC; nothing changed"
+    return True
 
 
 def _load(con, source: _Source, result: FileResult, started: datetime, on_progress) -> None:
@@ -261,11 +285,15 @@ def _load(con, source: _Source, result: FileResult, started: datetime, on_progre
             raw_sql, params = _csv_raw_sql(source)
         with _ProgressWatch(con, on_progress):
             con.execute(
-                f"CREATE TEMP TABLE stg AS WITH raw_canonical AS ({raw_sql}) SELECT * FROM ({stg_sql})",
+                f"CREATE TEMP TABLE stg_rows AS WITH raw_canonical AS ({raw_sql}) SELECT * FROM ({stg_sql})",
                 params,
             )
-        if source.detected.layout.container != "jsonl":
+        if source.detected.layout.container == "jsonl":
+            con.execute("CREATE TEMP VIEW stg AS SELECT * FROM stg_rows")
+        else:
             n_bad_lines = _collect_rejects(con, source)
+        if _already_ingested(con, source.fingerprint, result):
+            raise _Unchanged
         _classify_repeats(con, kind)
         if "operator" in kind.columns:
             found = con.execute(
@@ -405,6 +433,7 @@ def _csv_raw_sql(source: _Source) -> tuple[str, dict]:
     delimiter = detected.delimiter
     quote = "" if layout.container == "directory" else '"'
 
+    # Ordinal + 1 is the line number while no line was skipped (see _collect_rejects).
     select = ["ordinality + 1 AS line_number"]
     canonical = layout.kind.columns
     for column in canonical:
@@ -482,38 +511,40 @@ def _collect_rejects(con, source: _Source) -> int:
     con.execute("DROP TABLE IF EXISTS temp.reject_scans")
 
     skipped = sorted({r[0] for r in rows} | set(source.fingerprint.blank_lines))
-    if skipped:
-        # Staged line numbers assumed no skipped line; a good row with ordinal k sits after
-        # the i-th skipped line s_i exactly when k > s_i - i - 1 (rows before it: s_i - 2
-        # lines after the header, of which i - 1 skipped).
-        con.execute("CREATE TEMP TABLE skipped_lines (good_before BIGINT, n_skipped BIGINT)")
-        con.executemany(
-            "INSERT INTO skipped_lines VALUES (?, ?)",
-            [(s - i - 1, i) for i, s in enumerate(skipped, start=1)],
-        )
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE stg AS
-            SELECT s.* REPLACE (s.line_number + coalesce(k.n_skipped, 0) AS line_number)
-            FROM stg AS s
-            ASOF LEFT JOIN (SELECT good_before, max(n_skipped) AS n_skipped
-                            FROM skipped_lines GROUP BY good_before) AS k
-                ON s.line_number - 1 > k.good_before
-            """
-        )
+    if not skipped:
+        con.execute("CREATE TEMP VIEW stg AS SELECT * FROM stg_rows")
+        return len(rows)
+    # The row with ordinal k sits after the i-th skipped line s_i exactly when
+    # k > s_i - i - 1: before s_i come s_i - 2 lines after the header, i - 1 of them skipped.
+    con.execute("CREATE TEMP TABLE skipped_lines (good_before BIGINT, n_skipped BIGINT)")
+    con.executemany(
+        "INSERT INTO skipped_lines VALUES (?, ?)",
+        [(s - i - 1, i) for i, s in enumerate(skipped, start=1)],
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE stg AS
+        SELECT s.* REPLACE (s.line_number + coalesce(k.n_skipped, 0) AS line_number)
+        FROM stg_rows AS s
+        ASOF LEFT JOIN (SELECT good_before, max(n_skipped) AS n_skipped
+                        FROM skipped_lines GROUP BY good_before) AS k
+            ON s.line_number - 1 > k.good_before
+        """
+    )
     return len(rows)
 
 
 def _classify_repeats(con, kind: Kind) -> None:
     """Find staged rows whose key is already in the warehouse or earlier in the file."""
-    content = [c for c in kind.content]
-    if kind is DIRECTORY:
-        content = ["row_digest"]
-    key_cols = ", ".join(kind.key)
+    columns = ["row_digest"] if kind is DIRECTORY else list(kind.content)
+    def content(alias: str) -> str:
+        return "struct_pack(" + ", ".join(f"{c} := {alias}.{c}" for c in columns) + ")"
+
     sql = sql_text("ingest/dedup.sql").format(
-        key_cols=key_cols,
-        content_struct="struct_pack(" + ", ".join(f"{c} := {c}" for c in content) + ")",
-        content_struct_core="struct_pack(" + ", ".join(f"{c} := c.{c}" for c in content) + ")",
+        key_cols=", ".join(kind.key),
+        content_v=content("v"),
+        content_c=content("c"),
+        content_f=content("f"),
         table=kind.table,
         key_join_core=" AND ".join(f"v.{k} = c.{k}" for k in kind.key),
         key_join_repeated=" AND ".join(f"v.{k} = r.{k}" for k in kind.key),
@@ -536,6 +567,8 @@ def _jsonl_value(value) -> str | None:
 def _stage_jsonl(con, source: _Source) -> int:
     """Read a JSON Lines file into `jsonl_rows` (the same columns as `raw_canonical`); lines
     that are not JSON objects become quarantine rows in `rejects`. Returns how many."""
+    import pyarrow as pa
+
     kind = source.kind
     columns = ["line_number", *kind.columns, "has_bad_bytes", "raw_text"]
     schema = pa.schema(

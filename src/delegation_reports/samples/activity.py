@@ -2,8 +2,8 @@
 
 The background only ever does what a rule would accept: people work during their practice's
 opening hours, holders in their own mailbox, delegates in mailboxes delegated to them, within
-validity and with the rights in force. Every departure from that is built by one of the
-``inject_*`` functions and recorded as ground truth.
+validity and with the rights in force. Every departure from that is built by
+``inject_anomalies`` and recorded as ground truth.
 """
 
 from __future__ import annotations
@@ -80,11 +80,11 @@ class SessionWriter:
         if operator is ALPHA:
             return f"s-{bits >> 64:016x}"
         if operator is SUD:
-            return f"{bits >> 48:020X}"
-        return f"{bits >> 48:020x}"
+            return f"{bits >> 64:016X}"
+        return f"{bits >> 64:016x}"
 
     def message_id(self, domain: str) -> str:
-        local = "".join(self.rng.choice(_ID_ALPHABET) for _ in range(14))
+        local = "".join(self.rng.choice(_ID_ALPHABET) for _ in range(12))
         return f"<{local}@{domain}>"
 
     def auth_method(self, person: Person) -> str:
@@ -232,15 +232,8 @@ def _ordinary_session(writer: SessionWriter, rng: random.Random, practice: Pract
 # --- Injected anomalies --------------------------------------------------------------------
 
 
-def _find(world: World, address: str) -> tuple[Person, Practice | None]:
-    for practice in world.practices:
-        for person in practice.holders + practice.staff:
-            if person.address == address:
-                return person, practice
-    for person in world.outsiders:
-        if person.address == address:
-            return person, None
-    raise KeyError(address)
+def _outsider(world: World, address: str) -> Person:
+    return next(p for p in world.outsiders if p.address == address)
 
 
 def _practice(world: World, name: str) -> Practice:
@@ -264,6 +257,7 @@ def inject_anomalies(
     """
     writer = SessionWriter(rng)
     injections: list[Injection] = []
+    uncited: list[AuditEvent] = []
     tilleuls = _practice(world, "Cabinet médical des Tilleuls")
     perrot_practice = _practice(world, "Cabinet du Dr Agnès Perrot")
     etang = _practice(world, "Maison médicale de l’Étang")
@@ -271,6 +265,8 @@ def inject_anomalies(
     coteaux = _practice(world, "Centre de santé des Coteaux")
     legall_practice = _practice(world, "Cabinet du Dr Yves Le Gall")
 
+    # Sessions made while no delegation is in force only read, so that no send or download
+    # there could be argued to be a right_exceeded as well.
     def whole_session(rule_ids, practice, actor, mailbox, day, start, actions, note, **kw):
         events = writer.write(practice, actor, mailbox, day, start, actions, **kw)
         reads = [e for e in events if e.action == "read"]
@@ -288,14 +284,13 @@ def inject_anomalies(
 
     garnier, lefevre, charpentier = tilleuls.holders
     moulin, barbier = tilleuls.staff[0], tilleuls.staff[1]
-    uncited: list[AuditEvent] = []
 
     # Alpha / Tilleuls
     whole_session(("off_hours_access",), tilleuls, moulin, garnier.address, date(2026, 1, 1),
                   hm(10, 5), ["read", "read", "read"],
                   "secretary working in a holder's mailbox on New Year's Day (public holiday)")
     whole_session(("access_after_revocation",), tilleuls, barbier, garnier.address,
-                  date(2026, 2, 19), hm(9, 50), ["read", "read", "read", "download"],
+                  date(2026, 2, 19), hm(9, 50), ["read", "read", "read"],
                   "medical assistant reads six days after her delegation was revoked")
     whole_session(("access_after_revocation",), tilleuls, barbier, garnier.address,
                   date(2026, 3, 3), hm(14, 15), ["read", "read"],
@@ -310,9 +305,9 @@ def inject_anomalies(
     # Alpha / Perrot
     perrot = perrot_practice.holders[0]
     giraud = perrot_practice.staff[0]
-    one_step("right_exceeded", perrot_practice, giraud, perrot.address,
-                      date(2026, 3, 10), hm(10, 20), ["read", "read", "send", "read"], 2,
-                      "secretary sends although send was removed on 2026-02-02")
+    one_step("right_exceeded", perrot_practice, giraud, perrot.address, date(2026, 3, 10),
+             hm(10, 20), ["read", "read", "send", "read"], 2,
+             "secretary sends although send was removed on 2026-02-02")
     whole_session(("off_hours_access",), perrot_practice, giraud, perrot.address,
                   date(2026, 3, 15), hm(10, 12), ["read"] * 4,
                   "secretary reads on a Sunday morning")
@@ -321,39 +316,41 @@ def inject_anomalies(
     fabre, bonnet = etang.holders[0], etang.holders[1]
     dhondt, rouquette = etang.staff[0], etang.staff[1]
     whole_session(("access_outside_validity",), etang, rouquette, fabre.address,
-                  date(2026, 3, 4), hm(11, 20), ["read", "read", "download", "read"],
+                  date(2026, 3, 4), hm(11, 20), ["read", "read", "read"],
                   "replacement reads three days after the end of her replacement (2026-03-01)")
     whole_session(("bulk_access",), etang, dhondt, bonnet.address, date(2026, 3, 11),
                   hm(10, 5), ["read"] * 420, "{reads} messages read in {minutes} minutes",
                   gap=(2, 4))
     injections.append(_failed_login_burst(
         writer, etang, bonnet, date(2026, 1, 27), hm(14, 20), 14, 240, "2001:db8:bad:7::31",
-        "14 failed logins in 4 minutes on Dr Bonnet's own account from an unknown address",
+        "{n} failed logins in {minutes} minutes on Dr Bonnet's own account from an unknown "
+        "address",
     ))
 
     # Sud / Cœur de Ville
     pages = coeur.holders[0]
     boeuf = coeur.staff[0]
-    one_step("right_exceeded", coeur, boeuf, pages.address, date(2026, 2, 17),
-                      hm(9, 35), ["read", "read", "download", "read"], 2,
-                      "assistant without the documents right downloads an attachment")
-    arnaud, _ = _find(world, "kevin.arnaud@pro.mssante.fr")
+    one_step("right_exceeded", coeur, boeuf, pages.address, date(2026, 2, 17), hm(9, 35),
+             ["read", "read", "download", "read"], 2,
+             "assistant without the documents right downloads an attachment")
+    arnaud = _outsider(world, "kevin.arnaud@pro.mssante.fr")
     whole_session(("access_without_delegation", "off_hours_access"), coeur, arnaud,
                   pages.address, date(2026, 3, 12), hm(3, 12), ["read"] * 5,
                   "unknown account reads the dentist's mailbox at 03:12 with no delegation",
                   client_ip="198.51.100.250")
 
     # Connect / Coteaux
-    lemoine, _renaud, benali, _caron = coteaux.holders
+    lemoine, benali = coteaux.holders[0], coteaux.holders[1]
     roche, masson = coteaux.staff[0], coteaux.staff[1]
     injections.append(_failed_login_burst(
         writer, coteaux, roche, date(2026, 2, 5), hm(10, 2), 12, 270, "203.0.113.77",
-        "12 failed logins in 5 minutes on the secretary's account for Dr Benali's mailbox",
+        "{n} failed logins in {minutes} minutes on the secretary's account for Dr Benali's "
+        "mailbox",
         mailbox=benali.address,
     ))
     whole_session(("access_after_revocation",), coteaux, masson, lemoine.address,
-                  date(2026, 2, 24), hm(16, 5), ["read", "read", "send"],
-                  "secretary removed from the snapshots after 2026-02-09 still reads and sends")
+                  date(2026, 2, 24), hm(16, 5), ["read", "read"],
+                  "secretary removed from the snapshots after 2026-02-09 still reads")
     whole_session(("off_hours_access",), coteaux, roche, benali.address, date(2026, 3, 19),
                   hm(23, 40), ["read", "read", "move"],
                   "secretary in a doctor's mailbox at 23:40 on a Thursday",
@@ -362,9 +359,9 @@ def inject_anomalies(
     # Connect / Le Gall
     legall = legall_practice.holders[0]
     quere, guillou = legall_practice.staff
-    one_step("right_exceeded", legall_practice, quere, legall.address,
-                      date(2026, 1, 22), hm(11, 10), ["read", "send", "read"], 1,
-                      "medical assistant with read and documents rights sends a message")
+    one_step("right_exceeded", legall_practice, quere, legall.address, date(2026, 1, 22),
+             hm(11, 10), ["read", "send", "read"], 1,
+             "medical assistant with read and documents rights sends a message")
     whole_session(("access_outside_validity",), legall_practice, guillou, legall.address,
                   date(2026, 2, 25), hm(17, 30), ["read", "read"],
                   "replacement (valid to 2026-02-20) back in the mailbox five days later")
@@ -386,6 +383,8 @@ def _failed_login_burst(writer: SessionWriter, practice: Practice, actor: Person
             paris_time(day, start + offset), practice, mailbox, actor.address, "login_failed",
             "failure", "password", client_ip, "python-requests/2.32.3", "", "",
         ))
+    minutes = round((events[-1].at - events[0].at).total_seconds() / 60)
+    note = note.format(n=len(events), minutes=minutes)
     return Injection(("failed_login_burst",), practice, mailbox, actor.address, note, events)
 
 

@@ -167,7 +167,9 @@ def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 # --- Event ids -----------------------------------------------------------------------------
 
 
-def _operator_changes(world: World, operator: Operator) -> list[tuple[Delegation, DelegationChange]]:
+def _operator_changes(
+    world: World, operator: Operator
+) -> list[tuple[Delegation, DelegationChange]]:
     pairs = [(d, c) for d in world.delegations if d.practice.operator is operator
              for c in d.changes]
     return sorted(pairs, key=lambda pair: pair[1].at)
@@ -221,7 +223,8 @@ def write_alpha_audit(outdir: Path, events: list[AuditEvent], name: str, first_d
     """One Messagerie Alpha audit export covering ``first_day``..``last_day`` (Paris days)."""
     covered = [e for e in _operator_events(events, ALPHA)
                if first_day <= e.at.astimezone(PARIS).date() <= last_day]
-    return _write(outdir / name, _csv_text(AUDIT_COLUMNS, _canonical_audit_rows(covered, iso_local)))
+    rows = _canonical_audit_rows(covered, iso_local)
+    return _write(outdir / name, _csv_text(AUDIT_COLUMNS, rows))
 
 
 def write_sud_delegations(outdir: Path, world: World) -> Path:
