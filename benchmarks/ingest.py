@@ -39,15 +39,20 @@ con.close()
 """
 
 
-def generate(path: Path, rows: int) -> None:
-    """A canonical audit CSV with realistic cardinalities, written by DuckDB itself."""
+def generate(path: Path, rows: int, defect_every: int = 0) -> None:
+    """A canonical audit CSV with realistic cardinalities, written by DuckDB itself. With
+    ``defect_every``, one row in that many lacks its UTC offset (to be quarantined)."""
+    offset = (
+        f"CASE WHEN i % {int(defect_every)} = 7 THEN '' ELSE '+01:00' END"
+        if defect_every else "'+01:00'"
+    )
     con = duckdb.connect()
     con.execute(
         f"""
         COPY (
             SELECT
                 'E' || lpad(i::VARCHAR, 10, '0') AS event_id,
-                strftime(TIMESTAMP '2026-01-01 07:00:00' + to_seconds(i * 2), '%Y-%m-%dT%H:%M:%S') || '+01:00' AS occurred_at,
+                strftime(TIMESTAMP '2026-01-01 07:00:00' + to_seconds(i * 2), '%Y-%m-%dT%H:%M:%S') || {offset} AS occurred_at,
                 'praticien' || (i % 2000) || '@medecin.mssante.fr' AS mailbox,
                 CASE WHEN i % 3 = 0 THEN 'praticien' || (i % 2000) || '@medecin.mssante.fr'
                      ELSE 'secretaire' || (i % 2500) || '@pro.mssante.fr' END AS actor,
@@ -81,6 +86,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="folder to keep the files in")
+    parser.add_argument("--defect-every", type=int, default=1000,
+                        help="also ingest a copy with one bad row in this many (0: skip)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,6 +114,15 @@ def main() -> None:
         print(f"ingest        : {ingest_s:7.2f} s  {args.rows / ingest_s:12,.0f} rows/s  peak {ingest_gb:.2f} GB")
         print(f"ratio ingest / bare: {ingest_s / bare_s:.2f} (target <= 2.5); "
               f"ingest peak memory {ingest_gb:.2f} GB (target < 3)")
+        if args.defect_every:
+            dirty = folder / f"audit_{args.rows}_defects_{args.defect_every}.csv"
+            if not dirty.exists():
+                generate(dirty, args.rows, args.defect_every)
+            (folder / "dirty.duckdb").unlink(missing_ok=True)
+            dirty_s, dirty_gb = run([*cli[:4], str(dirty), "--db", str(folder / "dirty.duckdb"), "--json"])
+            print(f"ingest with 1 bad row in {args.defect_every:,}: {dirty_s:7.2f} s  "
+                  f"ratio to bare {dirty_s / bare_s:.2f}  peak {dirty_gb:.2f} GB")
+            (folder / "dirty.duckdb").unlink(missing_ok=True)
         for db in ("bare.duckdb", "ingest.duckdb"):
             (folder / db).unlink(missing_ok=True)
 

@@ -26,6 +26,8 @@ class Fingerprint:
     size_bytes: int
     # Physical numbers of empty lines between rows: the CSV reader skips them but counts them.
     blank_lines: list[int] = field(default_factory=list)
+    # Physical lines (``\n``-separated), counting a last line without a line end.
+    n_lines: int = 0
 
 
 def fingerprint(path: Path, on_progress=None) -> Fingerprint:
@@ -35,6 +37,7 @@ def fingerprint(path: Path, on_progress=None) -> Fingerprint:
     newlines = 0
     carry = b""
     size = 0
+    last = b""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
@@ -48,9 +51,10 @@ def fingerprint(path: Path, on_progress=None) -> Fingerprint:
                     blank.append(line)
             newlines += chunk.count(b"\n")
             carry = window[-2:]
+            last = chunk[-1:]
             if on_progress:
                 on_progress(len(chunk))
-    return Fingerprint(digest.hexdigest(), size, blank)
+    return Fingerprint(digest.hexdigest(), size, blank, newlines + (last not in (b"", b"\n")))
 
 
 def read_head(path: Path, limit: int = 1 << 16) -> bytes:
@@ -124,9 +128,33 @@ def transcode_to_utf8(source: Path, target: Path, encoding: str) -> None:
 
 
 def raw_line(path: Path, offset: int, limit: int = 8192) -> str:
-    """The bytes of one line starting at ``offset``, shown losslessly (bad bytes escaped)."""
+    """The bytes of the line holding byte ``offset``, shown losslessly (bad bytes escaped).
+
+    DuckDB's ``line_byte_position`` is sometimes the line's first byte and sometimes the one
+    after it: the line is found around the offset rather than at it.
+    """
+    start = max(0, offset - limit)
     with path.open("rb") as handle:
-        handle.seek(offset)
-        data = handle.read(limit)
-    data = data.split(b"\n", 1)[0].rstrip(b"\r")
-    return data.decode("utf-8", errors="backslashreplace")
+        handle.seek(start)
+        data = handle.read(offset - start + limit)
+    head, tail = data[: offset - start], data[offset - start:]
+    data = head.rsplit(b"\n", 1)[-1] + tail.split(b"\n", 1)[0]
+    return data.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+
+
+def logical_line_starts(path: Path, delimiter: str) -> list[int]:
+    """The physical line where each line the CSV reader counts (the header, each record, each
+    blank line) starts, for a file whose quoted fields span lines. Blank lines are negative."""
+    starts: list[int] = []
+    with path.open("rb") as handle:
+        reader = csv.reader(
+            (line.decode("utf-8", errors="replace") for line in handle), delimiter=delimiter
+        )
+        previous = 0
+        try:
+            for row in reader:
+                starts.append(previous + 1 if row else -(previous + 1))
+                previous = reader.line_num
+        except csv.Error:
+            pass
+    return starts

@@ -79,7 +79,10 @@ _STORED: dict[str, tuple[str, ...]] = {
 }
 
 _JSONL_BATCH = 50_000
-_TEMP_TABLES = ("stg", "stg_rows", "repeats", "skipped_lines", "rejects", "jsonl_rows")
+_TEMP_TABLES = (
+    "located", "repeat_groups", "conflict_rows", "skipped_lines", "rejects", "jsonl_rows",
+    "reject_rows", "reject_scans", "reject_rows_2", "reject_scans_2",
+)
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
 
 
@@ -271,107 +274,248 @@ def _already_ingested(con, fingerprint: files.Fingerprint, result: FileResult) -
 
 
 def _load(con, source: _Source, result: FileResult, started: datetime, on_progress) -> None:
+    """Load the file's valid rows straight into the kind's table, then settle repeats and
+    quarantine. The common case, a clean file, reads it twice in parallel scans: once to count
+    records and collect the reader's rejects, once to validate and insert. Line numbers cost a
+    sequential scan, so they are computed only when some row needs one (a quarantined row)."""
     kind = source.kind
     with transaction(con):
         file_id = con.execute("SELECT nextval('ingest_file_seq')").fetchone()[0]
         _set_variables(con, source)
         _define_time_macros(con, source)
-        stg_sql = sql_text(f"ingest/stg_{kind.name}.sql")
         if source.detected.layout.container == "jsonl":
-            n_bad_lines = _stage_jsonl(con, source)
-            raw_sql, params = "SELECT * FROM jsonl_rows", {}
+            n_records = _stage_jsonl(con, source)
         else:
-            n_bad_lines = 0
-            raw_sql, params = _csv_raw_sql(source)
-        with _ProgressWatch(con, on_progress):
-            con.execute(
-                f"CREATE TEMP TABLE stg_rows AS WITH raw_canonical AS ({raw_sql}) SELECT * FROM ({stg_sql})",
-                params,
-            )
-        if source.detected.layout.container == "jsonl":
-            con.execute("CREATE TEMP VIEW stg AS SELECT * FROM stg_rows")
-        else:
-            n_bad_lines = _collect_rejects(con, source)
+            n_records = _count_records(con, source)
         if _already_ingested(con, source.fingerprint, result):
             raise _Unchanged
-        _classify_repeats(con, kind)
-        if "operator" in kind.columns:
-            found = con.execute(
-                "SELECT string_agg(DISTINCT operator, ', ' ORDER BY operator) FROM stg"
-            ).fetchone()[0]
-            source.operator = result.operator = found or source.operator
 
         stored = ", ".join(_STORED[kind.name])
-        con.execute(
-            f"INSERT INTO {kind.table} ({stored}, source_file_id, source_line) "
-            f"SELECT {stored}, ?, line_number FROM stg "
-            "WHERE len(problems) = 0 AND line_number NOT IN (SELECT line_number FROM repeats)",
-            [file_id],
-        )
-        con.execute(
-            "INSERT INTO quarantine SELECT ?, ?, line_number, problems[1].reason, "
-            "array_to_string(list_transform(problems, lambda p: p.reason || coalesce(': ' || p.detail, '')), '; '), "
-            "raw_text FROM stg WHERE len(problems) > 0",
-            [file_id, source.fingerprint.sha256],
-        )
-        # A conflicting row passed validation, so its raw text was not kept: show it as parsed.
-        as_parsed = ", ".join(f"{c} := s.{c}" for c in _STORED[kind.name])
-        con.execute(
-            "INSERT INTO quarantine SELECT ?, ?, r.line_number, 'conflicting_duplicate', "
-            "'same key as ' || r.first_seen || ', different content', "
-            f"to_json(struct_pack({as_parsed})) "
-            "FROM repeats AS r JOIN stg AS s USING (line_number) WHERE NOT r.same_content",
-            [file_id, source.fingerprint.sha256],
-        )
-        con.execute(
-            "INSERT INTO quarantine SELECT ?, ?, line_number, reason, detail, raw_text FROM rejects",
-            [file_id, source.fingerprint.sha256],
-        )
-        counts = con.execute(
-            """
-            SELECT
-                (SELECT count(*) FROM stg) + (SELECT count(DISTINCT line_number) FROM rejects),
-                (SELECT count(*) FROM stg WHERE len(problems) = 0)
-                    - (SELECT count(*) FROM repeats),
-                (SELECT count(*) FROM repeats WHERE same_content),
-                (SELECT count(DISTINCT line_number) FROM quarantine WHERE file_id = ?)
-            """,
-            [file_id],
-        ).fetchone()
-        result.rows_read, result.rows_loaded, result.rows_duplicate, result.rows_quarantined = counts
+        staged = _staged_sql(source, with_lines=False)
+        with _ProgressWatch(con, on_progress):
+            n_inserted = con.execute(
+                f"INSERT INTO {kind.table} ({stored}, source_file_id) "
+                f"SELECT {stored}, $file_id FROM ({staged.sql}) WHERE len(problems) = 0",
+                {**staged.params, "file_id": file_id},
+            ).fetchone()[0]
+        n_duplicate, conflict_keys = _settle_repeats(con, kind, file_id)
+        if n_inserted < n_records or conflict_keys:
+            n_duplicate += _locate_and_quarantine(con, source, file_id, conflict_keys)
+        _quarantine_rejects(con, source, file_id)
+
+        result.rows_read = n_records + con.execute(
+            "SELECT count(DISTINCT line_number) FROM rejects"
+        ).fetchone()[0]
+        result.rows_loaded = con.execute(
+            f"SELECT count(*) FROM {kind.table} WHERE source_file_id = ?", [file_id]
+        ).fetchone()[0]
+        result.rows_duplicate = n_duplicate
+        result.rows_quarantined = con.execute(
+            "SELECT count(DISTINCT line_number) FROM quarantine WHERE file_id = ?", [file_id]
+        ).fetchone()[0]
         if result.rows_read != result.rows_loaded + result.rows_duplicate + result.rows_quarantined:
             raise CountMismatch(
                 f"{source.path}: {result.rows_read} rows read but {result.rows_loaded} loaded + "
                 f"{result.rows_duplicate} duplicate + {result.rows_quarantined} quarantined"
             )
-        coverage = (None, None)
-        if kind.coverage:
-            coverage = con.execute(
-                f"SELECT min({kind.coverage}), max({kind.coverage}) FROM stg WHERE len(problems) = 0"
-            ).fetchone()
-        if source.detected.content_columns:
-            result.notes.append(
-                "message content columns dropped: " + ", ".join(source.detected.content_columns)
-            )
-        if n_bad_lines and source.detected.layout.container == "jsonl":
-            result.notes.append(f"{n_bad_lines} lines could not be read as JSON objects")
-        con.execute(
-            """
-            INSERT INTO ingest_file (file_id, path, file_name, size_bytes, sha256, kind, format,
-                operator, rows_read, rows_loaded, rows_duplicate, rows_quarantined,
-                ignored_columns, dropped_content_columns, covered_from_at, covered_to_at,
-                started_at, ended_at, tool_version, notes)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                file_id, str(source.path.resolve()), source.path.name,
-                source.fingerprint.size_bytes, source.fingerprint.sha256, kind.name,
-                result.format, source.operator, result.rows_read, result.rows_loaded,
-                result.rows_duplicate, result.rows_quarantined, source.detected.ignored_columns,
-                source.detected.content_columns, coverage[0], coverage[1], started,
-                datetime.now(UTC), __version__, "; ".join(result.notes) or None,
-            ],
+        _record_manifest(con, source, result, file_id, started)
+
+
+def _record_manifest(con, source: _Source, result: FileResult, file_id: int, started: datetime) -> None:
+    kind = source.kind
+    if "operator" in kind.columns:
+        found = con.execute(
+            f"SELECT string_agg(DISTINCT operator, ', ' ORDER BY operator) FROM {kind.table} "
+            "WHERE source_file_id = ?",
+            [file_id],
+        ).fetchone()[0]
+        result.operator = found or source.operator
+    coverage = (None, None)
+    if kind.coverage:
+        coverage = con.execute(
+            f"SELECT min({kind.coverage}), max({kind.coverage}) FROM {kind.table} WHERE source_file_id = ?",
+            [file_id],
+        ).fetchone()
+    if source.detected.content_columns:
+        result.notes.append(
+            "message content columns dropped: " + ", ".join(source.detected.content_columns)
         )
+    con.execute(
+        """
+        INSERT INTO ingest_file (file_id, path, file_name, size_bytes, sha256, kind, format,
+            operator, rows_read, rows_loaded, rows_duplicate, rows_quarantined,
+            ignored_columns, dropped_content_columns, covered_from_at, covered_to_at,
+            started_at, ended_at, tool_version, notes)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            file_id, str(source.path.resolve()), source.path.name,
+            source.fingerprint.size_bytes, source.fingerprint.sha256, kind.name,
+            result.format, result.operator, result.rows_read, result.rows_loaded,
+            result.rows_duplicate, result.rows_quarantined, source.detected.ignored_columns,
+            source.detected.content_columns, coverage[0], coverage[1], started,
+            datetime.now(UTC), __version__, "; ".join(result.notes) or None,
+        ],
+    )
+
+
+@dataclass
+class _Staged:
+    sql: str
+    params: dict
+
+
+def _staged_sql(source: _Source, *, with_lines: bool) -> _Staged:
+    """The kind's staging model over the file: one row per record, typed, with its problems."""
+    stg_sql = sql_text(f"ingest/stg_{source.kind.name}.sql")
+    if source.detected.layout.container == "jsonl":
+        raw_sql, params = "SELECT * FROM jsonl_rows", {}
+    else:
+        raw_sql, params = _csv_raw_sql(source, with_lines=with_lines)
+    return _Staged(f"WITH raw_canonical AS ({raw_sql}) SELECT * FROM ({stg_sql})", params)
+
+
+def _key_sql(kind: Kind, alias: str | None = None) -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + k for k in kind.key)
+
+
+def _content_sql(kind: Kind, alias: str) -> str:
+    columns = ["row_digest"] if kind is DIRECTORY else list(kind.content)
+    return "struct_pack(" + ", ".join(f"{c} := {alias}.{c}" for c in columns) + ")"
+
+
+def _key_join(kind: Kind, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in kind.key)
+
+
+def _settle_repeats(con, kind: Kind, file_id: int) -> tuple[int, bool]:
+    """Remove this file's rows that repeat a key, keeping one row per new key.
+
+    Returns the number of exact duplicates removed, and whether some keys repeat with a
+    different content (conflicts, whose rows need their line numbers to be quarantined).
+    """
+    sql = sql_text("ingest/repeat_groups.sql").format(
+        key_cols=_key_sql(kind),
+        t_key_cols=_key_sql(kind, "t"),
+        k_key_cols=_key_sql(kind, "k"),
+        o_content=_content_sql(kind, "o"),
+        t_content=_content_sql(kind, "t"),
+        table=kind.table,
+        t_o_key_join=_key_join(kind, "t", "o"),
+        t_k_key_join=_key_join(kind, "t", "k"),
+        e_k_key_join=_key_join(kind, "e", "k"),
+    )
+    con.execute(f"CREATE TEMP TABLE repeat_groups AS {sql}", {"file_id": file_id})
+    n_groups, n_duplicate, n_conflict_groups = con.execute(
+        """
+        SELECT count(*),
+            coalesce(sum(CASE
+                WHEN earlier_file_id IS NOT NULL AND n_same_as_earlier = n_here THEN n_here
+                WHEN earlier_file_id IS NULL AND n_contents = 1 THEN n_here - 1
+                ELSE 0 END), 0),
+            count(*) FILTER (earlier_file_id IS NOT NULL AND n_same_as_earlier < n_here
+                             OR earlier_file_id IS NULL AND n_contents > 1)
+        FROM repeat_groups
+        """
+    ).fetchone()
+    if not n_groups:
+        return 0, False
+    # Keys already loaded from an earlier file: none of this file's rows stays.
+    con.execute(
+        f"DELETE FROM {kind.table} AS t USING repeat_groups AS g "
+        f"WHERE t.source_file_id = $file_id AND g.earlier_file_id IS NOT NULL AND {_key_join(kind, 't', 'g')}",
+        {"file_id": file_id},
+    )
+    # New keys repeated with one content: keep one row. Conflicting keys: keep none for now;
+    # the first occurrence is put back once line numbers tell which one it is.
+    con.execute(
+        f"""
+        DELETE FROM {kind.table} WHERE rowid IN (
+            SELECT rowid FROM (
+                SELECT t.rowid, g.n_contents,
+                    row_number() OVER (PARTITION BY {_key_sql(kind, 't')} ORDER BY t.rowid) AS occurrence
+                FROM {kind.table} AS t
+                JOIN repeat_groups AS g ON {_key_join(kind, 't', 'g')}
+                WHERE t.source_file_id = $file_id AND g.earlier_file_id IS NULL
+            ) WHERE occurrence > 1 OR n_contents > 1
+        )
+        """,
+        {"file_id": file_id},
+    )
+    return n_duplicate, n_conflict_groups > 0
+
+
+def _locate_and_quarantine(con, source: _Source, file_id: int, conflict_keys: bool) -> int:
+    """Read the file again with line numbers, for the rows that need one: rows with problems,
+    and every occurrence of a conflicting key. Returns the duplicates found among the latter."""
+    kind = source.kind
+    staged = _staged_sql(source, with_lines=True)
+    conflict_filter = ""
+    if conflict_keys:
+        conflict_filter = (
+            f" OR hash({_key_sql(kind)}) IN (SELECT hash({_key_sql(kind)}) FROM repeat_groups "
+            "WHERE earlier_file_id IS NOT NULL AND n_same_as_earlier < n_here "
+            "OR earlier_file_id IS NULL AND n_contents > 1)"
+        )
+    con.execute(
+        f"CREATE TEMP TABLE located AS SELECT * FROM ({staged.sql}) "
+        f"WHERE len(problems) > 0{conflict_filter}",
+        staged.params,
+    )
+    if source.detected.layout.container != "jsonl":
+        _fix_line_numbers(con, source)
+    con.execute(
+        "INSERT INTO quarantine SELECT $file_id, $sha, line_number, problems[1].reason, "
+        "array_to_string(list_transform(problems, lambda p: p.reason || coalesce(': ' || p.detail, '')), '; '), "
+        "raw_text FROM located WHERE len(problems) > 0",
+        {"file_id": file_id, "sha": source.fingerprint.sha256},
+    )
+    if not conflict_keys:
+        return 0
+    stored = ", ".join(_STORED[kind.name])
+    # A conflicting row passed validation, so its raw text was not kept: show it as parsed.
+    as_parsed = "to_json(struct_pack(" + ", ".join(f"{c} := l.{c}" for c in _STORED[kind.name]) + "))"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE conflict_rows AS
+        SELECT l.*,
+            {_content_sql(kind, 'l')} AS content,
+            g.earlier_content, g.earlier_file_id,
+            first_value({_content_sql(kind, 'l')}) OVER (
+                PARTITION BY {_key_sql(kind, 'l')} ORDER BY l.line_number) AS first_content,
+            first_value(l.line_number) OVER (
+                PARTITION BY {_key_sql(kind, 'l')} ORDER BY l.line_number) AS first_line
+        FROM located AS l
+        JOIN repeat_groups AS g ON {_key_join(kind, 'l', 'g')}
+        WHERE len(l.problems) = 0
+        """
+    )
+    # New conflicting keys: the first occurrence in the file is the one loaded.
+    con.execute(
+        f"INSERT INTO {kind.table} ({stored}, source_file_id) "
+        f"SELECT {stored}, $file_id FROM conflict_rows "
+        "WHERE earlier_file_id IS NULL AND line_number = first_line",
+        {"file_id": file_id},
+    )
+    con.execute(
+        f"""
+        INSERT INTO quarantine
+        SELECT $file_id, $sha, line_number, 'conflicting_duplicate',
+            CASE WHEN earlier_file_id IS NOT NULL
+                THEN 'same key as a row of file ' || earlier_file_id || ', different content'
+                ELSE 'same key as line ' || first_line || ' of this file, different content' END,
+            {as_parsed.replace('l.', '')}
+        FROM conflict_rows
+        WHERE content IS DISTINCT FROM coalesce(earlier_content, first_content)
+        """,
+        {"file_id": file_id, "sha": source.fingerprint.sha256},
+    )
+    return con.execute(
+        "SELECT count(*) FROM conflict_rows "
+        "WHERE content IS NOT DISTINCT FROM coalesce(earlier_content, first_content) "
+        "AND NOT (earlier_file_id IS NULL AND line_number = first_line)"
+    ).fetchone()[0]
 
 
 def _set_variables(con, source: _Source) -> None:
@@ -421,8 +565,12 @@ def _csv_field(expr: str, delimiter: str) -> str:
     )
 
 
-def _csv_raw_sql(source: _Source) -> tuple[str, dict]:
-    """The `raw_canonical` query over the CSV file: canonical names, labels mapped."""
+def _csv_raw_sql(
+    source: _Source, *, with_lines: bool, rejects: tuple[str, str] = ("reject_rows_2", "reject_scans_2")
+) -> tuple[str, dict]:
+    """The `raw_canonical` query over the CSV file: canonical names, labels mapped. Line
+    numbers (ordinal + 1, right while no line was skipped) make the scan sequential: asked
+    only when needed."""
     detected = source.detected
     layout = detected.layout
     header = detected.header
@@ -433,8 +581,7 @@ def _csv_raw_sql(source: _Source) -> tuple[str, dict]:
     delimiter = detected.delimiter
     quote = "" if layout.container == "directory" else '"'
 
-    # Ordinal + 1 is the line number while no line was skipped (see _collect_rejects).
-    select = ["ordinality + 1 AS line_number"]
+    select = ["ordinality + 1 AS line_number" if with_lines else "NULL::BIGINT AS line_number"]
     canonical = layout.kind.columns
     for column in canonical:
         position = detected.positions.get(column)
@@ -465,10 +612,11 @@ def _csv_raw_sql(source: _Source) -> tuple[str, dict]:
         f"columns = {columns}, header = true, auto_detect = false, "
         f"delim = {_sql_literal(delimiter)}, quote = {_sql_literal(quote)}, "
         f"escape = {_sql_literal(quote)}, allow_quoted_nulls = false, "
-        "store_rejects = true, rejects_table = 'reject_rows', rejects_scan = 'reject_scans', "
+        f"store_rejects = true, rejects_table = '{rejects[0]}', rejects_scan = '{rejects[1]}', "
         "max_line_size = 1048576, parallel = true"
     )
-    sql = f"SELECT {', '.join(select)} FROM read_csv($path, {options}) WITH ORDINALITY"
+    ordinality = " WITH ORDINALITY" if with_lines else ""
+    sql = f"SELECT {', '.join(select)} FROM read_csv($path, {options}){ordinality}"
     return sql, {"path": str(source.read_path)}
 
 
@@ -486,9 +634,11 @@ def _scrub_content(raw: str, source: _Source) -> str:
     return out.getvalue()
 
 
-def _collect_rejects(con, source: _Source) -> int:
-    """Turn the CSV reader's rejected lines into quarantine rows, and fix line numbers of the
-    staged rows when lines were skipped (rejected or blank) before them."""
+def _count_records(con, source: _Source) -> int:
+    """Count the file's records in a fast parallel scan that also collects the lines the CSV
+    reader rejects (wrong field count, bad bytes...) into `rejects`."""
+    raw_sql, params = _csv_raw_sql(source, with_lines=False, rejects=("reject_rows", "reject_scans"))
+    n_records = con.execute(f"SELECT count(*) FROM ({raw_sql})", params).fetchone()[0]
     rejected = con.execute(
         "SELECT line, min(line_byte_position), list(DISTINCT error_type ORDER BY error_type), "
         "first(csv_line), first(error_message) FROM reject_rows GROUP BY line ORDER BY line"
@@ -509,11 +659,23 @@ def _collect_rejects(con, source: _Source) -> int:
         con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", rows)
     con.execute("DROP TABLE IF EXISTS temp.reject_rows")
     con.execute("DROP TABLE IF EXISTS temp.reject_scans")
+    return n_records
 
-    skipped = sorted({r[0] for r in rows} | set(source.fingerprint.blank_lines))
+
+def _quarantine_rejects(con, source: _Source, file_id: int) -> None:
+    con.execute(
+        "INSERT INTO quarantine SELECT ?, ?, line_number, reason, detail, raw_text FROM rejects",
+        [file_id, source.fingerprint.sha256],
+    )
+
+
+def _fix_line_numbers(con, source: _Source) -> None:
+    """Staged line numbers assume no line was skipped; shift them past the rejected and blank
+    lines before each row."""
+    rejected = [r[0] for r in con.execute("SELECT DISTINCT line_number FROM rejects").fetchall()]
+    skipped = sorted(set(rejected) | set(source.fingerprint.blank_lines))
     if not skipped:
-        con.execute("CREATE TEMP VIEW stg AS SELECT * FROM stg_rows")
-        return len(rows)
+        return
     # The row with ordinal k sits after the i-th skipped line s_i exactly when
     # k > s_i - i - 1: before s_i come s_i - 2 lines after the header, i - 1 of them skipped.
     con.execute("CREATE TEMP TABLE skipped_lines (good_before BIGINT, n_skipped BIGINT)")
@@ -523,33 +685,14 @@ def _collect_rejects(con, source: _Source) -> int:
     )
     con.execute(
         """
-        CREATE TEMP TABLE stg AS
+        CREATE OR REPLACE TEMP TABLE located AS
         SELECT s.* REPLACE (s.line_number + coalesce(k.n_skipped, 0) AS line_number)
-        FROM stg_rows AS s
+        FROM located AS s
         ASOF LEFT JOIN (SELECT good_before, max(n_skipped) AS n_skipped
                         FROM skipped_lines GROUP BY good_before) AS k
             ON s.line_number - 1 > k.good_before
         """
     )
-    return len(rows)
-
-
-def _classify_repeats(con, kind: Kind) -> None:
-    """Find staged rows whose key is already in the warehouse or earlier in the file."""
-    columns = ["row_digest"] if kind is DIRECTORY else list(kind.content)
-    def content(alias: str) -> str:
-        return "struct_pack(" + ", ".join(f"{c} := {alias}.{c}" for c in columns) + ")"
-
-    sql = sql_text("ingest/dedup.sql").format(
-        key_cols=", ".join(kind.key),
-        content_v=content("v"),
-        content_c=content("c"),
-        content_f=content("f"),
-        table=kind.table,
-        key_join_core=" AND ".join(f"v.{k} = c.{k}" for k in kind.key),
-        key_join_repeated=" AND ".join(f"v.{k} = r.{k}" for k in kind.key),
-    )
-    con.execute(f"CREATE TEMP TABLE repeats AS {sql}")
 
 
 def _jsonl_value(value) -> str | None:
@@ -566,7 +709,7 @@ def _jsonl_value(value) -> str | None:
 
 def _stage_jsonl(con, source: _Source) -> int:
     """Read a JSON Lines file into `jsonl_rows` (the same columns as `raw_canonical`); lines
-    that are not JSON objects become quarantine rows in `rejects`. Returns how many."""
+    that are not JSON objects go to `rejects`. Returns the number of objects read."""
     import pyarrow as pa
 
     kind = source.kind
@@ -627,7 +770,7 @@ def _stage_jsonl(con, source: _Source) -> int:
     flush()
     if bad:
         con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", bad)
-    return len(bad)
+    return con.execute("SELECT count(*) FROM jsonl_rows").fetchone()[0]
 
 
 def _scrub_json_text(text: str) -> str:

@@ -52,8 +52,7 @@ CREATE TABLE IF NOT EXISTS audit_event (
     user_agent         VARCHAR,
     session_id         VARCHAR,
     message_id         VARCHAR,
-    source_file_id     INTEGER NOT NULL,
-    source_line        BIGINT NOT NULL
+    source_file_id     INTEGER NOT NULL
 );
 
 -- Grain: one row per delegation event (operator + event_id).
@@ -70,8 +69,7 @@ CREATE TABLE IF NOT EXISTS delegation_event (
     valid_from_at      TIMESTAMPTZ,
     valid_until_at     TIMESTAMPTZ,
     performed_by       VARCHAR,
-    source_file_id     INTEGER NOT NULL,
-    source_line        BIGINT NOT NULL
+    source_file_id     INTEGER NOT NULL
 );
 
 -- Grain: one row per delegation listed in an operator's snapshot (operator + as_of + mailbox +
@@ -86,8 +84,7 @@ CREATE TABLE IF NOT EXISTS delegation_snapshot (
     rights             VARCHAR[] NOT NULL,
     valid_from_at      TIMESTAMPTZ,
     valid_until_at     TIMESTAMPTZ,
-    source_file_id     INTEGER NOT NULL,
-    source_line        BIGINT NOT NULL
+    source_file_id     INTEGER NOT NULL
 );
 
 -- Grain: one row per member of a practice (practice_id + member).
@@ -99,8 +96,7 @@ CREATE TABLE IF NOT EXISTS roster_member (
     member_rpps        VARCHAR,
     practice_siret     VARCHAR,
     practice_finess    VARCHAR,
-    source_file_id     INTEGER NOT NULL,
-    source_line        BIGINT NOT NULL
+    source_file_id     INTEGER NOT NULL
 );
 
 -- Grain: one row per line of an MSSanté directory extraction (extraction time + line content).
@@ -138,6 +134,5 @@ CREATE TABLE IF NOT EXISTS directory_entry (
     postal_code        VARCHAR,
     department         VARCHAR,
     country            VARCHAR,
-    source_file_id     INTEGER NOT NULL,
-    source_line        BIGINT NOT NULL
+    source_file_id     INTEGER NOT NULL
 );

@@ -1,0 +1,41 @@
+# Everyday actions. `make demo` and `make test` work on a fresh machine: they create the
+# virtualenv they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DB ?= out/delegation.duckdb
+SAMPLES := data/samples
+# Every sample export; the ground truth and the generator's record are not exports.
+SAMPLE_EXPORTS := $(filter-out $(SAMPLES)/ground_truth.csv $(SAMPLES)/samples.json,$(wildcard $(SAMPLES)/*))
+
+.PHONY: demo test bench lint format samples clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	mkdir -p $(dir $(DB))
+	$(BIN)/delegation-reports ingest $(SAMPLE_EXPORTS) --db $(DB)
+	$(BIN)/delegation-reports status --db $(DB)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/ingest.py
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(BIN)/.installed
+	$(BIN)/ruff format src tests benchmarks
+
+samples: $(BIN)/.installed
+	$(BIN)/delegation-reports samples $(SAMPLES)
+
+clean:
+	rm -rf out .pytest_cache
