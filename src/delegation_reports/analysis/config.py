@@ -1,0 +1,162 @@
+"""Rule configuration: defaults, a user TOML file, per-practice overrides.
+
+The resolved configuration is written into small warehouse tables (``cfg_*``) that the SQL
+rules join, so thresholds reach SQL as data, never as formatted text.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, time
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import holidays
+
+from ..errors import UserError
+
+CONFIG_ENV = "DELEGATION_REPORTS_CONFIG"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+SEVERITIES = ("info", "warning", "critical")
+_RANGE = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
+
+
+def _default() -> dict:
+    text = (resources.files("delegation_reports.analysis") / "default_rules.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+RULE_IDS: tuple[str, ...] = tuple(_default()["rules"])
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """The resolved configuration: defaults merged with the user's file."""
+
+    data: dict
+    source: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def for_practice(self, practice_id: str | None) -> dict:
+        """Settings of one practice: its overrides merged over the defaults."""
+        base = {k: v for k, v in self.data.items() if k != "practices"}
+        override = self.data.get("practices", {}).get(practice_id or "", {})
+        return _merge(base, override)
+
+
+def _check(condition: bool, source: str, message: str) -> None:
+    if not condition:
+        raise UserError(f"{source}: {message}")
+
+
+def _parse_ranges(value, source: str, where: str) -> list[tuple[time, time]]:
+    _check(isinstance(value, list), source, f"{where} must be a list of 'HH:MM-HH:MM'")
+    out = []
+    for item in value:
+        match = _RANGE.fullmatch(str(item))
+        _check(bool(match), source, f"{where}: {item!r} is not 'HH:MM-HH:MM'")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        _check(h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60, source, f"{where}: {item!r} is not a time range")
+        opens = time(h1, m1)
+        closes = time(23, 59, 59, 999999) if (h2, m2) == (24, 0) else time(h2, m2)
+        _check(opens < closes, source, f"{where}: {item!r} closes before it opens")
+        out.append((opens, closes))
+    return out
+
+
+def _validate(settings: dict, source: str, where: str = "") -> None:
+    hours = settings.get("opening_hours", {})
+    for day in WEEKDAYS:
+        if day in hours:
+            _parse_ranges(hours[day], source, f"{where}opening_hours.{day}")
+    unknown = set(hours) - set(WEEKDAYS) - {"public_holidays_closed"}
+    _check(not unknown, source, f"{where}opening_hours: unknown keys {sorted(unknown)}")
+    rules = settings.get("rules", {})
+    unknown = set(rules) - set(RULE_IDS)
+    _check(not unknown, source, f"{where}rules: unknown rules {sorted(unknown)}; known: {', '.join(RULE_IDS)}")
+    for rule_id, params in rules.items():
+        _check(isinstance(params, dict), source, f"{where}rules.{rule_id} must be a table")
+        if "severity" in params:
+            _check(params["severity"] in SEVERITIES, source,
+                   f"{where}rules.{rule_id}.severity must be one of {SEVERITIES}")
+        for name, value in params.items():
+            if name not in ("severity", "enabled", "include_owner"):
+                _check(isinstance(value, int | float) and not isinstance(value, bool), source,
+                       f"{where}rules.{rule_id}.{name} must be a number")
+
+
+def load_config(path: Path | str | None = None) -> AnalysisConfig:
+    """Defaults, merged with ``path`` (or ``$DELEGATION_REPORTS_CONFIG``) when given."""
+    data = _default()
+    path = path or os.environ.get(CONFIG_ENV)
+    source = "default configuration"
+    if path:
+        path = Path(path)
+        source = str(path)
+        try:
+            user = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{path}: configuration file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: not a valid TOML file ({exc})") from None
+        data = _merge(data, user)
+    _validate(data, source)
+    for practice_id, override in data.get("practices", {}).items():
+        _check(isinstance(override, dict), source, f"practices.{practice_id} must be a table")
+        _validate(override, source, f"practices.{practice_id}.")
+    return AnalysisConfig(data, source)
+
+
+def write_config_tables(con: duckdb.DuckDBPyConnection, config: AnalysisConfig, years: range) -> None:
+    """(Re)write the cfg_* tables and the public holidays the rules read."""
+    practices = [None] + [
+        r[0] for r in con.execute("SELECT DISTINCT practice_id FROM roster_member ORDER BY 1").fetchall()
+    ]
+    hours, params, closed = [], [], []
+    for practice_id in practices:
+        settings = config.for_practice(practice_id)
+        opening = settings["opening_hours"]
+        closed.append((practice_id, bool(opening.get("public_holidays_closed", True))))
+        for isodow, day in enumerate(WEEKDAYS, start=1):
+            for opens, closes in _parse_ranges(opening.get(day, []), config.source, day):
+                hours.append((practice_id, isodow, opens, closes))
+        for rule_id, rule in settings["rules"].items():
+            for name, value in rule.items():
+                params.append((practice_id, rule_id, name, str(value).lower() if isinstance(value, bool) else str(value)))
+    con.execute("CREATE OR REPLACE TABLE cfg_opening_hours (practice_id VARCHAR, isodow INTEGER, opens TIME, closes TIME)")
+    con.execute("CREATE OR REPLACE TABLE cfg_holidays_closed (practice_id VARCHAR, is_closed BOOLEAN)")
+    con.execute("CREATE OR REPLACE TABLE cfg_rule_param (practice_id VARCHAR, rule_id VARCHAR, name VARCHAR, value VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE cfg_system_actor (pattern VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE public_holiday (day DATE, name VARCHAR)")
+    if hours:
+        con.executemany("INSERT INTO cfg_opening_hours VALUES (?, ?, ?, ?)", hours)
+    con.executemany("INSERT INTO cfg_holidays_closed VALUES (?, ?)", closed)
+    con.executemany("INSERT INTO cfg_rule_param VALUES (?, ?, ?, ?)", params)
+    patterns = config.data.get("system_actors", [])
+    if patterns:
+        con.executemany("INSERT INTO cfg_system_actor VALUES (?)", [(str(p).lower(),) for p in patterns])
+    french = holidays.France(years=list(years), language="fr")
+    con.executemany(
+        "INSERT INTO public_holiday VALUES (?, ?)",
+        sorted((day, name) for day, name in french.items() if isinstance(day, date)),
+    )

@@ -1,0 +1,121 @@
+-- Grain: one row per (mailbox, delegate, continuous period with constant rights), from the
+-- delegation events and from successive snapshots. Bounds known only from snapshots are kept
+-- as intervals (`*_earliest_at`, `*_latest_at`), never invented.
+WITH ordered AS (
+    SELECT
+        *,
+        lead(event_type) OVER w AS next_type,
+        lead(event_at) OVER w AS next_at,
+        lead(performed_by) OVER w AS next_by,
+        lead(event_id) OVER w AS next_event_id,
+        lag(valid_from_at) OVER w AS prev_valid_from_at,
+        lag(valid_until_at) OVER w AS prev_valid_until_at,
+        lag(event_type) OVER w AS prev_type
+    FROM delegation_event
+    WINDOW w AS (PARTITION BY mailbox, delegate ORDER BY event_at, event_id)
+),
+from_events AS (
+    SELECT
+        mailbox,
+        delegate,
+        delegate_name,
+        delegate_role,
+        rights,
+        event_at AS started_earliest_at,
+        event_at AS started_latest_at,
+        -- A modification without dates keeps the validity it modifies.
+        CASE WHEN event_type = 'modify' AND valid_from_at IS NULL AND valid_until_at IS NULL
+             THEN prev_valid_from_at ELSE valid_from_at END AS valid_from_at,
+        CASE WHEN event_type = 'modify' AND valid_from_at IS NULL AND valid_until_at IS NULL
+             THEN prev_valid_until_at ELSE valid_until_at END AS valid_until_at,
+        next_at AS ended_earliest_at,
+        next_at AS ended_latest_at,
+        CASE WHEN next_type = 'revoke' THEN next_at END AS revoked_at,
+        CASE WHEN next_type = 'revoke' THEN next_by END AS revoked_by,
+        performed_by AS granted_by,
+        event_type AS opened_by,
+        event_id AS source_event_id,
+        operator,
+        'events' AS source
+    FROM ordered
+    WHERE event_type IN ('grant', 'modify')
+),
+snapshot_times AS (
+    SELECT DISTINCT operator, as_of_at FROM delegation_snapshot
+),
+snapshot_pairs AS (
+    SELECT DISTINCT operator, mailbox, delegate FROM delegation_snapshot
+),
+grid AS (
+    -- Every pair at every snapshot of its operator: absence is information too.
+    SELECT p.operator, p.mailbox, p.delegate, t.as_of_at,
+        s.delegate_name, s.delegate_role, s.rights, s.valid_from_at, s.valid_until_at,
+        s.mailbox IS NOT NULL AS is_listed
+    FROM snapshot_pairs AS p
+    JOIN snapshot_times AS t USING (operator)
+    LEFT JOIN delegation_snapshot AS s
+        ON s.operator = p.operator AND s.mailbox = p.mailbox AND s.delegate = p.delegate
+       AND s.as_of_at = t.as_of_at
+),
+states AS (
+    SELECT *,
+        struct_pack(is_listed, delegate_role, rights, valid_from_at, valid_until_at) AS state,
+        lag(struct_pack(is_listed, delegate_role, rights, valid_from_at, valid_until_at)) OVER w AS prev_state,
+        lag(as_of_at) OVER w AS prev_as_of_at,
+        lead(as_of_at) OVER w AS next_as_of_at
+    FROM grid
+    WINDOW w AS (PARTITION BY operator, mailbox, delegate ORDER BY as_of_at)
+),
+islands AS (
+    SELECT *,
+        sum(CASE WHEN prev_state IS NOT DISTINCT FROM state THEN 0 ELSE 1 END) OVER (
+            PARTITION BY operator, mailbox, delegate ORDER BY as_of_at) AS island
+    FROM states
+),
+island_bounds AS (
+    SELECT operator, mailbox, delegate, island,
+        any_value(delegate_name) AS delegate_name,
+        any_value(delegate_role) AS delegate_role,
+        any_value(rights) AS rights,
+        any_value(valid_from_at) AS valid_from_at,
+        any_value(valid_until_at) AS valid_until_at,
+        bool_and(is_listed) AS is_listed,
+        arg_min_null(prev_as_of_at, as_of_at) AS started_earliest_at,
+        min(as_of_at) AS started_latest_at,
+        max(as_of_at) AS last_listed_at,
+        arg_max_null(next_as_of_at, as_of_at) AS next_unlisted_at
+    FROM islands
+    GROUP BY ALL
+),
+from_snapshots AS (
+    SELECT
+        mailbox, delegate, delegate_name, delegate_role, rights,
+        -- Listed from the first snapshot on: the grant happened before, date unknown.
+        started_earliest_at,
+        started_latest_at,
+        valid_from_at,
+        valid_until_at,
+        last_listed_at AS ended_earliest_at,
+        next_unlisted_at AS ended_latest_at,
+        -- Gone from the next snapshot (not merely changed): treated as a revocation.
+        CASE WHEN next_unlisted_at IS NOT NULL AND NOT coalesce((
+            SELECT n.is_listed FROM island_bounds AS n
+            WHERE n.operator = b.operator AND n.mailbox = b.mailbox AND n.delegate = b.delegate
+              AND n.island = b.island + 1), false)
+            THEN next_unlisted_at END AS revoked_at,
+        NULL::VARCHAR AS revoked_by,
+        NULL::VARCHAR AS granted_by,
+        'snapshot' AS opened_by,
+        NULL::VARCHAR AS source_event_id,
+        operator,
+        'snapshots' AS source
+    FROM island_bounds AS b
+    WHERE is_listed
+)
+SELECT
+    *,
+    -- Where a bound is uncertain (snapshots), the period is taken as wide as it may have been:
+    -- an access inside the uncertainty gets the benefit of the doubt.
+    greatest(coalesce(started_earliest_at, '-infinity'::TIMESTAMPTZ), coalesce(valid_from_at, '-infinity'::TIMESTAMPTZ)) AS in_force_from_at,
+    least(coalesce(ended_latest_at, 'infinity'::TIMESTAMPTZ), coalesce(valid_until_at, 'infinity'::TIMESTAMPTZ)) AS in_force_until_at
+FROM (SELECT * FROM from_events UNION ALL SELECT * FROM from_snapshots)

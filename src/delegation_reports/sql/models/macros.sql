@@ -1,0 +1,42 @@
+-- Helpers shared by the models. TEMP macros, created on every connection.
+
+-- Wall-clock time in Paris: the time users read, and the one opening hours speak of.
+CREATE OR REPLACE TEMP MACRO paris(ts) AS timezone('Europe/Paris', ts);
+
+-- The right an action needs from a délégataire.
+CREATE OR REPLACE TEMP MACRO right_needed(action) AS CASE action
+    WHEN 'send' THEN 'send'
+    WHEN 'download' THEN 'documents'
+    WHEN 'delete' THEN 'manage'
+    WHEN 'move' THEN 'manage'
+    ELSE 'read'
+END;
+
+-- A rule's numeric setting for a practice (the default when the practice has none).
+CREATE OR REPLACE TEMP MACRO rule_num(practice, rule, pname) AS (
+    SELECT CAST(value AS DOUBLE) FROM cfg_rule_param AS c
+    WHERE c.rule_id = rule AND c.name = pname
+      AND (c.practice_id = practice OR c.practice_id IS NULL)
+    ORDER BY c.practice_id NULLS LAST
+    LIMIT 1
+);
+
+CREATE OR REPLACE TEMP MACRO rule_text(practice, rule, pname) AS (
+    SELECT value FROM cfg_rule_param AS c
+    WHERE c.rule_id = rule AND c.name = pname
+      AND (c.practice_id = practice OR c.practice_id IS NULL)
+    ORDER BY c.practice_id NULLS LAST
+    LIMIT 1
+);
+
+-- French date and time for explanations.
+CREATE OR REPLACE TEMP MACRO fr_datetime(ts) AS strftime(timezone('Europe/Paris', ts), '%d/%m/%Y à %H:%M');
+CREATE OR REPLACE TEMP MACRO fr_date(ts) AS strftime(timezone('Europe/Paris', ts), '%d/%m/%Y');
+CREATE OR REPLACE TEMP MACRO fr_rights(r) AS array_to_string(list_transform(r, lambda x: CASE x
+    WHEN 'read' THEN 'lecture' WHEN 'send' THEN 'envoi' WHEN 'documents' THEN 'documents'
+    WHEN 'manage' THEN 'gestion' ELSE x END), ', ');
+CREATE OR REPLACE TEMP MACRO fr_action(a) AS CASE a
+    WHEN 'login' THEN 'connexion' WHEN 'login_failed' THEN 'échec de connexion'
+    WHEN 'logout' THEN 'déconnexion' WHEN 'read' THEN 'lecture' WHEN 'send' THEN 'envoi'
+    WHEN 'delete' THEN 'suppression' WHEN 'move' THEN 'déplacement'
+    WHEN 'download' THEN 'téléchargement' ELSE 'autre action' END;

@@ -1,0 +1,16 @@
+-- Grain: one finding per (mailbox, actor, Paris day) with successful actions by an account that
+-- never held a delegation on the mailbox.
+SELECT
+    'access_without_delegation' AS rule_id,
+    practice_id, mailbox, actor,
+    min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
+    list(event_id ORDER BY occurred_at, event_id) AS evidence,
+    'Accès sans délégation' AS title_fr,
+    'Le compte ' || actor || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
+        || ' le ' || fr_date(min(occurred_at)) || ' entre ' || strftime(paris(min(occurred_at)), '%H:%M')
+        || ' et ' || strftime(paris(max(occurred_at)), '%H:%M') || ' (' || count(*) || ' actions : '
+        || array_to_string(list_distinct(list(fr_action(action))), ', ')
+        || '), sans avoir jamais reçu de délégation sur cette boîte.' AS explanation_fr
+FROM month_access
+WHERE attribution = 'no_delegation' AND outcome = 'success' AND action <> 'login_failed'
+GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)

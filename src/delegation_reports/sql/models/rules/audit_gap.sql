@@ -1,0 +1,76 @@
+-- Grain: one finding per run of working days in the window without any trace: per operator
+-- (every practice it serves gets the finding), and per mailbox when the run lasts at least
+-- `mailbox_min_days` working days between days with traces. Traces may have been lost.
+WITH days AS (
+    -- Working days of the window, numbered so that consecutive ones differ by one.
+    SELECT day, row_number() OVER (ORDER BY day) AS day_index
+    FROM (
+        SELECT CAST(d AS DATE) AS day
+        FROM range(CAST(paris($from_at) AS DATE), CAST(paris($until_at) AS DATE), INTERVAL 1 DAY) AS t(d)
+    )
+    WHERE isodow(day) <= 5 AND day NOT IN (SELECT day FROM public_holiday)
+),
+activity AS (
+    SELECT operator, mailbox, CAST(paris(occurred_at) AS DATE) AS day, count(*) AS n
+    FROM audit_event
+    GROUP BY ALL
+),
+operator_span AS (
+    SELECT operator, min(day) AS first_day, max(day) AS last_day FROM activity GROUP BY operator
+),
+operator_gaps AS (
+    SELECT s.operator, d.day, d.day_index
+    FROM operator_span AS s
+    JOIN days AS d ON d.day > s.first_day AND d.day < s.last_day
+    WHERE NOT EXISTS (SELECT 1 FROM activity AS a WHERE a.operator = s.operator AND a.day = d.day)
+),
+operator_runs AS (
+    SELECT operator, min(day) AS first_day, max(day) AS last_day, count(*) AS n_days
+    FROM (SELECT *, day_index - row_number() OVER (PARTITION BY operator ORDER BY day) AS run FROM operator_gaps)
+    GROUP BY operator, run
+),
+served AS (
+    SELECT DISTINCT a.operator, m.practice_id FROM activity AS a JOIN mailbox_practice AS m USING (mailbox)
+),
+mailbox_span AS (
+    SELECT mailbox, min(day) AS first_day, max(day) AS last_day FROM activity GROUP BY mailbox
+),
+mailbox_gaps AS (
+    SELECT s.mailbox, d.day, d.day_index
+    FROM mailbox_span AS s
+    JOIN days AS d ON d.day > s.first_day AND d.day < s.last_day
+    WHERE NOT EXISTS (SELECT 1 FROM activity AS a WHERE a.mailbox = s.mailbox AND a.day = d.day)
+),
+mailbox_runs AS (
+    SELECT mailbox, min(day) AS first_day, max(day) AS last_day, count(*) AS n_days
+    FROM (SELECT *, day_index - row_number() OVER (PARTITION BY mailbox ORDER BY day) AS run FROM mailbox_gaps)
+    GROUP BY mailbox, run
+)
+SELECT
+    'audit_gap' AS rule_id,
+    s.practice_id, NULL::VARCHAR AS mailbox, NULL::VARCHAR AS actor,
+    timezone('Europe/Paris', r.first_day::TIMESTAMP) AS first_at,
+    timezone('Europe/Paris', (r.last_day + 1)::TIMESTAMP) - INTERVAL 1 SECOND AS last_at,
+    0 AS n_events, []::VARCHAR[] AS evidence,
+    'Journaux manquants chez l''opérateur' AS title_fr,
+    'Aucune trace n''a été reçue de l''opérateur ' || r.operator || ' '
+        || CASE WHEN r.n_days = 1 THEN 'le ' || strftime(r.first_day, '%d/%m/%Y')
+                ELSE 'du ' || strftime(r.first_day, '%d/%m/%Y') || ' au ' || strftime(r.last_day, '%d/%m/%Y') END
+        || ', un jour ouvré : des traces ont pu être perdues. Demandez à l''opérateur l''export de ces journées.' AS explanation_fr
+FROM operator_runs AS r
+JOIN served AS s USING (operator)
+UNION ALL
+SELECT
+    'audit_gap',
+    m.practice_id, r.mailbox, NULL::VARCHAR,
+    timezone('Europe/Paris', r.first_day::TIMESTAMP),
+    timezone('Europe/Paris', (r.last_day + 1)::TIMESTAMP) - INTERVAL 1 SECOND,
+    0, []::VARCHAR[],
+    'Boîte sans aucune trace pendant plusieurs jours',
+    'Aucune trace pour la boîte de ' || coalesce(m.holder_name, r.mailbox) || ' du '
+        || strftime(r.first_day, '%d/%m/%Y') || ' au ' || strftime(r.last_day, '%d/%m/%Y') || ' ('
+        || r.n_days || ' jours ouvrés), alors qu''elle était utilisée avant et après. Si personne n''a utilisé '
+        || 'la boîte (congés sans remplaçant), tout va bien ; sinon, des traces ont pu être perdues.'
+FROM mailbox_runs AS r
+LEFT JOIN mailbox_practice AS m USING (mailbox)
+WHERE r.n_days >= rule_num(m.practice_id, 'audit_gap', 'mailbox_min_days')

@@ -1,0 +1,17 @@
+-- Grain: one finding per (mailbox, délégataire) whose delegation is in force during the window
+-- while the délégataire is not on the practice's roster.
+SELECT
+    'delegate_outside_practice' AS rule_id,
+    m.practice_id, p.mailbox, p.delegate AS actor,
+    min(p.started_latest_at) AS first_at, NULL::TIMESTAMPTZ AS last_at, 0 AS n_events,
+    list(p.source_event_id) FILTER (p.source_event_id IS NOT NULL) AS evidence,
+    'Délégataire extérieur au cabinet' AS title_fr,
+    coalesce(any_value(p.delegate_name), p.delegate) || ' (' || p.delegate || ') a accès à la boîte de '
+        || coalesce(any_value(m.holder_name), p.mailbox) || ' mais ne figure pas dans la liste des membres du cabinet. '
+        || 'Vérifiez qui est cette personne et si cet accès est toujours justifié.' AS explanation_fr
+FROM delegation_period AS p
+JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
+WHERE p.in_force_from_at < $until_at AND p.in_force_until_at > $from_at
+  AND NOT EXISTS (
+      SELECT 1 FROM roster_member AS r WHERE r.practice_id = m.practice_id AND r.member = p.delegate)
+GROUP BY m.practice_id, p.mailbox, p.delegate

@@ -1,0 +1,33 @@
+-- Grain: one finding per delegation still in force at the end of the window, given at least
+-- $days days before, and not used by its délégataire during those last $days days.
+WITH recent AS (
+    SELECT mailbox, actor, max(occurred_at) AS last_at
+    FROM audit_event
+    WHERE occurred_at >= $until_at - to_days(CAST($days AS BIGINT)) AND occurred_at < $until_at
+      AND outcome = 'success'
+    GROUP BY ALL
+),
+last_ever AS (
+    SELECT mailbox, actor, max(occurred_at) AS last_at
+    FROM audit_event
+    WHERE occurred_at < $until_at AND outcome = 'success'
+      AND (mailbox, actor) IN (SELECT (mailbox, delegate) FROM delegation_period)
+    GROUP BY ALL
+)
+SELECT
+    'dormant_delegation' AS rule_id,
+    m.practice_id, p.mailbox, p.delegate AS actor,
+    p.started_latest_at AS first_at, l.last_at AS last_at, 0 AS n_events,
+    list_filter([p.source_event_id], lambda x: x IS NOT NULL) AS evidence,
+    'Délégation inutilisée' AS title_fr,
+    'La délégation de la boîte de ' || coalesce(m.holder_name, p.mailbox) || ' à ' || coalesce(p.delegate_name, p.delegate)
+        || ' est toujours active mais n''a pas servi depuis '
+        || coalesce('le ' || fr_date(l.last_at), 'au moins ' || CAST($days AS BIGINT) || ' jours')
+        || '. Si elle n''est plus utile, demandez sa suppression à votre opérateur.' AS explanation_fr
+FROM delegation_period AS p
+LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
+LEFT JOIN recent AS r ON r.mailbox = p.mailbox AND r.actor = p.delegate
+LEFT JOIN last_ever AS l ON l.mailbox = p.mailbox AND l.actor = p.delegate
+WHERE p.in_force_from_at <= $until_at - to_days(CAST($days AS BIGINT))
+  AND p.in_force_until_at >= $until_at
+  AND r.last_at IS NULL

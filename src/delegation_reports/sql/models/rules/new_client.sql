@@ -1,0 +1,37 @@
+-- Grain: one finding per (mailbox, actor, new address or client software) first seen in the
+-- window, for actors with at least $min_history_days of history on the mailbox before it.
+WITH history AS (
+    SELECT mailbox, actor, client_ip, user_agent, min(occurred_at) AS first_at
+    FROM audit_event
+    WHERE occurred_at < $until_at AND outcome = 'success'
+    GROUP BY ALL
+),
+actor_start AS (
+    SELECT mailbox, actor, min(first_at) AS started_at FROM history GROUP BY ALL
+),
+novelty AS (
+    SELECT mailbox, actor, 'ip' AS kind, client_ip AS value, min(first_at) AS first_at
+    FROM history WHERE client_ip IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT mailbox, actor, 'client', user_agent, min(first_at)
+    FROM history WHERE user_agent IS NOT NULL GROUP BY ALL
+)
+SELECT
+    'new_client' AS rule_id,
+    m.practice_id, n.mailbox, n.actor,
+    n.first_at, n.first_at AS last_at, 1 AS n_events,
+    [any_value(a.event_id)] AS evidence,
+    CASE n.kind WHEN 'ip' THEN 'Nouvelle adresse de connexion' ELSE 'Nouveau logiciel de messagerie' END AS title_fr,
+    'Le compte ' || n.actor || ' a utilisé la boîte de ' || coalesce(m.holder_name, n.mailbox) || ' le '
+        || fr_datetime(n.first_at) || CASE n.kind WHEN 'ip' THEN ' depuis une adresse jamais vue auparavant ('
+        ELSE ' avec un logiciel jamais vu auparavant (' END || n.value || '). C''est souvent normal '
+        || '(nouveau poste, connexion à distance) ; vérifiez que c''était bien cette personne.' AS explanation_fr
+FROM novelty AS n
+JOIN actor_start AS s USING (mailbox, actor)
+LEFT JOIN mailbox_practice AS m ON m.mailbox = n.mailbox
+LEFT JOIN month_access AS a
+    ON a.mailbox = n.mailbox AND a.actor = n.actor AND a.occurred_at = n.first_at
+WHERE n.first_at >= $from_at
+  AND n.first_at >= s.started_at + to_days(CAST(rule_num(m.practice_id, 'new_client', 'min_history_days') AS BIGINT))
+  AND n.actor NOT IN (SELECT actor FROM month_access WHERE attribution = 'system')
+GROUP BY ALL

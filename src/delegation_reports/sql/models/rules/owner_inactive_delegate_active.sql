@@ -1,0 +1,40 @@
+-- Grain: one finding per (mailbox, délégataire) active in the window while the holder had not
+-- logged in for $days days, when the traces go back far enough to know it.
+WITH delegate_days AS (
+    SELECT practice_id, mailbox, actor, CAST(occurred_local AS DATE) AS day,
+        min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
+        list(event_id ORDER BY occurred_at) AS evidence, any_value(holder_name) AS holder_name
+    FROM month_access
+    WHERE attribution LIKE 'delegate_%' AND outcome = 'success'
+    GROUP BY ALL
+),
+owner_logins AS (
+    SELECT mailbox, occurred_at
+    FROM audit_event
+    WHERE actor = mailbox AND outcome = 'success' AND occurred_at < $until_at
+      AND occurred_at >= $from_at - to_days(CAST($days AS BIGINT))
+),
+coverage AS (
+    SELECT mailbox, min(occurred_at) AS traced_from FROM audit_event GROUP BY mailbox
+),
+checked AS (
+    SELECT d.*,
+        (SELECT max(o.occurred_at) FROM owner_logins AS o
+         WHERE o.mailbox = d.mailbox AND o.occurred_at < d.first_at) AS owner_last_at
+    FROM delegate_days AS d
+    JOIN coverage AS c USING (mailbox)
+    WHERE c.traced_from <= d.first_at - to_days(CAST($days AS BIGINT))
+)
+SELECT
+    'owner_inactive_delegate_active' AS rule_id,
+    practice_id, mailbox, actor,
+    min(first_at) AS first_at, max(last_at) AS last_at, sum(n_events)::BIGINT AS n_events,
+    flatten(list(evidence ORDER BY day)) AS evidence,
+    'Délégataire actif en l''absence du titulaire' AS title_fr,
+    'Le compte ' || actor || ' a utilisé la boîte de ' || coalesce(any_value(holder_name), mailbox)
+        || ' (' || sum(n_events)::BIGINT || ' actions du ' || fr_date(min(first_at)) || ' au ' || fr_date(max(last_at))
+        || ') alors que le titulaire ne s''y était pas connecté depuis plus de ' || CAST($days AS BIGINT)
+        || ' jours. Assurez-vous que cette délégation est toujours voulue.' AS explanation_fr
+FROM checked
+WHERE owner_last_at IS NULL OR owner_last_at < first_at - to_days(CAST($days AS BIGINT))
+GROUP BY practice_id, mailbox, actor
