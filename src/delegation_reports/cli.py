@@ -13,11 +13,25 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__, status as status_lib
+from . import __version__
+from . import status as status_lib
+from .analysis.config import RULE_IDS, load_config
+from .analysis.evaluate import evaluate as evaluate_findings
+from .analysis.evaluate import read_ground_truth
+from .analysis.findings import ensure_month, month_findings, to_csv, to_json
+from .analysis.models import Month, data_months
+from .analysis.models import refresh as refresh_models
 from .errors import UserError
 from .ingest.detect import FORMAT_CHOICES
 from .ingest.pipeline import REASONS, FileResult, ingest_paths
 from .warehouse import DB_ENV, default_db_path, opened
+
+config_option = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Rule configuration TOML (default: built-in; $DELEGATION_REPORTS_CONFIG).",
+)
 
 # Files above this size get a progress bar.
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
@@ -62,7 +76,8 @@ def main() -> None:
 @click.option("--profile", default=None, help="Operator profile: a bundled name or a .toml file.")
 @click.option("--operator", default=None, help="Operator name for files without an operator column.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
-def ingest(paths, db, fmt, profile, operator, as_json):
+@config_option
+def ingest(paths, db, fmt, profile, operator, as_json, config):
     """Load exports into the warehouse: every row is loaded, counted as a duplicate, or
     quarantined with a reason.
 
@@ -75,6 +90,8 @@ def ingest(paths, db, fmt, profile, operator, as_json):
             results = _ingest_with_progress(con, paths, fmt, profile, operator, console)
         else:
             results = ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator)
+        if any(r.status == "loaded" for r in results):
+            refresh_models(con, config=load_config(config))
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
     else:
@@ -193,6 +210,95 @@ def quarantine(db, file_, reason, as_json):
         table.add_row(escape(row["file_name"]), str(row["line_number"]), row["reason"],
                       escape(row["detail"] or ""), escape((row["raw_text"] or "")[:300]))
     console.print(table)
+
+
+@main.command()
+@db_option
+@click.option("--month", default=None, help="Only this month (YYYY-MM); default: every month with data.")
+@config_option
+def refresh(db, month, config):
+    """Rebuild delegation periods, attributed accesses and findings (ingest does it too).
+
+    Example: delegation-reports refresh --month 2026-03 --config rules.toml
+    """
+    months = [Month.parse(month)] if month else None
+    with opened(db or default_db_path()) as con:
+        built = refresh_models(con, months, load_config(config))
+    click.echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
+
+
+@main.command()
+@db_option
+@click.option("--month", required=True, help="Month to report, YYYY-MM (Europe/Paris).")
+@click.option("--practice", default=None, help="Only this practice id.")
+@click.option("--rule", type=click.Choice(RULE_IDS), default=None, help="Only this rule.")
+@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table",
+              show_default=True, help="csv guards cells against spreadsheet formulas.")
+@config_option
+def findings(db, month, practice, rule, fmt, config):
+    """List a month's findings, most severe first.
+
+    Example: delegation-reports findings --month 2026-03 --format csv > findings.csv
+    """
+    month_ = Month.parse(month)
+    with opened(db or default_db_path()) as con:
+        ensure_month(con, month_, load_config(config))
+        rows = month_findings(con, month_, practice, rule)
+    if fmt == "csv":
+        click.echo(to_csv(rows), nl=False)
+    elif fmt == "json":
+        click.echo(to_json(rows))
+    else:
+        console = _console()
+        if not rows:
+            console.print(f"No findings for {month_}.")
+            return
+        table = Table(title=f"Findings {month_} ({len(rows)})")
+        for name in ("severity", "rule", "practice", "mailbox", "actor", "first (UTC)", "events"):
+            table.add_column(name, overflow="fold")
+        for r in rows:
+            table.add_row(r["severity"], r["rule_id"], escape(r["practice_id"] or ""),
+                          escape(r["mailbox"] or ""), escape(r["actor"] or ""),
+                          _fmt_ts(r["first_at"]), str(r["n_events"]))
+        console.print(table)
+
+
+@main.command()
+@click.argument("ground_truth", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@config_option
+def evaluate(ground_truth, db, config):
+    """Compare findings with a ground-truth file: per rule, true and false positives, misses,
+    precision and recall.
+
+    Example: delegation-reports evaluate data/samples/ground_truth.csv
+    """
+    truths = read_ground_truth(ground_truth)
+    with opened(db or default_db_path()) as con:
+        cfg = load_config(config)
+        for month in data_months(con):
+            ensure_month(con, month, cfg)
+        scores = evaluate_findings(con, truths)
+    console = _console()
+    table = Table(title="Findings against the ground truth")
+    for name in ("rule", "TP", "FP", "FN", "precision", "recall"):
+        table.add_column(name, justify="left" if name == "rule" else "right")
+    for s in scores:
+        if s.in_truth:
+            table.add_row(s.rule_id, str(s.true_positives), str(s.false_positives),
+                          str(s.false_negatives), f"{s.precision:.2f}" if s.precision is not None else "-",
+                          f"{s.recall:.2f}" if s.recall is not None else "-")
+        else:
+            table.add_row(s.rule_id, "-", "-", "-", "not in ground truth",
+                          f"{len(s.unexpected)} finding(s)")
+    console.print(table)
+    for s in scores:
+        for truth in s.missed:
+            console.print(f"missed {s.rule_id}: {escape(truth.mailbox)} / {escape(truth.actor)} "
+                          f"{truth.first_at or ''} {escape(truth.note)}")
+        if s.in_truth:
+            for f in s.unexpected:
+                console.print(f"unexpected {s.rule_id}: {escape(f['explanation_fr'])}")
 
 
 @main.command()

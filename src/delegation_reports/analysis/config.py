@@ -81,6 +81,9 @@ def _parse_ranges(value, source: str, where: str) -> list[tuple[time, time]]:
         closes = time(23, 59, 59, 999999) if (h2, m2) == (24, 0) else time(h2, m2)
         _check(opens < closes, source, f"{where}: {item!r} closes before it opens")
         out.append((opens, closes))
+    out.sort()
+    for (_, closes), (opens, _) in zip(out, out[1:], strict=False):
+        _check(opens >= closes, source, f"{where}: ranges overlap")
     return out
 
 
@@ -128,35 +131,38 @@ def load_config(path: Path | str | None = None) -> AnalysisConfig:
 
 
 def write_config_tables(con: duckdb.DuckDBPyConnection, config: AnalysisConfig, years: range) -> None:
-    """(Re)write the cfg_* tables and the public holidays the rules read."""
-    practices = [None] + [
-        r[0] for r in con.execute("SELECT DISTINCT practice_id FROM roster_member ORDER BY 1").fetchall()
-    ]
+    """(Re)write the cfg_* tables and the public holidays the rules read. Rows with a NULL
+    practice_id are the defaults; a practice has rows of its own only where it overrides them."""
+    overriding = sorted(config.data.get("practices", {}))
     hours, params, closed = [], [], []
-    for practice_id in practices:
+    for practice_id in [None, *overriding]:
         settings = config.for_practice(practice_id)
         opening = settings["opening_hours"]
-        closed.append((practice_id, bool(opening.get("public_holidays_closed", True))))
-        for isodow, day in enumerate(WEEKDAYS, start=1):
-            for opens, closes in _parse_ranges(opening.get(day, []), config.source, day):
-                hours.append((practice_id, isodow, opens, closes))
+        override = config.data.get("practices", {}).get(practice_id or "", {})
+        if practice_id is None or "opening_hours" in override:
+            closed.append((practice_id, bool(opening.get("public_holidays_closed", True))))
+            for isodow, day in enumerate(WEEKDAYS, start=1):
+                for opens, closes in _parse_ranges(opening.get(day, []), config.source, day):
+                    hours.append((practice_id, isodow, opens, closes))
         for rule_id, rule in settings["rules"].items():
+            if practice_id is not None and rule_id not in override.get("rules", {}):
+                continue
             for name, value in rule.items():
-                params.append((practice_id, rule_id, name, str(value).lower() if isinstance(value, bool) else str(value)))
-    con.execute("CREATE OR REPLACE TABLE cfg_opening_hours (practice_id VARCHAR, isodow INTEGER, opens TIME, closes TIME)")
-    con.execute("CREATE OR REPLACE TABLE cfg_holidays_closed (practice_id VARCHAR, is_closed BOOLEAN)")
-    con.execute("CREATE OR REPLACE TABLE cfg_rule_param (practice_id VARCHAR, rule_id VARCHAR, name VARCHAR, value VARCHAR)")
-    con.execute("CREATE OR REPLACE TABLE cfg_system_actor (pattern VARCHAR)")
-    con.execute("CREATE OR REPLACE TABLE public_holiday (day DATE, name VARCHAR)")
-    if hours:
-        con.executemany("INSERT INTO cfg_opening_hours VALUES (?, ?, ?, ?)", hours)
-    con.executemany("INSERT INTO cfg_holidays_closed VALUES (?, ?)", closed)
-    con.executemany("INSERT INTO cfg_rule_param VALUES (?, ?, ?, ?)", params)
-    patterns = config.data.get("system_actors", [])
-    if patterns:
-        con.executemany("INSERT INTO cfg_system_actor VALUES (?)", [(str(p).lower(),) for p in patterns])
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                params.append((practice_id, rule_id, name, text))
+    patterns = [(str(p).lower(),) for p in config.data.get("system_actors", [])]
     french = holidays.France(years=list(years), language="fr")
-    con.executemany(
-        "INSERT INTO public_holiday VALUES (?, ?)",
-        sorted((day, name) for day, name in french.items() if isinstance(day, date)),
-    )
+    days = sorted((day, name) for day, name in french.items() if isinstance(day, date))
+    tables = {
+        "cfg_opening_hours": ("practice_id VARCHAR, isodow INTEGER, opens TIME, closes TIME", hours),
+        "cfg_holidays_closed": ("practice_id VARCHAR, is_closed BOOLEAN", closed),
+        "cfg_rule_param": ("practice_id VARCHAR, rule_id VARCHAR, name VARCHAR, value VARCHAR", params),
+        "cfg_system_actor": ("pattern VARCHAR", patterns),
+        "public_holiday": ("day DATE, name VARCHAR", days),
+    }
+    for name, (columns, rows) in tables.items():
+        con.execute(f"CREATE OR REPLACE TABLE {name} ({columns})")
+        if rows:
+            width = len(rows[0])
+            placeholders = ", ".join("(" + ", ".join("?" * width) + ")" for _ in rows)
+            con.execute(f"INSERT INTO {name} VALUES {placeholders}", [v for row in rows for v in row])

@@ -40,6 +40,9 @@ _SCHEMA = (
         severity VARCHAR NOT NULL, practice_id VARCHAR, mailbox VARCHAR, actor VARCHAR,
         first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, n_events BIGINT NOT NULL,
         evidence VARCHAR[] NOT NULL, title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS read_burst (
+        month DATE NOT NULL, practice_id VARCHAR, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL,
+        first_at TIMESTAMPTZ NOT NULL, last_at TIMESTAMPTZ NOT NULL, n_reads BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS model_state (
         month DATE PRIMARY KEY, refreshed_at TIMESTAMPTZ NOT NULL, last_file_id INTEGER,
         config_digest VARCHAR NOT NULL)""",
@@ -93,9 +96,10 @@ def data_months(con) -> list[Month]:
 
 
 def _years(con) -> range:
+    """The years the audit data covers, from the manifest (no scan of the events)."""
     lo, hi = con.execute(
-        "SELECT min(year(timezone('Europe/Paris', occurred_at))), max(year(timezone('Europe/Paris', occurred_at))) "
-        "FROM audit_event"
+        "SELECT min(year(timezone('Europe/Paris', covered_from_at))), "
+        "max(year(timezone('Europe/Paris', covered_to_at))) FROM ingest_file WHERE kind = 'audit'"
     ).fetchone()
     today = datetime.now(UTC).year
     return range((lo or today) - 1, (hi or today) + 2)
@@ -123,6 +127,7 @@ def _rule_params(config: AnalysisConfig) -> dict:
         "window_minutes": rules["failed_login_burst"]["window_minutes"],
         "gap_minutes": rules["bulk_access"]["gap_minutes"],
         "baseline_days": rules["bulk_access"]["baseline_days"],
+        "lookback_days": rules["new_client"]["lookback_days"],
         "days": None,  # set per rule below
     }
 
@@ -132,13 +137,21 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     from_at, until_at = _bounds(con, month)
     params = {"from_at": from_at, "until_at": until_at, **_rule_params(config)}
     defaults = config.for_practice(None)["rules"]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE month_access AS {sql_text('models/core/attributed_access.sql')}",
-        {"from_at": from_at, "until_at": until_at},
-    )
     con.execute("DELETE FROM attributed_access WHERE month = ?", [month.first_day])
-    con.execute("INSERT INTO attributed_access BY NAME SELECT ?::DATE AS month, * FROM month_access",
-                [month.first_day])
+    # Stored by practice and time: a practice's month is then a contiguous, cheap range.
+    con.execute(
+        "INSERT INTO attributed_access BY NAME SELECT $month::DATE AS month, * "
+        f"FROM ({sql_text('models/core/attributed_access.sql')}) ORDER BY practice_id, occurred_at",
+        {"from_at": from_at, "until_at": until_at, "month": month.first_day},
+    )
+    # A view cannot take parameters; the date comes from two validated integers.
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW month_access AS SELECT * FROM attributed_access "
+        f"WHERE month = DATE '{month.first_day.isoformat()}'"
+    )
+    con.execute("DELETE FROM read_burst WHERE month = ?", [month.first_day])
+    _run(con, f"INSERT INTO read_burst BY NAME {sql_text('models/marts/read_burst.sql')}",
+         dict(params, month=month.first_day))
     con.execute("DELETE FROM finding WHERE month = ?", [month.first_day])
     for rule_id in rules:
         rule_params = dict(params, days=defaults[rule_id].get("days"))
@@ -151,9 +164,13 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
                 $month::DATE AS month,
                 md5(concat_ws('|', r.rule_id, r.practice_id, r.mailbox, r.actor, r.first_at,
                               array_to_string(r.evidence, ','))) AS finding_id,
-                rule_text(r.practice_id, r.rule_id, 'severity') AS severity,
+                coalesce(own.value, standard.value) AS severity,
                 r.* REPLACE (coalesce(r.evidence, []::VARCHAR[]) AS evidence, CAST(r.n_events AS BIGINT) AS n_events)
             FROM ({sql}) AS r
+            LEFT JOIN cfg_rule_param AS own
+                ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id AND own.name = 'severity'
+            LEFT JOIN cfg_rule_param AS standard
+                ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id AND standard.name = 'severity'
             """,
             dict(rule_params, month=month.first_day),
         )
@@ -162,7 +179,7 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
         [month.first_day, datetime.now(UTC), last_file, config.digest],
     )
-    con.execute("DROP TABLE IF EXISTS temp.month_access")
+    con.execute("DROP VIEW IF EXISTS temp.month_access")
 
 
 def refresh(con, months: Iterable[Month] | None = None, config: AnalysisConfig | None = None) -> list[Month]:

@@ -12,22 +12,16 @@ CREATE OR REPLACE TEMP MACRO right_needed(action) AS CASE action
     ELSE 'read'
 END;
 
--- A rule's numeric setting for a practice (the default when the practice has none).
-CREATE OR REPLACE TEMP MACRO rule_num(practice, rule, pname) AS (
-    SELECT CAST(value AS DOUBLE) FROM cfg_rule_param AS c
-    WHERE c.rule_id = rule AND c.name = pname
-      AND (c.practice_id = practice OR c.practice_id IS NULL)
-    ORDER BY c.practice_id NULLS LAST
-    LIMIT 1
-);
+-- A rule's setting for a practice (the default when the practice has none). Aggregates, not
+-- ORDER BY ... LIMIT, so that the planner turns the lookup into a join.
+CREATE OR REPLACE TEMP MACRO rule_text(practice, rule, pname) AS coalesce(
+    (SELECT any_value(c.value) FROM cfg_rule_param AS c
+     WHERE c.rule_id = rule AND c.name = pname AND c.practice_id = practice),
+    (SELECT any_value(c.value) FROM cfg_rule_param AS c
+     WHERE c.rule_id = rule AND c.name = pname AND c.practice_id IS NULL));
 
-CREATE OR REPLACE TEMP MACRO rule_text(practice, rule, pname) AS (
-    SELECT value FROM cfg_rule_param AS c
-    WHERE c.rule_id = rule AND c.name = pname
-      AND (c.practice_id = practice OR c.practice_id IS NULL)
-    ORDER BY c.practice_id NULLS LAST
-    LIMIT 1
-);
+CREATE OR REPLACE TEMP MACRO rule_num(practice, rule, pname) AS
+    CAST(rule_text(practice, rule, pname) AS DOUBLE);
 
 -- French date and time for explanations.
 CREATE OR REPLACE TEMP MACRO fr_datetime(ts) AS strftime(timezone('Europe/Paris', ts), '%d/%m/%Y à %H:%M');

@@ -9,7 +9,7 @@ SELECT
     'Le compte ' || actor || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
         || ' le ' || fr_date(min(occurred_at)) || ' entre ' || strftime(paris(min(occurred_at)), '%H:%M')
         || ' et ' || strftime(paris(max(occurred_at)), '%H:%M') || ' (' || count(*) || ' actions : '
-        || array_to_string(list_distinct(list(fr_action(action))), ', ')
+        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
         || '), sans avoir jamais reçu de délégation sur cette boîte.' AS explanation_fr
 FROM month_access
 WHERE attribution = 'no_delegation' AND outcome = 'success' AND action <> 'login_failed'

@@ -11,8 +11,10 @@ WITH days AS (
     WHERE isodow(day) <= 5 AND day NOT IN (SELECT day FROM public_holiday)
 ),
 activity AS (
+    -- A gap needs traces before and after it: a month on each side of the window is enough.
     SELECT operator, mailbox, CAST(paris(occurred_at) AS DATE) AS day, count(*) AS n
     FROM audit_event
+    WHERE occurred_at >= $from_at - INTERVAL 31 DAY AND occurred_at < $until_at + INTERVAL 31 DAY
     GROUP BY ALL
 ),
 operator_span AS (

@@ -21,7 +21,7 @@ SELECT
     count(*) || ' échecs de connexion du compte ' || actor || ' sur la boîte de '
         || coalesce(any_value(holder_name), mailbox) || ' le ' || fr_date(min(occurred_at)) || ' entre '
         || strftime(paris(min(occurred_at)), '%H:%M') || ' et ' || strftime(paris(max(occurred_at)), '%H:%M')
-        || coalesce(', depuis ' || string_agg(DISTINCT client_ip, ', '), '')
+        || coalesce(', depuis ' || string_agg(DISTINCT client_ip, ', ' ORDER BY client_ip), '')
         || ' : quelqu''un a peut-être tenté de deviner le mot de passe.' AS explanation_fr
 FROM bursts
 GROUP BY practice_id, mailbox, actor, burst

@@ -1,9 +1,11 @@
 -- Grain: one finding per (mailbox, actor, new address or client software) first seen in the
--- window, for actors with at least $min_history_days of history on the mailbox before it.
+-- window, for actors with at least `min_history_days` of history on the mailbox before it.
+-- "New" means not seen in the previous $lookback_days days.
 WITH history AS (
     SELECT mailbox, actor, client_ip, user_agent, min(occurred_at) AS first_at
     FROM audit_event
-    WHERE occurred_at < $until_at AND outcome = 'success'
+    WHERE occurred_at >= $from_at - to_days(CAST($lookback_days AS BIGINT)) AND occurred_at < $until_at
+      AND outcome = 'success'
     GROUP BY ALL
 ),
 actor_start AS (

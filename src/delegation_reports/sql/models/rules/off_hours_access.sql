@@ -1,22 +1,47 @@
 -- Grain: one finding per (mailbox, actor, Paris day) with successful actions outside the
 -- practice's opening hours or on a public holiday. The holder's own activity counts only when
 -- the rule's `include_owner` is true.
-WITH flagged AS (
+WITH own_hours AS (
+    -- Practices with opening hours of their own; the others use the defaults (NULL rows).
+    SELECT DISTINCT practice_id FROM cfg_opening_hours WHERE practice_id IS NOT NULL
+),
+owner_counted AS (
+    -- Practices whose holders' own activity counts (the rule's include_owner setting).
+    SELECT DISTINCT m.practice_id
+    FROM mailbox_practice AS m
+    LEFT JOIN cfg_rule_param AS own
+        ON own.practice_id = m.practice_id AND own.rule_id = 'off_hours_access' AND own.name = 'include_owner'
+    JOIN cfg_rule_param AS standard
+        ON standard.practice_id IS NULL AND standard.rule_id = 'off_hours_access' AND standard.name = 'include_owner'
+    WHERE coalesce(own.value, standard.value) = 'true'
+),
+events AS (
     SELECT a.*,
+        CASE WHEN a.practice_id IN (SELECT practice_id FROM own_hours) THEN a.practice_id END AS hours_of
+    FROM month_access AS a
+    WHERE a.outcome = 'success' AND a.action <> 'login_failed' AND a.attribution <> 'system'
+      AND (a.attribution <> 'owner' OR a.practice_id IN (SELECT practice_id FROM owner_counted))
+),
+in_hours AS (
+    -- Opening ranges of one day do not overlap (the configuration checks it): at most one
+    -- range holds an event.
+    SELECT e.operator, e.event_id
+    FROM events AS e
+    JOIN cfg_opening_hours AS o
+        ON o.practice_id IS NOT DISTINCT FROM e.hours_of
+       AND o.isodow = isodow(e.occurred_local)
+       AND CAST(e.occurred_local AS TIME) >= o.opens
+       AND CAST(e.occurred_local AS TIME) < o.closes
+),
+flagged AS (
+    SELECT e.*,
         h.name AS holiday_name,
         coalesce(c.is_closed, true) AND h.day IS NOT NULL AS is_holiday,
-        EXISTS (
-            SELECT 1 FROM cfg_opening_hours AS o
-            WHERE o.practice_id IS NOT DISTINCT FROM a.practice_id
-              AND o.isodow = isodow(a.occurred_local)
-              AND CAST(a.occurred_local AS TIME) >= o.opens
-              AND CAST(a.occurred_local AS TIME) < o.closes
-        ) AS is_in_hours
-    FROM month_access AS a
-    LEFT JOIN public_holiday AS h ON h.day = CAST(a.occurred_local AS DATE)
-    LEFT JOIN cfg_holidays_closed AS c ON c.practice_id IS NOT DISTINCT FROM a.practice_id
-    WHERE a.outcome = 'success' AND a.action <> 'login_failed' AND a.attribution <> 'system'
-      AND (a.attribution <> 'owner' OR rule_text(a.practice_id, 'off_hours_access', 'include_owner') = 'true')
+        i.event_id IS NOT NULL AS is_in_hours
+    FROM events AS e
+    LEFT JOIN in_hours AS i USING (operator, event_id)
+    LEFT JOIN public_holiday AS h ON h.day = CAST(e.occurred_local AS DATE)
+    LEFT JOIN cfg_holidays_closed AS c ON c.practice_id IS NOT DISTINCT FROM e.hours_of
 )
 SELECT
     'off_hours_access' AS rule_id,

@@ -1,7 +1,7 @@
 -- Grain: one finding per (mailbox, délégataire) active in the window while the holder had not
 -- logged in for $days days, when the traces go back far enough to know it.
 WITH delegate_days AS (
-    SELECT practice_id, mailbox, actor, CAST(occurred_local AS DATE) AS day,
+    SELECT practice_id, operator, mailbox, actor, CAST(occurred_local AS DATE) AS day,
         min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
         list(event_id ORDER BY occurred_at) AS evidence, any_value(holder_name) AS holder_name
     FROM month_access
@@ -15,14 +15,16 @@ owner_logins AS (
       AND occurred_at >= $from_at - to_days(CAST($days AS BIGINT))
 ),
 coverage AS (
-    SELECT mailbox, min(occurred_at) AS traced_from FROM audit_event GROUP BY mailbox
+    -- How far back each operator's traces go, from the manifest.
+    SELECT operator, min(covered_from_at) AS traced_from
+    FROM ingest_file WHERE kind = 'audit' AND operator IS NOT NULL GROUP BY operator
 ),
 checked AS (
     SELECT d.*,
         (SELECT max(o.occurred_at) FROM owner_logins AS o
          WHERE o.mailbox = d.mailbox AND o.occurred_at < d.first_at) AS owner_last_at
     FROM delegate_days AS d
-    JOIN coverage AS c USING (mailbox)
+    JOIN coverage AS c USING (operator)
     WHERE c.traced_from <= d.first_at - to_days(CAST($days AS BIGINT))
 )
 SELECT

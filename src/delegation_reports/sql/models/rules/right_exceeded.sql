@@ -7,7 +7,7 @@ SELECT
     list(event_id ORDER BY occurred_at, event_id) AS evidence,
     'Action au-delà des droits délégués' AS title_fr,
     'Le compte ' || actor || ' a effectué ' || count(*) || ' action(s) de type '
-        || array_to_string(list_distinct(list(fr_action(action))), ', ')
+        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
         || ' dans la boîte de ' || coalesce(any_value(holder_name), mailbox) || ' le ' || fr_date(min(occurred_at))
         || ', alors que sa délégation ne donnait que les droits : '
         || coalesce(fr_rights(any_value(rights_in_force)), 'aucun') || '.' AS explanation_fr

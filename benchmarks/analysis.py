@@ -1,0 +1,125 @@
+"""Refreshing the models and listing one month's findings, against a full-scan aggregate.
+
+Builds a warehouse of N audit events (default 5 million) over 2,000 mailboxes and twelve
+months, with rosters and delegations, then times in the same run:
+
+1. baseline: one aggregate scanning the whole audit table (events per mailbox and action);
+2. analysis: the refresh of the models for one month and ``findings`` for that month, as
+   ``delegation-reports findings --month`` runs them on a stale warehouse.
+
+Prints both and their ratio (target: at most 10).
+
+    python benchmarks/analysis.py --events 5000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from delegation_reports import warehouse
+from delegation_reports.analysis.config import load_config
+from delegation_reports.analysis.findings import month_findings
+from delegation_reports.analysis.models import Month, refresh
+
+BASELINE = "SELECT mailbox, action, count(*) FROM audit_event GROUP BY ALL"
+
+
+def build(path: Path, events: int, mailboxes: int) -> None:
+    """A warehouse whose tables are filled directly in SQL (ingestion is benchmarked apart)."""
+    con = warehouse.connect(path)
+    n_practices = mailboxes // 4
+    con.execute(
+        """
+        INSERT INTO roster_member
+        SELECT 'P' || lpad((m // 4)::VARCHAR, 5, '0'), 'Cabinet ' || (m // 4),
+               'praticien' || m || '@medecin.mssante.fr', 'holder', NULL, NULL, NULL, 0
+        FROM range($mailboxes) AS t(m)
+        UNION ALL
+        SELECT 'P' || lpad(p::VARCHAR, 5, '0'), 'Cabinet ' || p,
+               'secretaire' || p || '@pro.mssante.fr', 'staff', NULL, NULL, NULL, 0
+        FROM range($practices) AS t(p)
+        """,
+        {"mailboxes": mailboxes, "practices": n_practices},
+    )
+    con.execute(
+        """
+        INSERT INTO delegation_event
+        SELECT 'Op', 'D' || m, 'grant', TIMESTAMPTZ '2025-01-06 08:00:00+00', 'praticien' || m || '@medecin.mssante.fr',
+               'secretaire' || (m // 4) || '@pro.mssante.fr', 'Secrétaire ' || (m // 4), 'secretary',
+               ['documents', 'manage', 'read', 'send'], NULL, NULL, 'praticien' || m || '@medecin.mssante.fr', 0
+        FROM range($mailboxes) AS t(m)
+        """,
+        {"mailboxes": mailboxes},
+    )
+    # Events over the working days of 2025 (Monday 6 January on), 08:00-18:00 UTC, in
+    # arrival order; one in three by the holder, one in a thousand by an unknown account.
+    con.execute(
+        """
+        INSERT INTO audit_event
+        SELECT 'Op', 'E' || i,
+               TIMESTAMPTZ '2025-01-06 08:00:00+00'
+                   + to_days(((i * 250 // $events) // 5) * 7 + (i * 250 // $events) % 5)
+                   + to_seconds((i * 7919) % 36000),
+               'praticien' || (i % $mailboxes) || '@medecin.mssante.fr',
+               CASE WHEN i % 3 = 0 THEN 'praticien' || (i % $mailboxes) || '@medecin.mssante.fr'
+                    WHEN i % 1000 = 1 THEN 'inconnu' || (i % 7) || '@pro.mssante.fr'
+                    ELSE 'secretaire' || ((i % $mailboxes) // 4) || '@pro.mssante.fr' END,
+               (['login', 'read', 'read', 'read', 'send', 'move', 'delete', 'download', 'logout'])[i % 9 + 1],
+               CASE WHEN i % 97 = 0 THEN 'failure' ELSE 'success' END,
+               'otp', '198.51.100.' || (i % $mailboxes // 10), 'Thunderbird 128', 'S' || (i // 12), NULL, 0
+        FROM range($events) AS t(i)
+        """,
+        {"events": events, "mailboxes": mailboxes},
+    )
+    con.execute("INSERT INTO ingest_file VALUES (0, 'bench', 'bench', 0, 'bench', 'audit', 'audit', 'Op', "
+                "$n, $n, 0, 0, [], [], NULL, NULL, now(), now(), 'bench', NULL)", {"n": events})
+    con.close()
+
+
+def timed(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--mailboxes", type=int, default=2_000)
+    parser.add_argument("--month", default="2025-06")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.duckdb"
+        print(f"building a warehouse of {args.events:,} events, {args.mailboxes:,} mailboxes ...", flush=True)
+        build(path, args.events, args.mailboxes)
+        con = warehouse.connect(path)
+        config = load_config()
+        month = Month.parse(args.month)
+        refresh(con, [month], config)  # warm-up: first builds also create the tables
+
+        def analysis():
+            refresh(con, [month], config)
+            return month_findings(con, month)
+
+        base_s = timed(lambda: con.execute(BASELINE).fetchall(), args.repeat)
+        analysis_s = timed(analysis, args.repeat)
+        warm_s = timed(lambda: month_findings(con, month), args.repeat)
+        n_findings = len(month_findings(con, month))
+        n_month = con.execute("SELECT count(*) FROM attributed_access WHERE month = ?", [month.first_day]).fetchone()[0]
+        con.close()
+    print(f"full-scan aggregate       : {base_s:7.3f} s")
+    print(f"refresh + findings {month} : {analysis_s:7.3f} s  ({n_month:,} events in the month, {n_findings:,} findings)")
+    print(f"ratio: {analysis_s / base_s:.1f} (target <= 10)")
+    print(f"findings of an up-to-date month (no rebuild): {warm_s:7.3f} s, ratio {warm_s / base_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()

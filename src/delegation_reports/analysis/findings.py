@@ -1,0 +1,73 @@
+"""Reading findings, and writing them safely as CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+
+import duckdb
+
+from ..warehouse import sql_text
+from .config import AnalysisConfig
+from .models import Month, create_model_macros, is_stale, refresh
+
+FIELDS = (
+    "rule_id", "severity", "practice_id", "mailbox", "actor", "first_at", "last_at",
+    "n_events", "evidence", "title_fr", "explanation_fr",
+)
+# Cells a spreadsheet would run as formulas.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def ensure_month(con: duckdb.DuckDBPyConnection, month: Month, config: AnalysisConfig) -> None:
+    """Build the month's models when missing or older than the data or configuration."""
+    if is_stale(con, month, config):
+        refresh(con, [month], config)
+    else:
+        create_model_macros(con)
+
+
+def month_findings(
+    con: duckdb.DuckDBPyConnection,
+    month: Month,
+    practice_id: str | None = None,
+    rule_id: str | None = None,
+) -> list[dict]:
+    """The month's findings as dicts (fields of ``FIELDS``), most severe first."""
+    cursor = con.execute(
+        sql_text("marts/findings_for_month.sql"),
+        {"month": month.first_day, "practice_id": practice_id, "rule_id": rule_id},
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "|".join(value)
+    return value
+
+
+def guard_cell(value) -> str:
+    """Text a spreadsheet shows as text: formula starts get a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def to_csv(findings: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FIELDS)
+    for finding in findings:
+        writer.writerow([guard_cell(_plain(finding[f])) for f in FIELDS])
+    return out.getvalue()
+
+
+def to_json(findings: list[dict]) -> str:
+    rows = [{f: (v.isoformat() if isinstance(v := finding[f], datetime) else v) for f in FIELDS}
+            for finding in findings]
+    return json.dumps(rows, indent=2, ensure_ascii=False)

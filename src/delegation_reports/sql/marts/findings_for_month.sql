@@ -1,0 +1,12 @@
+-- Grain: one row per finding of a month, most severe first, optionally for one practice and
+-- one rule.
+SELECT
+    rule_id, severity, practice_id, mailbox, actor, first_at, last_at, n_events, evidence,
+    title_fr, explanation_fr, finding_id
+FROM finding
+WHERE month = $month
+  AND ($practice_id IS NULL OR practice_id = $practice_id)
+  AND ($rule_id IS NULL OR rule_id = $rule_id)
+ORDER BY
+    CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+    practice_id NULLS LAST, first_at NULLS LAST, rule_id, mailbox, actor
