@@ -1,0 +1,91 @@
+"""Plotly figures of the reports, as HTML fragments without plotly.js (included once per page).
+
+Every text that comes from the data is escaped before it reaches a figure: plotly renders
+``<b>``, ``<span style>`` and ``<a href>`` found in labels and hover texts.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timedelta
+
+import plotly.graph_objects as go
+
+from . import labels
+
+_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["toImage"]}
+_ROLE_COLOURS = {
+    "secretary": "#2f6f9f",
+    "medical_assistant": "#3c9d6b",
+    "replacement": "#c9782b",
+    "other": "#7a6fa8",
+}
+
+
+def _text(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fragment(fig: go.Figure, div_id: str) -> str:
+    fig.update_layout(
+        template="plotly_white",
+        font={"family": "DejaVu Sans, Arial, sans-serif", "size": 12},
+        margin={"l": 10, "r": 10, "t": 30, "b": 30},
+    )
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)
+
+
+def delegation_timeline(delegations, month_start: datetime, month_end: datetime) -> str | None:
+    """One bar per delegation in force during the month, clipped to the month."""
+    if len(delegations) == 0:
+        return None
+    fig = go.Figure()
+    shown_roles = set()
+    for row in delegations.itertuples():
+        start, end = row.shown_from_at, row.shown_until_at
+        label = f"{_text(row.delegate_name)} → {_text(row.holder)}"
+        role_name = labels.role(row.delegate_role)
+        fig.add_trace(go.Bar(
+            x=[(end - start) / timedelta(milliseconds=1)],
+            base=[start.astimezone(labels.PARIS).isoformat()],
+            y=[label],
+            orientation="h",
+            name=_text(role_name),
+            legendgroup=row.delegate_role,
+            showlegend=row.delegate_role not in shown_roles,
+            marker_color=_ROLE_COLOURS.get(row.delegate_role, "#888888"),
+            hovertext=[
+                f"{label}<br>{_text(role_name)} — droits : {_text(labels.rights(row.rights))}"
+                f"<br>du {labels.when(row.in_force_from_at)} au {labels.when(row.in_force_until_at)}"
+            ],
+            hoverinfo="text",
+        ))
+        shown_roles.add(row.delegate_role)
+    fig.update_layout(
+        barmode="overlay",
+        height=120 + 34 * len(delegations),
+        xaxis={"type": "date", "range": [month_start.astimezone(labels.PARIS).isoformat(),
+                                         month_end.astimezone(labels.PARIS).isoformat()]},
+        yaxis={"autorange": "reversed"},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return _fragment(fig, "figure-delegations")
+
+
+def activity_heatmap(cells) -> str | None:
+    """Délégataires' actions by Paris weekday and hour."""
+    if len(cells) == 0:
+        return None
+    z = [[0] * 24 for _ in range(7)]
+    for row in cells.itertuples():
+        z[int(row.isodow) - 1][int(row.hour)] = int(row.n_actions)
+    fig = go.Figure(go.Heatmap(
+        z=z,
+        x=[f"{h:02d} h" for h in range(24)],
+        y=[d.capitalize() for d in labels.WEEKDAYS],
+        colorscale="Blues",
+        hovertemplate="%{y} %{x} : %{z} action(s)<extra></extra>",
+        colorbar={"title": {"text": "actions"}},
+    ))
+    fig.update_layout(height=320, yaxis={"autorange": "reversed"})
+    return _fragment(fig, "figure-heatmap")

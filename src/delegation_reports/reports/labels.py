@@ -1,0 +1,84 @@
+"""French labels and formats for what reports show: dates and times in Europe/Paris."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+
+PARIS = ZoneInfo("Europe/Paris")
+LOCALE = "fr_FR"
+
+ROLES = {
+    "secretary": "Secrétaire",
+    "medical_assistant": "Assistant(e) médical(e)",
+    "replacement": "Remplaçant(e)",
+    "other": "Autre",
+}
+RIGHTS = {"read": "lecture", "send": "envoi", "documents": "documents", "manage": "gestion"}
+ACTIONS = {
+    "login": "connexion", "login_failed": "échec de connexion", "logout": "déconnexion",
+    "read": "lecture", "send": "envoi", "delete": "suppression", "move": "déplacement",
+    "download": "téléchargement", "other": "autre",
+}
+CHANGES = {"grant": "Délégation donnée", "modify": "Délégation modifiée", "revoke": "Délégation retirée"}
+SEVERITIES = {"critical": "Critique", "warning": "À vérifier", "info": "Information"}
+SEVERITY_ORDER = ("critical", "warning", "info")
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+SOURCES = {"events": "historique de l'opérateur", "snapshots": "listes successives de l'opérateur"}
+KINDS = {
+    "audit": "journal des accès",
+    "delegations": "historique des délégations",
+    "snapshot": "liste des délégations",
+    "roster": "membres des cabinets",
+    "directory": "annuaire MSSanté",
+}
+REASONS = {
+    "wrong_column_count": "nombre de colonnes incorrect",
+    "malformed_row": "ligne illisible",
+    "line_too_long": "ligne trop longue",
+    "undecodable_bytes": "caractères illisibles",
+    "missing_required_field": "champ obligatoire vide",
+    "bad_timestamp": "date ou heure illisible",
+    "missing_offset": "heure sans fuseau",
+    "ambiguous_local_time": "heure ambiguë (changement d'heure)",
+    "nonexistent_local_time": "heure inexistante (changement d'heure)",
+    "unknown_action": "action inconnue",
+    "invalid_value": "valeur non reconnue",
+    "invalid_address": "adresse invalide",
+    "invalid_identifier": "identifiant mal formé",
+    "invalid_check_digit": "clé de contrôle fausse",
+    "invalid_range": "période incohérente",
+    "conflicting_duplicate": "doublon contradictoire",
+}
+
+
+def role(code: str | None) -> str:
+    return ROLES.get(code or "", code or "—")
+
+
+def rights(codes) -> str:
+    if codes is None or len(codes) == 0:
+        return "—"
+    return ", ".join(RIGHTS.get(c, c) for c in codes)
+
+
+def number(value) -> str:
+    return format_decimal(value or 0, locale=LOCALE)
+
+
+def month_title(first_day: date) -> str:
+    return format_date(first_day, "MMMM y", locale=LOCALE)
+
+
+def when(value: datetime | None, pattern: str = "d MMM y HH:mm") -> str:
+    """A UTC instant as Paris wall-clock text; an open bound shows as a dash."""
+    if value is None:
+        return "—"
+    return format_datetime(value, pattern, tzinfo=PARIS, locale=LOCALE)
+
+
+def day(value: datetime | None) -> str:
+    return when(value, "d MMM y")

@@ -1,0 +1,37 @@
+-- Grain: one row per change to a delegation of the practice's mailboxes during the month:
+-- operator events as recorded, and changes seen between two snapshots (dated by interval).
+SELECT
+    e.event_at AS changed_at,
+    NULL::TIMESTAMPTZ AS changed_earliest_at,
+    e.event_type AS change,
+    coalesce(m.holder_name, e.mailbox) AS holder,
+    coalesce(e.delegate_name, e.delegate) AS delegate_name,
+    e.delegate,
+    e.delegate_role,
+    e.rights,
+    e.performed_by,
+    'events' AS source
+FROM delegation_event AS e
+JOIN mailbox_practice AS m USING (mailbox)
+WHERE m.practice_id = $practice_id AND e.event_at >= $from_at AND e.event_at < $until_at
+UNION ALL
+SELECT
+    p.started_latest_at, p.started_earliest_at, 'grant',
+    coalesce(m.holder_name, p.mailbox), coalesce(p.delegate_name, p.delegate), p.delegate,
+    p.delegate_role, p.rights, NULL, 'snapshots'
+FROM delegation_period AS p
+JOIN mailbox_practice AS m USING (mailbox)
+WHERE p.source = 'snapshots' AND m.practice_id = $practice_id
+  AND p.started_earliest_at IS NOT NULL
+  AND p.started_latest_at >= $from_at AND p.started_latest_at < $until_at
+UNION ALL
+SELECT
+    p.ended_latest_at, p.ended_earliest_at, 'revoke',
+    coalesce(m.holder_name, p.mailbox), coalesce(p.delegate_name, p.delegate), p.delegate,
+    p.delegate_role, p.rights, NULL, 'snapshots'
+FROM delegation_period AS p
+JOIN mailbox_practice AS m USING (mailbox)
+WHERE p.source = 'snapshots' AND m.practice_id = $practice_id
+  AND p.revoked_at IS NOT NULL
+  AND p.ended_latest_at >= $from_at AND p.ended_latest_at < $until_at
+ORDER BY 1, holder, delegate_name
