@@ -24,6 +24,7 @@ from .analysis.models import refresh as refresh_models
 from .errors import UserError
 from .ingest.detect import FORMAT_CHOICES
 from .ingest.pipeline import REASONS, FileResult, ingest_paths
+from .reports.runner import ASSET_CHOICES, run_monthly
 from .warehouse import DB_ENV, default_db_path, opened
 
 config_option = click.option(
@@ -299,6 +300,62 @@ def evaluate(ground_truth, db, config):
         if s.in_truth:
             for f in s.unexpected:
                 console.print(f"unexpected {s.rule_id}: {escape(f['explanation_fr'])}")
+
+
+@main.group()
+def report():
+    """Render reports as standalone HTML files (papermill notebooks)."""
+
+
+@report.command()
+@db_option
+@click.option("--month", required=True, help="Month to report, YYYY-MM (Europe/Paris).")
+@click.option("--practice", "practices", multiple=True, help="A practice id (repeatable).")
+@click.option("--all", "all_", is_flag=True, help="Every practice on the roster.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Output folder; reports go to OUT/YYYY-MM/.")
+@click.option("--workers", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Notebooks run in parallel.")
+@click.option("--assets", type=click.Choice(ASSET_CHOICES), default="inline", show_default=True,
+              help="plotly.js inside each report, or once beside them (shared).")
+@click.option("--keep-notebooks", is_flag=True,
+              help="Keep the executed notebooks (they hold personal data).")
+@config_option
+def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, config):
+    """Render each practice's monthly report and an index.
+
+    Example: delegation-reports report monthly --month 2026-03 --all --workers 2
+    """
+    if bool(practices) == all_:
+        raise click.UsageError("choose the practices: --practice ID (repeatable) or --all")
+    month_ = Month.parse(month)
+    console = _console(err=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("rapports", total=None)
+
+        def on_start(total: int) -> None:
+            progress.update(task, total=total)
+
+        def on_done(outcome) -> None:
+            progress.update(task, advance=1, description=escape(outcome.practice_id))
+
+        result = run_monthly(
+            db or default_db_path(), month_, practices=list(practices) or None, out=out,
+            workers=workers, assets=assets, keep_notebooks=keep_notebooks,
+            config=load_config(config), on_start=on_start, on_done=on_done,
+        )
+    out_console = _console()
+    table = Table(title=f"Reports {month_}")
+    for name in ("practice", "critical", "warning", "info", "seconds", "result"):
+        table.add_column(name)
+    for o in result.outcomes:
+        table.add_row(escape(o.practice_id), str(o.n_critical), str(o.n_warning), str(o.n_info),
+                      f"{o.seconds:.1f}", "ok" if o.ok else f"failed: {escape(o.error or '')}")
+    out_console.print(table)
+    click.echo(str(result.index))
+    if result.failed:
+        sys.exit(1)
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -69,8 +70,10 @@ def connect(path: Path | str | None = None, *, read_only: bool = False) -> duckd
     except duckdb.Error as exc:
         raise UserError(f"cannot open the warehouse {path}: {exc}") from None
     con.execute("SET TimeZone = 'UTC'")
-    # The CLI draws its own progress bar; DuckDB's would garble it.
-    con.execute("SET enable_progress_bar = false")
+    # The CLI draws its own progress bar; DuckDB's would garble it. In a notebook kernel
+    # DuckDB refuses the setting without ipywidgets, and draws no bar there anyway.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     con.execute("SET memory_limit = ?", [os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_LIMIT)])
     if not read_only:
         with transaction(con):

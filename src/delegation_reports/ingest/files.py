@@ -128,33 +128,31 @@ def transcode_to_utf8(source: Path, target: Path, encoding: str) -> None:
 
 
 def raw_line(path: Path, offset: int, limit: int = 8192) -> str:
-    """The bytes of the line holding byte ``offset``, shown losslessly (bad bytes escaped).
+    """The bytes of the line DuckDB reports at ``offset``, shown losslessly (bad bytes escaped).
 
-    DuckDB's ``line_byte_position`` is sometimes the line's first byte and sometimes the one
-    after it: the line is found around the offset rather than at it.
+    DuckDB's ``line_byte_position`` is not exact: it may point one byte into the line, or into
+    the blank lines just before it. The line is the first non-blank one from there.
     """
     start = max(0, offset - limit)
     with path.open("rb") as handle:
         handle.seek(start)
         data = handle.read(offset - start + limit)
     head, tail = data[: offset - start], data[offset - start:]
-    data = head.rsplit(b"\n", 1)[-1] + tail.split(b"\n", 1)[0]
-    return data.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+    lines = (head.rsplit(b"\n", 1)[-1] + tail).split(b"\n")
+    line = next((line for line in lines if line.rstrip(b"\r")), b"")
+    return line.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
 
 
-def logical_line_starts(path: Path, delimiter: str) -> list[int]:
-    """The physical line where each line the CSV reader counts (the header, each record, each
-    blank line) starts, for a file whose quoted fields span lines. Blank lines are negative."""
-    starts: list[int] = []
+def logical_blank_lines(path: Path, delimiter: str) -> list[int]:
+    """The blank lines of a CSV file whose quoted values span lines, numbered as the CSV
+    reader numbers lines: a record counts as one line however many it spans."""
+    blank: list[int] = []
     with path.open("rb") as handle:
-        reader = csv.reader(
-            (line.decode("utf-8", errors="replace") for line in handle), delimiter=delimiter
-        )
-        previous = 0
+        lines = (line.decode("utf-8", errors="replace") for line in handle)
         try:
-            for row in reader:
-                starts.append(previous + 1 if row else -(previous + 1))
-                previous = reader.line_num
+            for number, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1):
+                if not row:
+                    blank.append(number)
         except csv.Error:
             pass
-    return starts
+    return blank

@@ -12,9 +12,9 @@ import io
 import json
 import re
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from ..errors import InputFileError, UserError
 from ..warehouse import sql_statements, sql_text, transaction
 from . import files
 from .detect import Detected, detect, extraction_time
-from .kinds import DIRECTORY, Kind, is_content_column
+from .kinds import CONTENT_COLUMNS, DIRECTORY, Kind, is_content_column
 
 # The closed list of quarantine reasons (documented in docs/quarantine.md).
 REASONS = {
@@ -159,6 +159,7 @@ class _Source:
     operator: str | None
     read_path: Path
     transcoded: bool
+    n_records: int = 0
 
     @property
     def kind(self) -> Kind:
@@ -287,6 +288,7 @@ def _load(con, source: _Source, result: FileResult, started: datetime, on_progre
             n_records = _stage_jsonl(con, source)
         else:
             n_records = _count_records(con, source)
+        source.n_records = n_records
         if _already_ingested(con, source.fingerprint, result):
             raise _Unchanged
 
@@ -298,6 +300,7 @@ def _load(con, source: _Source, result: FileResult, started: datetime, on_progre
                 f"SELECT {stored}, $file_id FROM ({staged.sql}) WHERE len(problems) = 0",
                 {**staged.params, "file_id": file_id},
             ).fetchone()[0]
+        coverage = _describe_rows(con, source, result, file_id)
         n_duplicate, conflict_keys = _settle_repeats(con, kind, file_id)
         if n_inserted < n_records or conflict_keys:
             n_duplicate += _locate_and_quarantine(con, source, file_id, conflict_keys)
@@ -318,10 +321,12 @@ def _load(con, source: _Source, result: FileResult, started: datetime, on_progre
                 f"{source.path}: {result.rows_read} rows read but {result.rows_loaded} loaded + "
                 f"{result.rows_duplicate} duplicate + {result.rows_quarantined} quarantined"
             )
-        _record_manifest(con, source, result, file_id, started)
+        _record_manifest(con, source, result, file_id, started, coverage)
 
 
-def _record_manifest(con, source: _Source, result: FileResult, file_id: int, started: datetime) -> None:
+def _describe_rows(con, source: _Source, result: FileResult, file_id: int) -> tuple:
+    """The file's operator and coverage, from its valid rows: read before repeats are removed,
+    so that a file whose rows were all loaded before still names them."""
     kind = source.kind
     if "operator" in kind.columns:
         found = con.execute(
@@ -336,6 +341,12 @@ def _record_manifest(con, source: _Source, result: FileResult, file_id: int, sta
             f"SELECT min({kind.coverage}), max({kind.coverage}) FROM {kind.table} WHERE source_file_id = ?",
             [file_id],
         ).fetchone()
+    return coverage
+
+
+def _record_manifest(
+    con, source: _Source, result: FileResult, file_id: int, started: datetime, coverage: tuple
+) -> None:
     if source.detected.content_columns:
         result.notes.append(
             "message content columns dropped: " + ", ".join(source.detected.content_columns)
@@ -350,7 +361,7 @@ def _record_manifest(con, source: _Source, result: FileResult, file_id: int, sta
         """,
         [
             file_id, str(source.path.resolve()), source.path.name,
-            source.fingerprint.size_bytes, source.fingerprint.sha256, kind.name,
+            source.fingerprint.size_bytes, source.fingerprint.sha256, source.kind.name,
             result.format, result.operator, result.rows_read, result.rows_loaded,
             result.rows_duplicate, result.rows_quarantined, source.detected.ignored_columns,
             source.detected.content_columns, coverage[0], coverage[1], started,
@@ -603,6 +614,11 @@ def _csv_raw_sql(
         select.append(f"{value} AS {column}")
     if source.transcoded and kept:
         select.append(f"contains(concat_ws('', {', '.join(kept)}), chr(65533)) AS has_bad_bytes")
+    elif kept:
+        # Never true: the reader rejects bad bytes itself, but only in the columns a query
+        # reads. Reading every kept column here makes every scan reject the same lines.
+        lengths = " + ".join(f"coalesce(strlen({n}), 0)" for n in kept)
+        select.append(f"({lengths}) < 0 AS has_bad_bytes")
     else:
         select.append("false AS has_bad_bytes")
     fields = [_csv_field(n, delimiter) if i not in content else "''" for i, n in enumerate(names)]
@@ -638,7 +654,9 @@ def _count_records(con, source: _Source) -> int:
     """Count the file's records in a fast parallel scan that also collects the lines the CSV
     reader rejects (wrong field count, bad bytes...) into `rejects`."""
     raw_sql, params = _csv_raw_sql(source, with_lines=False, rejects=("reject_rows", "reject_scans"))
-    n_records = con.execute(f"SELECT count(*) FROM ({raw_sql})", params).fetchone()[0]
+    # The reader checks the encoding of the columns a query reads only: count(*) would let
+    # bad bytes through. has_bad_bytes reads every kept column, as the load's scans do.
+    n_records = con.execute(f"SELECT count(has_bad_bytes) FROM ({raw_sql})", params).fetchone()[0]
     rejected = con.execute(
         "SELECT line, min(line_byte_position), list(DISTINCT error_type ORDER BY error_type), "
         "first(csv_line), first(error_message) FROM reject_rows GROUP BY line ORDER BY line"
@@ -649,7 +667,7 @@ def _count_records(con, source: _Source) -> int:
         if reason == "undecodable_bytes" and not source.transcoded:
             raw = files.raw_line(source.path, offset)
         else:
-            raw = (csv_line or "").rstrip("\r\n")
+            raw = (csv_line or "").strip("\r\n")
         detail = (message or "").splitlines()[0] if message else None
         rows.append((int(line), reason, detail, _scrub_content(raw, source)))
     con.execute(
@@ -673,7 +691,14 @@ def _fix_line_numbers(con, source: _Source) -> None:
     """Staged line numbers assume no line was skipped; shift them past the rejected and blank
     lines before each row."""
     rejected = [r[0] for r in con.execute("SELECT DISTINCT line_number FROM rejects").fetchall()]
-    skipped = sorted(set(rejected) | set(source.fingerprint.blank_lines))
+    blank = source.fingerprint.blank_lines
+    if blank and source.detected.layout.container == "csv" and (
+        1 + source.n_records + len(rejected) + len(blank) != source.fingerprint.n_lines
+    ):
+        # Some quoted value spans lines and counts as one line (docs/quarantine.md): number
+        # the blank lines the same way, not physically.
+        blank = files.logical_blank_lines(source.read_path, source.detected.delimiter)
+    skipped = sorted(set(rejected) | set(blank))
     if not skipped:
         return
     # The row with ordinal k sits after the i-th skipped line s_i exactly when
@@ -750,7 +775,7 @@ def _stage_jsonl(con, source: _Source) -> int:
                 record = json.loads(text.decode("utf-8-sig" if line_number == 1 else "utf-8"))
             except UnicodeDecodeError:
                 bad.append((line_number, "undecodable_bytes", "bytes that are not UTF-8",
-                            text.decode("utf-8", errors="backslashreplace")))
+                            _scrub_json_text(text.decode("utf-8", errors="backslashreplace"))))
                 continue
             except json.JSONDecodeError as exc:
                 bad.append((line_number, "malformed_row", f"invalid JSON: {exc.msg}",
@@ -773,12 +798,13 @@ def _stage_jsonl(con, source: _Source) -> int:
     return con.execute("SELECT count(*) FROM jsonl_rows").fetchone()[0]
 
 
+_CONTENT_KEY_VALUE = re.compile(
+    r'("(?:' + "|".join(re.escape(c) for c in sorted(CONTENT_COLUMNS)) + r')"\s*:\s*)"(?:[^"\\]|\\.)*"',
+    flags=re.I,
+)
+
+
 def _scrub_json_text(text: str) -> str:
     """Blank values of content keys in a line that could not be parsed as JSON."""
-    return re.sub(
-        r'("(?:subject|body|message|objet|sujet|corps|content|attachment_name)"\s*:\s*)"(?:[^"\\]|\\.)*"',
-        r'\1""',
-        text,
-        flags=re.I,
-    )
+    return _CONTENT_KEY_VALUE.sub(r'\1""', text)
 

@@ -8,8 +8,12 @@ WITH ordered AS (
         lead(event_at) OVER w AS next_at,
         lead(performed_by) OVER w AS next_by,
         lead(event_id) OVER w AS next_event_id,
-        lag(valid_from_at) OVER w AS prev_valid_from_at,
-        lag(valid_until_at) OVER w AS prev_valid_until_at,
+        -- The validity a modification without dates keeps: that of the latest grant or dated
+        -- modification before it (a chain of undated modifications keeps it too).
+        last_value(CASE WHEN NOT (event_type = 'modify' AND valid_from_at IS NULL AND valid_until_at IS NULL)
+                        THEN struct_pack(valid_from_at, valid_until_at) END IGNORE NULLS) OVER (
+            PARTITION BY mailbox, delegate ORDER BY event_at, event_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS kept_validity,
         lag(event_type) OVER w AS prev_type
     FROM delegation_event
     WINDOW w AS (PARTITION BY mailbox, delegate ORDER BY event_at, event_id)
@@ -25,9 +29,9 @@ from_events AS (
         event_at AS started_latest_at,
         -- A modification without dates keeps the validity it modifies.
         CASE WHEN event_type = 'modify' AND valid_from_at IS NULL AND valid_until_at IS NULL
-             THEN prev_valid_from_at ELSE valid_from_at END AS valid_from_at,
+             THEN kept_validity.valid_from_at ELSE valid_from_at END AS valid_from_at,
         CASE WHEN event_type = 'modify' AND valid_from_at IS NULL AND valid_until_at IS NULL
-             THEN prev_valid_until_at ELSE valid_until_at END AS valid_until_at,
+             THEN kept_validity.valid_until_at ELSE valid_until_at END AS valid_until_at,
         next_at AS ended_earliest_at,
         next_at AS ended_latest_at,
         CASE WHEN next_type = 'revoke' THEN next_at END AS revoked_at,

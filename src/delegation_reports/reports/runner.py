@@ -1,0 +1,268 @@
+"""Running report notebooks with papermill and turning them into standalone HTML.
+
+One papermill run per practice, in worker processes; the warehouse is opened read-only by the
+notebooks, so runs do not block each other. A failed practice does not stop the batch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..analysis.config import AnalysisConfig, load_config
+from ..analysis.findings import ensure_month
+from ..analysis.models import Month
+from ..errors import UserError
+from ..warehouse import opened, sql_text
+from . import labels
+from .monthly import _environment, page_html, stylesheet
+
+NOTEBOOK_ENV = "DELEGATION_REPORTS_NOTEBOOKS"
+ASSET_CHOICES = ("inline", "shared")
+PLOTLY_FILE = "plotly.min.js"
+
+
+def notebooks_dir() -> Path:
+    """``$DELEGATION_REPORTS_NOTEBOOKS``, else the project's ``notebooks/`` folder."""
+    if os.environ.get(NOTEBOOK_ENV):
+        return Path(os.environ[NOTEBOOK_ENV])
+    return Path(__file__).resolve().parents[3] / "notebooks"
+
+
+def notebook_path(name: str) -> Path:
+    path = notebooks_dir() / f"{name}.ipynb"
+    if not path.is_file():
+        raise UserError(f"report notebook not found: {path} (set ${NOTEBOOK_ENV} to its folder)")
+    return path
+
+
+def validate_parameters(notebook: Path, parameters: dict) -> dict:
+    """Refuse parameters the notebook does not declare, and values of the wrong type."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise UserError(f"{notebook.name}: unknown parameters {unknown}; it takes {sorted(declared)}")
+    for name, value in parameters.items():
+        expected = declared[name]["inferred_type_name"]
+        if expected == "str" and not isinstance(value, str):
+            raise UserError(f"{notebook.name}: parameter {name} must be a string, not {type(value).__name__}")
+    return parameters
+
+
+def execute(notebook: Path, output: Path, parameters: dict) -> None:
+    """Run a notebook with validated parameters into ``output``."""
+    import papermill
+
+    validate_parameters(notebook, parameters)
+    papermill.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=parameters,
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+        cwd=str(output.parent),
+    )
+
+
+def notebook_body(executed: Path) -> str:
+    """The HTML of the notebook's rich outputs only: no code, no prompts, no logs."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed), as_version=4)
+    nb.cells = [c for c in nb.cells if c.cell_type == "code"]
+    for cell in nb.cells:
+        cell.outputs = [
+            o for o in cell.get("outputs", [])
+            if o.get("output_type") in ("display_data", "execute_result") and "text/html" in o.get("data", {})
+        ]
+    exporter = HTMLExporter(
+        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+@dataclass
+class ReportOutcome:
+    """One practice's report: where it is, or why it failed."""
+
+    practice_id: str
+    practice_name: str
+    n_critical: int = 0
+    n_warning: int = 0
+    n_info: int = 0
+    path: Path | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class BatchResult:
+    month: Month
+    folder: Path
+    index: Path
+    outcomes: list[ReportOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ReportOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def _quiet_worker() -> None:
+    """Kernels inherit the worker's stderr and chatter on it (transport warnings): silence
+    them; failures are reported through the outcome, not the console."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _render_monthly(args: dict) -> ReportOutcome:
+    """Worker: one practice's notebook run and HTML conversion."""
+    outcome = ReportOutcome(**args["outcome"])
+    start = time.perf_counter()
+    try:
+        notebook = Path(args["notebook"])
+        folder = Path(args["folder"])
+        with tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp:
+            executed = Path(tmp) / f"{outcome.practice_id}.ipynb"
+            execute(notebook, executed, {
+                "db": args["db"], "practice_id": outcome.practice_id,
+                "month": args["month"], "generated_at": args["generated_at"],
+            })
+            body = notebook_body(executed)
+            title = f"{outcome.practice_name} — {args['month_title']}"
+            html = page_html(body, title, plotly_js=args["assets"], plotly_src=PLOTLY_FILE)
+            path = folder / f"{outcome.practice_id}.html"
+            write_atomically(path, html)
+            if args["keep_notebooks"]:
+                kept = folder / "notebooks"
+                kept.mkdir(exist_ok=True)
+                shutil.copy(executed, kept / executed.name)
+        outcome.path = path
+    except Exception as exc:  # noqa: BLE001 - one practice's failure must not stop the batch
+        outcome.error = _error_text(exc)
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _error_text(exc: Exception) -> str:
+    ename = getattr(exc, "ename", None)
+    evalue = getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}".splitlines()[0][:300]
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
+def _practices(con, month: Month) -> dict[str, ReportOutcome]:
+    cursor = con.execute(sql_text("reports/practices_for_month.sql"), {"month": month.first_day})
+    return {
+        row[0]: ReportOutcome(practice_id=row[0], practice_name=row[1], n_critical=row[2],
+                              n_warning=row[3], n_info=row[4])
+        for row in cursor.fetchall()
+    }
+
+
+def run_monthly(
+    db: Path,
+    month: Month,
+    *,
+    practices: list[str] | None = None,
+    out: Path = Path("reports"),
+    workers: int = 1,
+    assets: str = "inline",
+    keep_notebooks: bool = False,
+    config: AnalysisConfig | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_done: Callable[[ReportOutcome], None] | None = None,
+) -> BatchResult:
+    """Render the monthly report of each practice (all when ``practices`` is None) into
+    ``out/YYYY-MM/<practice_id>.html``, and an ``index.html`` listing them."""
+    if assets not in ASSET_CHOICES:
+        raise UserError(f"--assets must be one of {ASSET_CHOICES}")
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    notebook = notebook_path("monthly_report")
+    config = config or load_config()
+    with opened(db) as con:
+        ensure_month(con, month, config)
+        known = _practices(con, month)
+    if practices:
+        unknown = sorted(set(practices) - set(known))
+        if unknown:
+            raise UserError(f"unknown practice ids {unknown}: they are on no roster")
+        chosen = [known[p] for p in dict.fromkeys(practices)]
+    else:
+        chosen = list(known.values())
+    if not chosen:
+        raise UserError("no practice to report on: ingest a roster first")
+
+    folder = Path(out) / str(month)
+    folder.mkdir(parents=True, exist_ok=True)
+    if assets == "shared":
+        from plotly.offline import get_plotlyjs
+
+        write_atomically(folder / PLOTLY_FILE, get_plotlyjs())
+    generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    common = {
+        "notebook": str(notebook), "db": str(Path(db).resolve()), "month": str(month),
+        "month_title": labels.month_title(month.first_day), "folder": str(folder),
+        "assets": assets, "keep_notebooks": keep_notebooks, "generated_at": generated_at,
+    }
+    jobs = [dict(common, outcome=vars(o).copy()) for o in chosen]
+    if on_start:
+        on_start(len(jobs))
+    outcomes: dict[str, ReportOutcome] = {}
+    # Spawned workers: a fork would copy this process's open handles and threads.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)), mp_context=context, initializer=_quiet_worker
+    ) as pool:
+        futures = [pool.submit(_render_monthly, job) for job in jobs]
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes[outcome.practice_id] = outcome
+            if on_done:
+                on_done(outcome)
+    ordered = [outcomes[o.practice_id] for o in chosen]
+    index = folder / "index.html"
+    write_atomically(index, index_html(month, ordered, generated_at))
+    return BatchResult(month, folder, index, ordered)
+
+
+def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -> str:
+    rows = [
+        {
+            "practice_id": o.practice_id, "practice_name": o.practice_name,
+            "n_critical": o.n_critical, "n_warning": o.n_warning, "n_info": o.n_info,
+            "failed": not o.ok, "error": o.error, "href": f"{o.practice_id}.html",
+        }
+        for o in outcomes
+    ]
+    return _environment().get_template("index.html.j2").render(
+        month_title=labels.month_title(month.first_day),
+        generated_at_text=labels.when(datetime.fromisoformat(generated_at), "d MMMM y 'à' HH:mm"),
+        practices=rows, css=stylesheet(),
+        n_ok=sum(1 for o in outcomes if o.ok), n_failed=sum(1 for o in outcomes if not o.ok),
+    )
