@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DB ?= out/delegation.duckdb
+REPORTS ?= out/reports
+MONTH ?= 2026-03
 SAMPLES := data/samples
 # Every sample export; the ground truth and the generator's record are not exports.
 SAMPLE_EXPORTS := $(filter-out $(SAMPLES)/ground_truth.csv $(SAMPLES)/samples.json,$(wildcard $(SAMPLES)/*))
@@ -17,15 +19,19 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
+	test -f $(SAMPLES)/samples.json || $(BIN)/delegation-reports samples $(SAMPLES)
 	mkdir -p $(dir $(DB))
 	$(BIN)/delegation-reports ingest $(SAMPLE_EXPORTS) --db $(DB)
 	$(BIN)/delegation-reports status --db $(DB)
+	$(BIN)/delegation-reports report monthly --month $(MONTH) --all --workers 2 --db $(DB) --out $(REPORTS)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/analysis.py
+	$(BIN)/python benchmarks/reports.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks

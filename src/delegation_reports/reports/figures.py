@@ -56,16 +56,22 @@ def delegation_timeline(delegations, month_start: datetime, month_end: datetime)
             marker_color=_ROLE_COLOURS.get(row.delegate_role, "#888888"),
             hovertext=[
                 f"{label}<br>{_text(role_name)} — droits : {_text(labels.rights(row.rights))}"
-                f"<br>du {labels.when(row.in_force_from_at)} au {labels.when(row.in_force_until_at)}"
+                f"<br>du {labels.day(row.in_force_from_at)} au {labels.last_day(row.in_force_until_at)}"
             ],
             hoverinfo="text",
         ))
         shown_roles.add(row.delegate_role)
+    # French tick labels: plotly.js's own date labels are English without a locale file.
+    ticks = [month_start + timedelta(days=d) for d in range(0, (month_end - month_start).days + 1, 7)]
     fig.update_layout(
         barmode="overlay",
         height=120 + 34 * len(delegations),
-        xaxis={"type": "date", "range": [month_start.astimezone(labels.PARIS).isoformat(),
-                                         month_end.astimezone(labels.PARIS).isoformat()]},
+        xaxis={
+            "type": "date",
+            "range": [month_start.astimezone(labels.PARIS).isoformat(), month_end.astimezone(labels.PARIS).isoformat()],
+            "tickvals": [t.astimezone(labels.PARIS).isoformat() for t in ticks],
+            "ticktext": [labels.short_day(t) for t in ticks],
+        },
         yaxis={"autorange": "reversed"},
         legend={"orientation": "h", "y": -0.25},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
@@ -82,3 +82,12 @@ def when(value: datetime | None, pattern: str = "d MMM y HH:mm") -> str:
 
 def day(value: datetime | None) -> str:
     return when(value, "d MMM y")
+
+
+def last_day(exclusive_end: datetime | None) -> str:
+    """The last day of a period whose end instant is exclusive."""
+    return day(exclusive_end - timedelta(microseconds=1)) if exclusive_end else "—"
+
+
+def short_day(value: datetime) -> str:
+    return format_datetime(value, "d MMM", tzinfo=PARIS, locale=LOCALE)

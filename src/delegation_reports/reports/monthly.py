@@ -117,7 +117,8 @@ class MonthlyReport:
             d.role = labels.role(d.delegate_role)
             d.rights_text = labels.rights(d.rights)
             d.from_text = labels.day(d.in_force_from_at) if d.in_force_from_at else "avant le début du suivi"
-            d.to_text = labels.day(d.in_force_until_at) if d.in_force_until_at else "sans date de fin"
+            # Ends are exclusive: the last day in force is the one before.
+            d.to_text = labels.last_day(d.in_force_until_at) if d.in_force_until_at else "sans date de fin"
         self.delegations = [
             SimpleNamespace(holder=d.holder, delegate_name=d.delegate_name, delegate=d.delegate, role=d.role,
                             rights=d.rights_text, from_text=d.from_text, to_text=d.to_text)
