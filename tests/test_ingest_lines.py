@@ -1,0 +1,153 @@
+"""Line ends, quoting and the line numbers reported for quarantined rows.
+
+docs/quarantine.md: the header is line 1, blank lines count, and a quoted value spanning several
+lines counts as one line for the rows after it (the CSV reader counts records there); in JSON
+Lines every physical line counts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import (
+    AUDIT_COLUMNS,
+    OPERATOR,
+    audit_fields,
+    audit_record,
+    csv_line,
+    ingest,
+    quarantined,
+    write_lines,
+)
+
+TRICKY_AGENT = 'Client "Pro", v2{eol}second line; third'
+
+
+def _bad(event_id: str) -> str:
+    return csv_line(audit_fields(event_id, action="fly"))
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_crlf_or_lf_rows_load_without_stray_carriage_returns(con, tmp_path, line_end):
+    lines = [
+        csv_line(AUDIT_COLUMNS),
+        csv_line(audit_fields("E-1")),
+        _bad("B-1"),
+        csv_line(audit_fields("E-2")),
+        _bad("B-2"),
+    ]
+    path = write_lines(tmp_path / "rows.csv", lines, line_end=line_end)
+    assert path.read_bytes().count(b"\r\n") == (len(lines) if line_end == "\r\n" else 0)
+
+    result = ingest(con, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 2, 2)
+    assert con.execute("SELECT DISTINCT operator FROM audit_event").fetchall() == [(OPERATOR,)]
+    assert [(r["line_number"], r["raw_text"]) for r in quarantined(con)] == [
+        (3, _bad("B-1")),
+        (5, _bad("B-2")),
+    ]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_quoted_delimiter_doubled_quotes_and_line_ends_inside_a_value(con, tmp_path, line_end):
+    agent = TRICKY_AGENT.format(eol=line_end)
+    record = csv_line(audit_fields("E-2", user_agent=agent))
+    assert record.count('""') == 2 and line_end in record
+    lines = [
+        csv_line(AUDIT_COLUMNS),
+        csv_line(audit_fields("E-1")),
+        record,
+        _bad("B-1"),
+        "",
+        _bad("B-2"),
+    ]
+    path = write_lines(tmp_path / "quoted.csv", lines, line_end=line_end)
+
+    result = ingest(con, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 2, 2)
+    assert (
+        con.execute("SELECT user_agent FROM audit_event WHERE event_id = 'E-2'").fetchone()[0]
+        == agent
+    )
+    # The value spans 2 physical lines but counts as one: B-1 is on physical line 5, reported
+    # as 4; the blank line is 5, B-2 (physical 7) is reported as 6.
+    assert [r["line_number"] for r in quarantined(con)] == [4, 6]
+    assert [r["raw_text"] for r in quarantined(con)] == [_bad("B-1"), _bad("B-2")]
+
+
+def test_a_quarantined_row_with_a_value_spanning_lines_keeps_it_in_its_raw_text(con, tmp_path):
+    agent = TRICKY_AGENT.format(eol="\n")
+    record = csv_line(audit_fields("B-1", user_agent=agent, action="fly"))
+    path = write_lines(tmp_path / "bad_quoted.csv", [csv_line(AUDIT_COLUMNS), record, _bad("B-2")])
+
+    ingest(con, path)
+
+    rows = quarantined(con)
+    assert [r["line_number"] for r in rows] == [2, 3]
+    assert rows[0]["raw_text"] == record
+
+
+def test_blank_lines_do_not_shift_the_lines_of_later_rows(con, tmp_path):
+    lines = [
+        csv_line(AUDIT_COLUMNS),
+        csv_line(audit_fields("E-1")),
+        "",
+        _bad("B-1"),
+        "",
+        "",
+        csv_line(audit_fields("E-2")),
+        _bad("B-2"),
+        ",".join(audit_fields("B-3")[:4]),
+        "",
+        _bad("B-4"),
+        csv_line(audit_fields("E-3")),
+    ]
+    path = write_lines(tmp_path / "blanks.csv", lines)
+    expected = {n: line for n, line in enumerate(lines, start=1) if line.startswith("B-")}
+
+    result = ingest(con, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (7, 3, 4)
+    assert {r["line_number"]: r["raw_text"] for r in quarantined(con)} == expected
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_blank_lines_and_rejected_lines_before_quarantined_rows(con, tmp_path, line_end):
+    lines = [csv_line(AUDIT_COLUMNS)]
+    expected = {}
+    for block in range(6):
+        lines += [""] * (block % 3)
+        lines.append(csv_line(audit_fields(f"E-{block}")))
+        if block % 2:
+            lines.append(csv_line([*audit_fields(f"W-{block}"), "surplus"]))
+            expected[len(lines)] = "wrong_column_count"
+        lines.append(_bad(f"B-{block}"))
+        expected[len(lines)] = "unknown_action"
+    path = write_lines(tmp_path / "mixed_blanks.csv", lines, line_end=line_end)
+
+    result = ingest(con, path)
+
+    assert result.rows_quarantined == len(expected)
+    assert result.rows_loaded == 6
+    assert {r["line_number"]: r["reason"] for r in quarantined(con)} == expected
+
+
+def test_jsonl_line_numbers_count_every_physical_line(con, tmp_path):
+    lines = [
+        json.dumps(audit_record("J-1")),
+        "",
+        json.dumps(audit_record("J-2", action="fly")),
+        "   ",
+        "",
+        json.dumps(audit_record("J-3", action="fly")),
+    ]
+    path = write_lines(tmp_path / "a.jsonl", lines, line_end="\r\n")
+
+    result = ingest(con, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 1, 2)
+    assert [r["line_number"] for r in quarantined(con)] == [3, 6]
