@@ -757,6 +757,9 @@ def _stage_jsonl(con, source: _Source) -> int:
     )
     batch: dict[str, list] = {c: [] for c in columns}
     bad = []
+    dropped: set[str] = set()
+    extra_seen: set[str] = set()
+    known_keys = set(kind.columns)
 
     def flush():
         if batch["line_number"]:
@@ -785,6 +788,11 @@ def _stage_jsonl(con, source: _Source) -> int:
                 bad.append((line_number, "malformed_row", "not a JSON object", text.decode("utf-8")))
                 continue
             kept = {k: v for k, v in record.items() if not is_content_column(k)}
+            if len(kept) < len(record):
+                dropped.update(k for k in record if is_content_column(k))
+            if not known_keys.issuperset(kept):
+                extra_seen.update(set(kept) - known_keys)
+                known_keys.update(kept)
             batch["line_number"].append(line_number)
             for c in kind.columns:
                 batch[c].append(_jsonl_value(kept.get(c)))
@@ -795,6 +803,9 @@ def _stage_jsonl(con, source: _Source) -> int:
     flush()
     if bad:
         con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", bad)
+    # Keys first met after line 1 are recorded in the manifest too.
+    source.detected.content_columns = sorted(set(source.detected.content_columns) | dropped)
+    source.detected.ignored_columns = sorted(set(source.detected.ignored_columns) | extra_seen)
     return con.execute("SELECT count(*) FROM jsonl_rows").fetchone()[0]
 
 
