@@ -87,7 +87,7 @@ def ingest(paths, db, fmt, profile, operator, as_json, config):
     console = _console(err=as_json)
     big = any(p.is_file() and p.stat().st_size >= PROGRESS_MIN_BYTES for p in paths)
     with opened(db or default_db_path()) as con:
-        if big and console.is_terminal or big and not as_json:
+        if big:
             results = _ingest_with_progress(con, paths, fmt, profile, operator, console)
         else:
             results = ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator)

@@ -1,0 +1,10 @@
+-- Grain: one row per finding of a month, filtered by practice, rule and severity.
+SELECT finding_id, rule_id, severity, practice_id, mailbox, actor, first_at, last_at, n_events,
+       evidence, title_fr, explanation_fr
+FROM finding
+WHERE month = $month
+  AND ($practice_id IS NULL OR practice_id = $practice_id)
+  AND ($rule_id IS NULL OR rule_id = $rule_id)
+  AND ($severity IS NULL OR severity = $severity)
+ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+         practice_id NULLS LAST, first_at NULLS LAST, rule_id, mailbox, actor
