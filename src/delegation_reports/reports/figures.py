@@ -35,6 +35,22 @@ def _fragment(fig: go.Figure, div_id: str) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)
 
 
+def _ticks(start: datetime, end: datetime) -> list[datetime]:
+    """Tick positions for French date labels (plotly.js's own are English without a locale
+    file): weekly over a month, on the first of each month over longer windows."""
+    if (end - start).days <= 62:
+        return [start + timedelta(days=d) for d in range(0, (end - start).days + 1, 7)]
+    local = start.astimezone(labels.PARIS)
+    ticks, year, month = [], local.year, local.month
+    while True:
+        tick = datetime(year, month, 1, tzinfo=labels.PARIS)
+        if tick > end:
+            return ticks
+        if tick >= start:
+            ticks.append(tick)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
 def delegation_timeline(delegations, month_start: datetime, month_end: datetime) -> str | None:
     """One bar per delegation in force during the month, clipped to the month."""
     if len(delegations) == 0:
@@ -61,8 +77,7 @@ def delegation_timeline(delegations, month_start: datetime, month_end: datetime)
             hoverinfo="text",
         ))
         shown_roles.add(row.delegate_role)
-    # French tick labels: plotly.js's own date labels are English without a locale file.
-    ticks = [month_start + timedelta(days=d) for d in range(0, (month_end - month_start).days + 1, 7)]
+    ticks = _ticks(month_start, month_end)
     fig.update_layout(
         barmode="overlay",
         height=120 + 34 * len(delegations),
@@ -70,12 +85,37 @@ def delegation_timeline(delegations, month_start: datetime, month_end: datetime)
             "type": "date",
             "range": [month_start.astimezone(labels.PARIS).isoformat(), month_end.astimezone(labels.PARIS).isoformat()],
             "tickvals": [t.astimezone(labels.PARIS).isoformat() for t in ticks],
-            "ticktext": [labels.short_day(t) for t in ticks],
+            "ticktext": [labels.short_day(t) if (month_end - month_start).days <= 62 else labels.short_month(t)
+                         for t in ticks],
         },
         yaxis={"autorange": "reversed"},
         legend={"orientation": "h", "y": -0.25},
     )
     return _fragment(fig, "figure-delegations")
+
+
+def calendar_heatmap(days, months: list[datetime]) -> str | None:
+    """Actions of everyone but the holder per Paris day: one row per month, one column per
+    day of the month."""
+    if len(days) == 0:
+        return None
+    index = {(m.year, m.month): i for i, m in enumerate(months)}
+    z = [[None] * 31 for _ in months]
+    text = [[""] * 31 for _ in months]
+    for row in days.itertuples():
+        i = index.get((row.day.year, row.day.month))
+        if i is None:
+            continue
+        z[i][row.day.day - 1] = int(row.n_others)
+        text[i][row.day.day - 1] = (f"{row.day.day:02d}/{row.day.month:02d}/{row.day.year} : "
+                                    f"{int(row.n_others)} action(s) des délégataires, {int(row.n_holder)} du titulaire")
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(d) for d in range(1, 32)], y=[labels.short_month(m).capitalize() for m in months],
+        text=text, hoverinfo="text", colorscale="Oranges", colorbar={"title": {"text": "actions"}},
+        xgap=2, ygap=2,
+    ))
+    fig.update_layout(height=140 + 26 * len(months), yaxis={"autorange": "reversed"})
+    return _fragment(fig, "figure-calendar")
 
 
 def activity_heatmap(cells) -> str | None:

@@ -89,5 +89,9 @@ def last_day(exclusive_end: datetime | None) -> str:
     return day(exclusive_end - timedelta(microseconds=1)) if exclusive_end else "—"
 
 
+def short_month(value: datetime) -> str:
+    return format_date(value, "MMM y", locale=LOCALE)
+
+
 def short_day(value: datetime) -> str:
     return format_datetime(value, "d MMM", tzinfo=PARIS, locale=LOCALE)

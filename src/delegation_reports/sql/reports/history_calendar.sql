@@ -1,0 +1,10 @@
+-- Grain: one row per Paris day of the window with actions on the mailbox, split between the
+-- holder and everyone else.
+SELECT
+    CAST(occurred_local AS DATE) AS day,
+    count(*) FILTER (actor = $mailbox) AS n_holder,
+    count(*) FILTER (actor <> $mailbox) AS n_others
+FROM attributed_access
+WHERE mailbox = $mailbox AND occurred_at >= $from_at AND occurred_at < $until_at AND outcome = 'success'
+GROUP BY ALL
+ORDER BY day
