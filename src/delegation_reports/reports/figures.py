@@ -135,3 +135,16 @@ def activity_heatmap(cells) -> str | None:
     ))
     fig.update_layout(height=320, yaxis={"autorange": "reversed"})
     return _fragment(fig, "figure-heatmap")
+
+
+def trend_bars(months) -> str | None:
+    """Findings per month, stacked by severity."""
+    if len(months) == 0:
+        return None
+    x = [_text(m.title) for m in months]
+    fig = go.Figure()
+    for key, colour in (("critical", "#b42318"), ("warning", "#b54708"), ("info", "#175cd3")):
+        fig.add_trace(go.Bar(x=x, y=[getattr(m, f"n_{key}") for m in months], name=labels.SEVERITIES[key],
+                             marker_color=colour))
+    fig.update_layout(barmode="stack", height=320, legend={"orientation": "h", "y": -0.2})
+    return _fragment(fig, "figure-trend")
