@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -356,6 +357,46 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, co
     click.echo(str(result.index))
     if result.failed:
         sys.exit(1)
+
+
+@main.command()
+@db_option
+@click.option("--port", type=click.IntRange(1024, 65535), default=8888, show_default=True,
+              help="Port on 127.0.0.1.")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+def lab(db, port, no_browser):
+    """Start JupyterLab on the project's notebooks, with the warehouse set for
+    ``delegation_reports.explore`` (read-only). Stop it with Ctrl-C.
+
+    Example: delegation-reports lab --db out/delegation.duckdb
+    """
+    import secrets
+    import subprocess
+
+    from .reports.runner import notebooks_dir
+
+    path = (db or default_db_path()).resolve()
+    if not path.exists():
+        raise UserError(f"no warehouse at {path}: run 'delegation-reports ingest' first")
+    folder = notebooks_dir()
+    token = secrets.token_hex(16)
+    env = dict(os.environ, **{DB_ENV: str(path)})
+    command = [
+        sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+    ]
+    if no_browser:
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    click.echo(f"JupyterLab on {folder}, warehouse {path} (read-only through delegation_reports.explore)")
+    click.echo(f"Open http://127.0.0.1:{port}/lab?token={token}  —  Ctrl-C to stop")
+    try:
+        returncode = subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        returncode = 0
+    sys.exit(returncode)
 
 
 @main.command()

@@ -1,0 +1,40 @@
+"""Printing an HTML report to PDF with headless Chromium (Debian's ``chromium``), for the
+archive: the same page, its print rules (A4) and its charts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import UserError
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+# Flags for a closed network: no background services, no first-run work, no sandbox as root.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+    "--hide-scrollbars",
+)
+
+
+def chromium() -> str:
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise UserError("--pdf needs Chromium: install Debian's 'chromium' package")
+
+
+def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> Path:
+    """Print ``html`` to ``pdf``; scripts (the charts) run before printing."""
+    with tempfile.TemporaryDirectory(prefix="delegation-pdf-") as profile:
+        command = [
+            chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer",
+            "--virtual-time-budget=10000", f"--print-to-pdf={pdf}", html.resolve().as_uri(),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0 or not pdf.is_file() or pdf.stat().st_size == 0:
+        raise UserError(f"{html.name}: Chromium could not print the PDF ({done.stderr.strip()[-300:]})")
+    return pdf
