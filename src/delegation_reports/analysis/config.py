@@ -64,6 +64,16 @@ class AnalysisConfig:
         return _merge(base, override)
 
 
+# Settings that are true or false; every other setting but `severity` is a number.
+_BOOLEAN = ("enabled", "include_owner")
+# Settings the SQL reads once for all practices (they bound windows over the whole data).
+_GLOBAL_ONLY = {
+    ("failed_login_burst", "window_minutes"), ("bulk_access", "gap_minutes"),
+    ("bulk_access", "baseline_days"), ("new_client", "lookback_days"),
+    ("dormant_delegation", "days"), ("owner_inactive_delegate_active", "days"),
+}
+
+
 def _check(condition: bool, source: str, message: str) -> None:
     if not condition:
         raise UserError(f"{source}: {message}")
@@ -88,22 +98,46 @@ def _parse_ranges(value, source: str, where: str) -> list[tuple[time, time]]:
 
 
 def _validate(settings: dict, source: str, where: str = "") -> None:
+    """Check one level of settings: the whole file (``where`` empty) or a practice's overrides.
+    Whatever would be silently ignored (a misspelt key, a setting the SQL reads once for every
+    practice) is refused."""
+    known = {"opening_hours", "rules"} | (set() if where else {"system_actors", "practices"})
+    unknown = set(settings) - known
+    _check(not unknown, source, f"{where.rstrip('.') or 'configuration'}: unknown keys {sorted(unknown)}")
+    for key in ("opening_hours", "rules", "practices"):
+        _check(isinstance(settings.get(key, {}), dict), source, f"{where}{key} must be a table")
+    if "system_actors" in settings:
+        _check(isinstance(settings["system_actors"], list)
+               and all(isinstance(p, str) for p in settings["system_actors"]),
+               source, "system_actors must be a list of patterns")
     hours = settings.get("opening_hours", {})
     for day in WEEKDAYS:
         if day in hours:
             _parse_ranges(hours[day], source, f"{where}opening_hours.{day}")
     unknown = set(hours) - set(WEEKDAYS) - {"public_holidays_closed"}
     _check(not unknown, source, f"{where}opening_hours: unknown keys {sorted(unknown)}")
+    if "public_holidays_closed" in hours:
+        _check(isinstance(hours["public_holidays_closed"], bool), source,
+               f"{where}opening_hours.public_holidays_closed must be true or false")
     rules = settings.get("rules", {})
     unknown = set(rules) - set(RULE_IDS)
     _check(not unknown, source, f"{where}rules: unknown rules {sorted(unknown)}; known: {', '.join(RULE_IDS)}")
+    defaults = _default()["rules"]
     for rule_id, params in rules.items():
         _check(isinstance(params, dict), source, f"{where}rules.{rule_id} must be a table")
         if "severity" in params:
             _check(params["severity"] in SEVERITIES, source,
                    f"{where}rules.{rule_id}.severity must be one of {SEVERITIES}")
         for name, value in params.items():
-            if name not in ("severity", "enabled", "include_owner"):
+            _check(name in defaults[rule_id] or name == "enabled", source,
+                   f"{where}rules.{rule_id}: unknown setting {name!r}; known: "
+                   f"{', '.join(sorted(set(defaults[rule_id]) | {'enabled'}))}")
+            _check(not (where and (rule_id, name) in _GLOBAL_ONLY), source,
+                   f"{where}rules.{rule_id}.{name} applies to every practice: set it under "
+                   f"[rules.{rule_id}], not per practice")
+            if name in _BOOLEAN:
+                _check(isinstance(value, bool), source, f"{where}rules.{rule_id}.{name} must be true or false")
+            elif name != "severity":
                 _check(isinstance(value, int | float) and not isinstance(value, bool), source,
                        f"{where}rules.{rule_id}.{name} must be a number")
 

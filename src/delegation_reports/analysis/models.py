@@ -171,6 +171,8 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
                 ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id AND own.name = 'severity'
             LEFT JOIN cfg_rule_param AS standard
                 ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id AND standard.name = 'severity'
+            -- `enabled = false` turns a rule off, for every practice or for one.
+            WHERE coalesce(rule_text(r.practice_id, r.rule_id, 'enabled'), 'true') <> 'false'
             """,
             dict(rule_params, month=month.first_day),
         )

@@ -115,11 +115,20 @@ from_snapshots AS (
         'snapshots' AS source
     FROM island_bounds AS b
     WHERE is_listed
+),
+bounded AS (
+    SELECT
+        *,
+        -- Where a bound is uncertain (snapshots), the period is taken as wide as it may have been:
+        -- an access inside the uncertainty gets the benefit of the doubt.
+        greatest(coalesce(started_earliest_at, '-infinity'::TIMESTAMPTZ), coalesce(valid_from_at, '-infinity'::TIMESTAMPTZ)) AS in_force_from_at,
+        least(coalesce(ended_latest_at, 'infinity'::TIMESTAMPTZ), coalesce(valid_until_at, 'infinity'::TIMESTAMPTZ)) AS in_force_until_at
+    FROM (SELECT * FROM from_events UNION ALL SELECT * FROM from_snapshots)
 )
-SELECT
-    *,
-    -- Where a bound is uncertain (snapshots), the period is taken as wide as it may have been:
-    -- an access inside the uncertainty gets the benefit of the doubt.
-    greatest(coalesce(started_earliest_at, '-infinity'::TIMESTAMPTZ), coalesce(valid_from_at, '-infinity'::TIMESTAMPTZ)) AS in_force_from_at,
-    least(coalesce(ended_latest_at, 'infinity'::TIMESTAMPTZ), coalesce(valid_until_at, 'infinity'::TIMESTAMPTZ)) AS in_force_until_at
-FROM (SELECT * FROM from_events UNION ALL SELECT * FROM from_snapshots)
+-- A period whose validity ended before it began (a modification made after a replacement's
+-- end) was never in force: no in-force bounds, rather than an interval that ends before it
+-- starts and that window tests would take for one in force.
+SELECT * REPLACE (
+    CASE WHEN in_force_until_at > in_force_from_at THEN in_force_from_at END AS in_force_from_at,
+    CASE WHEN in_force_until_at > in_force_from_at THEN in_force_until_at END AS in_force_until_at)
+FROM bounded

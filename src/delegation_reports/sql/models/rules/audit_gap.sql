@@ -58,7 +58,8 @@ SELECT
     'Aucune trace n''a été reçue de l''opérateur ' || r.operator || ' '
         || CASE WHEN r.n_days = 1 THEN 'le ' || strftime(r.first_day, '%d/%m/%Y')
                 ELSE 'du ' || strftime(r.first_day, '%d/%m/%Y') || ' au ' || strftime(r.last_day, '%d/%m/%Y') END
-        || ', un jour ouvré : des traces ont pu être perdues. Demandez à l''opérateur l''export de ces journées.' AS explanation_fr
+        || CASE WHEN r.n_days = 1 THEN ', un jour ouvré' ELSE ' (' || r.n_days || ' jours ouvrés)' END
+        || ' : des traces ont pu être perdues. Demandez à l''opérateur l''export de ces journées.' AS explanation_fr
 FROM operator_runs AS r
 JOIN served AS s USING (operator)
 UNION ALL

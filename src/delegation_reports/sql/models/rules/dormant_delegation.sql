@@ -1,5 +1,6 @@
 -- Grain: one finding per delegation still in force at the end of the window, given at least
--- $days days before, and not used by its délégataire during those last $days days.
+-- $days days before, and not used by its délégataire during those last $days days, when the
+-- operator's traces go back far enough to know it.
 WITH recent AS (
     SELECT mailbox, actor, max(occurred_at) AS last_at
     FROM audit_event
@@ -31,3 +32,5 @@ LEFT JOIN last_ever AS l ON l.mailbox = p.mailbox AND l.actor = p.delegate
 WHERE p.in_force_from_at <= $until_at - to_days(CAST($days AS BIGINT))
   AND p.in_force_until_at >= $until_at
   AND r.last_at IS NULL
+  AND (SELECT min(f.covered_from_at) FROM ingest_file AS f WHERE f.kind = 'audit' AND f.operator = p.operator)
+      <= $until_at - to_days(CAST($days AS BIGINT))

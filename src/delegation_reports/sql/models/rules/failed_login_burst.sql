@@ -2,7 +2,7 @@
 -- `threshold` failures, each less than $window_minutes after the previous one.
 WITH failures AS (
     SELECT *,
-        CASE WHEN occurred_at - lag(occurred_at) OVER w <= to_minutes(CAST($window_minutes AS BIGINT))
+        CASE WHEN occurred_at - lag(occurred_at) OVER w < to_minutes(CAST($window_minutes AS BIGINT))
              THEN 0 ELSE 1 END AS starts_burst
     FROM month_access
     WHERE action = 'login_failed' OR (action = 'login' AND outcome = 'failure')

@@ -22,7 +22,7 @@ SELECT
     'new_client' AS rule_id,
     m.practice_id, n.mailbox, n.actor,
     n.first_at, n.first_at AS last_at, 1 AS n_events,
-    [any_value(a.event_id)] AS evidence,
+    [min(a.event_id)] AS evidence,
     CASE n.kind WHEN 'ip' THEN 'Nouvelle adresse de connexion' ELSE 'Nouveau logiciel de messagerie' END AS title_fr,
     'Le compte ' || n.actor || ' a utilisé la boîte de ' || coalesce(m.holder_name, n.mailbox) || ' le '
         || fr_datetime(n.first_at) || CASE n.kind WHEN 'ip' THEN ' depuis une adresse jamais vue auparavant ('
@@ -33,6 +33,9 @@ JOIN actor_start AS s USING (mailbox, actor)
 LEFT JOIN mailbox_practice AS m ON m.mailbox = n.mailbox
 LEFT JOIN month_access AS a
     ON a.mailbox = n.mailbox AND a.actor = n.actor AND a.occurred_at = n.first_at
+   -- The event that shows the new value (others may share its second), first by id: stable.
+   AND CASE n.kind WHEN 'ip' THEN a.client_ip ELSE a.user_agent END = n.value
+   AND a.outcome = 'success'
 WHERE n.first_at >= $from_at
   AND n.first_at >= s.started_at + to_days(CAST(rule_num(m.practice_id, 'new_client', 'min_history_days') AS BIGINT))
   AND n.actor NOT IN (SELECT actor FROM month_access WHERE attribution = 'system')

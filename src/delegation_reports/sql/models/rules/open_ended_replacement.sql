@@ -1,17 +1,19 @@
--- Grain: one finding per replacement delegation in force during the window with no end date:
--- a replacement is temporary by nature.
+-- Grain: one finding per replacement delegation (mailbox, délégataire) in force during the
+-- window with no end date: a replacement is temporary by nature. Its periods (a grant and the
+-- modifications after it) make one finding, with their events as evidence.
 SELECT
     'open_ended_replacement' AS rule_id,
     m.practice_id, p.mailbox, p.delegate AS actor,
-    p.started_latest_at AS first_at, NULL::TIMESTAMPTZ AS last_at, 0 AS n_events,
-    list_filter([p.source_event_id], lambda x: x IS NOT NULL) AS evidence,
+    min(p.started_latest_at) AS first_at, NULL::TIMESTAMPTZ AS last_at, 0 AS n_events,
+    list(p.source_event_id ORDER BY p.started_latest_at) FILTER (p.source_event_id IS NOT NULL) AS evidence,
     'Remplacement sans date de fin' AS title_fr,
-    coalesce(p.delegate_name, p.delegate) || ' remplace ' || coalesce(m.holder_name, p.mailbox)
+    coalesce(any_value(p.delegate_name), p.delegate) || ' remplace ' || coalesce(any_value(m.holder_name), p.mailbox)
         || ' avec un accès à sa boîte'
-        || coalesce(' depuis le ' || fr_date(coalesce(p.valid_from_at, p.started_latest_at)), '')
+        || coalesce(' depuis le ' || fr_date(min(coalesce(p.valid_from_at, p.started_latest_at))), '')
         || ', sans date de fin. Un remplacement est temporaire : demandez à votre opérateur d''y fixer une date de fin.' AS explanation_fr
 FROM delegation_period AS p
 LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
 WHERE p.delegate_role = 'replacement'
   AND p.valid_until_at IS NULL
   AND p.in_force_from_at < $until_at AND p.in_force_until_at > $from_at
+GROUP BY m.practice_id, p.mailbox, p.delegate

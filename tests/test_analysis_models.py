@@ -1,0 +1,351 @@
+"""Invariants of the SQL models (keys, accepted values, relationships) on a warehouse that
+exercises most rules, and determinism of a refresh."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from analysis_cases import (
+    ASSISTANT,
+    ATTRIBUTIONS,
+    HOLDER,
+    HOLDER_2,
+    REPLACEMENT,
+    SECRETARY,
+    STRANGER,
+    Case,
+    local,
+    month_window,
+    new_case,
+    rows,
+)
+from delegation_reports.analysis.config import RULE_IDS, SEVERITIES
+from delegation_reports.analysis.models import FINDING_COLUMNS, Month
+
+HOLDER_3 = "agnes.perrot@medecin.mssante.fr"
+STAFF_3 = "nathalie.giraud@pro.mssante.fr"
+HOLDER_4 = "marc.lemoine@medecin.mssante.fr"
+ORPHAN = "boite.inconnue@medecin.mssante.fr"
+CONNECT = "Cabinet Connect"
+MONTHS = (Month(2026, 2), Month(2026, 3), Month(2026, 4))
+
+
+def build_varied(case: Case) -> None:
+    """Two practices and a mailbox on no roster; delegations by events and by snapshots;
+    activity that raises most rules, and events on both sides of each month's bounds."""
+    case.practice("P1", holders=[HOLDER, HOLDER_2], staff=[SECRETARY, ASSISTANT, REPLACEMENT])
+    case.practice("P2", holders=[HOLDER_3, HOLDER_4], staff=[STAFF_3])
+    # Delegations by events.
+    case.grant(HOLDER, SECRETARY, "2025-11-03 09:00", rights=["read", "send", "documents"])
+    case.modify(HOLDER, SECRETARY, "2026-03-10 12:00", rights=["read"])
+    # Revoked twice: each later access is counted once all the same.
+    case.grant(HOLDER, ASSISTANT, "2025-12-01 09:00", role="medical_assistant")
+    case.revoke(HOLDER, ASSISTANT, "2026-01-02 09:00")
+    case.grant(HOLDER, ASSISTANT, "2026-01-05 09:00", role="medical_assistant")
+    case.revoke(HOLDER, ASSISTANT, "2026-03-05 09:00")
+    case.grant(
+        HOLDER_2,
+        REPLACEMENT,
+        "2026-02-26 09:00",
+        role="replacement",
+        valid_from="2026-03-02",
+        valid_to="2026-03-13",
+        performed_by=SECRETARY,
+    )
+    # A modification after the replacement's end (an administrator tidying up).
+    case.modify(HOLDER_2, REPLACEMENT, "2026-03-20 09:00", role="replacement", rights=["read"])
+    case.grant(HOLDER_2, STRANGER, "2026-03-02 09:00", role="other", name='=HYPERLINK("x")')
+    case.revoke(HOLDER_2, SECRETARY, "2026-03-03 09:00")  # never granted
+    case.grant(HOLDER_2, ASSISTANT, "2025-10-01 09:00")  # never used: dormant
+    case.coverage("2025-10-01 00:00", "2026-04-30 23:00")  # traces long enough to know it
+    case.grant(HOLDER_4, STAFF_3, "2025-10-01 09:00")  # used while the holder is away
+    # Delegations by snapshots.
+    for as_of in ("2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23"):
+        case.snapshot(
+            as_of,
+            HOLDER_3,
+            STAFF_3,
+            operator=CONNECT,
+            rights=["read", "send"] if as_of < "2026-03-09" else ["read"],
+        )
+        if as_of < "2026-03-16":
+            case.snapshot(as_of, HOLDER_3, REPLACEMENT, role="replacement", operator=CONNECT)
+    # Activity: the holders every working day, at the bounds of each month too.
+    day = local("2026-02-02 08:30")
+    while day < local("2026-04-30 08:30"):
+        if day.weekday() < 5 and day.date() != local("2026-04-06 08:30").date():
+            case.event(HOLDER, HOLDER, day)
+            case.event(HOLDER_2, HOLDER_2, day)
+            if day.date() != local("2026-03-18 08:30").date():  # no traces from Connect
+                case.event(HOLDER_3, HOLDER_3, day, operator=CONNECT)
+        day += timedelta(days=1)
+    for text in (
+        "2026-02-28 23:59:59",
+        "2026-03-01 00:00:00",
+        "2026-03-31 23:59:59",
+        "2026-04-01 00:00:00",
+    ):
+        case.event(HOLDER, SECRETARY, text)
+        case.event(HOLDER_3, STAFF_3, text, operator=CONNECT)
+    case.event(HOLDER, "system:archiver", "2026-03-08 03:00")
+    # Délégataires at work, in and out of their rights and periods.
+    case.events(HOLDER, SECRETARY, case.series("2026-03-03 14:00", 260, timedelta(seconds=4)))
+    case.event(HOLDER, SECRETARY, "2026-03-11 10:00", "send")
+    case.event(HOLDER, SECRETARY, "2026-03-11 10:05", "download")
+    case.events(HOLDER, ASSISTANT, ["2026-03-12 10:00", "2026-03-12 10:01"])
+    case.event(HOLDER_2, REPLACEMENT, "2026-03-12 21:00")
+    case.event(HOLDER_2, REPLACEMENT, "2026-03-17 10:00")
+    case.event(HOLDER_2, STRANGER, "2026-03-18 10:00")
+    case.event(HOLDER, STRANGER, "2026-03-19 10:00")
+    case.event(HOLDER_3, STAFF_3, "2026-03-12 10:00", "send", operator=CONNECT)
+    case.event(HOLDER_3, REPLACEMENT, "2026-03-20 10:00", operator=CONNECT)
+    case.events(
+        HOLDER_3,
+        HOLDER_3,
+        case.series("2026-03-24 12:00", 6, timedelta(minutes=1)),
+        "login_failed",
+        "failure",
+        operator=CONNECT,
+    )
+    case.events(ORPHAN, STRANGER, ["2026-03-25 22:00", "2026-03-25 22:05"])
+    case.event(HOLDER, HOLDER, "2026-03-20 11:00", ip="198.51.100.7")
+    case.event(HOLDER_4, STAFF_3, "2026-03-16 10:00")
+    case.refresh(*MONTHS)
+
+
+@pytest.fixture(scope="module")
+def varied(tmp_path_factory):
+    with new_case(tmp_path_factory.mktemp("varied")) as case:
+        build_varied(case)
+        yield case
+
+
+def test_the_varied_warehouse_raises_most_rules(varied):
+    raised = {r[0] for r in varied.con.execute("SELECT DISTINCT rule_id FROM finding").fetchall()}
+    assert raised == set(RULE_IDS)
+
+
+def test_delegation_periods_do_not_end_before_they_start(varied):
+    bad = rows(
+        varied.con,
+        """
+        SELECT * FROM delegation_period
+        WHERE started_earliest_at > started_latest_at
+           OR ended_earliest_at > ended_latest_at
+           OR started_latest_at > ended_earliest_at
+           OR valid_from_at >= valid_until_at
+           OR in_force_from_at > in_force_until_at
+           OR revoked_at < started_latest_at
+    """,
+    )
+    assert bad == []
+    assert varied.con.execute("SELECT count(*) FROM delegation_period").fetchone()[0] >= 10
+
+
+def test_delegation_periods_have_keys_and_required_values(varied):
+    null = varied.con.execute("""
+        SELECT count(*) FROM delegation_period
+        WHERE mailbox IS NULL OR delegate IS NULL OR rights IS NULL OR delegate_role IS NULL
+           OR started_latest_at IS NULL OR source IS NULL
+           OR (in_force_from_at IS NULL) <> (in_force_until_at IS NULL)
+    """).fetchone()[0]
+    assert null == 0
+    keys = varied.con.execute("""
+        SELECT source, operator, mailbox, delegate, started_latest_at, count(*)
+        FROM delegation_period GROUP BY ALL HAVING count(*) > 1
+    """).fetchall()
+    assert keys == []
+    sources = {
+        r[0] for r in varied.con.execute("SELECT DISTINCT source FROM delegation_period").fetchall()
+    }
+    assert sources == {"events", "snapshots"}
+
+
+@pytest.mark.parametrize("month", MONTHS, ids=str)
+def test_one_attributed_access_per_audit_event_of_the_month(varied, month):
+    start, end = month_window(month)
+    expected = varied.con.execute(
+        "SELECT operator, event_id FROM audit_event WHERE occurred_at >= ? AND occurred_at < ?",
+        [start, end],
+    ).fetchall()
+    got = varied.con.execute(
+        "SELECT operator, event_id FROM attributed_access WHERE month = ?", [month.first_day]
+    ).fetchall()
+    assert Counter(got) == Counter(expected)
+    assert len(set(got)) == len(got) > 0
+
+
+def test_month_bounds_are_paris_midnights(varied):
+    placed = dict(
+        varied.con.execute(
+            "SELECT strftime(occurred_local, '%Y-%m-%d %H:%M:%S'), month FROM attributed_access "
+            "WHERE actor = ? AND mailbox = ?",
+            [SECRETARY, HOLDER],
+        ).fetchall()
+    )
+    assert placed["2026-02-28 23:59:59"] == Month(2026, 2).first_day
+    assert placed["2026-03-01 00:00:00"] == Month(2026, 3).first_day
+    assert placed["2026-03-31 23:59:59"] == Month(2026, 3).first_day
+    assert placed["2026-04-01 00:00:00"] == Month(2026, 4).first_day
+
+
+def test_attributed_access_accepted_values_and_relationships(varied):
+    found = rows(
+        varied.con,
+        """
+        SELECT a.*, m.practice_id AS roster_practice, e.occurred_at AS audit_at
+        FROM attributed_access AS a
+        LEFT JOIN mailbox_practice AS m USING (mailbox)
+        LEFT JOIN audit_event AS e USING (operator, event_id)
+    """,
+    )
+    assert {r["attribution"] for r in found} <= ATTRIBUTIONS
+    assert {r["attribution"] for r in found} == ATTRIBUTIONS  # the case reaches every one
+    for r in found:
+        assert r["practice_id"] == r["roster_practice"], r
+        assert r["audit_at"] == r["occurred_at"], r
+        assert r["right_needed"] in {"read", "send", "documents", "manage"}
+        assert (r["attribution"] == "owner") == (r["actor"] == r["mailbox"])
+    assert {r["practice_id"] for r in found if r["mailbox"] == ORPHAN} == {None}
+
+
+def test_findings_accepted_values_and_relationships(varied):
+    found = rows(varied.con, "SELECT * FROM finding")
+    assert len(found) > 20
+    events = {
+        r[0]
+        for r in varied.con.execute(
+            "SELECT event_id FROM audit_event UNION ALL SELECT event_id FROM delegation_event"
+        ).fetchall()
+    }
+    practice_of = dict(
+        varied.con.execute("SELECT mailbox, practice_id FROM mailbox_practice").fetchall()
+    )
+    practices = {
+        r[0]
+        for r in varied.con.execute("SELECT DISTINCT practice_id FROM roster_member").fetchall()
+    }
+    for f in found:
+        assert f["rule_id"] in RULE_IDS, f
+        assert f["severity"] in SEVERITIES, f
+        assert f["title_fr"].strip() and f["explanation_fr"].strip(), f
+        assert f["explanation_fr"].rstrip().endswith("."), f
+        assert set(f["evidence"]) <= events, f
+        assert f["n_events"] >= 0
+        if f["mailbox"] is not None:
+            assert f["practice_id"] == practice_of.get(f["mailbox"]), f
+        else:
+            assert f["practice_id"] in practices, f
+        if f["first_at"] is not None and f["last_at"] is not None:
+            assert f["first_at"] <= f["last_at"], f
+    # Unique within a month; a delegation-level finding keeps its id from month to month.
+    ids = [(f["month"], f["finding_id"]) for f in found]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_period_never_in_force_has_no_bounds(varied):
+    """The replacement ended on 13 March; the modification of the 20th opens a period that
+    was never in force: it has no in-force bounds and gives no right."""
+    periods = rows(
+        varied.con,
+        """
+        SELECT opened_by, valid_until_at, in_force_from_at, in_force_until_at
+        FROM delegation_period WHERE mailbox = ? AND delegate = ? ORDER BY started_latest_at
+    """,
+        [HOLDER_2, REPLACEMENT],
+    )
+    assert periods == [
+        {
+            "opened_by": "grant",
+            "valid_until_at": local("2026-03-14 00:00"),
+            "in_force_from_at": local("2026-03-02 00:00"),
+            "in_force_until_at": local("2026-03-14 00:00"),
+        },
+        {
+            "opened_by": "modify",
+            "valid_until_at": local("2026-03-14 00:00"),
+            "in_force_from_at": None,
+            "in_force_until_at": None,
+        },
+    ]
+    in_march = varied.con.execute(
+        """
+        SELECT count(*) FROM delegation_period WHERE mailbox = ? AND delegate = ?
+          AND in_force_from_at < ? AND in_force_until_at > ?
+    """,
+        [HOLDER_2, REPLACEMENT, *reversed(month_window(Month(2026, 3)))],
+    ).fetchone()[0]
+    assert in_march == 1
+    attributions = varied.con.execute(
+        "SELECT attribution FROM attributed_access WHERE mailbox = ? AND actor = ? ORDER BY occurred_at",
+        [HOLDER_2, REPLACEMENT],
+    ).fetchall()
+    assert [a[0] for a in attributions] == ["delegate_authorised", "delegate_outside_period"]
+
+
+def test_event_findings_count_their_evidence(varied):
+    """Rules about accesses list exactly the events they count, inside the month."""
+    per_event = (
+        "access_without_delegation",
+        "access_after_revocation",
+        "access_outside_validity",
+        "right_exceeded",
+        "off_hours_access",
+        "failed_login_burst",
+        "bulk_access",
+    )
+    found = rows(
+        varied.con, "SELECT * FROM finding WHERE list_contains(?, rule_id)", [list(per_event)]
+    )
+    assert {f["rule_id"] for f in found} == set(per_event)
+    for f in found:
+        assert f["n_events"] == len(f["evidence"]) == len(set(f["evidence"])), f
+        start, end = month_window(Month(f["month"].year, f["month"].month))
+        assert start <= f["first_at"] <= f["last_at"] < end, f
+
+
+def test_finding_columns_are_the_documented_ones(varied):
+    names = [d[0] for d in varied.con.execute("SELECT * FROM finding LIMIT 0").description]
+    assert tuple(names) == FINDING_COLUMNS
+
+
+# ---- determinism --------------------------------------------------------------------------
+
+
+def _snapshot(con) -> dict[str, list]:
+    return {
+        table: sorted(map(repr, con.execute(f"SELECT * FROM {table}").fetchall()))
+        for table in (
+            "finding",
+            "attributed_access",
+            "read_burst",
+            "delegation_period",
+            "delegation_inconsistency",
+            "mailbox_practice",
+        )
+    }
+
+
+def test_refreshing_twice_gives_the_same_rows(tmp_path):
+    with new_case(tmp_path) as case:
+        build_varied(case)
+        first = _snapshot(case.con)
+        case.refresh(*MONTHS)
+        assert _snapshot(case.con) == first
+        # One month rebuilt alone gives its rows again (its baseline months stay).
+        case.refresh(Month(2026, 3))
+        assert _snapshot(case.con) == first
+        assert case.con.execute("SELECT count(*) FROM model_state").fetchone()[0] == len(MONTHS)
+
+
+def test_two_warehouses_with_the_same_rows_agree(tmp_path):
+    snapshots = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        with new_case(tmp_path / name) as case:
+            build_varied(case)
+            snapshots.append(_snapshot(case.con))
+    assert snapshots[0] == snapshots[1]

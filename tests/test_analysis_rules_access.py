@@ -1,0 +1,303 @@
+"""Rules on single accesses: who acted without, after or beyond a delegation, and when."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from analysis_cases import (
+    ASSISTANT,
+    HOLDER,
+    HOLDER_2,
+    PARIS,
+    REPLACEMENT,
+    SECRETARY,
+    STRANGER,
+    config_from,
+    local,
+    new_case,
+)
+from delegation_reports.analysis.models import Month
+
+
+@pytest.fixture
+def case(tmp_path):
+    with new_case(tmp_path) as c:
+        yield c
+
+
+def paris_day(finding: dict) -> date:
+    return finding["first_at"].astimezone(PARIS).date()
+
+
+# ---- access_without_delegation ------------------------------------------------------------
+
+
+def test_access_without_delegation(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-02-02 09:00")
+    reads = case.events(HOLDER, STRANGER, ["2026-03-03 10:00", "2026-03-03 10:02"])
+    sent = case.event(HOLDER, STRANGER, "2026-03-03 10:05", "send")
+    case.event(HOLDER, STRANGER, "2026-03-03 09:58", "login_failed", "failure")
+    case.event(HOLDER, STRANGER, "2026-03-03 09:59", "login", "failure")
+    case.event(HOLDER, SECRETARY, "2026-03-03 10:00")  # near miss: a délégataire
+    case.refresh()
+    [finding] = case.findings("access_without_delegation")
+    assert finding["severity"] == "critical"
+    assert (finding["practice_id"], finding["mailbox"], finding["actor"]) == (
+        "P1",
+        HOLDER,
+        STRANGER,
+    )
+    assert finding["evidence"] == [*reads, sent]
+    assert finding["n_events"] == 3
+    assert (finding["first_at"], finding["last_at"]) == (
+        local("2026-03-03 10:00"),
+        local("2026-03-03 10:05"),
+    )
+    assert "entre 10:00 et 10:05" in finding["explanation_fr"]
+    assert "envoi, lecture" in finding["explanation_fr"]
+
+
+def test_access_without_delegation_failed_only_is_no_finding(case):
+    case.practice()
+    case.events(
+        HOLDER, STRANGER, ["2026-03-03 09:58", "2026-03-03 09:59"], "login_failed", "failure"
+    )
+    case.event(HOLDER, STRANGER, "2026-03-03 10:00", "read", "failure")
+    case.refresh()
+    assert case.findings("access_without_delegation") == []
+
+
+def test_findings_are_grouped_by_paris_day(case):
+    case.practice()
+    # 22:30 and 23:30 UTC on the 3rd: the second one is already the 4th in Paris.
+    late = case.event(HOLDER, STRANGER, "2026-03-03 23:30")
+    after_midnight = case.event(HOLDER, STRANGER, "2026-03-04 00:30")
+    case.refresh()
+    found = case.findings("access_without_delegation")
+    assert [(paris_day(f), f["evidence"]) for f in found] == [
+        (date(2026, 3, 3), [late]),
+        (date(2026, 3, 4), [after_midnight]),
+    ]
+    assert found[0]["explanation_fr"].count("03/03/2026") == 1
+
+
+# ---- access_after_revocation --------------------------------------------------------------
+
+
+def test_access_after_revocation(case):
+    case.practice(staff=[ASSISTANT])
+    case.grant(HOLDER, ASSISTANT, "2026-02-02 09:00", role="medical_assistant")
+    case.revoke(HOLDER, ASSISTANT, "2026-03-10 12:00")
+    case.event(HOLDER, ASSISTANT, "2026-03-09 10:00")  # near miss: still delegated
+    after = case.events(HOLDER, ASSISTANT, ["2026-03-12 10:00", "2026-03-12 10:03"])
+    case.event(HOLDER, ASSISTANT, "2026-03-13 10:00", "login", "failure")  # near miss: refused
+    case.refresh()
+    [finding] = case.findings("access_after_revocation")
+    assert finding["severity"] == "critical"
+    assert (finding["mailbox"], finding["actor"], finding["evidence"]) == (HOLDER, ASSISTANT, after)
+    assert "retirée le 10/03/2026" in finding["explanation_fr"]
+    assert case.findings("access_without_delegation") == []
+
+
+def test_no_access_after_revocation_before_it(case):
+    case.practice(staff=[ASSISTANT])
+    case.grant(HOLDER, ASSISTANT, "2026-02-02 09:00")
+    case.revoke(HOLDER, ASSISTANT, "2026-03-10 12:00")
+    case.event(HOLDER, ASSISTANT, "2026-03-10 11:59")
+    case.refresh()
+    assert case.findings("access_after_revocation") == []
+
+
+# ---- access_outside_validity --------------------------------------------------------------
+
+
+def test_access_outside_validity(case):
+    case.practice(staff=[REPLACEMENT])
+    case.grant(
+        HOLDER,
+        REPLACEMENT,
+        "2026-02-27 09:00",
+        role="replacement",
+        valid_from="2026-03-02",
+        valid_to="2026-03-10",
+    )
+    case.event(HOLDER, REPLACEMENT, "2026-03-10 19:00")  # near miss: the last day
+    outside = case.event(HOLDER, REPLACEMENT, "2026-03-12 10:00")
+    case.refresh()
+    [finding] = case.findings("access_outside_validity")
+    assert finding["severity"] == "critical"
+    assert (finding["actor"], finding["evidence"]) == (REPLACEMENT, [outside])
+    assert "du 02/03/2026 au 10/03/2026" in finding["explanation_fr"]
+    assert case.findings("access_after_revocation") == []
+
+
+def test_access_before_validity_starts(case):
+    case.practice(staff=[REPLACEMENT])
+    case.grant(
+        HOLDER,
+        REPLACEMENT,
+        "2026-03-01 09:00",
+        role="replacement",
+        valid_from="2026-03-16",
+        valid_to="2026-03-27",
+    )
+    early = case.event(HOLDER, REPLACEMENT, "2026-03-13 10:00")
+    case.event(HOLDER, REPLACEMENT, "2026-03-16 10:00")
+    case.refresh()
+    [finding] = case.findings("access_outside_validity")
+    assert finding["evidence"] == [early]
+
+
+# ---- right_exceeded -----------------------------------------------------------------------
+
+
+def test_right_exceeded(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-02-02 09:00", rights=["read"])
+    case.event(HOLDER, SECRETARY, "2026-03-03 10:00", "read")  # near miss: allowed
+    sent = case.events(HOLDER, SECRETARY, ["2026-03-03 10:05", "2026-03-03 10:07"], "send")
+    downloaded = case.event(HOLDER, SECRETARY, "2026-03-03 10:06", "download")
+    case.event(HOLDER, SECRETARY, "2026-03-03 10:08", "send", "failure")  # refused by the server
+    case.refresh()
+    found = sorted(case.findings("right_exceeded"), key=lambda f: f["evidence"])
+    assert [f["evidence"] for f in found] == sorted([sent, [downloaded]])
+    assert {f["severity"] for f in found} == {"warning"}
+    by_first = {f["evidence"][0]: f for f in found}
+    assert "envoi" in by_first[sent[0]]["explanation_fr"]
+    assert "téléchargement" in by_first[downloaded]["explanation_fr"]
+    assert "ne donnait que les droits : lecture." in by_first[downloaded]["explanation_fr"]
+
+
+def test_right_exceeded_not_raised_with_the_right(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(
+        HOLDER, SECRETARY, "2026-02-02 09:00", rights=["read", "send", "documents", "manage"]
+    )
+    for action in ("send", "download", "delete", "move"):
+        case.event(HOLDER, SECRETARY, "2026-03-03 10:00", action)
+    case.refresh()
+    assert case.findings("right_exceeded") == []
+
+
+# ---- off_hours_access ---------------------------------------------------------------------
+
+
+def _off_hours_days(case, month: Month | None = None) -> dict[date, dict]:
+    found = case.findings("off_hours_access", **({"month": month} if month else {}))
+    return {paris_day(f): f for f in found}
+
+
+def test_off_hours_boundaries_in_march(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    in_hours = [
+        "2026-03-02 07:00",  # Monday, opening
+        "2026-03-03 19:59",  # Tuesday, just before closing
+        "2026-03-07 12:59",  # Saturday morning
+        "2026-03-30 07:30",  # Monday after the spring-forward night (05:30 UTC)
+    ]
+    off_hours = {
+        "2026-03-04 06:59": date(2026, 3, 4),  # Wednesday, before opening
+        "2026-03-05 20:01": date(2026, 3, 5),  # Thursday evening
+        "2026-03-14 13:01": date(2026, 3, 14),  # Saturday afternoon
+        "2026-03-15 10:00": date(2026, 3, 15),  # Sunday
+        "2026-03-29 03:30": date(2026, 3, 29),  # the spring-forward Sunday itself
+        "2026-03-31 20:30": date(2026, 3, 31),  # Tuesday 18:30 UTC: closed in CEST
+    }
+    case.events(HOLDER, SECRETARY, in_hours)
+    expected = {}
+    for text, day in off_hours.items():
+        expected[day] = case.event(HOLDER, SECRETARY, text)
+    case.refresh()
+    found = _off_hours_days(case)
+    assert {day: f["evidence"] for day, f in found.items()} == {
+        day: [event] for day, event in expected.items()
+    }
+    assert {f["severity"] for f in found.values()} == {"warning"}
+    assert "en dehors des heures d'ouverture" in found[date(2026, 3, 15)]["explanation_fr"]
+    assert "entre 03:30 et 03:30" in found[date(2026, 3, 29)]["explanation_fr"]
+
+
+@pytest.mark.parametrize(
+    ("day", "holiday"),
+    [(date(2026, 4, 6), "Lundi de Pâques"), (date(2026, 5, 1), "Fête du Travail")],
+)
+def test_public_holidays_are_closed(case, day, holiday):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    month = Month(day.year, day.month)
+    on_holiday = case.event(HOLDER, SECRETARY, local(f"{day} 10:00"))
+    next_day = day + timedelta(days=1 if day.weekday() < 4 else 3)
+    case.event(HOLDER, SECRETARY, local(f"{next_day} 10:00"))  # a working day: near miss
+    case.refresh(month)
+    found = _off_hours_days(case, month)
+    assert list(found) == [day]
+    assert found[day]["evidence"] == [on_holiday]
+    assert f"un jour férié ({holiday})" in found[day]["explanation_fr"]
+
+
+def test_fall_back_sunday_and_the_monday_after(case):
+    october = Month(2026, 10)
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    # 02:30 happens twice on 2026-10-25: 00:30 UTC (CEST) then 01:30 UTC (CET).
+    twice = [case.event(HOLDER, SECRETARY, local("2026-10-25 02:30", fold=fold)) for fold in (0, 1)]
+    case.event(HOLDER, SECRETARY, "2026-10-26 07:30")  # 06:30 UTC: open
+    early = case.event(HOLDER, SECRETARY, "2026-10-27 06:30")  # 05:30 UTC: not yet
+    case.refresh(october)
+    found = _off_hours_days(case, october)
+    assert {day: f["evidence"] for day, f in found.items()} == {
+        date(2026, 10, 25): twice,
+        date(2026, 10, 27): [early],
+    }
+    assert found[date(2026, 10, 25)]["n_events"] == 2
+
+
+def test_holder_at_night_only_with_include_owner(case, tmp_path):
+    case.practice("P1", holders=[HOLDER])
+    case.practice("P2", holders=[HOLDER_2])
+    night = case.event(HOLDER, HOLDER, "2026-03-03 23:00")
+    case.event(HOLDER_2, HOLDER_2, "2026-03-03 23:00")
+    case.refresh()
+    assert case.findings("off_hours_access") == []
+    config = config_from(
+        tmp_path,
+        """
+        [practices."P1".rules.off_hours_access]
+        include_owner = true
+    """,
+    )
+    case.refresh(config=config)
+    [finding] = case.findings("off_hours_access")
+    assert (finding["practice_id"], finding["actor"], finding["evidence"]) == (
+        "P1",
+        HOLDER,
+        [night],
+    )
+
+
+def test_off_hours_ignores_failures_and_system(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.event(HOLDER, SECRETARY, "2026-03-03 23:00", "login_failed", "failure")
+    case.event(HOLDER, SECRETARY, "2026-03-03 23:01", "read", "failure")
+    case.event(HOLDER, "system:archiver", "2026-03-03 23:02")
+    case.refresh()
+    assert case.findings("off_hours_access") == []
+
+
+def test_access_after_the_second_revocation_counts_each_event_once(case):
+    case.practice(staff=[ASSISTANT])
+    case.grant(HOLDER, ASSISTANT, "2026-01-05 09:00")
+    case.revoke(HOLDER, ASSISTANT, "2026-02-02 09:00")
+    case.grant(HOLDER, ASSISTANT, "2026-02-09 09:00")
+    case.revoke(HOLDER, ASSISTANT, "2026-03-02 09:00")
+    after = case.events(HOLDER, ASSISTANT, ["2026-03-10 10:00", "2026-03-10 10:01"])
+    case.refresh()
+    [finding] = case.findings("access_after_revocation")
+    assert (finding["evidence"], finding["n_events"]) == (after, 2)
+    assert "(2 actions)" in finding["explanation_fr"]
+    assert "retirée le 02/03/2026" in finding["explanation_fr"]

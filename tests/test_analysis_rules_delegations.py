@@ -1,0 +1,257 @@
+"""Rules on the delegations themselves: dormant, open-ended, given by a third party, to an
+outsider, or recorded inconsistently."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis_cases import (
+    ASSISTANT,
+    HOLDER,
+    HOLDER_2,
+    REPLACEMENT,
+    SECRETARY,
+    STRANGER,
+    local,
+    new_case,
+)
+from delegation_reports.analysis.models import Month
+
+
+@pytest.fixture
+def case(tmp_path):
+    with new_case(tmp_path) as c:
+        yield c
+
+
+# ---- dormant_delegation -------------------------------------------------------------------
+
+
+def test_dormant_delegation(case):
+    case.practice(holders=[HOLDER, HOLDER_2], staff=[SECRETARY])
+    never_used = case.grant(HOLDER, SECRETARY, "2025-11-03 09:00")
+    used_long_ago = case.grant(HOLDER_2, SECRETARY, "2025-11-03 09:00")
+    case.event(HOLDER_2, SECRETARY, "2025-12-10 10:00")
+    case.event(HOLDER, HOLDER, "2026-03-10 10:00")
+    case.refresh()
+    found = {f["mailbox"]: f for f in case.findings("dormant_delegation")}
+    assert set(found) == {HOLDER, HOLDER_2}
+    assert found[HOLDER]["evidence"] == [never_used]
+    assert found[HOLDER]["severity"] == "info"
+    assert found[HOLDER]["actor"] == SECRETARY
+    assert "depuis au moins 90 jours" in found[HOLDER]["explanation_fr"]
+    assert found[HOLDER_2]["evidence"] == [used_long_ago]
+    assert found[HOLDER_2]["last_at"] == local("2025-12-10 10:00")
+    assert "depuis le 10/12/2025" in found[HOLDER_2]["explanation_fr"]
+
+
+def test_dormancy_unknown_when_traces_are_too_short(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2025-11-03 09:00")
+    # Traces only since mid-February: 90 days without use cannot be known.
+    case.coverage("2026-02-16 08:00", "2026-03-31 18:00")
+    case.event(HOLDER, HOLDER, "2026-03-10 10:00")
+    case.refresh()
+    assert case.findings("dormant_delegation") == []
+
+
+@pytest.mark.parametrize("situation", ["used_recently", "granted_recently", "revoked"])
+def test_not_dormant(case, situation):
+    case.practice(staff=[SECRETARY])
+    granted = "2026-02-16 09:00" if situation == "granted_recently" else "2025-11-03 09:00"
+    case.grant(HOLDER, SECRETARY, granted)
+    if situation == "used_recently":
+        case.event(HOLDER, SECRETARY, "2026-01-15 10:00")
+    if situation == "revoked":
+        case.revoke(HOLDER, SECRETARY, "2026-03-20 09:00")
+    case.event(HOLDER, HOLDER, "2026-03-10 10:00")
+    case.refresh()
+    assert case.findings("dormant_delegation") == []
+
+
+# ---- open_ended_replacement ---------------------------------------------------------------
+
+
+def test_open_ended_replacement(case):
+    case.practice(holders=[HOLDER, HOLDER_2], staff=[REPLACEMENT, SECRETARY])
+    open_ended = case.grant(
+        HOLDER,
+        REPLACEMENT,
+        "2026-03-02 09:00",
+        role="replacement",
+        valid_from="2026-03-02",
+        name="Pauline Guillou",
+    )
+    case.grant(
+        HOLDER_2,
+        REPLACEMENT,
+        "2026-03-02 09:00",
+        role="replacement",
+        valid_from="2026-03-02",
+        valid_to="2026-03-20",
+    )  # near miss: has an end
+    case.grant(
+        HOLDER, SECRETARY, "2026-03-02 09:00", role="secretary"
+    )  # near miss: not a replacement
+    case.refresh()
+    [finding] = case.findings("open_ended_replacement")
+    assert finding["severity"] == "warning"
+    assert (finding["mailbox"], finding["actor"], finding["evidence"]) == (
+        HOLDER,
+        REPLACEMENT,
+        [open_ended],
+    )
+    assert finding["explanation_fr"].startswith("Pauline Guillou remplace ")
+    assert "depuis le 02/03/2026" in finding["explanation_fr"]
+
+
+def test_open_ended_replacement_from_snapshots(case):
+    case.practice(staff=[REPLACEMENT])
+    case.snapshot("2026-03-02", HOLDER, REPLACEMENT, role="replacement")
+    case.snapshot("2026-03-09", HOLDER, REPLACEMENT, role="replacement")
+    case.refresh()
+    [finding] = case.findings("open_ended_replacement")
+    assert (finding["actor"], finding["evidence"]) == (REPLACEMENT, [])
+
+
+def test_replacement_ended_before_the_month_is_not_reported(case):
+    case.practice(staff=[REPLACEMENT])
+    case.grant(HOLDER, REPLACEMENT, "2026-01-05 09:00", role="replacement")
+    case.revoke(HOLDER, REPLACEMENT, "2026-02-20 09:00")
+    case.refresh()
+    assert case.findings("open_ended_replacement") == []
+
+
+# ---- delegation_not_by_holder -------------------------------------------------------------
+
+
+def test_delegation_not_by_holder(case):
+    case.practice(holders=[HOLDER, HOLDER_2], staff=[SECRETARY, REPLACEMENT])
+    by_secretary = case.grant(
+        HOLDER_2,
+        REPLACEMENT,
+        "2026-03-02 09:00",
+        role="replacement",
+        valid_to="2026-03-31",
+        performed_by=SECRETARY,
+        name="Pauline Guillou",
+    )
+    case.grant(HOLDER, SECRETARY, "2026-03-02 09:00")  # near miss: by the holder
+    case.grant(HOLDER, REPLACEMENT, "2026-03-02 09:00", performed_by=None)  # nobody recorded
+    case.refresh()
+    [finding] = case.findings("delegation_not_by_holder")
+    assert finding["severity"] == "warning"
+    assert (finding["mailbox"], finding["actor"], finding["evidence"]) == (
+        HOLDER_2,
+        SECRETARY,
+        [by_secretary],
+    )
+    assert (
+        "à Pauline Guillou a été donnée le 02/03/2026 par " + SECRETARY in finding["explanation_fr"]
+    )
+
+
+def test_modification_not_by_holder(case):
+    case.practice(staff=[SECRETARY, ASSISTANT])
+    case.grant(HOLDER, SECRETARY, "2026-02-02 09:00")
+    modified = case.modify(
+        HOLDER,
+        SECRETARY,
+        "2026-03-05 09:00",
+        rights=["read", "send", "manage"],
+        performed_by=ASSISTANT,
+    )
+    case.refresh()
+    [finding] = case.findings("delegation_not_by_holder")
+    assert (finding["actor"], finding["evidence"]) == (ASSISTANT, [modified])
+    assert "a été modifiée le 05/03/2026" in finding["explanation_fr"]
+
+
+# ---- delegate_outside_practice ------------------------------------------------------------
+
+
+def test_delegate_outside_practice(case):
+    case.practice("P1", holders=[HOLDER], staff=[SECRETARY])
+    case.practice("P2", holders=[HOLDER_2], staff=[ASSISTANT])
+    case.grant(HOLDER, SECRETARY, "2026-02-02 09:00")  # near miss: on the roster
+    outsider = case.grant(HOLDER, STRANGER, "2026-02-02 09:00", name="Kévin Arnaud")
+    other_practice = case.grant(HOLDER, ASSISTANT, "2026-02-02 09:00")
+    case.refresh()
+    found = {f["actor"]: f for f in case.findings("delegate_outside_practice")}
+    assert set(found) == {STRANGER, ASSISTANT}
+    assert found[STRANGER]["evidence"] == [outsider]
+    assert found[STRANGER]["severity"] == "warning"
+    assert found[STRANGER]["practice_id"] == "P1"
+    assert found[STRANGER]["explanation_fr"].startswith(f"Kévin Arnaud ({STRANGER}) a accès")
+    assert found[ASSISTANT]["evidence"] == [other_practice]
+
+
+def test_revoked_outsider_is_not_reported(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, STRANGER, "2026-01-05 09:00")
+    case.revoke(HOLDER, STRANGER, "2026-02-20 09:00")
+    case.refresh()
+    assert case.findings("delegate_outside_practice") == []
+
+
+# ---- delegation_inconsistency -------------------------------------------------------------
+
+
+def test_delegation_inconsistencies(case):
+    case.practice(holders=[HOLDER, HOLDER_2], staff=[SECRETARY, ASSISTANT, REPLACEMENT])
+    revoke_without_grant = case.revoke(HOLDER, SECRETARY, "2026-03-03 09:00")
+    case.grant(HOLDER, ASSISTANT, "2026-02-02 09:00")
+    overlapping = case.grant(HOLDER, ASSISTANT, "2026-03-04 09:00")
+    case.grant(HOLDER_2, REPLACEMENT, "2026-01-05 09:00")
+    case.revoke(HOLDER_2, REPLACEMENT, "2026-02-05 09:00")
+    modify_after_revoke = case.modify(HOLDER_2, REPLACEMENT, "2026-03-05 09:00")
+    # Near miss: a consistent history.
+    case.grant(HOLDER_2, SECRETARY, "2026-03-02 09:00")
+    case.modify(HOLDER_2, SECRETARY, "2026-03-09 09:00", rights=["read"])
+    case.revoke(HOLDER_2, SECRETARY, "2026-03-16 09:00")
+    case.grant(HOLDER_2, SECRETARY, "2026-03-23 09:00")
+    case.refresh()
+    found = {f["evidence"][0]: f for f in case.findings("delegation_inconsistency")}
+    assert set(found) == {revoke_without_grant, overlapping, modify_after_revoke}
+    assert all(f["severity"] == "info" and f["n_events"] == 1 for f in found.values())
+    assert all(len(f["evidence"]) == 1 for f in found.values())
+    assert (
+        "le retrait d'une délégation jamais donnée"
+        in (found[revoke_without_grant]["explanation_fr"])
+    )
+    assert (
+        "une nouvelle délégation alors qu'une autre était en cours"
+        in (found[overlapping]["explanation_fr"])
+    )
+    assert (
+        "la modification d'une délégation déjà retirée"
+        in (found[modify_after_revoke]["explanation_fr"])
+    )
+    assert found[overlapping]["first_at"] == local("2026-03-04 09:00")
+
+
+def test_inconsistency_of_another_month_is_not_repeated(case):
+    case.practice(staff=[SECRETARY])
+    case.revoke(HOLDER, SECRETARY, "2026-02-03 09:00")
+    case.refresh("2026-02", "2026-03")
+    assert len(case.findings("delegation_inconsistency", month=Month(2026, 2))) == 1
+    assert case.findings("delegation_inconsistency") == []
+
+
+def test_open_ended_replacement_modified_is_one_finding(case):
+    case.practice(staff=[REPLACEMENT])
+    granted = case.grant(
+        HOLDER, REPLACEMENT, "2026-02-02 09:00", role="replacement", name="Pauline Guillou"
+    )
+    modified = case.modify(
+        HOLDER,
+        REPLACEMENT,
+        "2026-03-10 09:00",
+        role="replacement",
+        rights=["read"],
+        name="Pauline Guillou",
+    )
+    case.refresh()
+    [finding] = case.findings("open_ended_replacement")
+    assert finding["evidence"] == [granted, modified]
+    assert "depuis le 02/02/2026" in finding["explanation_fr"]
