@@ -359,6 +359,61 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, co
         sys.exit(1)
 
 
+pdf_option = click.option("--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium).")
+assets_option = click.option("--assets", type=click.Choice(ASSET_CHOICES), default="inline", show_default=True,
+                             help="plotly.js inside the report, or once beside it (shared).")
+
+
+@report.command()
+@db_option
+@click.option("--mailbox", required=True, help="The BAL PER address.")
+@click.option("--from", "start", default=None, help="First day, YYYY-MM-DD (default: twelve months back).")
+@click.option("--to", "end", default=None, help="Last day, YYYY-MM-DD (default: today).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Output folder; the report goes to OUT/history/.")
+@assets_option
+@click.option("--keep-notebooks", is_flag=True, help="Keep the executed notebook (it holds personal data).")
+@pdf_option
+@config_option
+def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
+    """Render a délégant's delegation history: every delegation of the BAL PER, who acted in
+    it month by month, its findings, what to review.
+
+    Example: delegation-reports report history --mailbox dr.martin@medecin.mssante.fr --from 2026-01-01
+    """
+    from .reports.documents import run_history
+
+    path = run_history(db or default_db_path(), mailbox, start=start, end=end, out=out, assets=assets,
+                       keep_notebook=keep_notebooks, pdf=pdf, config=load_config(config))
+    click.echo(str(path))
+    if pdf:
+        click.echo(str(path.with_suffix(".pdf")))
+
+
+@report.command()
+@db_option
+@click.option("--month", required=True, help="Month, YYYY-MM (Europe/Paris).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Output folder; the overview goes to OUT/YYYY-MM/overview.html.")
+@assets_option
+@click.option("--keep-notebooks", is_flag=True, help="Keep the executed notebook.")
+@pdf_option
+@config_option
+def overview(db, month, out, assets, keep_notebooks, pdf, config):
+    """Render the DPO's overview of a month across practices, linking to the monthly reports
+    beside it.
+
+    Example: delegation-reports report overview --month 2026-03 --out reports
+    """
+    from .reports.documents import run_overview
+
+    path = run_overview(db or default_db_path(), Month.parse(month), out=out, assets=assets,
+                        keep_notebook=keep_notebooks, pdf=pdf, config=load_config(config))
+    click.echo(str(path))
+    if pdf:
+        click.echo(str(path.with_suffix(".pdf")))
+
+
 @main.command()
 @db_option
 @click.option("--port", type=click.IntRange(1024, 65535), default=8888, show_default=True,

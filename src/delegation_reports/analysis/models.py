@@ -7,10 +7,13 @@ window and thresholds bound as parameters.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
 
 import duckdb
 
@@ -74,12 +77,32 @@ class Month:
         return f"{self.year:04d}-{self.month:02d}"
 
 
-def _bounds(con, month: Month) -> tuple[datetime, datetime]:
+def month_bounds(con, month: Month) -> tuple[datetime, datetime]:
     """The month's first and next month's first instant, Paris midnight, in UTC."""
     return con.execute(
         "SELECT timezone('Europe/Paris', ?::TIMESTAMP), timezone('Europe/Paris', ?::TIMESTAMP)",
         [month.first_day, month.next().first_day],
     ).fetchone()
+
+
+@cache
+def _models_digest() -> str:
+    """A fingerprint of the model SQL: a month built by older models is stale."""
+    folder = resources.files("delegation_reports") / "sql" / "models"
+    digest = hashlib.sha256()
+    for layer in sorted(folder.iterdir(), key=lambda p: p.name):
+        if layer.is_dir():
+            for entry in sorted(layer.iterdir(), key=lambda p: p.name):
+                if entry.name.endswith(".sql"):
+                    digest.update(entry.name.encode() + entry.read_bytes())
+        elif layer.name.endswith(".sql"):
+            digest.update(layer.name.encode() + layer.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_digest(config: AnalysisConfig) -> str:
+    """What a month's results depend on besides the data: configuration and model code."""
+    return f"{config.digest}:{_models_digest()}"
 
 
 def _run(con, sql: str, params: dict) -> duckdb.DuckDBPyConnection:
@@ -134,7 +157,7 @@ def _rule_params(config: AnalysisConfig) -> dict:
 
 def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] = RULE_IDS) -> None:
     """Attribute the month's accesses and compute its findings, replacing earlier results."""
-    from_at, until_at = _bounds(con, month)
+    from_at, until_at = month_bounds(con, month)
     params = {"from_at": from_at, "until_at": until_at, **_rule_params(config)}
     defaults = config.for_practice(None)["rules"]
     con.execute("DELETE FROM attributed_access WHERE month = ?", [month.first_day])
@@ -179,7 +202,7 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     con.execute(
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
-        [month.first_day, datetime.now(UTC), last_file, config.digest],
+        [month.first_day, datetime.now(UTC), last_file, build_digest(config)],
     )
     con.execute("DROP VIEW IF EXISTS temp.month_access")
 
@@ -205,4 +228,4 @@ def is_stale(con, month: Month, config: AnalysisConfig) -> bool:
     except duckdb.CatalogException:
         return True
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
-    return row is None or row[0] != last_file or row[1] != config.digest
+    return row is None or row[0] != last_file or row[1] != build_digest(config)

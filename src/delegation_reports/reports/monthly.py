@@ -17,7 +17,7 @@ import jinja2
 
 from .. import __version__
 from ..analysis.findings import month_findings
-from ..analysis.models import Month, _bounds, create_model_macros
+from ..analysis.models import Month, create_model_macros, month_bounds
 from ..errors import UserError
 from ..warehouse import connect, sql_text
 from . import figures, labels
@@ -99,7 +99,7 @@ class MonthlyReport:
         practice = _records(con, "reports/practice.sql", {"practice_id": practice_id})
         if not practice:
             raise UserError(f"unknown practice {practice_id!r}: it is on no roster")
-        from_at, until_at = _bounds(con, month)
+        from_at, until_at = month_bounds(con, month)
         params = {"practice_id": practice_id, "month": month.first_day, "from_at": from_at, "until_at": until_at}
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
         report = cls(practice_id, practice[0].practice_name, month, stamp)

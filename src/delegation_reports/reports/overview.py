@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..analysis.models import Month, _bounds, create_model_macros
+from ..analysis.models import Month, create_model_macros, month_bounds
 from ..warehouse import connect
 from . import figures, labels
 from .monthly import _environment, _Frame, _records
@@ -38,7 +38,7 @@ class OverviewReport:
     def from_connection(cls, con, month: Month, reports_dir: str | None = None, generated_at: str | None = None):
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
         report = cls(month, stamp)
-        from_at, until_at = _bounds(con, month)
+        from_at, until_at = month_bounds(con, month)
         params = {"month": month.first_day, "from_at": from_at, "until_at": until_at}
         folder = Path(reports_dir) if reports_dir else None
         report.practices = [
