@@ -23,7 +23,9 @@ _ROLE_COLOURS = {
 
 
 def _text(value) -> str:
-    return html.escape(str(value), quote=True)
+    # Quotes stay as they are: without "<" no tag can form, and plotly.js decodes only a few
+    # named entities (not &quot;), so escaped quotes would show as "&quot;".
+    return html.escape(str(value), quote=False)
 
 
 def _fragment(fig: go.Figure, div_id: str) -> str:

@@ -87,6 +87,9 @@ def notebook_body(executed: Path) -> str:
             o for o in cell.get("outputs", [])
             if o.get("output_type") in ("display_data", "execute_result") and "text/html" in o.get("data", {})
         ]
+    # Cells without output would stay as empty divs; papermill's injected-parameters cell
+    # has a random id, which would make two runs differ.
+    nb.cells = [c for c in nb.cells if c.outputs]
     exporter = HTMLExporter(
         template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
     )

@@ -1,0 +1,170 @@
+"""The report in a real browser: headless Chromium through Playwright, offline.
+
+Uses the system's Chromium (``/usr/bin/chromium`` or ``$CHROMIUM``; ``.ci/run`` installs
+Debian's package). Never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+# Before the import: reports_cases is also a plugin, whose asserts pytest rewrites.
+pytest.register_assert_rewrite("reports_cases")
+
+from reports_cases import (  # noqa: E402
+    A_AUDIT_FILE,
+    IMG,
+    LINK,
+    PAYLOADS,
+    SCRIPT,
+    SPAN,
+    SVG,
+    A,
+)
+
+# The shared fixtures (world, batch, cli_batch), registered once for the session.
+pytest_plugins = ["reports_cases"]
+
+from playwright import sync_api  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+FIGURES = ("figure-delegations", "figure-heatmap")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).is_file(), f"no Chromium at {CHROMIUM}: install Debian's chromium package"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Visit:
+    page: object
+    requests: list = field(default_factory=list)
+    blocked: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    dialogs: list = field(default_factory=list)
+
+
+def _open(browser, path: Path) -> Visit:
+    """Open a report from disk, every request outside file: and data: blocked and recorded."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    visit = Visit(page)
+
+    def route(r):
+        url = r.request.url
+        visit.requests.append(url)
+        if url.startswith(("file:", "data:")):
+            r.continue_()
+        else:
+            visit.blocked.append(url)
+            r.abort()
+
+    def on_dialog(dialog):
+        visit.dialogs.append((dialog.type, dialog.message))
+        dialog.dismiss()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and visit.errors.append(("console", m.text)))
+    page.on("pageerror", lambda e: visit.errors.append(("pageerror", str(e))))
+    page.on("dialog", on_dialog)
+    page.goto(path.resolve().as_uri())
+    page.wait_for_function(
+        "ids => ids.every(id => document.querySelector(`#${id} svg.main-svg`))",
+        arg=list(FIGURES), timeout=30_000,
+    )
+    return visit
+
+
+def _check_clean(visit: Visit, url: str) -> None:
+    page = visit.page
+    assert visit.blocked == []
+    assert visit.errors == []
+    assert visit.dialogs == []
+    assert visit.requests[0] == url
+    # Only plotly's scripts: the library, then one per figure.
+    scripts = page.evaluate("() => [...document.scripts].map(s => [s.src, s.text])")
+    assert len(scripts) == 1 + len(FIGURES), [s[0] for s in scripts]
+    library_src, library_text = scripts[0]
+    assert library_src.endswith("/plotly.min.js") or "Plotly" in library_text
+    for src, text in scripts[1:]:
+        assert src == "" and "Plotly.newPlot" in text
+    on_attributes = page.evaluate(
+        "() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]"
+        ".filter(a => a.name.toLowerCase().startsWith('on')).map(a => e.tagName + ' ' + a.name))")
+    assert on_attributes == []
+    assert page.locator('a[href^="javascript:"]').count() == 0
+    assert page.locator("a").count() == 0
+    assert page.locator('span[style*="color:red"]').count() == 0
+    assert page.locator("img, iframe, object, embed").count() == 0
+    # The only svg elements are plotly's: inside the figures, and its text-measuring one.
+    assert page.evaluate(
+        "() => [...document.querySelectorAll('svg')]"
+        ".every(s => s.closest('.js-plotly-plot') || s.closest('#js-plotly-tester'))")
+    body = page.inner_text("body")
+    for payload in PAYLOADS:
+        assert payload in body, payload
+    assert A_AUDIT_FILE in body
+    assert "&lt;" not in body
+
+
+def test_report_renders_offline_without_running_the_payloads(browser, batch, tmp_path):
+    path = batch.folder / f"{A}.html"
+    url = path.resolve().as_uri()
+    visit = _open(browser, path)
+    try:
+        assert visit.requests == [url]
+        _check_clean(visit, url)
+        page = visit.page
+        for figure in FIGURES:
+            assert page.locator(f"#{figure}.js-plotly-plot svg.main-svg").count() >= 1
+        # The figure's labels are the payloads as text, neither markup nor double-escaped.
+        ticks = page.eval_on_selector_all("#figure-delegations .ytick text",
+                                          "els => els.map(e => e.textContent)")
+        assert sorted(ticks) == sorted(f"{p} → Alice {SVG}" for p in (SCRIPT, IMG, LINK, SPAN))
+        assert page.locator("#figure-delegations a").count() == 0
+        # Hovering a bar shows its text; plotly must not turn it into a link or a styled span.
+        box = page.locator("#figure-delegations .bars .point path").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector("#figure-delegations .hoverlayer .hovertext", timeout=5_000)
+        hover = page.locator("#figure-delegations .hoverlayer").text_content()
+        assert "alert(1)" in hover and "&lt;" not in hover and "&quot;" not in hover
+        assert page.locator("#figure-delegations .hoverlayer a").count() == 0
+        assert visit.dialogs == [] and visit.errors == []
+
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert len(data) > 20_000
+        height = int.from_bytes(data[20:24], "big")
+        assert height > 900  # full page, taller than the viewport
+    finally:
+        visit.page.close()
+
+
+def test_shared_assets_report_loads_plotly_from_beside_it(browser, cli_batch):
+    assert cli_batch.result.exit_code == 0, cli_batch.result.output
+    path = cli_batch.folder / f"{A}.html"
+    visit = _open(browser, path)
+    try:
+        library = (cli_batch.folder / "plotly.min.js").resolve().as_uri()
+        assert visit.requests == [path.resolve().as_uri(), library]
+        assert visit.page.evaluate("() => document.scripts[0].src") == library
+        _check_clean(visit, path.resolve().as_uri())
+    finally:
+        visit.page.close()

@@ -1,0 +1,329 @@
+"""What the monthly report says: sections, counts, French dates and Paris times, sources;
+hostile values escaped; nothing of one practice in another's report."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+from markupsafe import escape
+
+# Before the import: reports_cases is also a plugin, whose asserts pytest rewrites.
+pytest.register_assert_rewrite("reports_cases")
+
+from reports_cases import (  # noqa: E402
+    A_ASSISTANT,
+    A_AUDIT_FILE,
+    A_DISTINCTIVE,
+    A_HOLDER,
+    A_INTRUDER,
+    A_INTRUDER_EVENT,
+    A_NAME,
+    A_OPERATOR,
+    A_REPLACEMENT,
+    A_SECRETARY,
+    A_STYLED,
+    B_AUDIT_FILE,
+    B_CANARIES,
+    B_DELEGATE,
+    B_DELEGATE_NAME,
+    B_DELEGATION_FILE,
+    DIRECTORY_FILE,
+    IMG,
+    LINK,
+    PAYLOADS,
+    SCRIPT,
+    SPAN,
+    SVG,
+    A,
+    B,
+    decoded,
+    finding_rules,
+    findings_by_severity,
+    parse_html,
+    table_rows,
+    without_plotly_library,
+    without_scripts,
+)
+
+# The shared fixtures (world, batch, cli_batch), registered once for the session.
+pytest_plugins = ["reports_cases"]
+
+pytestmark = pytest.mark.slow
+
+SECTIONS = {
+    "chiffres-cles": "Chiffres clés du mois",
+    "delegations": "Délégations en vigueur pendant le mois",
+    "acces": "Accès des délégataires",
+    "alertes": "Alertes et points à vérifier",
+    "recommandations": "Recommandations",
+    "qualite": "Qualité des données",
+    "methode": "Méthode",
+}
+FRENCH_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+                 "septembre", "octobre", "novembre", "décembre")
+
+
+@pytest.fixture(scope="module")
+def pages(batch) -> dict[str, str]:
+    assert all(o.ok for o in batch.outcomes), [o.error for o in batch.outcomes]
+    return {p: (batch.folder / f"{p}.html").read_text("utf-8") for p in (A, B)}
+
+
+@pytest.fixture(scope="module")
+def doc_a(pages):
+    return parse_html(pages[A])
+
+
+def _section(doc, section_id: str):
+    return doc.find("section", id=section_id)
+
+
+def _cards(doc) -> dict[str, int]:
+    cards = doc.find("section", id="chiffres-cles").find_all("div", cls="card")
+    return {c.find("span", cls="label").clean_text: int(c.find("span", cls="value").clean_text)
+            for c in cards}
+
+
+# ---- 2. content ---------------------------------------------------------------------------------
+
+
+def test_report_has_the_french_sections_in_order(doc_a, pages):
+    headings = [s.find("h2").clean_text for s in doc_a.find_all("section")]
+    assert headings == list(SECTIONS.values())
+    assert [s.attrs["id"] for s in doc_a.find_all("section")] == list(SECTIONS)
+    assert doc_a.find("html").attrs["lang"] == "fr"
+    assert doc_a.find("title").text == f"{A_NAME} — mars 2026"
+    assert doc_a.find("h1").text == A_NAME
+    assert "Mars 2026" in doc_a.find("p", cls="subtitle").text
+    # Only the rich outputs: no code, no prompt, no stream or log output of the notebook.
+    for needle in ("MonthlyReport", "report.display", "In&nbsp;[", "input_prompt", "jp-InputArea",
+                   "output_stream", "output_stderr"):
+        assert needle not in pages[A], needle
+
+
+@pytest.mark.parametrize("practice", [A, B])
+def test_key_figures_match_the_rows_written(practice, pages, world):
+    expected = world.expected[practice]
+    severities = findings_by_severity(world.db, practice)
+    assert _cards(parse_html(pages[practice])) == {
+        "BAL personnelles": expected.n_mailboxes,
+        "délégations actives": expected.n_delegations,
+        "actions des titulaires": expected.n_owner_actions,
+        "actions des délégataires": expected.n_delegate_actions,
+        "actions de comptes sans délégation": expected.n_unknown_actions,
+        "alertes critiques": severities["critical"],
+        "points à vérifier": severities["warning"],
+        "informations": severities["info"],
+    }
+
+
+def test_key_figures_of_a_are_the_designed_ones(doc_a):
+    cards = _cards(doc_a)
+    assert cards["délégations actives"] == 4
+    assert cards["actions des titulaires"] == 22  # one read per weekday of March 2026
+    assert cards["actions des délégataires"] == 13
+    assert cards["actions de comptes sans délégation"] == 1
+    assert (cards["alertes critiques"], cards["points à vérifier"]) == (2, 5)
+
+
+def test_delegations_table_in_french(doc_a):
+    section = _section(doc_a, "delegations")
+    tables = section.find_all("table")
+    in_force = {row[1]: row for row in table_rows(tables[0])}
+    assert len(in_force) == 4
+    secretary = in_force[f"{SCRIPT} {A_SECRETARY}"]
+    assert secretary[2:] == ["Secrétaire", "lecture, envoi", "5 janv. 2026", "sans date de fin"]
+    assert secretary[0] == f"Alice {SVG}"  # holder name from the directory
+    assistant = in_force[f"{IMG} {A_ASSISTANT}"]
+    assert assistant[2:] == ["Assistant(e) médical(e)", "lecture", "6 janv. 2026", "20 mars 2026"]
+    replacement = in_force[f"{LINK} {A_REPLACEMENT}"]
+    assert replacement[2:] == ["Remplaçant(e)", "documents, lecture, envoi", "16 mars 2026",
+                               "27 mars 2026"]
+    styled = in_force[f"{SPAN} {A_STYLED}"]
+    assert styled[2:] == ["Secrétaire", "lecture", "3 mars 2026", "sans date de fin"]
+    changes = table_rows(tables[1])
+    assert [(c[0], c[1]) for c in changes] == [
+        ("2 mars 2026 10:00", "Délégation donnée"),
+        ("3 mars 2026 10:00", "Délégation donnée"),
+        ("20 mars 2026 18:00", "Délégation retirée"),
+    ]
+    assert changes[0][5] == IMG  # performed by: free text from the export
+    assert section.find("div", id="figure-delegations")
+
+
+def test_activity_table_counts_and_paris_times(doc_a, world):
+    section = _section(doc_a, "acces")
+    rows = {row[0].split()[-1]: row for row in table_rows(section.find("table"))}
+    expected = world.expected[A].actions
+    actors = {actor for actor, _ in expected}
+    assert set(rows) == actors
+    for actor, row in rows.items():
+        reads, sends = int(row[2]), int(row[3])
+        assert reads == expected.get((actor, "read"), 0), actor
+        assert sends == expected.get((actor, "send"), 0), actor
+    # 2026-03-10T08:30:00Z is 09:30 in Paris (UTC+1); 2026-03-30T08:00:00Z is 10:00 (UTC+2,
+    # after the change to summer time on 29 March).
+    assert rows[A_INTRUDER][8:10] == ["10 mars 2026 09:30", "10 mars 2026 09:30"]
+    assert rows[A_SECRETARY][8:11] == ["2 mars 2026 09:00", "30 mars 2026 10:00", "1"]
+    assert rows[A_STYLED][8:11] == ["14 mars 2026 15:00", "14 mars 2026 15:00", "1"]
+    flagged = {r.find_all("td")[0].clean_text.split()[-1]
+               for r in section.find("table").find_all("tr", cls="flagged")}
+    assert flagged == {A_INTRUDER, A_ASSISTANT, A_REPLACEMENT}
+    assert section.find("div", id="figure-heatmap")
+
+
+def test_findings_show_evidence_with_the_hostile_user_agents(doc_a, world):
+    section = _section(doc_a, "alertes")
+    articles = section.find_all("article", cls="finding")
+    rules = finding_rules(world.db, A)
+    assert len(articles) == sum(len(v) for v in rules.values())
+    assert {"access_without_delegation", "off_hours_access", "right_exceeded"} <= set(rules)
+    titles = [a.find("h3").clean_text for a in articles]
+    assert "Critique Accès sans délégation" in titles
+    assert "À vérifier Action au-delà des droits délégués" in titles
+    assert titles.count("À vérifier Activité en dehors des heures d'ouverture") == 2
+    # Critical findings first.
+    severities = [a.attrs["class"].split()[1] for a in articles]
+    assert severities == sorted(severities, key=["severity-critical", "severity-warning",
+                                                  "severity-info"].index)
+    evidence = {row[5]: row for t in section.find_all("table", cls="evidence-table")
+                for row in table_rows(t)}
+    assert evidence[A_INTRUDER_EVENT] == ["10 mars 2026 09:30:00", "lecture", "réussite",
+                                          "198.51.100.7", SCRIPT, A_INTRUDER_EVENT]
+    assert evidence["ALPHA-M-2"][1] == "envoi"
+    assert evidence["ALPHA-M-2"][4] == IMG
+    assert evidence["ALPHA-S-8"][0] == "12 mars 2026 23:30:00"
+    assert evidence["ALPHA-S-8"][4] == LINK
+    assert evidence["ALPHA-Y-1"][4] == SPAN
+    intruder = next(a for a in articles if "sans délégation" in a.find("h3").text)
+    assert f"Le compte {A_INTRUDER} a agi dans la boîte de Alice {SVG}" in intruder.clean_text
+
+
+def test_recommendations_name_the_delegations_to_review(doc_a):
+    items = [li.clean_text for li in _section(doc_a, "recommandations").find_all("li")]
+    assert len(items) == 2
+    assert any(i.startswith("Délégataire extérieur au cabinet — ") and A_REPLACEMENT in i
+               for i in items)
+    assert any(i.startswith("Délégation donnée par un tiers — ") and IMG in i for i in items)
+
+
+def test_data_quality_lists_the_sources_with_their_sha256(doc_a, pages, world):
+    section = _section(doc_a, "qualite")
+    sources = {row[0]: row for row in table_rows(section.find("table", cls="sources"))}
+    own = (A_AUDIT_FILE, "delegations-alpha.csv", DIRECTORY_FILE, "roster-1.csv", "roster-2.csv")
+    assert set(sources) == set(own)
+    for name in own:
+        assert sources[name][6] == world.sha256(name), name
+        assert re.fullmatch(r"[0-9a-f]{64}", sources[name][6])
+    assert sources[A_AUDIT_FILE][1:6] == ["journal des accès", A_OPERATOR,
+                                          "2 mars 2026 – 31 mars 2026", "36", "0"]
+    for other in (B_AUDIT_FILE, B_DELEGATION_FILE):
+        assert world.sha256(other) not in pages[A]
+    text = section.clean_text
+    assert "Aucune ligne des fichiers sources n'a été écartée." in text
+    assert "Aucune interruption des traces" in text
+    method = _section(doc_a, "methode").clean_text
+    assert "lundi 07:00–20:00" in method and "samedi 08:00–13:00" in method
+
+
+def test_header_dates_are_french(doc_a):
+    facts = doc_a.find("dl", cls="facts")
+    values = dict(zip([d.clean_text for d in facts.find_all("dt")],
+                      [d.clean_text for d in facts.find_all("dd")], strict=True))
+    assert re.fullmatch(rf"\d{{1,2}} ({'|'.join(FRENCH_MONTHS)}) \d{{4}} à \d\d:\d\d",
+                        values["Généré le"])
+    assert values["Traces couvertes"] == "du 2 mars 2026 09:00 au 31 mars 2026 10:00"
+    assert values["Opérateurs"] == A_OPERATOR
+
+
+# ---- 3. escaping ----------------------------------------------------------------------------------
+
+
+def test_payloads_never_appear_raw(pages, batch):
+    """Not in the markup, not in the figures' data: only the plotly.js library is skipped."""
+    index = batch.index.read_text("utf-8")
+    for text in (without_plotly_library(pages[A]), index):
+        for payload in (*PAYLOADS, "<b>gras</b>", "<i>A</i>", "<i onmouseover"):
+            assert payload not in text, payload
+    # The page is re-serialised by nbconvert: text keeps < > & escaped, quotes need not be.
+    markup = without_scripts(pages[A])
+    for payload in PAYLOADS:
+        assert html.escape(payload, quote=False) in markup, payload
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup
+    assert "Cabinet &lt;b&gt;gras&lt;/b&gt;" in index
+    assert "<title>Cabinet &lt;b&gt;gras&lt;/b&gt; — mars 2026</title>" in pages[A]
+
+
+def test_figures_get_escaped_labels(pages):
+    """plotly renders <b>, <a href> and <span style> found in labels: the data must carry them
+    escaped, and the JSON must not close the script element."""
+    scripts = re.findall(r"<script>(.*?)</script>", without_plotly_library(pages[A]), flags=re.S)
+    figures = [s for s in scripts if "Plotly.newPlot" in s]
+    assert len(figures) == 2
+    timeline = next(s for s in figures if '"figure-delegations"' in s)
+    for payload in (SCRIPT, IMG, LINK, SPAN):
+        label = json.dumps(html.escape(payload, quote=False))[1:-1]
+        assert label.replace("/", "\\u002f") in timeline or label in timeline, payload
+        assert payload not in timeline
+
+
+def test_static_markup_has_no_element_nor_attribute_from_the_data(pages):
+    for practice in (A, B):
+        doc = parse_html(pages[practice])
+        tags = {n.tag for n in doc.iter()} - {"#document"}
+        allowed = {"html", "head", "meta", "title", "style", "script", "body", "main", "footer",
+                   "header", "section", "article", "div", "p", "h1", "h2", "h3", "dl", "dt", "dd",
+                   "code", "table", "thead", "tbody", "tr", "th", "td", "span", "br", "strong",
+                   "ul", "li"}
+        assert tags <= allowed, tags - allowed
+        for node in doc.iter():
+            for name, value in node.attrs.items():
+                assert not name.startswith("on"), (node.tag, name)
+                assert "javascript:" not in (value or "").lower(), (node.tag, name, value)
+        assert not [s for s in doc.find_all("span") if "color:red" in (s.attrs.get("style") or "")]
+        scripts = doc.find_all("script")
+        assert len(scripts) == 3  # plotly.js, then one per figure
+        assert all("Plotly" in s.text for s in scripts)
+
+
+def test_payloads_read_back_as_literal_text(doc_a):
+    """After HTML parsing, the payloads are plain text in the cells, not double-escaped."""
+    text = doc_a.find("main").text
+    for payload in PAYLOADS:
+        assert payload in text, payload
+    assert "&lt;" not in text
+    assert A_AUDIT_FILE in text
+
+
+# ---- 4. isolation ---------------------------------------------------------------------------------
+
+
+def _forms(value: str) -> set[str]:
+    """The ways a value may be written in a page: as is, HTML-escaped, in JSON."""
+    return {value, str(escape(value)), json.dumps(value)[1:-1],
+            json.dumps(str(escape(value)))[1:-1]}
+
+
+def test_a_report_holds_none_of_b(pages):
+    text = without_plotly_library(pages[A])
+    plain = decoded(text)
+    for canary in (*B_CANARIES, B_DELEGATE, B_DELEGATE_NAME, B):
+        assert canary not in plain, canary
+        for form in _forms(canary):
+            assert form not in text, form
+
+
+def test_b_report_holds_none_of_a(pages):
+    text = without_plotly_library(pages[B])
+    plain = decoded(text)
+    for value in (*A_DISTINCTIVE, A, "Alice"):
+        assert value not in plain, value
+        for form in _forms(value):
+            assert form not in text, form
+    # The canaries are there: the check above is not vacuous.
+    for canary in B_CANARIES:
+        assert canary in plain, canary
+    assert A_HOLDER in decoded(pages[A])
