@@ -159,6 +159,10 @@ def _render_monthly(args: dict) -> ReportOutcome:
             html = page_html(body, title, plotly_js=args["assets"], plotly_src=PLOTLY_FILE)
             path = folder / f"{outcome.practice_id}.html"
             write_atomically(path, html)
+            if args["pdf"]:
+                from .pdf import print_pdf
+
+                print_pdf(path, path.with_suffix(".pdf"))
             if args["keep_notebooks"]:
                 kept = folder / "notebooks"
                 kept.mkdir(exist_ok=True)
@@ -196,17 +200,23 @@ def run_monthly(
     workers: int = 1,
     assets: str = "inline",
     keep_notebooks: bool = False,
+    pdf: bool = False,
     config: AnalysisConfig | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[ReportOutcome], None] | None = None,
 ) -> BatchResult:
     """Render the monthly report of each practice (all when ``practices`` is None) into
-    ``out/YYYY-MM/<practice_id>.html``, and an ``index.html`` listing them."""
+    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), and an ``index.html``
+    listing them."""
     if assets not in ASSET_CHOICES:
         raise UserError(f"--assets must be one of {ASSET_CHOICES}")
     if workers < 1:
         raise UserError("--workers must be at least 1")
     notebook = notebook_path("monthly_report")
+    if pdf:
+        from .pdf import chromium
+
+        chromium()  # fail before any work when PDFs cannot be printed
     config = config or load_config()
     with opened(db) as con:
         ensure_month(con, month, config)
@@ -231,7 +241,7 @@ def run_monthly(
     common = {
         "notebook": str(notebook), "db": str(Path(db).resolve()), "month": str(month),
         "month_title": labels.month_title(month.first_day), "folder": str(folder),
-        "assets": assets, "keep_notebooks": keep_notebooks, "generated_at": generated_at,
+        "assets": assets, "keep_notebooks": keep_notebooks, "generated_at": generated_at, "pdf": pdf,
     }
     jobs = [dict(common, outcome=vars(o).copy()) for o in chosen]
     if on_start:
