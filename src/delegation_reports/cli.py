@@ -77,9 +77,13 @@ def main() -> None:
               help="Kind of file; auto detects it from the header.")
 @click.option("--profile", default=None, help="Operator profile: a bundled name or a .toml file.")
 @click.option("--operator", default=None, help="Operator name for files without an operator column.")
+@click.option("--year", type=click.IntRange(1970, 2200), default=None,
+              help="Dovecot syslog files: the year of the first line (syslog dates have none).")
+@click.option("--timezone", default=None,
+              help="Dovecot logs: zone of times without an offset (default Europe/Paris).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
 @config_option
-def ingest(paths, db, fmt, profile, operator, as_json, config):
+def ingest(paths, db, fmt, profile, operator, as_json, config, year, timezone):
     """Load exports into the warehouse: every row is loaded, counted as a duplicate, or
     quarantined with a reason.
 
@@ -89,9 +93,11 @@ def ingest(paths, db, fmt, profile, operator, as_json, config):
     big = any(p.is_file() and p.stat().st_size >= PROGRESS_MIN_BYTES for p in paths)
     with opened(db or default_db_path()) as con:
         if big:
-            results = _ingest_with_progress(con, paths, fmt, profile, operator, console)
+            results = _ingest_with_progress(con, paths, fmt, profile, operator, console,
+                                            year=year, timezone=timezone)
         else:
-            results = ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator)
+            results = ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator,
+                                   year=year, timezone=timezone)
         if any(r.status == "loaded" for r in results):
             refresh_models(con, config=load_config(config))
     if as_json:
@@ -102,7 +108,8 @@ def ingest(paths, db, fmt, profile, operator, as_json, config):
         sys.exit(1)
 
 
-def _ingest_with_progress(con, paths, fmt, profile, operator, console) -> list[FileResult]:
+def _ingest_with_progress(con, paths, fmt, profile, operator, console, *, year=None,
+                          timezone=None) -> list[FileResult]:
     columns = (
         TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
     )
@@ -116,6 +123,7 @@ def _ingest_with_progress(con, paths, fmt, profile, operator, console) -> list[F
             progress.update(task, completed=percent)
 
         return ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator,
+                            year=year, timezone=timezone,
                             on_file=on_file, on_progress=on_progress)
 
 

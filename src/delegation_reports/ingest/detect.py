@@ -8,11 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputFileError, UnknownFormat
-from . import files
-from .kinds import DIRECTORY, DIRECTORY_COLUMNS, KINDS, is_content_column
+from . import dovecot, files, m365
+from .kinds import AUDIT, DIRECTORY, DIRECTORY_COLUMNS, KINDS, is_content_column
 from .layout import Layout, bundled_profiles, canonical_layout, find_profile, normalise_header
 
-FORMAT_CHOICES = ("auto", "delegations", "snapshot", "audit", "roster", "directory")
+# Real-world sources read by an adapter (ingest/m365.py, ingest/dovecot.py) rather than by a
+# layout: their records are nested JSON or log lines, not columns.
+ADAPTER_FORMATS = ("m365", "dovecot")
+FORMAT_CHOICES = ("auto", "delegations", "snapshot", "audit", "roster", "directory", *ADAPTER_FORMATS)
+_ADAPTER_HINTS = {
+    "m365": "expected a Purview audit export (a CSV with an AuditData column) or Management "
+            "Activity API records (JSON with CreationTime, Operation, RecordType)",
+    "dovecot": "expected Dovecot log lines (e.g. 'imap(user)<pid><session>: expunge: ...')",
+}
 
 # The directory extraction's headers, in order, as the Annuaire Santé publishes them.
 DIRECTORY_HEADERS = (
@@ -102,8 +110,33 @@ def _missing(layout: Layout, positions: dict[str, int]) -> list[str]:
 
 def known_formats() -> str:
     """A one-line list of the formats and profiles detection knows."""
-    names = [k for k in KINDS] + [f"profile {p.name}" for p in bundled_profiles()]
+    names = [k for k in KINDS] + list(ADAPTER_FORMATS) + [f"profile {p.name}" for p in bundled_profiles()]
     return ", ".join(names)
+
+
+def _adapter(name: str, text: str) -> Detected:
+    if name == "m365":
+        layout = Layout(name="m365", kind=AUDIT, container="m365",
+                        constants={"operator": m365.DEFAULT_OPERATOR},
+                        description="Microsoft 365 / Exchange audit records")
+        first = files.first_line(text)
+        delimiter = files.sniff_delimiter(first)
+        is_csv = not text.lstrip().startswith(("[", "{"))
+        header = files.parse_header(first, delimiter) if is_csv else []
+        ignored = [h for h in header if h.casefold() != "auditdata"]
+        return Detected(layout, header, delimiter, {}, ignored, [])
+    layout = Layout(name="dovecot", kind=AUDIT, container="dovecot", description="Dovecot IMAP logs")
+    return Detected(layout, [], "", {}, [], [])
+
+
+def _sniff_adapter(path: Path, text: str, fmt: str) -> Detected | None:
+    sniffers = {"m365": m365.sniff, "dovecot": dovecot.sniff}
+    for name, sniff in sniffers.items():
+        if fmt in ("auto", name) and sniff(path, text):
+            return _adapter(name, text)
+    if fmt in ADAPTER_FORMATS:
+        raise UnknownFormat(f"{path}: does not look like format {fmt}: {_ADAPTER_HINTS[fmt]}")
+    return None
 
 
 def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detected:
@@ -130,6 +163,10 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
         return detected
 
     text = files.decode_head(head)
+    if fmt == "auto" or fmt in ADAPTER_FORMATS:
+        adapted = _sniff_adapter(path, text, fmt)
+        if adapted:
+            return adapted
     if files.looks_like_jsonl(path, text):
         header = files.jsonl_keys(text, path)
         candidates = [canonical_layout(k, "jsonl") for k in KINDS.values() if k is not DIRECTORY]

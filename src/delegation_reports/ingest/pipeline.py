@@ -15,9 +15,10 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
@@ -25,8 +26,15 @@ from .. import __version__
 from ..errors import InputFileError, UserError
 from ..warehouse import sql_statements, sql_text, transaction
 from . import files
-from .detect import Detected, detect, extraction_time
-from .kinds import CONTENT_COLUMNS, DIRECTORY, Kind, is_content_column
+from .adapters import RowSink, Staging
+from .detect import ADAPTER_FORMATS, Detected, detect, extraction_time
+from .dovecot import DovecotReader
+from .dovecot import time_macro_sql as dovecot_time_macros
+from .kinds import CONTENT_COLUMNS, DIRECTORY, KINDS, Kind, is_content_column
+from .m365 import M365Reader
+
+# Local times of Dovecot logs are read in this zone unless --timezone says otherwise.
+DEFAULT_TIMEZONE = "Europe/Paris"
 
 # The closed list of quarantine reasons (documented in docs/quarantine.md).
 REASONS = {
@@ -81,8 +89,11 @@ _STORED: dict[str, tuple[str, ...]] = {
 _JSONL_BATCH = 50_000
 _TEMP_TABLES = (
     "located", "repeat_groups", "conflict_rows", "skipped_lines", "rejects", "jsonl_rows",
-    "reject_rows", "reject_scans", "reject_rows_2", "reject_scans_2",
+    "reject_rows", "reject_scans", "reject_rows_2", "reject_scans_2", "stage_audit",
+    "stage_delegations",
 )
+# Temporary tables of one kind's pass over an adapter's rows.
+_PASS_TABLES = ("located", "repeat_groups", "conflict_rows", "skipped_lines", "jsonl_rows")
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
 
 
@@ -99,6 +110,8 @@ class FileResult:
     rows_loaded: int = 0
     rows_duplicate: int = 0
     rows_quarantined: int = 0
+    # Source records an adapter (m365, dovecot) deliberately did not load; outside rows_read.
+    rows_skipped: int = 0
     status: str = "loaded"  # loaded | unchanged | failed
     message: str = ""
     notes: list[str] = field(default_factory=list)
@@ -160,6 +173,8 @@ class _Source:
     read_path: Path
     transcoded: bool
     n_records: int = 0
+    year: int | None = None
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def kind(self) -> Kind:
@@ -180,6 +195,8 @@ def ingest_paths(
     on_file: Callable[[Path, int], None] | None = None,
     on_progress: Callable[[float], None] | None = None,
     on_done: Callable[[FileResult], None] | None = None,
+    year: int | None = None,
+    timezone: str | None = None,
 ) -> list[FileResult]:
     """Ingest several files, each in its own transaction; a failed file does not stop the rest."""
     results = []
@@ -187,7 +204,8 @@ def ingest_paths(
         path = Path(path)
         if on_file:
             on_file(path, path.stat().st_size if path.is_file() else 0)
-        result = ingest_file(con, path, fmt=fmt, profile=profile, operator=operator, on_progress=on_progress)
+        result = ingest_file(con, path, fmt=fmt, profile=profile, operator=operator,
+                             on_progress=on_progress, year=year, timezone=timezone)
         results.append(result)
         if on_done:
             on_done(result)
@@ -202,12 +220,19 @@ def ingest_file(
     profile: str | None = None,
     operator: str | None = None,
     on_progress: Callable[[float], None] | None = None,
+    year: int | None = None,
+    timezone: str | None = None,
 ) -> FileResult:
-    """Load one file in one transaction. User mistakes give a ``failed`` result, not an error."""
+    """Load one file in one transaction. User mistakes give a ``failed`` result, not an error.
+
+    ``year`` and ``timezone`` apply to Dovecot logs: the year of syslog dates that have none,
+    and the zone of local times (default Europe/Paris).
+    """
     path = Path(path)
     result = FileResult(file=str(path))
     started = datetime.now(UTC)
     try:
+        timezone = _checked_timezone(timezone)
         detected = detect(path, fmt, profile)
         result.format = detected.format_name
         result.kind = detected.layout.kind.name
@@ -221,6 +246,8 @@ def ingest_file(
         if seen_size and _already_ingested(con, hashing.result(), result):
             return result
         default_operator = operator or detected.layout.constants.get("operator")
+        if detected.layout.container in ADAPTER_FORMATS and not default_operator:
+            raise InputFileError(f"{path}: {detected.layout.description} do not name the operator: pass --operator NAME")
         if (
             detected.layout.kind.name not in ("roster", "directory")
             and "operator" not in detected.positions
@@ -233,8 +260,12 @@ def ingest_file(
             if detected.layout.container != "jsonl" and not detected.layout.is_utf8:
                 read_path, transcoded = Path(tmp) / "utf8.csv", True
                 files.transcode_to_utf8(path, read_path, detected.layout.encoding)
-            source = _Source(path, detected, hashing, default_operator, read_path, transcoded)
-            _load(con, source, result, started, on_progress)
+            source = _Source(path, detected, hashing, default_operator, read_path, transcoded,
+                             year=year, timezone=timezone)
+            if detected.layout.container in ADAPTER_FORMATS:
+                _load_adapter(con, source, result, started, on_progress)
+            else:
+                _load(con, source, result, started, on_progress)
     except _Unchanged:
         pass
     except UserError as exc:
@@ -248,13 +279,23 @@ def ingest_file(
     return result
 
 
-def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+def _drop_temp(con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = _TEMP_TABLES) -> None:
     existing = con.execute(
         "SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = 'temp'"
     ).fetchall()
     for name, table_type in existing:
-        if name in _TEMP_TABLES:
+        if name in names:
             con.execute(f"DROP {'VIEW' if table_type == 'VIEW' else 'TABLE'} temp.{name}")
+
+
+def _checked_timezone(timezone: str | None) -> str:
+    if not timezone:
+        return DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(f"unknown time zone {timezone!r} (--timezone): use a name like Europe/Paris") from None
+    return timezone
 
 
 class _Unchanged(Exception):
@@ -324,6 +365,110 @@ def _load(con, source: _Source, result: FileResult, started: datetime, on_progre
         _record_manifest(con, source, result, file_id, started, coverage)
 
 
+def _load_adapter(con, source: _Source, result: FileResult, started: datetime, on_progress) -> None:
+    """Load a file read by an adapter (m365, dovecot) in one transaction.
+
+    The adapter turns the file's records into canonical rows of one or two kinds (a Microsoft
+    365 export mixes mailbox accesses and permission changes). Each kind then goes through
+    the same staging model, deduplication and quarantine as a canonical file, one pass per
+    kind. Here rows_read counts the canonical rows produced plus the source records that could
+    not be read at all (each quarantined once): rows_read = loaded + duplicate + quarantined
+    still holds. Source records deliberately not loaded are counted in rows_skipped.
+    """
+    layout = source.detected.layout
+    is_m365 = layout.container == "m365"
+    kinds = ("audit", "delegations") if is_m365 else ("audit",)
+    with transaction(con):
+        file_id = con.execute("SELECT nextval('ingest_file_seq')").fetchone()[0]
+        _set_variables(con, source)
+        if is_m365:
+            statements = sql_statements("ingest/time_iso.sql")
+        else:
+            statements = dovecot_time_macros(source.timezone)
+        for statement in statements:
+            con.execute(statement)
+        sink = RowSink(con, kinds)
+        if is_m365:
+            reader = M365Reader(con, source.path, source.detected.header, source.operator, sink,
+                                delimiter=source.detected.delimiter or ",")
+        else:
+            reader = DovecotReader(con, source.path, source.operator, sink, source.year, source.timezone)
+        staging: Staging = reader.read()
+        if _already_ingested(con, source.fingerprint, result):
+            raise _Unchanged
+
+        n_duplicate = 0
+        coverage: tuple = (None, None)
+        for name in kinds:
+            n_rows = sink.counts[name]
+            if not n_rows:
+                continue
+            kind = KINDS[name]
+            part = replace(
+                source,
+                detected=replace(source.detected, layout=replace(layout, kind=kind, container="jsonl")),
+                n_records=n_rows,
+            )
+            con.execute(f"CREATE TEMP VIEW jsonl_rows AS SELECT * FROM stage_{name}")
+            stored = ", ".join(_STORED[name])
+            staged = _staged_sql(part, with_lines=False)
+            with _ProgressWatch(con, on_progress):
+                n_inserted = con.execute(
+                    f"INSERT INTO {kind.table} ({stored}, source_file_id) "
+                    f"SELECT {stored}, $file_id FROM ({staged.sql}) WHERE len(problems) = 0",
+                    {**staged.params, "file_id": file_id},
+                ).fetchone()[0]
+            if coverage == (None, None):
+                # Read before repeats are removed: a file loaded before still names its span.
+                coverage = con.execute(
+                    f"SELECT min({kind.coverage}), max({kind.coverage}) FROM {kind.table} "
+                    "WHERE source_file_id = ?",
+                    [file_id],
+                ).fetchone()
+            repeated, conflict_keys = _settle_repeats(con, kind, file_id)
+            if n_inserted < n_rows or conflict_keys:
+                repeated += _locate_and_quarantine(con, part, file_id, conflict_keys)
+            n_duplicate += repeated
+            _drop_temp(con, _PASS_TABLES)
+        if staging.rejects:
+            con.executemany(
+                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
+                [(file_id, source.fingerprint.sha256, *reject) for reject in staging.rejects],
+            )
+        if staging.persist:
+            staging.persist(con, file_id)
+
+        result.operator = source.operator
+        result.rows_read = sum(sink.counts.values()) + len(staging.rejects)
+        result.rows_loaded = sum(
+            con.execute(f"SELECT count(*) FROM {KINDS[name].table} WHERE source_file_id = ?",
+                        [file_id]).fetchone()[0]
+            for name in kinds
+        )
+        result.rows_duplicate = n_duplicate
+        # Rows, not lines: one source record may stand for several rows (an aggregated
+        # Microsoft 365 record), each quarantined on its own.
+        result.rows_quarantined = con.execute(
+            "SELECT count(*) FROM quarantine WHERE file_id = ?", [file_id]
+        ).fetchone()[0]
+        result.rows_skipped = sum(staging.skipped.values())
+        if result.rows_read != result.rows_loaded + result.rows_duplicate + result.rows_quarantined:
+            raise CountMismatch(
+                f"{source.path}: {result.rows_read} rows read but {result.rows_loaded} loaded + "
+                f"{result.rows_duplicate} duplicate + {result.rows_quarantined} quarantined"
+            )
+        if staging.n_source != staging.n_mapped + len(staging.rejects) + result.rows_skipped:
+            raise CountMismatch(
+                f"{source.path}: {staging.n_source} source records but {staging.n_mapped} mapped + "
+                f"{len(staging.rejects)} unreadable + {result.rows_skipped} skipped"
+            )
+        kind_name = "delegations" if is_m365 and not sink.counts["audit"] and sink.counts["delegations"] else "audit"
+        result.kind = kind_name
+        result.notes.extend(staging.notes)
+        source.detected.content_columns = sorted(staging.content_keys)
+        _record_manifest(con, source, result, file_id, started, coverage, kind_name)
+
+
 def _describe_rows(con, source: _Source, result: FileResult, file_id: int) -> tuple:
     """The file's operator and coverage, from its valid rows: read before repeats are removed,
     so that a file whose rows were all loaded before still names them."""
@@ -345,7 +490,8 @@ def _describe_rows(con, source: _Source, result: FileResult, file_id: int) -> tu
 
 
 def _record_manifest(
-    con, source: _Source, result: FileResult, file_id: int, started: datetime, coverage: tuple
+    con, source: _Source, result: FileResult, file_id: int, started: datetime, coverage: tuple,
+    kind: str | None = None,
 ) -> None:
     if source.detected.content_columns:
         result.notes.append(
@@ -356,16 +502,16 @@ def _record_manifest(
         INSERT INTO ingest_file (file_id, path, file_name, size_bytes, sha256, kind, format,
             operator, rows_read, rows_loaded, rows_duplicate, rows_quarantined,
             ignored_columns, dropped_content_columns, covered_from_at, covered_to_at,
-            started_at, ended_at, tool_version, notes)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            started_at, ended_at, tool_version, notes, rows_skipped)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             file_id, str(source.path.resolve()), source.path.name,
-            source.fingerprint.size_bytes, source.fingerprint.sha256, source.kind.name,
+            source.fingerprint.size_bytes, source.fingerprint.sha256, kind or source.kind.name,
             result.format, result.operator, result.rows_read, result.rows_loaded,
             result.rows_duplicate, result.rows_quarantined, source.detected.ignored_columns,
             source.detected.content_columns, coverage[0], coverage[1], started,
-            datetime.now(UTC), __version__, "; ".join(result.notes) or None,
+            datetime.now(UTC), __version__, "; ".join(result.notes) or None, result.rows_skipped,
         ],
     )
 
