@@ -31,6 +31,7 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/analysis.py
+	$(BIN)/python benchmarks/directory.py
 	$(BIN)/python benchmarks/reports.py
 
 lint: $(BIN)/.installed

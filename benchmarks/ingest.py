@@ -4,8 +4,9 @@ Generates a canonical audit CSV of N rows, then times (each in its own process, 
 database file):
 
 1. bare: DuckDB ``read_csv`` with explicit column types into a table, no validation;
-2. ingest: ``delegation-reports ingest`` of the same file (validation, quarantine, dedup,
-   manifest, one transaction).
+2. ingest: ``delegation-reports ingest --no-refresh`` of the same file (validation,
+   quarantine, dedup, manifest, one transaction; the models, rebuilt apart, are measured by
+   ``analysis.py``).
 
 Prints rows/s for both, their ratio (target: at most 2.5) and each run's peak memory
 (target for ingest: under 3 GB).
@@ -17,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+from measure import run
 
 BARE = """
 import duckdb, sys
@@ -71,17 +71,6 @@ def generate(path: Path, rows: int, defect_every: int = 0) -> None:
     con.close()
 
 
-def run(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (GB) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss is the largest child so far: run the lighter process first.
-    return elapsed, max(peak_kb, before) / 1024 / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
@@ -103,7 +92,7 @@ def main() -> None:
             (folder / db).unlink(missing_ok=True)
         bare_s, bare_gb = run([sys.executable, "-c", BARE, str(csv_path), str(folder / "bare.duckdb")])
         cli = [sys.executable, "-m", "delegation_reports.cli", "ingest", str(csv_path),
-               "--db", str(folder / "ingest.duckdb"), "--json"]
+               "--db", str(folder / "ingest.duckdb"), "--json", "--no-refresh"]
         ingest_s, ingest_gb = run(cli)
         check = duckdb.connect(str(folder / "ingest.duckdb"), read_only=True)
         loaded = check.execute("SELECT count(*) FROM audit_event").fetchone()[0]
@@ -119,7 +108,7 @@ def main() -> None:
             if not dirty.exists():
                 generate(dirty, args.rows, args.defect_every)
             (folder / "dirty.duckdb").unlink(missing_ok=True)
-            dirty_s, dirty_gb = run([*cli[:4], str(dirty), "--db", str(folder / "dirty.duckdb"), "--json"])
+            dirty_s, dirty_gb = run([*cli[:4], str(dirty), "--db", str(folder / "dirty.duckdb"), "--json", "--no-refresh"])
             print(f"ingest with 1 bad row in {args.defect_every:,}: {dirty_s:7.2f} s  "
                   f"ratio to bare {dirty_s / bare_s:.2f}  peak {dirty_gb:.2f} GB")
             (folder / "dirty.duckdb").unlink(missing_ok=True)

@@ -82,8 +82,10 @@ def main() -> None:
 @click.option("--timezone", default=None,
               help="Dovecot logs: zone of times without an offset (default Europe/Paris).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@click.option("--no-refresh", is_flag=True,
+              help="Do not rebuild the models now (many loads in a row: run 'refresh' once after).")
 @config_option
-def ingest(paths, db, fmt, profile, operator, as_json, config, year, timezone):
+def ingest(paths, db, fmt, profile, operator, as_json, no_refresh, config, year, timezone):
     """Load exports into the warehouse: every row is loaded, counted as a duplicate, or
     quarantined with a reason.
 
@@ -98,7 +100,7 @@ def ingest(paths, db, fmt, profile, operator, as_json, config, year, timezone):
         else:
             results = ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator,
                                    year=year, timezone=timezone)
-        if any(r.status == "loaded" for r in results):
+        if not no_refresh and any(r.status == "loaded" for r in results):
             refresh_models(con, config=load_config(config))
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
@@ -329,8 +331,9 @@ def report():
               help="plotly.js inside each report, or once beside them (shared).")
 @click.option("--keep-notebooks", is_flag=True,
               help="Keep the executed notebooks (they hold personal data).")
+@click.option("--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium).")
 @config_option
-def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, config):
+def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pdf, config):
     """Render each practice's monthly report and an index.
 
     Example: delegation-reports report monthly --month 2026-03 --all --workers 2
@@ -351,7 +354,7 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, co
 
         result = run_monthly(
             db or default_db_path(), month_, practices=list(practices) or None, out=out,
-            workers=workers, assets=assets, keep_notebooks=keep_notebooks,
+            workers=workers, assets=assets, keep_notebooks=keep_notebooks, pdf=pdf,
             config=load_config(config), on_start=on_start, on_done=on_done,
         )
     out_console = _console()
