@@ -75,8 +75,11 @@ def build(path: Path, events: int, mailboxes: int) -> None:
         """,
         {"events": events, "mailboxes": mailboxes},
     )
-    con.execute("INSERT INTO ingest_file VALUES (0, 'bench', 'bench', 0, 'bench', 'audit', 'audit', 'Op', "
-                "$n, $n, 0, 0, [], [], NULL, NULL, now(), now(), 'bench', NULL)", {"n": events})
+    con.execute(
+        "INSERT INTO ingest_file VALUES (0, 'bench', 'bench', 0, 'bench', 'audit', 'audit', 'Op', "
+        "$n, $n, 0, 0, [], [], NULL, NULL, now(), now(), 'bench', NULL)",
+        {"n": events},
+    )
     con.close()
 
 
@@ -98,7 +101,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
-        print(f"building a warehouse of {args.events:,} events, {args.mailboxes:,} mailboxes ...", flush=True)
+        print(
+            f"building a warehouse of {args.events:,} events, {args.mailboxes:,} mailboxes ...",
+            flush=True,
+        )
         build(path, args.events, args.mailboxes)
         con = warehouse.connect(path)
         config = load_config()
@@ -113,12 +119,18 @@ def main() -> None:
         analysis_s = timed(analysis, args.repeat)
         warm_s = timed(lambda: month_findings(con, month), args.repeat)
         n_findings = len(month_findings(con, month))
-        n_month = con.execute("SELECT count(*) FROM attributed_access WHERE month = ?", [month.first_day]).fetchone()[0]
+        n_month = con.execute(
+            "SELECT count(*) FROM attributed_access WHERE month = ?", [month.first_day]
+        ).fetchone()[0]
         con.close()
     print(f"full-scan aggregate       : {base_s:7.3f} s")
-    print(f"refresh + findings {month} : {analysis_s:7.3f} s  ({n_month:,} events in the month, {n_findings:,} findings)")
+    print(
+        f"refresh + findings {month} : {analysis_s:7.3f} s  ({n_month:,} events in the month, {n_findings:,} findings)"
+    )
     print(f"ratio: {analysis_s / base_s:.1f} (target <= 10)")
-    print(f"findings of an up-to-date month (no rebuild): {warm_s:7.3f} s, ratio {warm_s / base_s:.2f}")
+    print(
+        f"findings of an up-to-date month (no rebuild): {warm_s:7.3f} s, ratio {warm_s / base_s:.2f}"
+    )
 
 
 if __name__ == "__main__":

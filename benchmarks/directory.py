@@ -78,15 +78,30 @@ def main() -> None:
         generate(path, args.rows)
         print(f"file: {path.stat().st_size / 1e6:,.0f} MB, {args.rows:,} lines")
         bare_s, bare_gb = run([sys.executable, "-c", BARE, str(path), str(folder / "bare.duckdb")])
-        ingest_s, ingest_gb = run([sys.executable, "-m", "delegation_reports.cli", "ingest", str(path),
-                                   "--db", str(folder / "ingest.duckdb"), "--json", "--no-refresh"])
+        ingest_s, ingest_gb = run(
+            [
+                sys.executable,
+                "-m",
+                "delegation_reports.cli",
+                "ingest",
+                str(path),
+                "--db",
+                str(folder / "ingest.duckdb"),
+                "--json",
+                "--no-refresh",
+            ]
+        )
         con = duckdb.connect(str(folder / "ingest.duckdb"), read_only=True)
         loaded = con.execute("SELECT rows_loaded + rows_duplicate FROM ingest_file").fetchone()[0]
         con.close()
         if loaded != args.rows:
             raise SystemExit(f"ingest accounted for {loaded:,} lines instead of {args.rows:,}")
-    print(f"bare read_csv : {bare_s:6.2f} s  {args.rows / bare_s:10,.0f} rows/s  peak {bare_gb:.2f} GB")
-    print(f"ingest        : {ingest_s:6.2f} s  {args.rows / ingest_s:10,.0f} rows/s  peak {ingest_gb:.2f} GB")
+    print(
+        f"bare read_csv : {bare_s:6.2f} s  {args.rows / bare_s:10,.0f} rows/s  peak {bare_gb:.2f} GB"
+    )
+    print(
+        f"ingest        : {ingest_s:6.2f} s  {args.rows / ingest_s:10,.0f} rows/s  peak {ingest_gb:.2f} GB"
+    )
     print(f"ratio ingest / bare: {ingest_s / bare_s:.2f}")
 
 

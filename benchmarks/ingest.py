@@ -43,7 +43,8 @@ def generate(path: Path, rows: int, defect_every: int = 0) -> None:
     ``defect_every``, one row in that many lacks its UTC offset (to be quarantined)."""
     offset = (
         f"CASE WHEN i % {int(defect_every)} = 7 THEN '' ELSE '+01:00' END"
-        if defect_every else "'+01:00'"
+        if defect_every
+        else "'+01:00'"
     )
     con = duckdb.connect()
     con.execute(
@@ -74,8 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="folder to keep the files in")
-    parser.add_argument("--defect-every", type=int, default=1000,
-                        help="also ingest a copy with one bad row in this many (0: skip)")
+    parser.add_argument(
+        "--defect-every",
+        type=int,
+        default=1000,
+        help="also ingest a copy with one bad row in this many (0: skip)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,27 +94,55 @@ def main() -> None:
         print(f"file: {size_mb:,.0f} MB, {args.rows:,} rows")
         for db in ("bare.duckdb", "ingest.duckdb"):
             (folder / db).unlink(missing_ok=True)
-        bare_s, bare_gb = run([sys.executable, "-c", BARE, str(csv_path), str(folder / "bare.duckdb")])
-        cli = [sys.executable, "-m", "delegation_reports.cli", "ingest", str(csv_path),
-               "--db", str(folder / "ingest.duckdb"), "--json", "--no-refresh"]
+        bare_s, bare_gb = run(
+            [sys.executable, "-c", BARE, str(csv_path), str(folder / "bare.duckdb")]
+        )
+        cli = [
+            sys.executable,
+            "-m",
+            "delegation_reports.cli",
+            "ingest",
+            str(csv_path),
+            "--db",
+            str(folder / "ingest.duckdb"),
+            "--json",
+            "--no-refresh",
+        ]
         ingest_s, ingest_gb = run(cli)
         check = duckdb.connect(str(folder / "ingest.duckdb"), read_only=True)
         loaded = check.execute("SELECT count(*) FROM audit_event").fetchone()[0]
         check.close()
         if loaded != args.rows:
             raise SystemExit(f"ingest loaded {loaded:,} rows instead of {args.rows:,}")
-        print(f"bare read_csv : {bare_s:7.2f} s  {args.rows / bare_s:12,.0f} rows/s  peak {bare_gb:.2f} GB")
-        print(f"ingest        : {ingest_s:7.2f} s  {args.rows / ingest_s:12,.0f} rows/s  peak {ingest_gb:.2f} GB")
-        print(f"ratio ingest / bare: {ingest_s / bare_s:.2f} (target <= 2.5); "
-              f"ingest peak memory {ingest_gb:.2f} GB (target < 3)")
+        print(
+            f"bare read_csv : {bare_s:7.2f} s  {args.rows / bare_s:12,.0f} rows/s  peak {bare_gb:.2f} GB"
+        )
+        print(
+            f"ingest        : {ingest_s:7.2f} s  {args.rows / ingest_s:12,.0f} rows/s  peak {ingest_gb:.2f} GB"
+        )
+        print(
+            f"ratio ingest / bare: {ingest_s / bare_s:.2f} (target <= 2.5); "
+            f"ingest peak memory {ingest_gb:.2f} GB (target < 3)"
+        )
         if args.defect_every:
             dirty = folder / f"audit_{args.rows}_defects_{args.defect_every}.csv"
             if not dirty.exists():
                 generate(dirty, args.rows, args.defect_every)
             (folder / "dirty.duckdb").unlink(missing_ok=True)
-            dirty_s, dirty_gb = run([*cli[:4], str(dirty), "--db", str(folder / "dirty.duckdb"), "--json", "--no-refresh"])
-            print(f"ingest with 1 bad row in {args.defect_every:,}: {dirty_s:7.2f} s  "
-                  f"ratio to bare {dirty_s / bare_s:.2f}  peak {dirty_gb:.2f} GB")
+            dirty_s, dirty_gb = run(
+                [
+                    *cli[:4],
+                    str(dirty),
+                    "--db",
+                    str(folder / "dirty.duckdb"),
+                    "--json",
+                    "--no-refresh",
+                ]
+            )
+            print(
+                f"ingest with 1 bad row in {args.defect_every:,}: {dirty_s:7.2f} s  "
+                f"ratio to bare {dirty_s / bare_s:.2f}  peak {dirty_gb:.2f} GB"
+            )
             (folder / "dirty.duckdb").unlink(missing_ok=True)
         for db in ("bare.duckdb", "ingest.duckdb"):
             (folder / db).unlink(missing_ok=True)

@@ -17,7 +17,9 @@ def run(argv: list[str]) -> tuple[float, float]:
     peak = 0
     while process.poll() is None:
         try:
-            rss = watched.memory_info().rss + sum(c.memory_info().rss for c in watched.children(recursive=True))
+            rss = watched.memory_info().rss + sum(
+                c.memory_info().rss for c in watched.children(recursive=True)
+            )
         except psutil.Error:
             rss = 0
         peak = max(peak, rss)

@@ -29,7 +29,9 @@ from delegation_reports.reports.runner import run_monthly
 
 
 def _build_module():
-    spec = importlib.util.spec_from_file_location("analysis_bench", Path(__file__).with_name("analysis.py"))
+    spec = importlib.util.spec_from_file_location(
+        "analysis_bench", Path(__file__).with_name("analysis.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -45,12 +47,19 @@ def main() -> None:
     month = Month.parse(args.month)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
-        print(f"building a warehouse of {args.practices} practices, {args.events:,} events ...", flush=True)
+        print(
+            f"building a warehouse of {args.practices} practices, {args.events:,} events ...",
+            flush=True,
+        )
         _build_module().build(db, args.events, args.practices * 4)
         con = warehouse.connect(db)
         refresh(con, [month], load_config())
-        practice_ids = [r[0] for r in con.execute(
-            "SELECT DISTINCT practice_id FROM roster_member ORDER BY 1").fetchall()]
+        practice_ids = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT practice_id FROM roster_member ORDER BY 1"
+            ).fetchall()
+        ]
         con.close()
 
         start = time.perf_counter()
@@ -65,16 +74,24 @@ def main() -> None:
         con = warehouse.connect(db, read_only=True)
         for practice_id in practice_ids:
             report = MonthlyReport.from_connection(con, practice_id, month)
-            (direct / f"{practice_id}.html").write_text(page_html(report.body_html(), report.title), "utf-8")
+            (direct / f"{practice_id}.html").write_text(
+                page_html(report.body_html(), report.title), "utf-8"
+            )
         con.close()
         direct_s = time.perf_counter() - start
 
     n = len(practice_ids)
-    print(f"notebooks ({args.workers} workers): {notebook_s:6.1f} s for {n} reports, "
-          f"{notebook_s / n:.2f} s per report")
-    print(f"direct (1 process)     : {direct_s:6.1f} s for {n} reports, {direct_s / n:.2f} s per report")
-    print(f"ratio notebook / direct per report: {notebook_s / direct_s:.1f} "
-          f"(target for now: a batch of 40 under 120 s)")
+    print(
+        f"notebooks ({args.workers} workers): {notebook_s:6.1f} s for {n} reports, "
+        f"{notebook_s / n:.2f} s per report"
+    )
+    print(
+        f"direct (1 process)     : {direct_s:6.1f} s for {n} reports, {direct_s / n:.2f} s per report"
+    )
+    print(
+        f"ratio notebook / direct per report: {notebook_s / direct_s:.1f} "
+        f"(target for now: a batch of 40 under 120 s)"
+    )
 
 
 if __name__ == "__main__":

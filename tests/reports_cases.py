@@ -77,35 +77,98 @@ B_AGENT = "CanaryAgent/9.9"
 B_AUDIT_FILE = "canary-audit-b.csv"
 B_DELEGATION_FILE = "canary-delegations-b.csv"
 
-B_CANARIES = (B_NAME, B_HOLDER, B_HOLDER_LAST, B_DELEGATE, B_DELEGATE_NAME, B_IP, B_AGENT,
-              "CANARY-", B_OPERATOR, B_AUDIT_FILE, B_DELEGATION_FILE)
-A_DISTINCTIVE = (A_NAME, A_HOLDER, A_SECRETARY, A_ASSISTANT, A_STYLED, A_REPLACEMENT,
-                 A_INTRUDER, A_IP, "ALPHA-", A_OPERATOR, A_AUDIT_FILE, "delegations-alpha.csv",
-                 *PAYLOADS)
+B_CANARIES = (
+    B_NAME,
+    B_HOLDER,
+    B_HOLDER_LAST,
+    B_DELEGATE,
+    B_DELEGATE_NAME,
+    B_IP,
+    B_AGENT,
+    "CANARY-",
+    B_OPERATOR,
+    B_AUDIT_FILE,
+    B_DELEGATION_FILE,
+)
+A_DISTINCTIVE = (
+    A_NAME,
+    A_HOLDER,
+    A_SECRETARY,
+    A_ASSISTANT,
+    A_STYLED,
+    A_REPLACEMENT,
+    A_INTRUDER,
+    A_IP,
+    "ALPHA-",
+    A_OPERATOR,
+    A_AUDIT_FILE,
+    "delegations-alpha.csv",
+    *PAYLOADS,
+)
 
 # ---- canonical columns ----------------------------------------------------------------------
 
 AUDIT_COLUMNS = (
-    "event_id", "occurred_at", "mailbox", "actor", "action", "outcome", "auth_method",
-    "client_ip", "user_agent", "session_id", "message_id", "operator",
+    "event_id",
+    "occurred_at",
+    "mailbox",
+    "actor",
+    "action",
+    "outcome",
+    "auth_method",
+    "client_ip",
+    "user_agent",
+    "session_id",
+    "message_id",
+    "operator",
 )
 DELEGATION_COLUMNS = (
-    "event_id", "event_type", "event_at", "mailbox", "delegate", "delegate_name",
-    "delegate_role", "rights", "valid_from", "valid_to", "performed_by", "operator",
+    "event_id",
+    "event_type",
+    "event_at",
+    "mailbox",
+    "delegate",
+    "delegate_name",
+    "delegate_role",
+    "rights",
+    "valid_from",
+    "valid_to",
+    "performed_by",
+    "operator",
 )
 ROSTER_COLUMNS = ("practice_id", "practice_name", "member", "member_kind")
 DIRECTORY_HEADERS = (
-    "Type de BAL", "Adresse BAL", "Type Identifiant PP", "Identifiant PP",
-    "Identification nationale PP", "Type identifiant structure", "Identification Structure",
-    "Service de rattachement", "Civilité d'exercice", "Nom d'exercice", "Prénom d'exercice",
-    "Catégorie profession", "Libellé de catégorie profession", "Code Profession",
-    "Libellé Profession", "Code savoir-faire", "Libellé savoir-faire", "Dématérialisation",
-    "Raison Sociale structure BAL", "Enseigne commerciale structure BAL",
-    "L2COMPLEMENTLOCALISATION structure BAL", "L3COMPLEMENTDISTRIBUTION structure BAL",
-    "L4NUMEROVOIE structure BAL", "L4COMPLEMENTNUMEROVOIE structure BAL",
-    "NL4TYPEVOIE structure BAL", "L4LIBELLEVOIE structure BAL",
-    "L5LIEUDITMENTION structure BAL", "L6LIGNEACHEMINEMENT structure BAL",
-    "Code postal structure BAL", "Département structure BAL", "Pays structure BAL",
+    "Type de BAL",
+    "Adresse BAL",
+    "Type Identifiant PP",
+    "Identifiant PP",
+    "Identification nationale PP",
+    "Type identifiant structure",
+    "Identification Structure",
+    "Service de rattachement",
+    "Civilité d'exercice",
+    "Nom d'exercice",
+    "Prénom d'exercice",
+    "Catégorie profession",
+    "Libellé de catégorie profession",
+    "Code Profession",
+    "Libellé Profession",
+    "Code savoir-faire",
+    "Libellé savoir-faire",
+    "Dématérialisation",
+    "Raison Sociale structure BAL",
+    "Enseigne commerciale structure BAL",
+    "L2COMPLEMENTLOCALISATION structure BAL",
+    "L3COMPLEMENTDISTRIBUTION structure BAL",
+    "L4NUMEROVOIE structure BAL",
+    "L4COMPLEMENTNUMEROVOIE structure BAL",
+    "NL4TYPEVOIE structure BAL",
+    "L4LIBELLEVOIE structure BAL",
+    "L5LIEUDITMENTION structure BAL",
+    "L6LIGNEACHEMINEMENT structure BAL",
+    "Code postal structure BAL",
+    "Département structure BAL",
+    "Pays structure BAL",
 )
 DIRECTORY_FILE = "Extraction_Correspondance_MSSante_202603010800.txt"
 
@@ -134,39 +197,122 @@ def weekdays(month: Month) -> list[date]:
 
 
 def _audit(event_id, at, mailbox, actor, *, action="read", ip, agent, operator) -> dict:
-    return {"event_id": event_id, "occurred_at": at, "mailbox": mailbox, "actor": actor,
-            "action": action, "outcome": "success", "auth_method": "cps", "client_ip": ip,
-            "user_agent": agent, "session_id": "s-1", "message_id": "", "operator": operator}
+    return {
+        "event_id": event_id,
+        "occurred_at": at,
+        "mailbox": mailbox,
+        "actor": actor,
+        "action": action,
+        "outcome": "success",
+        "auth_method": "cps",
+        "client_ip": ip,
+        "user_agent": agent,
+        "session_id": "s-1",
+        "message_id": "",
+        "operator": operator,
+    }
 
 
-def _grant(event_id, at, mailbox, delegate, name, role, rights, *, performed_by=None,
-           valid_from="", valid_to="", operator, event_type="grant") -> dict:
-    return {"event_id": event_id, "event_type": event_type, "event_at": at, "mailbox": mailbox,
-            "delegate": delegate, "delegate_name": name, "delegate_role": role,
-            "rights": rights, "valid_from": valid_from, "valid_to": valid_to,
-            "performed_by": performed_by or mailbox, "operator": operator}
+def _grant(
+    event_id,
+    at,
+    mailbox,
+    delegate,
+    name,
+    role,
+    rights,
+    *,
+    performed_by=None,
+    valid_from="",
+    valid_to="",
+    operator,
+    event_type="grant",
+) -> dict:
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_at": at,
+        "mailbox": mailbox,
+        "delegate": delegate,
+        "delegate_name": name,
+        "delegate_role": role,
+        "rights": rights,
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+        "performed_by": performed_by or mailbox,
+        "operator": operator,
+    }
 
 
 def practice_a_rows() -> tuple[list[dict], list[dict], list[dict]]:
     """Roster, delegations and audit events of the hostile practice."""
-    roster = [{"practice_id": A, "practice_name": A_NAME, "member": m, "member_kind": k}
-              for m, k in ((A_HOLDER, "holder"), (A_SECRETARY, "staff"),
-                           (A_ASSISTANT, "staff"), (A_STYLED, "staff"))]
+    roster = [
+        {"practice_id": A, "practice_name": A_NAME, "member": m, "member_kind": k}
+        for m, k in (
+            (A_HOLDER, "holder"),
+            (A_SECRETARY, "staff"),
+            (A_ASSISTANT, "staff"),
+            (A_STYLED, "staff"),
+        )
+    ]
     op = {"operator": A_OPERATOR}
     delegations = [
-        _grant("ALPHA-D-1", paris("2026-01-05 09:00"), A_HOLDER, A_SECRETARY, SCRIPT,
-               "secretary", "read|send", **op),
+        _grant(
+            "ALPHA-D-1",
+            paris("2026-01-05 09:00"),
+            A_HOLDER,
+            A_SECRETARY,
+            SCRIPT,
+            "secretary",
+            "read|send",
+            **op,
+        ),
         # Read only: the send below exceeds it.
-        _grant("ALPHA-D-2", paris("2026-01-06 09:00"), A_HOLDER, A_ASSISTANT, IMG,
-               "medical_assistant", "read", **op),
+        _grant(
+            "ALPHA-D-2",
+            paris("2026-01-06 09:00"),
+            A_HOLDER,
+            A_ASSISTANT,
+            IMG,
+            "medical_assistant",
+            "read",
+            **op,
+        ),
         # A replacement, not on the roster, granted by someone else than the holder.
-        _grant("ALPHA-D-3", paris("2026-03-02 10:00"), A_HOLDER, A_REPLACEMENT, LINK,
-               "replacement", "read|send|documents", performed_by=IMG,
-               valid_from="2026-03-16", valid_to="2026-03-27", **op),
-        _grant("ALPHA-D-4", paris("2026-03-03 10:00"), A_HOLDER, A_STYLED, SPAN,
-               "secretary", "read", **op),
-        _grant("ALPHA-D-5", paris("2026-03-20 18:00"), A_HOLDER, A_ASSISTANT, "", "", "",
-               event_type="revoke", **op),
+        _grant(
+            "ALPHA-D-3",
+            paris("2026-03-02 10:00"),
+            A_HOLDER,
+            A_REPLACEMENT,
+            LINK,
+            "replacement",
+            "read|send|documents",
+            performed_by=IMG,
+            valid_from="2026-03-16",
+            valid_to="2026-03-27",
+            **op,
+        ),
+        _grant(
+            "ALPHA-D-4",
+            paris("2026-03-03 10:00"),
+            A_HOLDER,
+            A_STYLED,
+            SPAN,
+            "secretary",
+            "read",
+            **op,
+        ),
+        _grant(
+            "ALPHA-D-5",
+            paris("2026-03-20 18:00"),
+            A_HOLDER,
+            A_ASSISTANT,
+            "",
+            "",
+            "",
+            event_type="revoke",
+            **op,
+        ),
     ]
     ev = {"ip": A_IP, "operator": A_OPERATOR}
     audit = [
@@ -174,38 +320,72 @@ def practice_a_rows() -> tuple[list[dict], list[dict], list[dict]]:
         for d in weekdays(MARCH)
     ]
     audit += [
-        _audit(f"ALPHA-S-{n}", paris(f"2026-03-0{n + 1} 09:00"), A_HOLDER, A_SECRETARY,
-               agent=A_AGENT, **ev)
+        _audit(
+            f"ALPHA-S-{n}",
+            paris(f"2026-03-0{n + 1} 09:00"),
+            A_HOLDER,
+            A_SECRETARY,
+            agent=A_AGENT,
+            **ev,
+        )
         for n in range(1, 6)
     ]
     audit += [
         _audit("ALPHA-S-6", "2026-03-30T08:00:00Z", A_HOLDER, A_SECRETARY, agent=A_AGENT, **ev),
-        _audit("ALPHA-S-7", paris("2026-03-04 09:10"), A_HOLDER, A_SECRETARY, action="send",
-               agent=A_AGENT, **ev),
+        _audit(
+            "ALPHA-S-7",
+            paris("2026-03-04 09:10"),
+            A_HOLDER,
+            A_SECRETARY,
+            action="send",
+            agent=A_AGENT,
+            **ev,
+        ),
         # Thursday 23:30 in Paris: off hours.
         _audit("ALPHA-S-8", "2026-03-12T22:30:00Z", A_HOLDER, A_SECRETARY, agent=LINK, **ev),
         _audit("ALPHA-M-1", "2026-03-11T09:55:00Z", A_HOLDER, A_ASSISTANT, agent=A_AGENT, **ev),
         # A send with a read-only delegation: right exceeded.
-        _audit("ALPHA-M-2", "2026-03-11T10:00:00Z", A_HOLDER, A_ASSISTANT, action="send",
-               agent=IMG, **ev),
+        _audit(
+            "ALPHA-M-2",
+            "2026-03-11T10:00:00Z",
+            A_HOLDER,
+            A_ASSISTANT,
+            action="send",
+            agent=IMG,
+            **ev,
+        ),
         # Saturday 15:00 in Paris: off hours.
         _audit("ALPHA-Y-1", "2026-03-14T14:00:00Z", A_HOLDER, A_STYLED, agent=SPAN, **ev),
         # No delegation ever: 09:30 in Paris.
         _audit(A_INTRUDER_EVENT, "2026-03-10T08:30:00Z", A_HOLDER, A_INTRUDER, agent=SCRIPT, **ev),
-        _audit("ALPHA-R-1", paris("2026-03-17 10:00"), A_HOLDER, A_REPLACEMENT, agent=A_AGENT, **ev),
+        _audit(
+            "ALPHA-R-1", paris("2026-03-17 10:00"), A_HOLDER, A_REPLACEMENT, agent=A_AGENT, **ev
+        ),
         # After the replacement's validity (ends 27 March, inclusive).
-        _audit("ALPHA-R-2", paris("2026-03-28 09:00"), A_HOLDER, A_REPLACEMENT, agent=A_AGENT, **ev),
+        _audit(
+            "ALPHA-R-2", paris("2026-03-28 09:00"), A_HOLDER, A_REPLACEMENT, agent=A_AGENT, **ev
+        ),
     ]
     return roster, delegations, audit
 
 
 def practice_b_rows() -> tuple[list[dict], list[dict], list[dict]]:
     """Roster, delegations and audit events of the canary practice."""
-    roster = [{"practice_id": B, "practice_name": B_NAME, "member": m, "member_kind": k}
-              for m, k in ((B_HOLDER, "holder"), (B_DELEGATE, "staff"))]
+    roster = [
+        {"practice_id": B, "practice_name": B_NAME, "member": m, "member_kind": k}
+        for m, k in ((B_HOLDER, "holder"), (B_DELEGATE, "staff"))
+    ]
     delegations = [
-        _grant("CANARY-D-1", paris("2026-02-02 09:00"), B_HOLDER, B_DELEGATE, B_DELEGATE_NAME,
-               "secretary", "read|send", operator=B_OPERATOR),
+        _grant(
+            "CANARY-D-1",
+            paris("2026-02-02 09:00"),
+            B_HOLDER,
+            B_DELEGATE,
+            B_DELEGATE_NAME,
+            "secretary",
+            "read|send",
+            operator=B_OPERATOR,
+        ),
     ]
     ev = {"ip": B_IP, "agent": B_AGENT, "operator": B_OPERATOR}
     audit = [
@@ -224,13 +404,23 @@ def practice_b_rows() -> tuple[list[dict], list[dict], list[dict]]:
 def directory_lines() -> list[str]:
     def line(address: str, first: str, last: str) -> str:
         values = dict.fromkeys(DIRECTORY_HEADERS, "")
-        values.update({"Type de BAL": "PER", "Adresse BAL": address, "Nom d'exercice": last,
-                       "Prénom d'exercice": first, "Libellé Profession": "Médecin",
-                       "Dématérialisation": "O"})
+        values.update(
+            {
+                "Type de BAL": "PER",
+                "Adresse BAL": address,
+                "Nom d'exercice": last,
+                "Prénom d'exercice": first,
+                "Libellé Profession": "Médecin",
+                "Dématérialisation": "O",
+            }
+        )
         return "|".join(values[h] for h in DIRECTORY_HEADERS)
 
-    return ["|".join(DIRECTORY_HEADERS), line(A_HOLDER, A_HOLDER_FIRST, A_HOLDER_LAST),
-            line(B_HOLDER, "Hortense", B_HOLDER_LAST)]
+    return [
+        "|".join(DIRECTORY_HEADERS),
+        line(A_HOLDER, A_HOLDER_FIRST, A_HOLDER_LAST),
+        line(B_HOLDER, "Hortense", B_HOLDER_LAST),
+    ]
 
 
 # ---- expected figures -----------------------------------------------------------------------
@@ -263,8 +453,11 @@ def expected_figures(roster, delegations, audit, month: Month = MARCH) -> Expect
         granted = utc(d["event_at"])
         if d["valid_from"]:
             granted = max(granted, datetime.fromisoformat(d["valid_from"]).replace(tzinfo=PARIS))
-        revoked = [utc(r["event_at"]) for r in delegations
-                   if r["event_type"] == "revoke" and (r["mailbox"], r["delegate"]) == key]
+        revoked = [
+            utc(r["event_at"])
+            for r in delegations
+            if r["event_type"] == "revoke" and (r["mailbox"], r["delegate"]) == key
+        ]
         until = min(revoked) if revoked else end + timedelta(days=1)
         if d["valid_to"]:
             last = datetime.fromisoformat(d["valid_to"]).replace(tzinfo=PARIS) + timedelta(days=1)
@@ -322,8 +515,9 @@ def build_world(folder: Path) -> World:
     files = {
         "roster-1.csv": write_csv(folder / "roster-1.csv", ROSTER_COLUMNS, roster_a),
         "roster-2.csv": write_csv(folder / "roster-2.csv", ROSTER_COLUMNS, roster_b),
-        "delegations-alpha.csv": write_csv(folder / "delegations-alpha.csv", DELEGATION_COLUMNS,
-                                           delegations_a),
+        "delegations-alpha.csv": write_csv(
+            folder / "delegations-alpha.csv", DELEGATION_COLUMNS, delegations_a
+        ),
         A_AUDIT_FILE: write_csv(folder / A_AUDIT_FILE, AUDIT_COLUMNS, audit_a),
         B_DELEGATION_FILE: write_csv(folder / B_DELEGATION_FILE, DELEGATION_COLUMNS, delegations_b),
         B_AUDIT_FILE: write_csv(folder / B_AUDIT_FILE, AUDIT_COLUMNS, audit_b),
@@ -332,9 +526,13 @@ def build_world(folder: Path) -> World:
     directory.write_text("\n".join(directory_lines()) + "\n", encoding="utf-8")
     files[DIRECTORY_FILE] = directory
     expected_rows = {
-        "roster-1.csv": len(roster_a), "roster-2.csv": len(roster_b),
-        "delegations-alpha.csv": len(delegations_a), A_AUDIT_FILE: len(audit_a),
-        B_DELEGATION_FILE: len(delegations_b), B_AUDIT_FILE: len(audit_b), DIRECTORY_FILE: 2,
+        "roster-1.csv": len(roster_a),
+        "roster-2.csv": len(roster_b),
+        "delegations-alpha.csv": len(delegations_a),
+        A_AUDIT_FILE: len(audit_a),
+        B_DELEGATION_FILE: len(delegations_b),
+        B_AUDIT_FILE: len(audit_b),
+        DIRECTORY_FILE: 2,
     }
     db = folder / "warehouse.duckdb"
     con = connect(db)
@@ -347,10 +545,15 @@ def build_world(folder: Path) -> World:
         models.refresh(con, [MARCH], load_config())
     finally:
         con.close()
-    return World(db, folder, files, {
-        A: expected_figures(roster_a, delegations_a, audit_a),
-        B: expected_figures(roster_b, delegations_b, audit_b),
-    })
+    return World(
+        db,
+        folder,
+        files,
+        {
+            A: expected_figures(roster_a, delegations_a, audit_a),
+            B: expected_figures(roster_b, delegations_b, audit_b),
+        },
+    )
 
 
 def findings_by_severity(db: Path, practice_id: str, month: Month = MARCH) -> dict[str, int]:
@@ -385,8 +588,23 @@ def finding_rules(db: Path, practice_id: str, month: Month = MARCH) -> dict[str,
 
 # ---- reading HTML ---------------------------------------------------------------------------
 
-VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                  "source", "track", "wbr"})
+VOID = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 
 
 @dataclass
@@ -402,10 +620,12 @@ class Node:
             if isinstance(child, Node):
                 yield from child.iter()
 
-    def find_all(self, tag: str | None = None, *, cls: str | None = None,
-                 id: str | None = None) -> list[Node]:  # noqa: A002 - mirrors HTML
+    def find_all(
+        self, tag: str | None = None, *, cls: str | None = None, id: str | None = None
+    ) -> list[Node]:  # noqa: A002 - mirrors HTML
         return [
-            n for n in self.iter()
+            n
+            for n in self.iter()
             if (tag is None or n.tag == tag)
             and (cls is None or cls in (n.attrs.get("class") or "").split())
             and (id is None or n.attrs.get("id") == id)
@@ -470,8 +690,11 @@ def parse_html(text: str) -> Node:
 
 def table_rows(table: Node) -> list[list[str]]:
     """The cell texts of a table's body rows."""
-    return [[cell.clean_text for cell in row.find_all("td")] for row in table.find_all("tr")
-            if row.find_all("td")]
+    return [
+        [cell.clean_text for cell in row.find_all("td")]
+        for row in table.find_all("tr")
+        if row.find_all("td")
+    ]
 
 
 def without_scripts(text: str) -> str:
@@ -499,7 +722,7 @@ def without_plotly_library(text: str) -> str:
     out, pos = [], 0
     for match in re.finditer(r"<script>(.*?)</script>", text, flags=re.S):
         if "plotly.js v" in match.group(1)[:400]:
-            out.append(text[pos:match.start(1)])
+            out.append(text[pos : match.start(1)])
             pos = match.end(1)
     out.append(text[pos:])
     return "".join(out)
@@ -534,16 +757,32 @@ def world(tmp_path_factory) -> World:
 @pytest.fixture(scope="session")
 def batch(world, tmp_path_factory) -> BatchResult:
     """Both practices' reports, plotly.js inline, by the runner with two workers."""
-    return run_monthly(world.db, MARCH, practices=[A, B],
-                       out=tmp_path_factory.mktemp("reports-inline"), workers=2)
+    return run_monthly(
+        world.db, MARCH, practices=[A, B], out=tmp_path_factory.mktemp("reports-inline"), workers=2
+    )
 
 
 @pytest.fixture(scope="session")
 def cli_batch(world, tmp_path_factory) -> SimpleNamespace:
     """Every practice's report through the CLI, plotly.js shared, notebooks kept."""
     out = tmp_path_factory.mktemp("reports-cli")
-    result = CliRunner().invoke(main, [
-        "report", "monthly", "--db", str(world.db), "--month", "2026-03", "--all",
-        "--out", str(out), "--workers", "2", "--assets", "shared", "--keep-notebooks",
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(world.db),
+            "--month",
+            "2026-03",
+            "--all",
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--assets",
+            "shared",
+            "--keep-notebooks",
+        ],
+    )
     return SimpleNamespace(result=result, out=out, folder=out / "2026-03")

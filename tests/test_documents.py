@@ -28,8 +28,14 @@ NOT_EXPORTS = {"ground_truth.csv", "samples.json"}
 GARNIER = "helene.garnier@medecin.mssante.fr"
 ASSISTANT = "julie.barbier@pro.mssante.fr"
 SECRETARY = "sandrine.moulin@pro.mssante.fr"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +49,23 @@ def world(tmp_path_factory):
         for export in sorted(p for p in SAMPLES.iterdir() if p.name not in NOT_EXPORTS):
             ingest_file(con, export)
         refresh(con)
-        mailboxes = {r[0] for r in con.execute(
-            "SELECT DISTINCT mailbox FROM audit_event UNION SELECT member FROM roster_member").fetchall()}
-        practices = dict(con.execute("SELECT DISTINCT practice_id, practice_name FROM roster_member").fetchall())
-        activity = dict(con.execute(
-            "SELECT action, count(*) FROM audit_event WHERE mailbox = ? AND actor = ? AND outcome = 'success' "
-            "AND occurred_at >= TIMESTAMPTZ '2026-01-31 23:00:00+00' AND occurred_at < TIMESTAMPTZ '2026-02-28 23:00:00+00' "
-            "GROUP BY action", [GARNIER, SECRETARY]).fetchall())
+        mailboxes = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT mailbox FROM audit_event UNION SELECT member FROM roster_member"
+            ).fetchall()
+        }
+        practices = dict(
+            con.execute("SELECT DISTINCT practice_id, practice_name FROM roster_member").fetchall()
+        )
+        activity = dict(
+            con.execute(
+                "SELECT action, count(*) FROM audit_event WHERE mailbox = ? AND actor = ? AND outcome = 'success' "
+                "AND occurred_at >= TIMESTAMPTZ '2026-01-31 23:00:00+00' AND occurred_at < TIMESTAMPTZ '2026-02-28 23:00:00+00' "
+                "GROUP BY action",
+                [GARNIER, SECRETARY],
+            ).fetchall()
+        )
     finally:
         con.close()
     out = folder / "reports"
@@ -57,8 +73,14 @@ def world(tmp_path_factory):
     history = run_history(db, GARNIER, start="2026-01-01", end="2026-03-31", out=out, pdf=True)
     overview = run_overview(db, Month(2026, 3), out=out)
     return {
-        "db": db, "out": out, "batch": batch, "history": history, "overview": overview,
-        "mailboxes": mailboxes, "practices": practices, "february": activity,
+        "db": db,
+        "out": out,
+        "batch": batch,
+        "history": history,
+        "overview": overview,
+        "mailboxes": mailboxes,
+        "practices": practices,
+        "february": activity,
     }
 
 
@@ -79,7 +101,10 @@ def test_history_shows_every_delegation_and_who_acted(world):
     february = html.split("Février 2026", 1)[1].split("Mars 2026", 1)[0]
     row = february.split(SECRETARY, 1)[1].split("</tr>", 1)[0]
     cells = re.findall(r"<td>([^<]*)</td>", row)
-    assert cells[1:3] == [str(world["february"].get("read", 0)), str(world["february"].get("send", 0))]
+    assert cells[1:3] == [
+        str(world["february"].get("read", 0)),
+        str(world["february"].get("send", 0)),
+    ]
 
 
 def test_history_lists_the_mailbox_findings_and_its_basis(world):
@@ -95,7 +120,9 @@ def test_history_holds_nothing_about_other_mailboxes(world):
     others = world["mailboxes"] - {GARNIER, ASSISTANT, SECRETARY}
     leaked = sorted(m for m in others if m in html)
     assert leaked == []
-    names = {name for pid, name in world["practices"].items() if name != "Cabinet médical des Tilleuls"}
+    names = {
+        name for pid, name in world["practices"].items() if name != "Cabinet médical des Tilleuls"
+    }
     assert sorted(n for n in names if n in html) == []
 
 
@@ -115,15 +142,23 @@ def test_history_pdf_shows_the_charts(world):
 
 def test_overview_ranks_practices_and_links_their_reports(world):
     html = _text(world["overview"])
-    rows = re.findall(r'<tr[^>]*><td>([^<]+)</td><td><code>([^<]+)</code></td><td>\d+</td>\s*<td>(\d+)</td><td>(\d+)</td>', html)
+    rows = re.findall(
+        r"<tr[^>]*><td>([^<]+)</td><td><code>([^<]+)</code></td><td>\d+</td>\s*<td>(\d+)</td><td>(\d+)</td>",
+        html,
+    )
     assert {pid for _, pid, _, _ in rows} == set(world["practices"])
     ranking = [(int(c), int(w)) for _, _, c, w in rows]
     assert ranking == sorted(ranking, reverse=True)
     for outcome in world["batch"].outcomes:
         assert f'href="{outcome.practice_id}.html"' in html
         assert (world["overview"].parent / f"{outcome.practice_id}.html").is_file()
-    for section in ("Alertes par règle", "Couverture des traces par opérateur", "Hygiène des délégations",
-                    "Lignes écartées à l'import", "Tendance sur douze mois"):
+    for section in (
+        "Alertes par règle",
+        "Couverture des traces par opérateur",
+        "Hygiène des délégations",
+        "Lignes écartées à l'import",
+        "Tendance sur douze mois",
+    ):
         assert section in html
     for month in ("janvier 2026", "février 2026", "mars 2026"):
         assert month in html
@@ -137,10 +172,13 @@ def browser():
         instance.close()
 
 
-@pytest.mark.parametrize(("document", "figures"), [
-    ("history", ("figure-delegations", "figure-calendar")),
-    ("overview", ("figure-trend",)),
-])
+@pytest.mark.parametrize(
+    ("document", "figures"),
+    [
+        ("history", ("figure-delegations", "figure-calendar")),
+        ("overview", ("figure-trend",)),
+    ],
+)
 def test_documents_draw_their_charts_offline(browser, world, document, figures, tmp_path):
     page = browser.new_page()
     requests, errors = [], []
@@ -167,16 +205,42 @@ def test_documents_draw_their_charts_offline(browser, world, document, figures, 
 
 
 def test_history_command_refuses_an_unknown_mailbox(world, tmp_path):
-    result = CliRunner().invoke(main, ["report", "history", "--mailbox", "personne@nulle.part",
-                                       "--db", str(world["db"]), "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "history",
+            "--mailbox",
+            "personne@nulle.part",
+            "--db",
+            str(world["db"]),
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code != 0
     assert "unknown mailbox 'personne@nulle.part'" in result.output
     assert "Traceback" not in result.output
 
 
 def test_history_command_refuses_reversed_dates(world, tmp_path):
-    result = CliRunner().invoke(main, ["report", "history", "--mailbox", GARNIER, "--from", "2026-03-01",
-                                       "--to", "2026-01-01", "--db", str(world["db"]), "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "history",
+            "--mailbox",
+            GARNIER,
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-01-01",
+            "--db",
+            str(world["db"]),
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code != 0
     assert "is after" in result.output
 
@@ -190,9 +254,20 @@ def _free_port() -> int:
 def test_lab_serves_the_notebooks_behind_a_token(world):
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "delegation_reports.cli", "lab", "--db", str(world["db"]),
-         "--port", str(port), "--no-browser"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "delegation_reports.cli",
+            "lab",
+            "--db",
+            str(world["db"]),
+            "--port",
+            str(port),
+            "--no-browser",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         first = process.stdout.readline()
@@ -203,13 +278,19 @@ def test_lab_serves_the_notebooks_behind_a_token(world):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and listing is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=5) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=5
+                ) as r:
                     listing = r.read().decode()
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(1)
         assert listing is not None, "JupyterLab did not answer"
-        for notebook in ("monthly_report.ipynb", "explore_findings.ipynb", "delegation_history.ipynb",
-                         "overview.ipynb"):
+        for notebook in (
+            "monthly_report.ipynb",
+            "explore_findings.ipynb",
+            "delegation_history.ipynb",
+            "overview.ipynb",
+        ):
             assert notebook in listing
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=5)

@@ -118,7 +118,9 @@ def test_plot_helpers_return_figures_with_escaped_labels(wh):
     timeline = explore.delegation_timeline(wh, GARNIER)
     figure = explore.timeline_figure(timeline)
     assert len(figure.data) == len(timeline)
-    activity = explore.activity_figure(explore.mailbox_events(wh, GARNIER, "2026-03-01", "2026-03-31"))
+    activity = explore.activity_figure(
+        explore.mailbox_events(wh, GARNIER, "2026-03-01", "2026-03-31")
+    )
     assert {trace.name for trace in activity.data} >= {ASSISTANT, GARNIER}
 
 
@@ -126,12 +128,22 @@ def test_explore_notebook_runs_top_to_bottom(sample_db, tmp_path):
     output = tmp_path / "explored.ipynb"
     shutil.copy(NOTEBOOKS / "explore_findings.ipynb", tmp_path / "explore.ipynb")
     papermill.execute_notebook(
-        str(tmp_path / "explore.ipynb"), str(output), kernel_name="python3", progress_bar=False,
-        parameters={"db": str(sample_db), "month": "2026-03", "severity": "critical", "finding_rank": 0},
+        str(tmp_path / "explore.ipynb"),
+        str(output),
+        kernel_name="python3",
+        progress_bar=False,
+        parameters={
+            "db": str(sample_db),
+            "month": "2026-03",
+            "severity": "critical",
+            "finding_rank": 0,
+        },
         cwd=str(tmp_path),
     )
     text = output.read_text(encoding="utf-8")
-    first = explore.findings(explore.open_warehouse(sample_db), "2026-03", severity="critical").iloc[0]
+    first = explore.findings(
+        explore.open_warehouse(sample_db), "2026-03", severity="critical"
+    ).iloc[0]
     # The drill-down printed the first critical finding and its events.
     assert first.title_fr in text
     assert first.evidence[0] in text

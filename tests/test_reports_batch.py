@@ -57,7 +57,10 @@ def test_batch_writes_both_reports_and_an_index(batch, world):
         cabinet, identifier, critical, warning, info, link = rows[practice]
         assert (cabinet, identifier) == (name, practice)
         assert (int(critical), int(warning), int(info)) == (
-            counts["critical"], counts["warning"], counts["info"])
+            counts["critical"],
+            counts["warning"],
+            counts["info"],
+        )
         assert link == "ouvrir"
     # A's findings, designed into its rows: 2 critical, 5 warnings; B's: one off-hours access.
     assert rows[A][2:5] == ["2", "5", "0"]
@@ -69,7 +72,11 @@ def test_batch_writes_both_reports_and_an_index(batch, world):
 
 
 def test_batch_leaves_no_notebook_nor_temporary_file_by_default(batch):
-    assert sorted(p.name for p in batch.folder.iterdir()) == [f"{A}.html", f"{B}.html", "index.html"]
+    assert sorted(p.name for p in batch.folder.iterdir()) == [
+        f"{A}.html",
+        f"{B}.html",
+        "index.html",
+    ]
     assert not list(batch.folder.parent.rglob("*.ipynb"))
 
 
@@ -85,8 +92,17 @@ def test_keep_notebooks_keeps_the_executed_notebooks(cli_batch):
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"]
         assert sum("text/html" in o.get("data", {}) for o in outputs) == len(
-            ("header", "key_figures", "delegations", "access", "findings", "recommendations",
-             "data_quality", "method"))
+            (
+                "header",
+                "key_figures",
+                "delegations",
+                "access",
+                "findings",
+                "recommendations",
+                "data_quality",
+                "method",
+            )
+        )
 
 
 # ---- 6. offline pages, shared plotly.js -------------------------------------------------------
@@ -97,8 +113,16 @@ NETWORK = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", re.I)
 def _assert_offline(text: str) -> None:
     rest = without_plotly_library(text)
     assert not NETWORK.search(rest), NETWORK.search(rest)
-    for needle in ("http://", "https://", "//cdn", "require.js", "requirejs", "require(",
-                   "MathJax", "mathjax"):
+    for needle in (
+        "http://",
+        "https://",
+        "//cdn",
+        "require.js",
+        "requirejs",
+        "require(",
+        "MathJax",
+        "mathjax",
+    ):
         assert needle not in rest, needle
     for node in parse_html(text).iter():
         for name in ("src", "href"):
@@ -145,12 +169,19 @@ def test_two_runs_give_the_same_report_but_for_the_generation_time(batch, cli_ba
     for practice in (A, B):
         inline = (batch.folder / f"{practice}.html").read_text("utf-8")
         shared = (cli_batch.folder / f"{practice}.html").read_text("utf-8")
-        inline = re.sub(r"<script>[^<]*?plotly\.js v.*?</script>",
-                        f'<script src="{runner.PLOTLY_FILE}"></script>', inline, count=1, flags=re.S)
+        inline = re.sub(
+            r"<script>[^<]*?plotly\.js v.*?</script>",
+            f'<script src="{runner.PLOTLY_FILE}"></script>',
+            inline,
+            count=1,
+            flags=re.S,
+        )
         assert without_generation_time(inline) == without_generation_time(shared)
 
 
-def test_rendering_again_with_the_same_generation_time_is_byte_identical(cli_batch, world, tmp_path):
+def test_rendering_again_with_the_same_generation_time_is_byte_identical(
+    cli_batch, world, tmp_path
+):
     """Re-running the kept notebook's parameters through execute, notebook_body and page_html
     gives exactly the file the CLI wrote."""
     assert cli_batch.result.exit_code == 0, cli_batch.result.output
@@ -158,12 +189,19 @@ def test_rendering_again_with_the_same_generation_time_is_byte_identical(cli_bat
     injected = next(c for c in kept.cells if "injected-parameters" in c.metadata.get("tags", []))
     generated_at = re.search(r'generated_at = "([^"]+)"', injected.source).group(1)
     executed = tmp_path / f"{A}.ipynb"
-    runner.execute(runner.notebook_path("monthly_report"), executed, {
-        "db": str(world.db.resolve()), "practice_id": A, "month": "2026-03",
-        "generated_at": generated_at,
-    })
+    runner.execute(
+        runner.notebook_path("monthly_report"),
+        executed,
+        {
+            "db": str(world.db.resolve()),
+            "practice_id": A,
+            "month": "2026-03",
+            "generated_at": generated_at,
+        },
+    )
     title = f"{A_NAME} — {labels.month_title(MARCH.first_day)}"
-    again = page_html(runner.notebook_body(executed), title, plotly_js="shared",
-                      plotly_src=runner.PLOTLY_FILE)
+    again = page_html(
+        runner.notebook_body(executed), title, plotly_js="shared", plotly_src=runner.PLOTLY_FILE
+    )
     written = (cli_batch.folder / f"{A}.html").read_text("utf-8")
     assert again == written

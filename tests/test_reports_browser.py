@@ -35,8 +35,14 @@ from playwright import sync_api  # noqa: E402
 pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 FIGURES = ("figure-delegations", "figure-heatmap")
 
 
@@ -85,7 +91,8 @@ def _open(browser, path: Path) -> Visit:
     page.goto(path.resolve().as_uri())
     page.wait_for_function(
         "ids => ids.every(id => document.querySelector(`#${id} svg.main-svg`))",
-        arg=list(FIGURES), timeout=30_000,
+        arg=list(FIGURES),
+        timeout=30_000,
     )
     return visit
 
@@ -105,7 +112,8 @@ def _check_clean(visit: Visit, url: str) -> None:
         assert src == "" and "Plotly.newPlot" in text
     on_attributes = page.evaluate(
         "() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]"
-        ".filter(a => a.name.toLowerCase().startsWith('on')).map(a => e.tagName + ' ' + a.name))")
+        ".filter(a => a.name.toLowerCase().startsWith('on')).map(a => e.tagName + ' ' + a.name))"
+    )
     assert on_attributes == []
     assert page.locator('a[href^="javascript:"]').count() == 0
     assert page.locator("a").count() == 0
@@ -114,7 +122,8 @@ def _check_clean(visit: Visit, url: str) -> None:
     # The only svg elements are plotly's: inside the figures, and its text-measuring one.
     assert page.evaluate(
         "() => [...document.querySelectorAll('svg')]"
-        ".every(s => s.closest('.js-plotly-plot') || s.closest('#js-plotly-tester'))")
+        ".every(s => s.closest('.js-plotly-plot') || s.closest('#js-plotly-tester'))"
+    )
     body = page.inner_text("body")
     for payload in PAYLOADS:
         assert payload in body, payload
@@ -133,8 +142,9 @@ def test_report_renders_offline_without_running_the_payloads(browser, batch, tmp
         for figure in FIGURES:
             assert page.locator(f"#{figure}.js-plotly-plot svg.main-svg").count() >= 1
         # The figure's labels are the payloads as text, neither markup nor double-escaped.
-        ticks = page.eval_on_selector_all("#figure-delegations .ytick text",
-                                          "els => els.map(e => e.textContent)")
+        ticks = page.eval_on_selector_all(
+            "#figure-delegations .ytick text", "els => els.map(e => e.textContent)"
+        )
         assert sorted(ticks) == sorted(f"{p} → Alice {SVG}" for p in (SCRIPT, IMG, LINK, SPAN))
         assert page.locator("#figure-delegations a").count() == 0
         # Hovering a bar shows its text; plotly must not turn it into a link or a styled span.

@@ -62,8 +62,20 @@ SECTIONS = {
     "qualite": "Qualité des données",
     "methode": "Méthode",
 }
-FRENCH_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-                 "septembre", "octobre", "novembre", "décembre")
+FRENCH_MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +95,10 @@ def _section(doc, section_id: str):
 
 def _cards(doc) -> dict[str, int]:
     cards = doc.find("section", id="chiffres-cles").find_all("div", cls="card")
-    return {c.find("span", cls="label").clean_text: int(c.find("span", cls="value").clean_text)
-            for c in cards}
+    return {
+        c.find("span", cls="label").clean_text: int(c.find("span", cls="value").clean_text)
+        for c in cards
+    }
 
 
 # ---- 2. content ---------------------------------------------------------------------------------
@@ -99,8 +113,15 @@ def test_report_has_the_french_sections_in_order(doc_a, pages):
     assert doc_a.find("h1").text == A_NAME
     assert "Mars 2026" in doc_a.find("p", cls="subtitle").text
     # Only the rich outputs: no code, no prompt, no stream or log output of the notebook.
-    for needle in ("MonthlyReport", "report.display", "In&nbsp;[", "input_prompt", "jp-InputArea",
-                   "output_stream", "output_stderr"):
+    for needle in (
+        "MonthlyReport",
+        "report.display",
+        "In&nbsp;[",
+        "input_prompt",
+        "jp-InputArea",
+        "output_stream",
+        "output_stderr",
+    ):
         assert needle not in pages[A], needle
 
 
@@ -140,8 +161,12 @@ def test_delegations_table_in_french(doc_a):
     assistant = in_force[f"{IMG} {A_ASSISTANT}"]
     assert assistant[2:] == ["Assistant(e) médical(e)", "lecture", "6 janv. 2026", "20 mars 2026"]
     replacement = in_force[f"{LINK} {A_REPLACEMENT}"]
-    assert replacement[2:] == ["Remplaçant(e)", "documents, lecture, envoi", "16 mars 2026",
-                               "27 mars 2026"]
+    assert replacement[2:] == [
+        "Remplaçant(e)",
+        "documents, lecture, envoi",
+        "16 mars 2026",
+        "27 mars 2026",
+    ]
     styled = in_force[f"{SPAN} {A_STYLED}"]
     assert styled[2:] == ["Secrétaire", "lecture", "3 mars 2026", "sans date de fin"]
     changes = table_rows(tables[1])
@@ -169,8 +194,10 @@ def test_activity_table_counts_and_paris_times(doc_a, world):
     assert rows[A_INTRUDER][8:10] == ["10 mars 2026 09:30", "10 mars 2026 09:30"]
     assert rows[A_SECRETARY][8:11] == ["2 mars 2026 09:00", "30 mars 2026 10:00", "1"]
     assert rows[A_STYLED][8:11] == ["14 mars 2026 15:00", "14 mars 2026 15:00", "1"]
-    flagged = {r.find_all("td")[0].clean_text.split()[-1]
-               for r in section.find("table").find_all("tr", cls="flagged")}
+    flagged = {
+        r.find_all("td")[0].clean_text.split()[-1]
+        for r in section.find("table").find_all("tr", cls="flagged")
+    }
     assert flagged == {A_INTRUDER, A_ASSISTANT, A_REPLACEMENT}
     assert section.find("div", id="figure-heatmap")
 
@@ -187,12 +214,22 @@ def test_findings_show_evidence_with_the_hostile_user_agents(doc_a, world):
     assert titles.count("À vérifier Activité en dehors des heures d'ouverture") == 2
     # Critical findings first.
     severities = [a.attrs["class"].split()[1] for a in articles]
-    assert severities == sorted(severities, key=["severity-critical", "severity-warning",
-                                                  "severity-info"].index)
-    evidence = {row[5]: row for t in section.find_all("table", cls="evidence-table")
-                for row in table_rows(t)}
-    assert evidence[A_INTRUDER_EVENT] == ["10 mars 2026 09:30:00", "lecture", "réussite",
-                                          "198.51.100.7", SCRIPT, A_INTRUDER_EVENT]
+    assert severities == sorted(
+        severities, key=["severity-critical", "severity-warning", "severity-info"].index
+    )
+    evidence = {
+        row[5]: row
+        for t in section.find_all("table", cls="evidence-table")
+        for row in table_rows(t)
+    }
+    assert evidence[A_INTRUDER_EVENT] == [
+        "10 mars 2026 09:30:00",
+        "lecture",
+        "réussite",
+        "198.51.100.7",
+        SCRIPT,
+        A_INTRUDER_EVENT,
+    ]
     assert evidence["ALPHA-M-2"][1] == "envoi"
     assert evidence["ALPHA-M-2"][4] == IMG
     assert evidence["ALPHA-S-8"][0] == "12 mars 2026 23:30:00"
@@ -205,8 +242,9 @@ def test_findings_show_evidence_with_the_hostile_user_agents(doc_a, world):
 def test_recommendations_name_the_delegations_to_review(doc_a):
     items = [li.clean_text for li in _section(doc_a, "recommandations").find_all("li")]
     assert len(items) == 2
-    assert any(i.startswith("Délégataire extérieur au cabinet — ") and A_REPLACEMENT in i
-               for i in items)
+    assert any(
+        i.startswith("Délégataire extérieur au cabinet — ") and A_REPLACEMENT in i for i in items
+    )
     assert any(i.startswith("Délégation donnée par un tiers — ") and IMG in i for i in items)
 
 
@@ -218,8 +256,13 @@ def test_data_quality_lists_the_sources_with_their_sha256(doc_a, pages, world):
     for name in own:
         assert sources[name][6] == world.sha256(name), name
         assert re.fullmatch(r"[0-9a-f]{64}", sources[name][6])
-    assert sources[A_AUDIT_FILE][1:6] == ["journal des accès", A_OPERATOR,
-                                          "2 mars 2026 – 31 mars 2026", "36", "0"]
+    assert sources[A_AUDIT_FILE][1:6] == [
+        "journal des accès",
+        A_OPERATOR,
+        "2 mars 2026 – 31 mars 2026",
+        "36",
+        "0",
+    ]
     for other in (B_AUDIT_FILE, B_DELEGATION_FILE):
         assert world.sha256(other) not in pages[A]
     text = section.clean_text
@@ -231,10 +274,16 @@ def test_data_quality_lists_the_sources_with_their_sha256(doc_a, pages, world):
 
 def test_header_dates_are_french(doc_a):
     facts = doc_a.find("dl", cls="facts")
-    values = dict(zip([d.clean_text for d in facts.find_all("dt")],
-                      [d.clean_text for d in facts.find_all("dd")], strict=True))
-    assert re.fullmatch(rf"\d{{1,2}} ({'|'.join(FRENCH_MONTHS)}) \d{{4}} à \d\d:\d\d",
-                        values["Généré le"])
+    values = dict(
+        zip(
+            [d.clean_text for d in facts.find_all("dt")],
+            [d.clean_text for d in facts.find_all("dd")],
+            strict=True,
+        )
+    )
+    assert re.fullmatch(
+        rf"\d{{1,2}} ({'|'.join(FRENCH_MONTHS)}) \d{{4}} à \d\d:\d\d", values["Généré le"]
+    )
     assert values["Traces couvertes"] == "du 2 mars 2026 09:00 au 31 mars 2026 10:00"
     assert values["Opérateurs"] == A_OPERATOR
 
@@ -274,10 +323,40 @@ def test_static_markup_has_no_element_nor_attribute_from_the_data(pages):
     for practice in (A, B):
         doc = parse_html(pages[practice])
         tags = {n.tag for n in doc.iter()} - {"#document"}
-        allowed = {"html", "head", "meta", "title", "style", "script", "body", "main", "footer",
-                   "header", "section", "article", "div", "p", "h1", "h2", "h3", "dl", "dt", "dd",
-                   "code", "table", "thead", "tbody", "tr", "th", "td", "span", "br", "strong",
-                   "ul", "li"}
+        allowed = {
+            "html",
+            "head",
+            "meta",
+            "title",
+            "style",
+            "script",
+            "body",
+            "main",
+            "footer",
+            "header",
+            "section",
+            "article",
+            "div",
+            "p",
+            "h1",
+            "h2",
+            "h3",
+            "dl",
+            "dt",
+            "dd",
+            "code",
+            "table",
+            "thead",
+            "tbody",
+            "tr",
+            "th",
+            "td",
+            "span",
+            "br",
+            "strong",
+            "ul",
+            "li",
+        }
         assert tags <= allowed, tags - allowed
         for node in doc.iter():
             for name, value in node.attrs.items():
@@ -303,8 +382,12 @@ def test_payloads_read_back_as_literal_text(doc_a):
 
 def _forms(value: str) -> set[str]:
     """The ways a value may be written in a page: as is, HTML-escaped, in JSON."""
-    return {value, str(escape(value)), json.dumps(value)[1:-1],
-            json.dumps(str(escape(value)))[1:-1]}
+    return {
+        value,
+        str(escape(value)),
+        json.dumps(value)[1:-1],
+        json.dumps(str(escape(value)))[1:-1],
+    }
 
 
 def test_a_report_holds_none_of_b(pages):

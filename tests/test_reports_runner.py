@@ -41,20 +41,34 @@ def test_unknown_practice_is_refused_before_any_notebook_runs(world, tmp_path):
 
 def test_unknown_practice_through_the_cli(world, tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, [
-        "report", "monthly", "--db", str(world.db), "--month", "2026-03", "--practice", "NOPE-9",
-        "--out", str(out),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(world.db),
+            "--month",
+            "2026-03",
+            "--practice",
+            "NOPE-9",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 1
     assert "NOPE-9" in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"assets": "cdn"}, "--assets"),
-    ({"workers": 0}, "--workers"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"assets": "cdn"}, "--assets"),
+        ({"workers": 0}, "--workers"),
+    ],
+)
 def test_bad_options_are_refused(world, tmp_path, options, message):
     with pytest.raises(UserError, match=message):
         run_monthly(world.db, MARCH, practices=[A], out=tmp_path / "out", **options)
@@ -85,8 +99,10 @@ def test_missing_notebook_folder_is_a_user_error(monkeypatch, tmp_path):
 def _failing_notebooks(folder, practice_id: str):
     """A copy of the report notebook that raises for one practice, right after its parameters."""
     original = nbformat.read(str(runner.notebook_path("monthly_report")), as_version=4)
-    position = next(i for i, c in enumerate(original.cells)
-                    if "parameters" in c.metadata.get("tags", [])) + 1
+    position = (
+        next(i for i, c in enumerate(original.cells) if "parameters" in c.metadata.get("tags", []))
+        + 1
+    )
     cell = nbformat.v4.new_code_cell(
         f'if practice_id == "{practice_id}":\n'
         f'    raise RuntimeError("panne simulée pour {practice_id}")'
@@ -104,10 +120,22 @@ def test_a_failing_practice_does_not_stop_the_batch(world, tmp_path, monkeypatch
     # The spawned workers inherit the environment.
     monkeypatch.setenv(runner.NOTEBOOK_ENV, str(notebooks))
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, [
-        "report", "monthly", "--db", str(world.db), "--month", "2026-03", "--all",
-        "--out", str(out), "--workers", "2",
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(world.db),
+            "--month",
+            "2026-03",
+            "--all",
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ],
+    )
     assert result.exit_code == 1, result.output
     folder = out / "2026-03"
     assert (folder / f"{A}.html").is_file()
@@ -118,8 +146,9 @@ def test_a_failing_practice_does_not_stop_the_batch(world, tmp_path, monkeypatch
     assert rows[A][5] == "ouvrir"
     assert rows[B][5] == f"échec : RuntimeError: panne simulée pour {B}"
     assert "1 rapport(s) produit(s), 1 en échec" in parse_html(index).find("p").clean_text
-    failed_row = next(r for r in parse_html(index).find("table").find_all("tr")
-                      if B in r.clean_text)
+    failed_row = next(
+        r for r in parse_html(index).find("table").find_all("tr") if B in r.clean_text
+    )
     assert "flagged" in failed_row.attrs.get("class", "")
     assert "failed: RuntimeError" in result.stdout  # the table may wrap the message
     assert result.stdout.strip().splitlines()[-1] == str(folder / "index.html")
@@ -130,8 +159,16 @@ def test_a_failing_practice_does_not_stop_the_batch(world, tmp_path, monkeypatch
 
 
 def test_practices_must_be_chosen(world, tmp_path):
-    base = ["report", "monthly", "--db", str(world.db), "--month", "2026-03",
-            "--out", str(tmp_path / "out")]
+    base = [
+        "report",
+        "monthly",
+        "--db",
+        str(world.db),
+        "--month",
+        "2026-03",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     for extra in ([], ["--all", "--practice", A]):
         result = CliRunner().invoke(main, base + extra)
         assert result.exit_code == 2, result.output
@@ -140,10 +177,20 @@ def test_practices_must_be_chosen(world, tmp_path):
 
 
 def test_bad_month_is_refused(world, tmp_path):
-    result = CliRunner().invoke(main, [
-        "report", "monthly", "--db", str(world.db), "--month", "2026-13", "--all",
-        "--out", str(tmp_path / "out"),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(world.db),
+            "--month",
+            "2026-13",
+            "--all",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code != 0
     assert "2026-13" in result.output
     assert not (tmp_path / "out").exists()

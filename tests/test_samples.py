@@ -160,8 +160,10 @@ def test_french_files_follow_their_profile(generated, name, profile, labelled):
         labels = set(spec["values"][column])
         assert {row[spec["columns"][column]] for row in rows} <= labels, column
     for row in rows:
-        local = datetime.strptime(row[spec["columns"]["event_at" if "event_at" in spec["columns"]
-                                                     else "occurred_at"]], "%d/%m/%Y %H:%M:%S")
+        local = datetime.strptime(
+            row[spec["columns"]["event_at" if "event_at" in spec["columns"] else "occurred_at"]],
+            "%d/%m/%Y %H:%M:%S",
+        )
         aware = local.replace(tzinfo=PARIS)
         # No wall-clock time of the spring-forward gap: those belong to unit tests.
         assert aware.astimezone(ZoneInfo("UTC")).astimezone(PARIS).replace(tzinfo=None) == local
@@ -173,10 +175,15 @@ def test_french_files_follow_their_profile(generated, name, profile, labelled):
 
 
 def test_canonical_timestamps_have_offsets(generated):
-    stamps = [row["occurred_at"] for name in ("alpha_audit.csv", "alpha_audit_2026-03.csv")
-              for row in _csv(generated / name)]
-    stamps += [json.loads(line)["occurred_at"]
-               for line in (generated / "connect_audit.jsonl").read_text().splitlines()]
+    stamps = [
+        row["occurred_at"]
+        for name in ("alpha_audit.csv", "alpha_audit_2026-03.csv")
+        for row in _csv(generated / name)
+    ]
+    stamps += [
+        json.loads(line)["occurred_at"]
+        for line in (generated / "connect_audit.jsonl").read_text().splitlines()
+    ]
     stamps += [row["event_at"] for row in _csv(generated / "alpha_delegations.csv")]
     assert len(stamps) > 5000
     for stamp in stamps:
@@ -207,8 +214,9 @@ def test_ground_truth_covers_every_rule_and_cites_existing_events(generated):
     assert set(RULE_IDS) <= {row["rule_id"] for row in truth}
     known = set(_audit_local_times(generated))
     known |= {row["event_id"] for row in _csv(generated / "alpha_delegations.csv")}
-    known |= {row["N° d'opération"]
-              for row in _csv(generated / "sud_delegations.csv", "cp1252", ";")}
+    known |= {
+        row["N° d'opération"] for row in _csv(generated / "sud_delegations.csv", "cp1252", ";")
+    }
     operators = set()
     for row in truth:
         ids = [i for i in row["event_ids"].split("|") if i]
@@ -243,15 +251,21 @@ def test_background_respects_delegations():
         if event.actor == event.mailbox:
             holder_days.add(day)
             continue
-        matching = [d for d in world.delegations
-                    if d.holder.address == event.mailbox and d.delegate.address == event.actor]
+        matching = [
+            d
+            for d in world.delegations
+            if d.holder.address == event.mailbox and d.delegate.address == event.actor
+        ]
         assert len(matching) == 1, event
         if matching[0].role == "replacement":
             replacement_days.add(day)
         rights = matching[0].rights_at(event.at)
         assert rights is not None, event
         assert needs.get(event.action, "read") in rights or event.action in (
-            "login", "login_failed", "logout"), event
+            "login",
+            "login_failed",
+            "logout",
+        ), event
         if event.action == "login_failed":
             failures[event.actor].append(event.at)
     # A replaced holder stops working: never both in the mailbox on the same day.

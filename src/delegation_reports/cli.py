@@ -73,17 +73,35 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @db_option
-@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
-              help="Kind of file; auto detects it from the header.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMAT_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Kind of file; auto detects it from the header.",
+)
 @click.option("--profile", default=None, help="Operator profile: a bundled name or a .toml file.")
-@click.option("--operator", default=None, help="Operator name for files without an operator column.")
-@click.option("--year", type=click.IntRange(1970, 2200), default=None,
-              help="Dovecot syslog files: the year of the first line (syslog dates have none).")
-@click.option("--timezone", default=None,
-              help="Dovecot logs: zone of times without an offset (default Europe/Paris).")
+@click.option(
+    "--operator", default=None, help="Operator name for files without an operator column."
+)
+@click.option(
+    "--year",
+    type=click.IntRange(1970, 2200),
+    default=None,
+    help="Dovecot syslog files: the year of the first line (syslog dates have none).",
+)
+@click.option(
+    "--timezone",
+    default=None,
+    help="Dovecot logs: zone of times without an offset (default Europe/Paris).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
-@click.option("--no-refresh", is_flag=True,
-              help="Do not rebuild the models now (many loads in a row: run 'refresh' once after).")
+@click.option(
+    "--no-refresh",
+    is_flag=True,
+    help="Do not rebuild the models now (many loads in a row: run 'refresh' once after).",
+)
 @config_option
 def ingest(paths, db, fmt, profile, operator, as_json, no_refresh, config, year, timezone):
     """Load exports into the warehouse: every row is loaded, counted as a duplicate, or
@@ -95,11 +113,19 @@ def ingest(paths, db, fmt, profile, operator, as_json, no_refresh, config, year,
     big = any(p.is_file() and p.stat().st_size >= PROGRESS_MIN_BYTES for p in paths)
     with opened(db or default_db_path()) as con:
         if big:
-            results = _ingest_with_progress(con, paths, fmt, profile, operator, console,
-                                            year=year, timezone=timezone)
+            results = _ingest_with_progress(
+                con, paths, fmt, profile, operator, console, year=year, timezone=timezone
+            )
         else:
-            results = ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator,
-                                   year=year, timezone=timezone)
+            results = ingest_paths(
+                con,
+                paths,
+                fmt=fmt,
+                profile=profile,
+                operator=operator,
+                year=year,
+                timezone=timezone,
+            )
         if not no_refresh and any(r.status == "loaded" for r in results):
             refresh_models(con, config=load_config(config))
     if as_json:
@@ -110,10 +136,14 @@ def ingest(paths, db, fmt, profile, operator, as_json, no_refresh, config, year,
         sys.exit(1)
 
 
-def _ingest_with_progress(con, paths, fmt, profile, operator, console, *, year=None,
-                          timezone=None) -> list[FileResult]:
+def _ingest_with_progress(
+    con, paths, fmt, profile, operator, console, *, year=None, timezone=None
+) -> list[FileResult]:
     columns = (
-        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("", total=100)
@@ -124,19 +154,35 @@ def _ingest_with_progress(con, paths, fmt, profile, operator, console, *, year=N
         def on_progress(percent: float) -> None:
             progress.update(task, completed=percent)
 
-        return ingest_paths(con, paths, fmt=fmt, profile=profile, operator=operator,
-                            year=year, timezone=timezone,
-                            on_file=on_file, on_progress=on_progress)
+        return ingest_paths(
+            con,
+            paths,
+            fmt=fmt,
+            profile=profile,
+            operator=operator,
+            year=year,
+            timezone=timezone,
+            on_file=on_file,
+            on_progress=on_progress,
+        )
 
 
 def _print_results(console: Console, results: list[FileResult]) -> None:
     table = Table(title="Ingestion")
     for name in ("file", "format", "read", "loaded", "duplicate", "quarantined", "status"):
-        table.add_column(name, justify="right" if name in ("read", "loaded", "duplicate", "quarantined") else "left")
+        table.add_column(
+            name,
+            justify="right" if name in ("read", "loaded", "duplicate", "quarantined") else "left",
+        )
     for r in results:
         table.add_row(
-            escape(Path(r.file).name), escape(r.format or ""), f"{r.rows_read:,}",
-            f"{r.rows_loaded:,}", f"{r.rows_duplicate:,}", f"{r.rows_quarantined:,}", r.status,
+            escape(Path(r.file).name),
+            escape(r.format or ""),
+            f"{r.rows_read:,}",
+            f"{r.rows_loaded:,}",
+            f"{r.rows_duplicate:,}",
+            f"{r.rows_quarantined:,}",
+            r.status,
         )
     console.print(table)
     for r in results:
@@ -170,15 +216,22 @@ def status(db, as_json):
     for name in ("kind", "operator", "rows", "from (UTC)", "to (UTC)"):
         table.add_column(name)
     for row in report["holdings"]:
-        table.add_row(row["kind"], escape(row["operator"] or ""), f"{row['n_rows']:,}",
-                      _fmt_ts(row["covered_from_at"]), _fmt_ts(row["covered_to_at"]))
+        table.add_row(
+            row["kind"],
+            escape(row["operator"] or ""),
+            f"{row['n_rows']:,}",
+            _fmt_ts(row["covered_from_at"]),
+            _fmt_ts(row["covered_to_at"]),
+        )
     console.print(table)
     if report["quarantine"]:
         table = Table(title="Quarantined rows")
         for name in ("operator", "kind", "reason", "rows"):
             table.add_column(name)
         for row in report["quarantine"]:
-            table.add_row(escape(row["operator"] or ""), row["kind"], row["reason"], f"{row['n_rows']:,}")
+            table.add_row(
+                escape(row["operator"] or ""), row["kind"], row["reason"], f"{row['n_rows']:,}"
+            )
         console.print(table)
     else:
         console.print("No quarantined rows.")
@@ -186,9 +239,16 @@ def status(db, as_json):
     for name in ("id", "file", "sha256", "format", "read", "loaded", "dup.", "quar."):
         table.add_column(name)
     for row in report["files"]:
-        table.add_row(str(row["file_id"]), escape(row["file_name"]), row["sha256"][:12],
-                      escape(row["format"]), f"{row['rows_read']:,}", f"{row['rows_loaded']:,}",
-                      f"{row['rows_duplicate']:,}", f"{row['rows_quarantined']:,}")
+        table.add_row(
+            str(row["file_id"]),
+            escape(row["file_name"]),
+            row["sha256"][:12],
+            escape(row["format"]),
+            f"{row['rows_read']:,}",
+            f"{row['rows_loaded']:,}",
+            f"{row['rows_duplicate']:,}",
+            f"{row['rows_quarantined']:,}",
+        )
     console.print(table)
     for warning in report["warnings"]:
         console.print(f"[bold]Note:[/bold] {escape(warning)}")
@@ -197,7 +257,9 @@ def status(db, as_json):
 @main.command()
 @db_option
 @click.option("--file", "file_", default=None, help="A file's sha256 (or its start) or path.")
-@click.option("--reason", type=click.Choice(sorted(REASONS)), default=None, help="Only this reason.")
+@click.option(
+    "--reason", type=click.Choice(sorted(REASONS)), default=None, help="Only this reason."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def quarantine(db, file_, reason, as_json):
     """List quarantined rows so they can be fixed and sent again.
@@ -219,14 +281,21 @@ def quarantine(db, file_, reason, as_json):
     for name in ("file", "line", "reason", "detail", "raw text"):
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(escape(row["file_name"]), str(row["line_number"]), row["reason"],
-                      escape(row["detail"] or ""), escape((row["raw_text"] or "")[:300]))
+        table.add_row(
+            escape(row["file_name"]),
+            str(row["line_number"]),
+            row["reason"],
+            escape(row["detail"] or ""),
+            escape((row["raw_text"] or "")[:300]),
+        )
     console.print(table)
 
 
 @main.command()
 @db_option
-@click.option("--month", default=None, help="Only this month (YYYY-MM); default: every month with data.")
+@click.option(
+    "--month", default=None, help="Only this month (YYYY-MM); default: every month with data."
+)
 @config_option
 def refresh(db, month, config):
     """Rebuild delegation periods, attributed accesses and findings (ingest does it too).
@@ -244,8 +313,14 @@ def refresh(db, month, config):
 @click.option("--month", required=True, help="Month to report, YYYY-MM (Europe/Paris).")
 @click.option("--practice", default=None, help="Only this practice id.")
 @click.option("--rule", type=click.Choice(RULE_IDS), default=None, help="Only this rule.")
-@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table",
-              show_default=True, help="csv guards cells against spreadsheet formulas.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "csv", "json")),
+    default="table",
+    show_default=True,
+    help="csv guards cells against spreadsheet formulas.",
+)
 @config_option
 def findings(db, month, practice, rule, fmt, config):
     """List a month's findings, most severe first.
@@ -269,9 +344,15 @@ def findings(db, month, practice, rule, fmt, config):
         for name in ("severity", "rule", "practice", "mailbox", "actor", "first (UTC)", "events"):
             table.add_column(name, overflow="fold")
         for r in rows:
-            table.add_row(r["severity"], r["rule_id"], escape(r["practice_id"] or ""),
-                          escape(r["mailbox"] or ""), escape(r["actor"] or ""),
-                          _fmt_ts(r["first_at"]), str(r["n_events"]))
+            table.add_row(
+                r["severity"],
+                r["rule_id"],
+                escape(r["practice_id"] or ""),
+                escape(r["mailbox"] or ""),
+                escape(r["actor"] or ""),
+                _fmt_ts(r["first_at"]),
+                str(r["n_events"]),
+            )
         console.print(table)
 
 
@@ -297,17 +378,25 @@ def evaluate(ground_truth, db, config):
         table.add_column(name, justify="left" if name == "rule" else "right")
     for s in scores:
         if s.in_truth:
-            table.add_row(s.rule_id, str(s.true_positives), str(s.false_positives),
-                          str(s.false_negatives), f"{s.precision:.2f}" if s.precision is not None else "-",
-                          f"{s.recall:.2f}" if s.recall is not None else "-")
+            table.add_row(
+                s.rule_id,
+                str(s.true_positives),
+                str(s.false_positives),
+                str(s.false_negatives),
+                f"{s.precision:.2f}" if s.precision is not None else "-",
+                f"{s.recall:.2f}" if s.recall is not None else "-",
+            )
         else:
-            table.add_row(s.rule_id, "-", "-", "-", "not in ground truth",
-                          f"{len(s.unexpected)} finding(s)")
+            table.add_row(
+                s.rule_id, "-", "-", "-", "not in ground truth", f"{len(s.unexpected)} finding(s)"
+            )
     console.print(table)
     for s in scores:
         for truth in s.missed:
-            console.print(f"missed {s.rule_id}: {escape(truth.mailbox)} / {escape(truth.actor)} "
-                          f"{truth.first_at or ''} {escape(truth.note)}")
+            console.print(
+                f"missed {s.rule_id}: {escape(truth.mailbox)} / {escape(truth.actor)} "
+                f"{truth.first_at or ''} {escape(truth.note)}"
+            )
         if s.in_truth:
             for f in s.unexpected:
                 console.print(f"unexpected {s.rule_id}: {escape(f['explanation_fr'])}")
@@ -323,14 +412,30 @@ def report():
 @click.option("--month", required=True, help="Month to report, YYYY-MM (Europe/Paris).")
 @click.option("--practice", "practices", multiple=True, help="A practice id (repeatable).")
 @click.option("--all", "all_", is_flag=True, help="Every practice on the roster.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-              show_default=True, help="Output folder; reports go to OUT/YYYY-MM/.")
-@click.option("--workers", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="Notebooks run in parallel.")
-@click.option("--assets", type=click.Choice(ASSET_CHOICES), default="inline", show_default=True,
-              help="plotly.js inside each report, or once beside them (shared).")
-@click.option("--keep-notebooks", is_flag=True,
-              help="Keep the executed notebooks (they hold personal data).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Output folder; reports go to OUT/YYYY-MM/.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Notebooks run in parallel.",
+)
+@click.option(
+    "--assets",
+    type=click.Choice(ASSET_CHOICES),
+    default="inline",
+    show_default=True,
+    help="plotly.js inside each report, or once beside them (shared).",
+)
+@click.option(
+    "--keep-notebooks", is_flag=True, help="Keep the executed notebooks (they hold personal data)."
+)
 @click.option("--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium).")
 @config_option
 def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pdf, config):
@@ -342,7 +447,12 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
         raise click.UsageError("choose the practices: --practice ID (repeatable) or --all")
     month_ = Month.parse(month)
     console = _console(err=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("rapports", total=None)
 
@@ -353,37 +463,67 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
             progress.update(task, advance=1, description=escape(outcome.practice_id))
 
         result = run_monthly(
-            db or default_db_path(), month_, practices=list(practices) or None, out=out,
-            workers=workers, assets=assets, keep_notebooks=keep_notebooks, pdf=pdf,
-            config=load_config(config), on_start=on_start, on_done=on_done,
+            db or default_db_path(),
+            month_,
+            practices=list(practices) or None,
+            out=out,
+            workers=workers,
+            assets=assets,
+            keep_notebooks=keep_notebooks,
+            pdf=pdf,
+            config=load_config(config),
+            on_start=on_start,
+            on_done=on_done,
         )
     out_console = _console()
     table = Table(title=f"Reports {month_}")
     for name in ("practice", "critical", "warning", "info", "seconds", "result"):
         table.add_column(name)
     for o in result.outcomes:
-        table.add_row(escape(o.practice_id), str(o.n_critical), str(o.n_warning), str(o.n_info),
-                      f"{o.seconds:.1f}", "ok" if o.ok else f"failed: {escape(o.error or '')}")
+        table.add_row(
+            escape(o.practice_id),
+            str(o.n_critical),
+            str(o.n_warning),
+            str(o.n_info),
+            f"{o.seconds:.1f}",
+            "ok" if o.ok else f"failed: {escape(o.error or '')}",
+        )
     out_console.print(table)
     click.echo(str(result.index))
     if result.failed:
         sys.exit(1)
 
 
-pdf_option = click.option("--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium).")
-assets_option = click.option("--assets", type=click.Choice(ASSET_CHOICES), default="inline", show_default=True,
-                             help="plotly.js inside the report, or once beside it (shared).")
+pdf_option = click.option(
+    "--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium)."
+)
+assets_option = click.option(
+    "--assets",
+    type=click.Choice(ASSET_CHOICES),
+    default="inline",
+    show_default=True,
+    help="plotly.js inside the report, or once beside it (shared).",
+)
 
 
 @report.command()
 @db_option
 @click.option("--mailbox", required=True, help="The BAL PER address.")
-@click.option("--from", "start", default=None, help="First day, YYYY-MM-DD (default: twelve months back).")
+@click.option(
+    "--from", "start", default=None, help="First day, YYYY-MM-DD (default: twelve months back)."
+)
 @click.option("--to", "end", default=None, help="Last day, YYYY-MM-DD (default: today).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-              show_default=True, help="Output folder; the report goes to OUT/history/.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Output folder; the report goes to OUT/history/.",
+)
 @assets_option
-@click.option("--keep-notebooks", is_flag=True, help="Keep the executed notebook (it holds personal data).")
+@click.option(
+    "--keep-notebooks", is_flag=True, help="Keep the executed notebook (it holds personal data)."
+)
 @pdf_option
 @config_option
 def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
@@ -394,8 +534,17 @@ def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
     """
     from .reports.documents import run_history
 
-    path = run_history(db or default_db_path(), mailbox, start=start, end=end, out=out, assets=assets,
-                       keep_notebook=keep_notebooks, pdf=pdf, config=load_config(config))
+    path = run_history(
+        db or default_db_path(),
+        mailbox,
+        start=start,
+        end=end,
+        out=out,
+        assets=assets,
+        keep_notebook=keep_notebooks,
+        pdf=pdf,
+        config=load_config(config),
+    )
     click.echo(str(path))
     if pdf:
         click.echo(str(path.with_suffix(".pdf")))
@@ -404,8 +553,13 @@ def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
 @report.command()
 @db_option
 @click.option("--month", required=True, help="Month, YYYY-MM (Europe/Paris).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-              show_default=True, help="Output folder; the overview goes to OUT/YYYY-MM/overview.html.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Output folder; the overview goes to OUT/YYYY-MM/overview.html.",
+)
 @assets_option
 @click.option("--keep-notebooks", is_flag=True, help="Keep the executed notebook.")
 @pdf_option
@@ -418,8 +572,15 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config):
     """
     from .reports.documents import run_overview
 
-    path = run_overview(db or default_db_path(), Month.parse(month), out=out, assets=assets,
-                        keep_notebook=keep_notebooks, pdf=pdf, config=load_config(config))
+    path = run_overview(
+        db or default_db_path(),
+        Month.parse(month),
+        out=out,
+        assets=assets,
+        keep_notebook=keep_notebooks,
+        pdf=pdf,
+        config=load_config(config),
+    )
     click.echo(str(path))
     if pdf:
         click.echo(str(path.with_suffix(".pdf")))
@@ -427,8 +588,13 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config):
 
 @main.command()
 @db_option
-@click.option("--port", type=click.IntRange(1024, 65535), default=8888, show_default=True,
-              help="Port on 127.0.0.1.")
+@click.option(
+    "--port",
+    type=click.IntRange(1024, 65535),
+    default=8888,
+    show_default=True,
+    help="Port on 127.0.0.1.",
+)
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
 def lab(db, port, no_browser):
     """Start JupyterLab on the project's notebooks, with the warehouse set for
@@ -448,15 +614,22 @@ def lab(db, port, no_browser):
     token = secrets.token_hex(16)
     env = dict(os.environ, **{DB_ENV: str(path)})
     command = [
-        sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={folder}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
     ]
     if no_browser:
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    click.echo(f"JupyterLab on {folder}, warehouse {path} (read-only through delegation_reports.explore)")
+    click.echo(
+        f"JupyterLab on {folder}, warehouse {path} (read-only through delegation_reports.explore)"
+    )
     click.echo(f"Open http://127.0.0.1:{port}/lab?token={token}  —  Ctrl-C to stop")
     try:
         returncode = subprocess.call(command, env=env)

@@ -27,8 +27,15 @@ from .errors import UserError
 from .warehouse import connect, default_db_path, sql_text
 
 __all__ = [
-    "open_warehouse", "findings", "finding_events", "actor_events", "mailbox_events",
-    "delegation_timeline", "delegations_in_force", "pivot_by", "timeline_figure",
+    "open_warehouse",
+    "findings",
+    "finding_events",
+    "actor_events",
+    "mailbox_events",
+    "delegation_timeline",
+    "delegations_in_force",
+    "pivot_by",
+    "timeline_figure",
     "activity_figure",
 ]
 
@@ -52,7 +59,11 @@ def _instant(value: str | date | datetime | None, *, end: bool = False) -> datet
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value) if ("T" in value or " " in value) else date.fromisoformat(value)
+        value = (
+            datetime.fromisoformat(value)
+            if ("T" in value or " " in value)
+            else date.fromisoformat(value)
+        )
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=PARIS)
     day = value + timedelta(days=1) if end else value
@@ -68,37 +79,60 @@ def findings(
     severity: str | None = None,
 ) -> pd.DataFrame:
     """The month's findings (one row each), most severe first."""
-    return _frame(con, "explore/findings.sql", {
-        "month": Month.parse(month).first_day, "practice_id": practice_id,
-        "rule_id": rule_id, "severity": severity,
-    })
+    return _frame(
+        con,
+        "explore/findings.sql",
+        {
+            "month": Month.parse(month).first_day,
+            "practice_id": practice_id,
+            "rule_id": rule_id,
+            "severity": severity,
+        },
+    )
 
 
 def finding_events(con: duckdb.DuckDBPyConnection, finding_id: str) -> pd.DataFrame:
     """The attributed events behind a finding, with the delegation in force (or not) at
     each event's time."""
     frame = _frame(con, "explore/finding_events.sql", {"finding_id": finding_id})
-    if frame.empty and not con.execute(
-        "SELECT count(*) FROM finding WHERE finding_id = ?", [finding_id]
-    ).fetchone()[0]:
+    if (
+        frame.empty
+        and not con.execute(
+            "SELECT count(*) FROM finding WHERE finding_id = ?", [finding_id]
+        ).fetchone()[0]
+    ):
         raise UserError(f"no finding {finding_id!r}")
     return frame
 
 
 def actor_events(con, actor: str, start=None, end=None, mailbox: str | None = None) -> pd.DataFrame:
     """An account's attributed events in a window (dates are Paris days, inclusive)."""
-    return _frame(con, "explore/events.sql", {
-        "actor": actor.lower(), "mailbox": mailbox.lower() if mailbox else None,
-        "from_at": _instant(start), "until_at": _instant(end, end=True),
-    })
+    return _frame(
+        con,
+        "explore/events.sql",
+        {
+            "actor": actor.lower(),
+            "mailbox": mailbox.lower() if mailbox else None,
+            "from_at": _instant(start),
+            "until_at": _instant(end, end=True),
+        },
+    )
 
 
-def mailbox_events(con, mailbox: str, start=None, end=None, actor: str | None = None) -> pd.DataFrame:
+def mailbox_events(
+    con, mailbox: str, start=None, end=None, actor: str | None = None
+) -> pd.DataFrame:
     """A mailbox's attributed events in a window (dates are Paris days, inclusive)."""
-    return _frame(con, "explore/events.sql", {
-        "actor": actor.lower() if actor else None, "mailbox": mailbox.lower(),
-        "from_at": _instant(start), "until_at": _instant(end, end=True),
-    })
+    return _frame(
+        con,
+        "explore/events.sql",
+        {
+            "actor": actor.lower() if actor else None,
+            "mailbox": mailbox.lower(),
+            "from_at": _instant(start),
+            "until_at": _instant(end, end=True),
+        },
+    )
 
 
 def delegation_timeline(con, mailbox: str) -> pd.DataFrame:
@@ -108,14 +142,18 @@ def delegation_timeline(con, mailbox: str) -> pd.DataFrame:
 
 def delegations_in_force(con, mailbox: str, at) -> pd.DataFrame:
     """The delegation periods of a mailbox in force at an instant."""
-    return _frame(con, "explore/delegations_at.sql", {"mailbox": mailbox.lower(), "at": _instant(at)})
+    return _frame(
+        con, "explore/delegations_at.sql", {"mailbox": mailbox.lower(), "at": _instant(at)}
+    )
 
 
 def pivot_by(events: pd.DataFrame, by: str, values: str = "event_id") -> pd.DataFrame:
     """Events counted by ``by`` (actor, client_ip, user_agent...) and attribution."""
     if events.empty:
         return pd.DataFrame()
-    return events.pivot_table(index=by, columns="attribution", values=values, aggfunc="count", fill_value=0)
+    return events.pivot_table(
+        index=by, columns="attribution", values=values, aggfunc="count", fill_value=0
+    )
 
 
 def timeline_figure(periods: pd.DataFrame) -> go.Figure:
@@ -128,13 +166,28 @@ def timeline_figure(periods: pd.DataFrame) -> go.Figure:
         if pd.isna(start):
             continue
         label = html.escape(f"{row.delegate_name or row.delegate} ({row.delegate_role or '?'})")
-        fig.add_trace(go.Bar(
-            x=[(end - start).total_seconds() * 1000], base=[start], y=[label], orientation="h",
-            hovertext=[html.escape(f"{row.delegate} — {', '.join(row.rights) if row.rights is not None else ''}")],
-            hoverinfo="text", showlegend=False,
-        ))
-    fig.update_layout(xaxis={"type": "date"}, yaxis={"autorange": "reversed"}, barmode="overlay",
-                      template="plotly_white", height=140 + 30 * len(periods))
+        fig.add_trace(
+            go.Bar(
+                x=[(end - start).total_seconds() * 1000],
+                base=[start],
+                y=[label],
+                orientation="h",
+                hovertext=[
+                    html.escape(
+                        f"{row.delegate} — {', '.join(row.rights) if row.rights is not None else ''}"
+                    )
+                ],
+                hoverinfo="text",
+                showlegend=False,
+            )
+        )
+    fig.update_layout(
+        xaxis={"type": "date"},
+        yaxis={"autorange": "reversed"},
+        barmode="overlay",
+        template="plotly_white",
+        height=140 + 30 * len(periods),
+    )
     return fig
 
 
@@ -146,6 +199,8 @@ def activity_figure(events: pd.DataFrame, by: str = "actor") -> go.Figure:
     days = events.assign(day=events["occurred_local"].dt.date)
     counts = days.groupby([by, "day"]).size().reset_index(name="n")
     for key, part in counts.groupby(by):
-        fig.add_trace(go.Scatter(x=part["day"], y=part["n"], mode="lines+markers", name=html.escape(str(key))))
+        fig.add_trace(
+            go.Scatter(x=part["day"], y=part["n"], mode="lines+markers", name=html.escape(str(key)))
+        )
     fig.update_layout(template="plotly_white", yaxis_title="événements", height=360)
     return fig

@@ -46,7 +46,9 @@ def _lock_holder(message: str) -> str:
     return f" (process {match.group(1)})" if match else ""
 
 
-def connect(path: Path | str | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | str | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, creating its schema when writing.
 
     Raises ``WarehouseInUse`` when another process holds the file, and ``UserError`` when a
@@ -97,7 +99,9 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextmanager
-def opened(path: Path | str | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def opened(
+    path: Path | str | None = None, *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """``connect`` as a context manager that always closes the connection."""
     con = connect(path, read_only=read_only)
     try:

@@ -29,7 +29,9 @@ _RANGE = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
 
 
 def _default() -> dict:
-    text = (resources.files("delegation_reports.analysis") / "default_rules.toml").read_text("utf-8")
+    text = (resources.files("delegation_reports.analysis") / "default_rules.toml").read_text(
+        "utf-8"
+    )
     return tomllib.loads(text)
 
 
@@ -68,9 +70,12 @@ class AnalysisConfig:
 _BOOLEAN = ("enabled", "include_owner")
 # Settings the SQL reads once for all practices (they bound windows over the whole data).
 _GLOBAL_ONLY = {
-    ("failed_login_burst", "window_minutes"), ("bulk_access", "gap_minutes"),
-    ("bulk_access", "baseline_days"), ("new_client", "lookback_days"),
-    ("dormant_delegation", "days"), ("owner_inactive_delegate_active", "days"),
+    ("failed_login_burst", "window_minutes"),
+    ("bulk_access", "gap_minutes"),
+    ("bulk_access", "baseline_days"),
+    ("new_client", "lookback_days"),
+    ("dormant_delegation", "days"),
+    ("owner_inactive_delegate_active", "days"),
 }
 
 
@@ -86,7 +91,11 @@ def _parse_ranges(value, source: str, where: str) -> list[tuple[time, time]]:
         match = _RANGE.fullmatch(str(item))
         _check(bool(match), source, f"{where}: {item!r} is not 'HH:MM-HH:MM'")
         h1, m1, h2, m2 = (int(g) for g in match.groups())
-        _check(h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60, source, f"{where}: {item!r} is not a time range")
+        _check(
+            h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60,
+            source,
+            f"{where}: {item!r} is not a time range",
+        )
         opens = time(h1, m1)
         closes = time(23, 59, 59, 999999) if (h2, m2) == (24, 0) else time(h2, m2)
         _check(opens < closes, source, f"{where}: {item!r} closes before it opens")
@@ -103,13 +112,20 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
     practice) is refused."""
     known = {"opening_hours", "rules"} | (set() if where else {"system_actors", "practices"})
     unknown = set(settings) - known
-    _check(not unknown, source, f"{where.rstrip('.') or 'configuration'}: unknown keys {sorted(unknown)}")
+    _check(
+        not unknown,
+        source,
+        f"{where.rstrip('.') or 'configuration'}: unknown keys {sorted(unknown)}",
+    )
     for key in ("opening_hours", "rules", "practices"):
         _check(isinstance(settings.get(key, {}), dict), source, f"{where}{key} must be a table")
     if "system_actors" in settings:
-        _check(isinstance(settings["system_actors"], list)
-               and all(isinstance(p, str) for p in settings["system_actors"]),
-               source, "system_actors must be a list of patterns")
+        _check(
+            isinstance(settings["system_actors"], list)
+            and all(isinstance(p, str) for p in settings["system_actors"]),
+            source,
+            "system_actors must be a list of patterns",
+        )
     hours = settings.get("opening_hours", {})
     for day in WEEKDAYS:
         if day in hours:
@@ -117,29 +133,52 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
     unknown = set(hours) - set(WEEKDAYS) - {"public_holidays_closed"}
     _check(not unknown, source, f"{where}opening_hours: unknown keys {sorted(unknown)}")
     if "public_holidays_closed" in hours:
-        _check(isinstance(hours["public_holidays_closed"], bool), source,
-               f"{where}opening_hours.public_holidays_closed must be true or false")
+        _check(
+            isinstance(hours["public_holidays_closed"], bool),
+            source,
+            f"{where}opening_hours.public_holidays_closed must be true or false",
+        )
     rules = settings.get("rules", {})
     unknown = set(rules) - set(RULE_IDS)
-    _check(not unknown, source, f"{where}rules: unknown rules {sorted(unknown)}; known: {', '.join(RULE_IDS)}")
+    _check(
+        not unknown,
+        source,
+        f"{where}rules: unknown rules {sorted(unknown)}; known: {', '.join(RULE_IDS)}",
+    )
     defaults = _default()["rules"]
     for rule_id, params in rules.items():
         _check(isinstance(params, dict), source, f"{where}rules.{rule_id} must be a table")
         if "severity" in params:
-            _check(params["severity"] in SEVERITIES, source,
-                   f"{where}rules.{rule_id}.severity must be one of {SEVERITIES}")
+            _check(
+                params["severity"] in SEVERITIES,
+                source,
+                f"{where}rules.{rule_id}.severity must be one of {SEVERITIES}",
+            )
         for name, value in params.items():
-            _check(name in defaults[rule_id] or name == "enabled", source,
-                   f"{where}rules.{rule_id}: unknown setting {name!r}; known: "
-                   f"{', '.join(sorted(set(defaults[rule_id]) | {'enabled'}))}")
-            _check(not (where and (rule_id, name) in _GLOBAL_ONLY), source,
-                   f"{where}rules.{rule_id}.{name} applies to every practice: set it under "
-                   f"[rules.{rule_id}], not per practice")
+            _check(
+                name in defaults[rule_id] or name == "enabled",
+                source,
+                f"{where}rules.{rule_id}: unknown setting {name!r}; known: "
+                f"{', '.join(sorted(set(defaults[rule_id]) | {'enabled'}))}",
+            )
+            _check(
+                not (where and (rule_id, name) in _GLOBAL_ONLY),
+                source,
+                f"{where}rules.{rule_id}.{name} applies to every practice: set it under "
+                f"[rules.{rule_id}], not per practice",
+            )
             if name in _BOOLEAN:
-                _check(isinstance(value, bool), source, f"{where}rules.{rule_id}.{name} must be true or false")
+                _check(
+                    isinstance(value, bool),
+                    source,
+                    f"{where}rules.{rule_id}.{name} must be true or false",
+                )
             elif name != "severity":
-                _check(isinstance(value, int | float) and not isinstance(value, bool), source,
-                       f"{where}rules.{rule_id}.{name} must be a number")
+                _check(
+                    isinstance(value, int | float) and not isinstance(value, bool),
+                    source,
+                    f"{where}rules.{rule_id}.{name} must be a number",
+                )
 
 
 def load_config(path: Path | str | None = None) -> AnalysisConfig:
@@ -164,7 +203,9 @@ def load_config(path: Path | str | None = None) -> AnalysisConfig:
     return AnalysisConfig(data, source)
 
 
-def write_config_tables(con: duckdb.DuckDBPyConnection, config: AnalysisConfig, years: range) -> None:
+def write_config_tables(
+    con: duckdb.DuckDBPyConnection, config: AnalysisConfig, years: range
+) -> None:
     """(Re)write the cfg_* tables and the public holidays the rules read. Rows with a NULL
     practice_id are the defaults; a practice has rows of its own only where it overrides them."""
     overriding = sorted(config.data.get("practices", {}))
@@ -188,9 +229,15 @@ def write_config_tables(con: duckdb.DuckDBPyConnection, config: AnalysisConfig, 
     french = holidays.France(years=list(years), language="fr")
     days = sorted((day, name) for day, name in french.items() if isinstance(day, date))
     tables = {
-        "cfg_opening_hours": ("practice_id VARCHAR, isodow INTEGER, opens TIME, closes TIME", hours),
+        "cfg_opening_hours": (
+            "practice_id VARCHAR, isodow INTEGER, opens TIME, closes TIME",
+            hours,
+        ),
         "cfg_holidays_closed": ("practice_id VARCHAR, is_closed BOOLEAN", closed),
-        "cfg_rule_param": ("practice_id VARCHAR, rule_id VARCHAR, name VARCHAR, value VARCHAR", params),
+        "cfg_rule_param": (
+            "practice_id VARCHAR, rule_id VARCHAR, name VARCHAR, value VARCHAR",
+            params,
+        ),
         "cfg_system_actor": ("pattern VARCHAR", patterns),
         "public_holiday": ("day DATE, name VARCHAR", days),
     }
@@ -199,4 +246,6 @@ def write_config_tables(con: duckdb.DuckDBPyConnection, config: AnalysisConfig, 
         if rows:
             width = len(rows[0])
             placeholders = ", ".join("(" + ", ".join("?" * width) + ")" for _ in rows)
-            con.execute(f"INSERT INTO {name} VALUES {placeholders}", [v for row in rows for v in row])
+            con.execute(
+                f"INSERT INTO {name} VALUES {placeholders}", [v for row in rows for v in row]
+            )

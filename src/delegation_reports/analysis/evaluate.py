@@ -21,7 +21,15 @@ import duckdb
 from ..errors import UserError
 from .config import RULE_IDS
 
-GROUND_TRUTH_COLUMNS = ("rule_id", "practice_id", "mailbox", "actor", "first_at", "last_at", "event_ids")
+GROUND_TRUTH_COLUMNS = (
+    "rule_id",
+    "practice_id",
+    "mailbox",
+    "actor",
+    "first_at",
+    "last_at",
+    "event_ids",
+)
 
 
 @dataclass
@@ -75,12 +83,21 @@ def read_ground_truth(path: Path) -> list[Truth]:
                 try:
                     first, last = _time(row["first_at"]), _time(row["last_at"])
                 except ValueError:
-                    raise UserError(f"{path}, line {line}: first_at/last_at are not ISO 8601 times") from None
-                rows.append(Truth(
-                    row["rule_id"], row["practice_id"], row["mailbox"].lower(), row["actor"].lower(),
-                    first, last, frozenset(e for e in row["event_ids"].split("|") if e),
-                    row.get("note", ""),
-                ))
+                    raise UserError(
+                        f"{path}, line {line}: first_at/last_at are not ISO 8601 times"
+                    ) from None
+                rows.append(
+                    Truth(
+                        row["rule_id"],
+                        row["practice_id"],
+                        row["mailbox"].lower(),
+                        row["actor"].lower(),
+                        first,
+                        last,
+                        frozenset(e for e in row["event_ids"].split("|") if e),
+                        row.get("note", ""),
+                    )
+                )
             return rows
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None

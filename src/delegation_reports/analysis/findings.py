@@ -14,8 +14,17 @@ from .config import AnalysisConfig
 from .models import Month, create_model_macros, is_stale, refresh
 
 FIELDS = (
-    "rule_id", "severity", "practice_id", "mailbox", "actor", "first_at", "last_at",
-    "n_events", "evidence", "title_fr", "explanation_fr",
+    "rule_id",
+    "severity",
+    "practice_id",
+    "mailbox",
+    "actor",
+    "first_at",
+    "last_at",
+    "n_events",
+    "evidence",
+    "title_fr",
+    "explanation_fr",
 )
 # Cells a spreadsheet would run as formulas.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -68,6 +77,8 @@ def to_csv(findings: list[dict]) -> str:
 
 
 def to_json(findings: list[dict]) -> str:
-    rows = [{f: (v.isoformat() if isinstance(v := finding[f], datetime) else v) for f in FIELDS}
-            for finding in findings]
+    rows = [
+        {f: (v.isoformat() if isinstance(v := finding[f], datetime) else v) for f in FIELDS}
+        for finding in findings
+    ]
     return json.dumps(rows, indent=2, ensure_ascii=False)

@@ -23,8 +23,19 @@ from .config import RULE_IDS, AnalysisConfig, load_config, write_config_tables
 
 CORE_MODELS = ("mailbox_practice", "delegation_period", "delegation_inconsistency")
 FINDING_COLUMNS = (
-    "month", "finding_id", "rule_id", "severity", "practice_id", "mailbox", "actor", "first_at",
-    "last_at", "n_events", "evidence", "title_fr", "explanation_fr",
+    "month",
+    "finding_id",
+    "rule_id",
+    "severity",
+    "practice_id",
+    "mailbox",
+    "actor",
+    "first_at",
+    "last_at",
+    "n_events",
+    "evidence",
+    "title_fr",
+    "explanation_fr",
 )
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _PARAM = re.compile(r"\$([a-z_]+)")
@@ -173,8 +184,11 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         f"WHERE month = DATE '{month.first_day.isoformat()}'"
     )
     con.execute("DELETE FROM read_burst WHERE month = ?", [month.first_day])
-    _run(con, f"INSERT INTO read_burst BY NAME {sql_text('models/marts/read_burst.sql')}",
-         dict(params, month=month.first_day))
+    _run(
+        con,
+        f"INSERT INTO read_burst BY NAME {sql_text('models/marts/read_burst.sql')}",
+        dict(params, month=month.first_day),
+    )
     con.execute("DELETE FROM finding WHERE month = ?", [month.first_day])
     for rule_id in rules:
         rule_params = dict(params, days=defaults[rule_id].get("days"))
@@ -207,7 +221,9 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     con.execute("DROP VIEW IF EXISTS temp.month_access")
 
 
-def refresh(con, months: Iterable[Month] | None = None, config: AnalysisConfig | None = None) -> list[Month]:
+def refresh(
+    con, months: Iterable[Month] | None = None, config: AnalysisConfig | None = None
+) -> list[Month]:
     """Rebuild the core models and the given months (default: every month with data), in one
     transaction. Returns the months built."""
     config = config or load_config()

@@ -15,26 +15,54 @@ from .layout import Layout, bundled_profiles, canonical_layout, find_profile, no
 # Real-world sources read by an adapter (ingest/m365.py, ingest/dovecot.py) rather than by a
 # layout: their records are nested JSON or log lines, not columns.
 ADAPTER_FORMATS = ("m365", "dovecot")
-FORMAT_CHOICES = ("auto", "delegations", "snapshot", "audit", "roster", "directory", *ADAPTER_FORMATS)
+FORMAT_CHOICES = (
+    "auto",
+    "delegations",
+    "snapshot",
+    "audit",
+    "roster",
+    "directory",
+    *ADAPTER_FORMATS,
+)
 _ADAPTER_HINTS = {
     "m365": "expected a Purview audit export (a CSV with an AuditData column) or Management "
-            "Activity API records (JSON with CreationTime, Operation, RecordType)",
+    "Activity API records (JSON with CreationTime, Operation, RecordType)",
     "dovecot": "expected Dovecot log lines (e.g. 'imap(user)<pid><session>: expunge: ...')",
 }
 
 # The directory extraction's headers, in order, as the Annuaire Santé publishes them.
 DIRECTORY_HEADERS = (
-    "Type de BAL", "Adresse BAL", "Type Identifiant PP", "Identifiant PP",
-    "Identification nationale PP", "Type identifiant structure", "Identification Structure",
-    "Service de rattachement", "Civilité d'exercice", "Nom d'exercice", "Prénom d'exercice",
-    "Catégorie profession", "Libellé de catégorie profession", "Code Profession",
-    "Libellé Profession", "Code savoir-faire", "Libellé savoir-faire", "Dématérialisation",
-    "Raison Sociale structure BAL", "Enseigne commerciale structure BAL",
-    "L2COMPLEMENTLOCALISATION structure BAL", "L3COMPLEMENTDISTRIBUTION structure BAL",
-    "L4NUMEROVOIE structure BAL", "L4COMPLEMENTNUMEROVOIE structure BAL",
-    "NL4TYPEVOIE structure BAL", "L4LIBELLEVOIE structure BAL",
-    "L5LIEUDITMENTION structure BAL", "L6LIGNEACHEMINEMENT structure BAL",
-    "Code postal structure BAL", "Département structure BAL", "Pays structure BAL",
+    "Type de BAL",
+    "Adresse BAL",
+    "Type Identifiant PP",
+    "Identifiant PP",
+    "Identification nationale PP",
+    "Type identifiant structure",
+    "Identification Structure",
+    "Service de rattachement",
+    "Civilité d'exercice",
+    "Nom d'exercice",
+    "Prénom d'exercice",
+    "Catégorie profession",
+    "Libellé de catégorie profession",
+    "Code Profession",
+    "Libellé Profession",
+    "Code savoir-faire",
+    "Libellé savoir-faire",
+    "Dématérialisation",
+    "Raison Sociale structure BAL",
+    "Enseigne commerciale structure BAL",
+    "L2COMPLEMENTLOCALISATION structure BAL",
+    "L3COMPLEMENTDISTRIBUTION structure BAL",
+    "L4NUMEROVOIE structure BAL",
+    "L4COMPLEMENTNUMEROVOIE structure BAL",
+    "NL4TYPEVOIE structure BAL",
+    "L4LIBELLEVOIE structure BAL",
+    "L5LIEUDITMENTION structure BAL",
+    "L6LIGNEACHEMINEMENT structure BAL",
+    "Code postal structure BAL",
+    "Département structure BAL",
+    "Pays structure BAL",
 )
 _EXTRACTION_NAME = re.compile(r"Extraction_Correspondance_MSSante_(\d{12})", re.I)
 
@@ -47,7 +75,9 @@ def directory_key(name: str) -> str:
     return re.sub(r"\s+structure bal$", "", text)
 
 
-_DIRECTORY_KEYS = {directory_key(h): c for h, c in zip(DIRECTORY_HEADERS, DIRECTORY_COLUMNS, strict=True)}
+_DIRECTORY_KEYS = {
+    directory_key(h): c for h, c in zip(DIRECTORY_HEADERS, DIRECTORY_COLUMNS, strict=True)
+}
 
 
 @dataclass
@@ -110,22 +140,32 @@ def _missing(layout: Layout, positions: dict[str, int]) -> list[str]:
 
 def known_formats() -> str:
     """A one-line list of the formats and profiles detection knows."""
-    names = [k for k in KINDS] + list(ADAPTER_FORMATS) + [f"profile {p.name}" for p in bundled_profiles()]
+    names = (
+        [k for k in KINDS]
+        + list(ADAPTER_FORMATS)
+        + [f"profile {p.name}" for p in bundled_profiles()]
+    )
     return ", ".join(names)
 
 
 def _adapter(name: str, text: str) -> Detected:
     if name == "m365":
-        layout = Layout(name="m365", kind=AUDIT, container="m365",
-                        constants={"operator": m365.DEFAULT_OPERATOR},
-                        description="Microsoft 365 / Exchange audit records")
+        layout = Layout(
+            name="m365",
+            kind=AUDIT,
+            container="m365",
+            constants={"operator": m365.DEFAULT_OPERATOR},
+            description="Microsoft 365 / Exchange audit records",
+        )
         first = files.first_line(text)
         delimiter = files.sniff_delimiter(first)
         is_csv = not text.lstrip().startswith(("[", "{"))
         header = files.parse_header(first, delimiter) if is_csv else []
         ignored = [h for h in header if h.casefold() != "auditdata"]
         return Detected(layout, header, delimiter, {}, ignored, [])
-    layout = Layout(name="dovecot", kind=AUDIT, container="dovecot", description="Dovecot IMAP logs")
+    layout = Layout(
+        name="dovecot", kind=AUDIT, container="dovecot", description="Dovecot IMAP logs"
+    )
     return Detected(layout, [], "", {}, [], [])
 
 
@@ -176,8 +216,13 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
         header = files.parse_header(files.first_line(text), delimiter)
         candidates = [canonical_layout(k) for k in KINDS.values() if k is not DIRECTORY]
         candidates.append(
-            Layout(name="directory", kind=DIRECTORY, container="directory", delimiter="|",
-                   description="MSSanté directory extraction")
+            Layout(
+                name="directory",
+                kind=DIRECTORY,
+                container="directory",
+                delimiter="|",
+                description="MSSanté directory extraction",
+            )
         )
         candidates.extend(bundled_profiles())
 
@@ -189,7 +234,9 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
         detected = _build(layout, header, delimiter or layout.delimiter)
         missing = _missing(layout, detected.positions)
         if missing:
-            raise UnknownFormat(f"{path}: header does not match format {fmt}: missing columns {missing}")
+            raise UnknownFormat(
+                f"{path}: header does not match format {fmt}: missing columns {missing}"
+            )
         return detected
 
     matches = []

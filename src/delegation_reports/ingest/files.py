@@ -68,7 +68,7 @@ def read_head(path: Path, limit: int = 1 << 16) -> bytes:
 def decode_head(head: bytes, encoding: str | None = None) -> str:
     """Decode a file's first bytes: the given encoding, else UTF-8, else Windows-1252."""
     if head.startswith(codecs.BOM_UTF8):
-        head = head[len(codecs.BOM_UTF8):]
+        head = head[len(codecs.BOM_UTF8) :]
     candidates = [encoding] if encoding else ["utf-8", "cp1252"]
     for candidate in candidates:
         decoder = codecs.getincrementaldecoder(candidate)(errors="strict")
@@ -121,7 +121,7 @@ def transcode_to_utf8(source: Path, target: Path, encoding: str) -> None:
         first = True
         while chunk := src.read(CHUNK):
             if first and chunk.startswith(codecs.BOM_UTF8):
-                chunk = chunk[len(codecs.BOM_UTF8):]
+                chunk = chunk[len(codecs.BOM_UTF8) :]
             first = False
             dst.write(decoder.decode(chunk))
         dst.write(decoder.decode(b"", final=True))
@@ -137,7 +137,7 @@ def raw_line(path: Path, offset: int, limit: int = 8192) -> str:
     with path.open("rb") as handle:
         handle.seek(start)
         data = handle.read(offset - start + limit)
-    head, tail = data[: offset - start], data[offset - start:]
+    head, tail = data[: offset - start], data[offset - start :]
     lines = (head.rsplit(b"\n", 1)[-1] + tail).split(b"\n")
     line = next((line for line in lines if line.rstrip(b"\r")), b"")
     return line.rstrip(b"\r").decode("utf-8", errors="backslashreplace")

@@ -131,7 +131,11 @@ def load_profile(path: Path, source: str | None = None) -> Layout:
     except LookupError:
         raise ProfileError(f"{source}: unknown encoding {encoding!r}") from None
     delimiter = data.get("delimiter", ",")
-    _check(len(delimiter) == 1 and delimiter not in "\"\r\n", source, "'delimiter' must be one character")
+    _check(
+        len(delimiter) == 1 and delimiter not in '"\r\n',
+        source,
+        "'delimiter' must be one character",
+    )
 
     timestamp_format = data.get("timestamp_format", "")
     date_format = data.get("date_format", "")
@@ -145,7 +149,11 @@ def load_profile(path: Path, source: str | None = None) -> Layout:
     ambiguous = data.get("ambiguous", "quarantine")
     nonexistent = data.get("nonexistent", "quarantine")
     _check(ambiguous in AMBIGUOUS_RULES, source, f"'ambiguous' must be one of {AMBIGUOUS_RULES}")
-    _check(nonexistent in NONEXISTENT_RULES, source, f"'nonexistent' must be one of {NONEXISTENT_RULES}")
+    _check(
+        nonexistent in NONEXISTENT_RULES,
+        source,
+        f"'nonexistent' must be one of {NONEXISTENT_RULES}",
+    )
     time = TimeSpec(
         style="local" if timestamp_format else "iso",
         timestamp_format=timestamp_format,

@@ -66,30 +66,70 @@ _REJECT_REASONS = {
 
 _STORED: dict[str, tuple[str, ...]] = {
     "audit": (
-        "operator", "event_id", "occurred_at", "mailbox", "actor", "action", "outcome",
-        "auth_method", "client_ip", "user_agent", "session_id", "message_id",
+        "operator",
+        "event_id",
+        "occurred_at",
+        "mailbox",
+        "actor",
+        "action",
+        "outcome",
+        "auth_method",
+        "client_ip",
+        "user_agent",
+        "session_id",
+        "message_id",
     ),
     "delegations": (
-        "operator", "event_id", "event_type", "event_at", "mailbox", "delegate", "delegate_name",
-        "delegate_role", "rights", "valid_from_at", "valid_until_at", "performed_by",
+        "operator",
+        "event_id",
+        "event_type",
+        "event_at",
+        "mailbox",
+        "delegate",
+        "delegate_name",
+        "delegate_role",
+        "rights",
+        "valid_from_at",
+        "valid_until_at",
+        "performed_by",
     ),
     "snapshot": (
-        "operator", "as_of_at", "mailbox", "delegate", "delegate_name", "delegate_role", "rights",
-        "valid_from_at", "valid_until_at",
+        "operator",
+        "as_of_at",
+        "mailbox",
+        "delegate",
+        "delegate_name",
+        "delegate_role",
+        "rights",
+        "valid_from_at",
+        "valid_until_at",
     ),
     "roster": (
-        "practice_id", "practice_name", "member", "member_kind", "member_rpps", "practice_siret",
+        "practice_id",
+        "practice_name",
+        "member",
+        "member_kind",
+        "member_rpps",
+        "practice_siret",
         "practice_finess",
     ),
-    "directory": ("extracted_at", "row_digest") + tuple(
-        c if c != "dematerialisation" else "is_dematerialised" for c in DIRECTORY.columns
-    ),
+    "directory": ("extracted_at", "row_digest")
+    + tuple(c if c != "dematerialisation" else "is_dematerialised" for c in DIRECTORY.columns),
 }
 
 _JSONL_BATCH = 50_000
 _TEMP_TABLES = (
-    "located", "repeat_groups", "conflict_rows", "skipped_lines", "rejects", "jsonl_rows",
-    "reject_rows", "reject_scans", "reject_rows_2", "reject_scans_2", "stage_audit",
+    "located",
+    "repeat_groups",
+    "conflict_rows",
+    "skipped_lines",
+    "rejects",
+    "jsonl_rows",
+    "reject_rows",
+    "reject_scans",
+    "reject_rows_2",
+    "reject_scans_2",
+    "stage_audit",
     "stage_delegations",
 )
 # Temporary tables of one kind's pass over an adapter's rows.
@@ -204,8 +244,16 @@ def ingest_paths(
         path = Path(path)
         if on_file:
             on_file(path, path.stat().st_size if path.is_file() else 0)
-        result = ingest_file(con, path, fmt=fmt, profile=profile, operator=operator,
-                             on_progress=on_progress, year=year, timezone=timezone)
+        result = ingest_file(
+            con,
+            path,
+            fmt=fmt,
+            profile=profile,
+            operator=operator,
+            on_progress=on_progress,
+            year=year,
+            timezone=timezone,
+        )
         results.append(result)
         if on_done:
             on_done(result)
@@ -247,7 +295,9 @@ def ingest_file(
             return result
         default_operator = operator or detected.layout.constants.get("operator")
         if detected.layout.container in ADAPTER_FORMATS and not default_operator:
-            raise InputFileError(f"{path}: {detected.layout.description} do not name the operator: pass --operator NAME")
+            raise InputFileError(
+                f"{path}: {detected.layout.description} do not name the operator: pass --operator NAME"
+            )
         if (
             detected.layout.kind.name not in ("roster", "directory")
             and "operator" not in detected.positions
@@ -260,8 +310,16 @@ def ingest_file(
             if detected.layout.container != "jsonl" and not detected.layout.is_utf8:
                 read_path, transcoded = Path(tmp) / "utf8.csv", True
                 files.transcode_to_utf8(path, read_path, detected.layout.encoding)
-            source = _Source(path, detected, hashing, default_operator, read_path, transcoded,
-                             year=year, timezone=timezone)
+            source = _Source(
+                path,
+                detected,
+                hashing,
+                default_operator,
+                read_path,
+                transcoded,
+                year=year,
+                timezone=timezone,
+            )
             if detected.layout.container in ADAPTER_FORMATS:
                 _load_adapter(con, source, result, started, on_progress)
             else:
@@ -294,7 +352,9 @@ def _checked_timezone(timezone: str | None) -> str:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UserError(f"unknown time zone {timezone!r} (--timezone): use a name like Europe/Paris") from None
+        raise UserError(
+            f"unknown time zone {timezone!r} (--timezone): use a name like Europe/Paris"
+        ) from None
     return timezone
 
 
@@ -311,7 +371,9 @@ def _already_ingested(con, fingerprint: files.Fingerprint, result: FileResult) -
     if not known:
         return False
     result.status = "unchanged"
-    result.message = f"already ingested as file {known[0]} on {known[1]:%Y-%m-%d %H:%M} UTC; nothing changed"
+    result.message = (
+        f"already ingested as file {known[0]} on {known[1]:%Y-%m-%d %H:%M} UTC; nothing changed"
+    )
     return True
 
 
@@ -347,9 +409,9 @@ def _load(con, source: _Source, result: FileResult, started: datetime, on_progre
             n_duplicate += _locate_and_quarantine(con, source, file_id, conflict_keys)
         _quarantine_rejects(con, source, file_id)
 
-        result.rows_read = n_records + con.execute(
-            "SELECT count(DISTINCT line_number) FROM rejects"
-        ).fetchone()[0]
+        result.rows_read = (
+            n_records + con.execute("SELECT count(DISTINCT line_number) FROM rejects").fetchone()[0]
+        )
         result.rows_loaded = con.execute(
             f"SELECT count(*) FROM {kind.table} WHERE source_file_id = ?", [file_id]
         ).fetchone()[0]
@@ -389,10 +451,18 @@ def _load_adapter(con, source: _Source, result: FileResult, started: datetime, o
             con.execute(statement)
         sink = RowSink(con, kinds)
         if is_m365:
-            reader = M365Reader(con, source.path, source.detected.header, source.operator, sink,
-                                delimiter=source.detected.delimiter or ",")
+            reader = M365Reader(
+                con,
+                source.path,
+                source.detected.header,
+                source.operator,
+                sink,
+                delimiter=source.detected.delimiter or ",",
+            )
         else:
-            reader = DovecotReader(con, source.path, source.operator, sink, source.year, source.timezone)
+            reader = DovecotReader(
+                con, source.path, source.operator, sink, source.year, source.timezone
+            )
         staging: Staging = reader.read()
         if _already_ingested(con, source.fingerprint, result):
             raise _Unchanged
@@ -406,7 +476,9 @@ def _load_adapter(con, source: _Source, result: FileResult, started: datetime, o
             kind = KINDS[name]
             part = replace(
                 source,
-                detected=replace(source.detected, layout=replace(layout, kind=kind, container="jsonl")),
+                detected=replace(
+                    source.detected, layout=replace(layout, kind=kind, container="jsonl")
+                ),
                 n_records=n_rows,
             )
             con.execute(f"CREATE TEMP VIEW jsonl_rows AS SELECT * FROM stage_{name}")
@@ -441,8 +513,9 @@ def _load_adapter(con, source: _Source, result: FileResult, started: datetime, o
         result.operator = source.operator
         result.rows_read = sum(sink.counts.values()) + len(staging.rejects)
         result.rows_loaded = sum(
-            con.execute(f"SELECT count(*) FROM {KINDS[name].table} WHERE source_file_id = ?",
-                        [file_id]).fetchone()[0]
+            con.execute(
+                f"SELECT count(*) FROM {KINDS[name].table} WHERE source_file_id = ?", [file_id]
+            ).fetchone()[0]
             for name in kinds
         )
         result.rows_duplicate = n_duplicate
@@ -462,7 +535,11 @@ def _load_adapter(con, source: _Source, result: FileResult, started: datetime, o
                 f"{source.path}: {staging.n_source} source records but {staging.n_mapped} mapped + "
                 f"{len(staging.rejects)} unreadable + {result.rows_skipped} skipped"
             )
-        kind_name = "delegations" if is_m365 and not sink.counts["audit"] and sink.counts["delegations"] else "audit"
+        kind_name = (
+            "delegations"
+            if is_m365 and not sink.counts["audit"] and sink.counts["delegations"]
+            else "audit"
+        )
         result.kind = kind_name
         result.notes.extend(staging.notes)
         source.detected.content_columns = sorted(staging.content_keys)
@@ -490,7 +567,12 @@ def _describe_rows(con, source: _Source, result: FileResult, file_id: int) -> tu
 
 
 def _record_manifest(
-    con, source: _Source, result: FileResult, file_id: int, started: datetime, coverage: tuple,
+    con,
+    source: _Source,
+    result: FileResult,
+    file_id: int,
+    started: datetime,
+    coverage: tuple,
     kind: str | None = None,
 ) -> None:
     if source.detected.content_columns:
@@ -506,12 +588,27 @@ def _record_manifest(
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
-            file_id, str(source.path.resolve()), source.path.name,
-            source.fingerprint.size_bytes, source.fingerprint.sha256, kind or source.kind.name,
-            result.format, result.operator, result.rows_read, result.rows_loaded,
-            result.rows_duplicate, result.rows_quarantined, source.detected.ignored_columns,
-            source.detected.content_columns, coverage[0], coverage[1], started,
-            datetime.now(UTC), __version__, "; ".join(result.notes) or None, result.rows_skipped,
+            file_id,
+            str(source.path.resolve()),
+            source.path.name,
+            source.fingerprint.size_bytes,
+            source.fingerprint.sha256,
+            kind or source.kind.name,
+            result.format,
+            result.operator,
+            result.rows_read,
+            result.rows_loaded,
+            result.rows_duplicate,
+            result.rows_quarantined,
+            source.detected.ignored_columns,
+            source.detected.content_columns,
+            coverage[0],
+            coverage[1],
+            started,
+            datetime.now(UTC),
+            __version__,
+            "; ".join(result.notes) or None,
+            result.rows_skipped,
         ],
     )
 
@@ -591,9 +688,9 @@ def _settle_repeats(con, kind: Kind, file_id: int) -> tuple[int, bool]:
         DELETE FROM {kind.table} WHERE rowid IN (
             SELECT rowid FROM (
                 SELECT t.rowid, g.n_contents,
-                    row_number() OVER (PARTITION BY {_key_sql(kind, 't')} ORDER BY t.rowid) AS occurrence
+                    row_number() OVER (PARTITION BY {_key_sql(kind, "t")} ORDER BY t.rowid) AS occurrence
                 FROM {kind.table} AS t
-                JOIN repeat_groups AS g ON {_key_join(kind, 't', 'g')}
+                JOIN repeat_groups AS g ON {_key_join(kind, "t", "g")}
                 WHERE t.source_file_id = $file_id AND g.earlier_file_id IS NULL
             ) WHERE occurrence > 1 OR n_contents > 1
         )
@@ -632,19 +729,21 @@ def _locate_and_quarantine(con, source: _Source, file_id: int, conflict_keys: bo
         return 0
     stored = ", ".join(_STORED[kind.name])
     # A conflicting row passed validation, so its raw text was not kept: show it as parsed.
-    as_parsed = "to_json(struct_pack(" + ", ".join(f"{c} := l.{c}" for c in _STORED[kind.name]) + "))"
+    as_parsed = (
+        "to_json(struct_pack(" + ", ".join(f"{c} := l.{c}" for c in _STORED[kind.name]) + "))"
+    )
     con.execute(
         f"""
         CREATE TEMP TABLE conflict_rows AS
         SELECT l.*,
-            {_content_sql(kind, 'l')} AS content,
+            {_content_sql(kind, "l")} AS content,
             g.earlier_content, g.earlier_file_id,
-            first_value({_content_sql(kind, 'l')}) OVER (
-                PARTITION BY {_key_sql(kind, 'l')} ORDER BY l.line_number) AS first_content,
+            first_value({_content_sql(kind, "l")}) OVER (
+                PARTITION BY {_key_sql(kind, "l")} ORDER BY l.line_number) AS first_content,
             first_value(l.line_number) OVER (
-                PARTITION BY {_key_sql(kind, 'l')} ORDER BY l.line_number) AS first_line
+                PARTITION BY {_key_sql(kind, "l")} ORDER BY l.line_number) AS first_line
         FROM located AS l
-        JOIN repeat_groups AS g ON {_key_join(kind, 'l', 'g')}
+        JOIN repeat_groups AS g ON {_key_join(kind, "l", "g")}
         WHERE len(l.problems) = 0
         """
     )
@@ -662,7 +761,7 @@ def _locate_and_quarantine(con, source: _Source, file_id: int, conflict_keys: bo
             CASE WHEN earlier_file_id IS NOT NULL
                 THEN 'same key as a row of file ' || earlier_file_id || ', different content'
                 ELSE 'same key as line ' || first_line || ' of this file, different content' END,
-            {as_parsed.replace('l.', '')}
+            {as_parsed.replace("l.", "")}
         FROM conflict_rows
         WHERE content IS DISTINCT FROM coalesce(earlier_content, first_content)
         """,
@@ -688,7 +787,9 @@ def _set_variables(con, source: _Source) -> None:
     if layout.kind is DIRECTORY:
         stamp = extraction_time(source.path)
         if stamp:
-            con.execute("SET VARIABLE extracted_at = timezone('Europe/Paris', ?::TIMESTAMP)", [stamp])
+            con.execute(
+                "SET VARIABLE extracted_at = timezone('Europe/Paris', ?::TIMESTAMP)", [stamp]
+            )
         else:
             mtime = datetime.fromtimestamp(source.path.stat().st_mtime, UTC)
             con.execute("SET VARIABLE extracted_at = ?::TIMESTAMPTZ", [mtime])
@@ -723,7 +824,10 @@ def _csv_field(expr: str, delimiter: str) -> str:
 
 
 def _csv_raw_sql(
-    source: _Source, *, with_lines: bool, rejects: tuple[str, str] = ("reject_rows_2", "reject_scans_2")
+    source: _Source,
+    *,
+    with_lines: bool,
+    rejects: tuple[str, str] = ("reject_rows_2", "reject_scans_2"),
 ) -> tuple[str, dict]:
     """The `raw_canonical` query over the CSV file: canonical names, labels mapped. Line
     numbers (ordinal + 1, right while no line was skipped) make the scan sequential: asked
@@ -743,7 +847,9 @@ def _csv_raw_sql(
     for column in canonical:
         position = detected.positions.get(column)
         if position is None or position in content:
-            value = f"getvariable('const_{column}')" if column in layout.constants else "NULL::VARCHAR"
+            value = (
+                f"getvariable('const_{column}')" if column in layout.constants else "NULL::VARCHAR"
+            )
         else:
             value = names[position]
             if column in layout.values and column == "rights":
@@ -752,9 +858,7 @@ def _csv_raw_sql(
                     f"lambda r: coalesce(map_extract_value(getvariable('map_rights'), lower(trim(r))), trim(r))), '|')"
                 )
             elif column in layout.values:
-                value = (
-                    f"coalesce(map_extract_value(getvariable('map_{column}'), lower(trim({value}))), {value})"
-                )
+                value = f"coalesce(map_extract_value(getvariable('map_{column}'), lower(trim({value}))), {value})"
             elif column == "rights" and layout.list_separator != "|":
                 value = f"replace({value}, getvariable('list_separator'), '|')"
         select.append(f"{value} AS {column}")
@@ -799,7 +903,9 @@ def _scrub_content(raw: str, source: _Source) -> str:
 def _count_records(con, source: _Source) -> int:
     """Count the file's records in a fast parallel scan that also collects the lines the CSV
     reader rejects (wrong field count, bad bytes...) into `rejects`."""
-    raw_sql, params = _csv_raw_sql(source, with_lines=False, rejects=("reject_rows", "reject_scans"))
+    raw_sql, params = _csv_raw_sql(
+        source, with_lines=False, rejects=("reject_rows", "reject_scans")
+    )
     # The reader checks the encoding of the columns a query reads only: count(*) would let
     # bad bytes through. has_bad_bytes reads every kept column, as the load's scans do.
     n_records = con.execute(f"SELECT count(has_bad_bytes) FROM ({raw_sql})", params).fetchone()[0]
@@ -809,7 +915,9 @@ def _count_records(con, source: _Source) -> int:
     ).fetchall()
     rows = []
     for line, offset, error_types, csv_line, message in rejected:
-        reason = next((_REJECT_REASONS[t] for t in error_types if t in _REJECT_REASONS), "malformed_row")
+        reason = next(
+            (_REJECT_REASONS[t] for t in error_types if t in _REJECT_REASONS), "malformed_row"
+        )
         if reason == "undecodable_bytes" and not source.transcoded:
             raw = files.raw_line(source.path, offset)
         else:
@@ -838,8 +946,10 @@ def _fix_line_numbers(con, source: _Source) -> None:
     lines before each row."""
     rejected = [r[0] for r in con.execute("SELECT DISTINCT line_number FROM rejects").fetchall()]
     blank = source.fingerprint.blank_lines
-    if blank and source.detected.layout.container == "csv" and (
-        1 + source.n_records + len(rejected) + len(blank) != source.fingerprint.n_lines
+    if (
+        blank
+        and source.detected.layout.container == "csv"
+        and (1 + source.n_records + len(rejected) + len(blank) != source.fingerprint.n_lines)
     ):
         # Some quoted value spans lines and counts as one line (docs/quarantine.md): number
         # the blank lines the same way, not physically.
@@ -923,15 +1033,29 @@ def _stage_jsonl(con, source: _Source) -> int:
             try:
                 record = json.loads(text.decode("utf-8-sig" if line_number == 1 else "utf-8"))
             except UnicodeDecodeError:
-                bad.append((line_number, "undecodable_bytes", "bytes that are not UTF-8",
-                            _scrub_json_text(text.decode("utf-8", errors="backslashreplace"))))
+                bad.append(
+                    (
+                        line_number,
+                        "undecodable_bytes",
+                        "bytes that are not UTF-8",
+                        _scrub_json_text(text.decode("utf-8", errors="backslashreplace")),
+                    )
+                )
                 continue
             except json.JSONDecodeError as exc:
-                bad.append((line_number, "malformed_row", f"invalid JSON: {exc.msg}",
-                            _scrub_json_text(text.decode("utf-8"))))
+                bad.append(
+                    (
+                        line_number,
+                        "malformed_row",
+                        f"invalid JSON: {exc.msg}",
+                        _scrub_json_text(text.decode("utf-8")),
+                    )
+                )
                 continue
             if not isinstance(record, dict):
-                bad.append((line_number, "malformed_row", "not a JSON object", text.decode("utf-8")))
+                bad.append(
+                    (line_number, "malformed_row", "not a JSON object", text.decode("utf-8"))
+                )
                 continue
             kept = {k: v for k, v in record.items() if not is_content_column(k)}
             if len(kept) < len(record):
@@ -956,7 +1080,9 @@ def _stage_jsonl(con, source: _Source) -> int:
 
 
 _CONTENT_KEY_VALUE = re.compile(
-    r'("(?:' + "|".join(re.escape(c) for c in sorted(CONTENT_COLUMNS)) + r')"\s*:\s*)"(?:[^"\\]|\\.)*"',
+    r'("(?:'
+    + "|".join(re.escape(c) for c in sorted(CONTENT_COLUMNS))
+    + r')"\s*:\s*)"(?:[^"\\]|\\.)*"',
     flags=re.I,
 )
 
@@ -964,4 +1090,3 @@ _CONTENT_KEY_VALUE = re.compile(
 def _scrub_json_text(text: str) -> str:
     """Blank values of content keys in a line that could not be parsed as JSON."""
     return _CONTENT_KEY_VALUE.sub(r'\1""', text)
-

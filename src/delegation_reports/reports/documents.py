@@ -88,10 +88,18 @@ def run_history(
     target = Path(out) / "history" / f"{_UNSAFE.sub('_', mailbox)}_{first}_{last}.html"
     return render_document(
         "delegation_history",
-        {"db": str(Path(db).resolve()), "mailbox": mailbox, "start": first.isoformat(),
-         "end": last.isoformat(), "generated_at": _generated_at()},
-        target, f"Historique des délégations — {mailbox}",
-        assets=assets, keep_notebook=keep_notebook, pdf=pdf,
+        {
+            "db": str(Path(db).resolve()),
+            "mailbox": mailbox,
+            "start": first.isoformat(),
+            "end": last.isoformat(),
+            "generated_at": _generated_at(),
+        },
+        target,
+        f"Historique des délégations — {mailbox}",
+        assets=assets,
+        keep_notebook=keep_notebook,
+        pdf=pdf,
     )
 
 
@@ -110,19 +118,29 @@ def run_overview(
     config = config or load_config()
     with opened(db) as con:
         months = [month_back(month, k) for k in range(11, -1, -1)]
-        has_data = {r[0] for r in con.execute(
-            "SELECT DISTINCT strftime(timezone('Europe/Paris', occurred_at), '%Y-%m') FROM audit_event"
-        ).fetchall()}
+        has_data = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT strftime(timezone('Europe/Paris', occurred_at), '%Y-%m') FROM audit_event"
+            ).fetchall()
+        }
         for m in months:
             if str(m) in has_data or m == month:
                 ensure_month(con, m, config)
     folder = Path(out) / str(month)
     return render_document(
         "overview",
-        {"db": str(Path(db).resolve()), "month": str(month), "reports_dir": str(folder.resolve()),
-         "generated_at": _generated_at()},
-        folder / "overview.html", f"Vue d'ensemble — {month}",
-        assets=assets, keep_notebook=keep_notebook, pdf=pdf,
+        {
+            "db": str(Path(db).resolve()),
+            "month": str(month),
+            "reports_dir": str(folder.resolve()),
+            "generated_at": _generated_at(),
+        },
+        folder / "overview.html",
+        f"Vue d'ensemble — {month}",
+        assets=assets,
+        keep_notebook=keep_notebook,
+        pdf=pdf,
     )
 
 

@@ -63,21 +63,23 @@ def delegation_timeline(delegations, month_start: datetime, month_end: datetime)
         start, end = row.shown_from_at, row.shown_until_at
         label = f"{_text(row.delegate_name)} → {_text(row.holder)}"
         role_name = labels.role(row.delegate_role)
-        fig.add_trace(go.Bar(
-            x=[(end - start) / timedelta(milliseconds=1)],
-            base=[start.astimezone(labels.PARIS).isoformat()],
-            y=[label],
-            orientation="h",
-            name=_text(role_name),
-            legendgroup=row.delegate_role,
-            showlegend=row.delegate_role not in shown_roles,
-            marker_color=_ROLE_COLOURS.get(row.delegate_role, "#888888"),
-            hovertext=[
-                f"{label}<br>{_text(role_name)} — droits : {_text(labels.rights(row.rights))}"
-                f"<br>du {labels.day(row.in_force_from_at)} au {labels.last_day(row.in_force_until_at)}"
-            ],
-            hoverinfo="text",
-        ))
+        fig.add_trace(
+            go.Bar(
+                x=[(end - start) / timedelta(milliseconds=1)],
+                base=[start.astimezone(labels.PARIS).isoformat()],
+                y=[label],
+                orientation="h",
+                name=_text(role_name),
+                legendgroup=row.delegate_role,
+                showlegend=row.delegate_role not in shown_roles,
+                marker_color=_ROLE_COLOURS.get(row.delegate_role, "#888888"),
+                hovertext=[
+                    f"{label}<br>{_text(role_name)} — droits : {_text(labels.rights(row.rights))}"
+                    f"<br>du {labels.day(row.in_force_from_at)} au {labels.last_day(row.in_force_until_at)}"
+                ],
+                hoverinfo="text",
+            )
+        )
         shown_roles.add(row.delegate_role)
     ticks = _ticks(month_start, month_end)
     fig.update_layout(
@@ -85,10 +87,17 @@ def delegation_timeline(delegations, month_start: datetime, month_end: datetime)
         height=120 + 34 * len(delegations),
         xaxis={
             "type": "date",
-            "range": [month_start.astimezone(labels.PARIS).isoformat(), month_end.astimezone(labels.PARIS).isoformat()],
+            "range": [
+                month_start.astimezone(labels.PARIS).isoformat(),
+                month_end.astimezone(labels.PARIS).isoformat(),
+            ],
             "tickvals": [t.astimezone(labels.PARIS).isoformat() for t in ticks],
-            "ticktext": [labels.short_day(t) if (month_end - month_start).days <= 62 else labels.short_month(t)
-                         for t in ticks],
+            "ticktext": [
+                labels.short_day(t)
+                if (month_end - month_start).days <= 62
+                else labels.short_month(t)
+                for t in ticks
+            ],
         },
         yaxis={"autorange": "reversed"},
         legend={"orientation": "h", "y": -0.25},
@@ -109,13 +118,23 @@ def calendar_heatmap(days, months: list[datetime]) -> str | None:
         if i is None:
             continue
         z[i][row.day.day - 1] = int(row.n_others)
-        text[i][row.day.day - 1] = (f"{row.day.day:02d}/{row.day.month:02d}/{row.day.year} : "
-                                    f"{int(row.n_others)} action(s) des délégataires, {int(row.n_holder)} du titulaire")
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[str(d) for d in range(1, 32)], y=[labels.short_month(m).capitalize() for m in months],
-        text=text, hoverinfo="text", colorscale="Oranges", colorbar={"title": {"text": "actions"}},
-        xgap=2, ygap=2,
-    ))
+        text[i][row.day.day - 1] = (
+            f"{row.day.day:02d}/{row.day.month:02d}/{row.day.year} : "
+            f"{int(row.n_others)} action(s) des délégataires, {int(row.n_holder)} du titulaire"
+        )
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(d) for d in range(1, 32)],
+            y=[labels.short_month(m).capitalize() for m in months],
+            text=text,
+            hoverinfo="text",
+            colorscale="Oranges",
+            colorbar={"title": {"text": "actions"}},
+            xgap=2,
+            ygap=2,
+        )
+    )
     fig.update_layout(height=140 + 26 * len(months), yaxis={"autorange": "reversed"})
     return _fragment(fig, "figure-calendar")
 
@@ -127,14 +146,16 @@ def activity_heatmap(cells) -> str | None:
     z = [[0] * 24 for _ in range(7)]
     for row in cells.itertuples():
         z[int(row.isodow) - 1][int(row.hour)] = int(row.n_actions)
-    fig = go.Figure(go.Heatmap(
-        z=z,
-        x=[f"{h:02d} h" for h in range(24)],
-        y=[d.capitalize() for d in labels.WEEKDAYS],
-        colorscale="Blues",
-        hovertemplate="%{y} %{x} : %{z} action(s)<extra></extra>",
-        colorbar={"title": {"text": "actions"}},
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"{h:02d} h" for h in range(24)],
+            y=[d.capitalize() for d in labels.WEEKDAYS],
+            colorscale="Blues",
+            hovertemplate="%{y} %{x} : %{z} action(s)<extra></extra>",
+            colorbar={"title": {"text": "actions"}},
+        )
+    )
     fig.update_layout(height=320, yaxis={"autorange": "reversed"})
     return _fragment(fig, "figure-heatmap")
 
@@ -146,7 +167,13 @@ def trend_bars(months) -> str | None:
     x = [_text(m.title) for m in months]
     fig = go.Figure()
     for key, colour in (("critical", "#b42318"), ("warning", "#b54708"), ("info", "#175cd3")):
-        fig.add_trace(go.Bar(x=x, y=[getattr(m, f"n_{key}") for m in months], name=labels.SEVERITIES[key],
-                             marker_color=colour))
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=[getattr(m, f"n_{key}") for m in months],
+                name=labels.SEVERITIES[key],
+                marker_color=colour,
+            )
+        )
     fig.update_layout(barmode="stack", height=320, legend={"orientation": "h", "y": -0.2})
     return _fragment(fig, "figure-trend")

@@ -15,8 +15,13 @@ from ..warehouse import connect
 from . import figures, labels
 from .monthly import RECOMMENDATIONS, _environment, _Frame, _records
 
-REVIEW_RULES = ("dormant_delegation", "open_ended_replacement", "delegate_outside_practice",
-                "delegation_not_by_holder", "owner_inactive_delegate_active")
+REVIEW_RULES = (
+    "dormant_delegation",
+    "open_ended_replacement",
+    "delegate_outside_practice",
+    "delegation_not_by_holder",
+    "owner_inactive_delegate_active",
+)
 
 
 def months_between(first: date, last: date) -> list[Month]:
@@ -31,7 +36,11 @@ def window(start: str | None, end: str | None) -> tuple[date, date]:
     """The history's days: given ones, else the twelve months up to today."""
     try:
         last = date.fromisoformat(end) if end else datetime.now(UTC).date()
-        first = date.fromisoformat(start) if start else (last.replace(day=1) - timedelta(days=335)).replace(day=1)
+        first = (
+            date.fromisoformat(start)
+            if start
+            else (last.replace(day=1) - timedelta(days=335)).replace(day=1)
+        )
     except ValueError as exc:
         raise UserError(f"invalid date: {exc}; expected YYYY-MM-DD") from None
     if first > last:
@@ -60,41 +69,66 @@ class HistoryReport:
     calendar_html: str | None = None
 
     @classmethod
-    def load(cls, db: str, mailbox: str, start: str = "", end: str = "", generated_at: str = "") -> HistoryReport:
+    def load(
+        cls, db: str, mailbox: str, start: str = "", end: str = "", generated_at: str = ""
+    ) -> HistoryReport:
         con = connect(db, read_only=True)
         try:
             create_model_macros(con)
-            return cls.from_connection(con, mailbox, *window(start or None, end or None), generated_at or None)
+            return cls.from_connection(
+                con, mailbox, *window(start or None, end or None), generated_at or None
+            )
         finally:
             con.close()
 
     @classmethod
-    def from_connection(cls, con, mailbox: str, first: date, last: date, generated_at: str | None = None):
+    def from_connection(
+        cls, con, mailbox: str, first: date, last: date, generated_at: str | None = None
+    ):
         mailbox = mailbox.strip().lower()
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
         report = cls(mailbox, first, last, stamp)
         from_at = datetime.combine(first, time(), tzinfo=labels.PARIS)
         until_at = datetime.combine(last + timedelta(days=1), time(), tzinfo=labels.PARIS)
         months = months_between(first, last)
-        params = {"mailbox": mailbox, "from_at": from_at, "until_at": until_at,
-                  "first_month": months[0].first_day, "last_month": months[-1].first_day}
+        params = {
+            "mailbox": mailbox,
+            "from_at": from_at,
+            "until_at": until_at,
+            "first_month": months[0].first_day,
+            "last_month": months[-1].first_day,
+        }
         info = _records(con, "reports/history_mailbox.sql", params)[0]
         if info.traced_from_at is None and info.practice_id is None:
             raise UserError(f"unknown mailbox {mailbox!r}: no trace and no roster entry")
         report.holder = info.holder_name or mailbox
         report.practice_name = info.practice_name
         report.operators = info.operators
-        report.traced = (labels.when(info.traced_from_at), labels.when(info.traced_to_at)) if info.traced_from_at else None
+        report.traced = (
+            (labels.when(info.traced_from_at), labels.when(info.traced_to_at))
+            if info.traced_from_at
+            else None
+        )
         delegations = _records(con, "reports/history_delegations.sql", params)
         report.delegations = [
             SimpleNamespace(
-                delegate_name=d.delegate_name, delegate=d.delegate, role=labels.role(d.delegate_role),
+                delegate_name=d.delegate_name,
+                delegate=d.delegate,
+                role=labels.role(d.delegate_role),
                 rights=labels.rights(d.rights),
-                from_text=labels.day(d.in_force_from_at) if d.in_force_from_at else "avant le début du suivi",
-                to_text=labels.last_day(d.in_force_until_at) if d.in_force_until_at else "sans date de fin",
+                from_text=labels.day(d.in_force_from_at)
+                if d.in_force_from_at
+                else "avant le début du suivi",
+                to_text=labels.last_day(d.in_force_until_at)
+                if d.in_force_until_at
+                else "sans date de fin",
                 granted_by=d.granted_by or "—",
-                revoked=(f"le {labels.day(d.revoked_at)}" + (f" par {d.revoked_by}" if d.revoked_by else ""))
-                if d.revoked_at else "—",
+                revoked=(
+                    f"le {labels.day(d.revoked_at)}"
+                    + (f" par {d.revoked_by}" if d.revoked_by else "")
+                )
+                if d.revoked_at
+                else "—",
             )
             for d in delegations
         ]
@@ -102,29 +136,45 @@ class HistoryReport:
         names = {d.delegate: d.delegate_name for d in delegations}
         by_month: dict[date, list] = {}
         for a in _records(con, "reports/history_monthly_activity.sql", params):
-            by_month.setdefault(a.month, []).append(SimpleNamespace(
-                actor=a.actor, actor_name=report.holder if a.is_holder else names.get(a.actor, a.actor),
-                as_what="titulaire" if a.is_holder else _as_what(a.attribution),
-                n_read=labels.number(a.n_read), n_send=labels.number(a.n_send),
-                n_delete=labels.number(a.n_delete), n_download=labels.number(a.n_download),
-                n_other=labels.number(a.n_other), first=labels.when(a.first_at), last=labels.when(a.last_at),
-                flagged=a.n_not_entitled > 0,
-            ))
-        report.months = [SimpleNamespace(title=labels.month_title(m), rows=rows) for m, rows in sorted(by_month.items())]
+            by_month.setdefault(a.month, []).append(
+                SimpleNamespace(
+                    actor=a.actor,
+                    actor_name=report.holder if a.is_holder else names.get(a.actor, a.actor),
+                    as_what="titulaire" if a.is_holder else _as_what(a.attribution),
+                    n_read=labels.number(a.n_read),
+                    n_send=labels.number(a.n_send),
+                    n_delete=labels.number(a.n_delete),
+                    n_download=labels.number(a.n_download),
+                    n_other=labels.number(a.n_other),
+                    first=labels.when(a.first_at),
+                    last=labels.when(a.last_at),
+                    flagged=a.n_not_entitled > 0,
+                )
+            )
+        report.months = [
+            SimpleNamespace(title=labels.month_title(m), rows=rows)
+            for m, rows in sorted(by_month.items())
+        ]
         report.calendar_html = figures.calendar_heatmap(
             _Frame(_records(con, "reports/history_calendar.sql", params)),
             [datetime.combine(m.first_day, time(), tzinfo=labels.PARIS) for m in months],
         )
         found = _records(con, "reports/history_findings.sql", params)
         report.findings = [
-            SimpleNamespace(severity=f.severity, severity_label=labels.SEVERITIES[f.severity],
-                            title=f.title_fr, explanation=f.explanation_fr)
-            for f in found if f.rule_id != "audit_gap"
+            SimpleNamespace(
+                severity=f.severity,
+                severity_label=labels.SEVERITIES[f.severity],
+                title=f.title_fr,
+                explanation=f.explanation_fr,
+            )
+            for f in found
+            if f.rule_id != "audit_gap"
         ]
         latest = max((f.month for f in found), default=None)
         report.review = [
             f"{f.explanation_fr} {RECOMMENDATIONS[f.rule_id]}"
-            for f in found if f.rule_id in REVIEW_RULES and f.month == latest
+            for f in found
+            if f.rule_id in REVIEW_RULES and f.month == latest
         ]
         report.gaps = [g.explanation_fr for g in _records(con, "reports/history_gaps.sql", params)]
         sources = con.execute(

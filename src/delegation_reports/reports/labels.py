@@ -19,11 +19,21 @@ ROLES = {
 }
 RIGHTS = {"read": "lecture", "send": "envoi", "documents": "documents", "manage": "gestion"}
 ACTIONS = {
-    "login": "connexion", "login_failed": "échec de connexion", "logout": "déconnexion",
-    "read": "lecture", "send": "envoi", "delete": "suppression", "move": "déplacement",
-    "download": "téléchargement", "other": "autre",
+    "login": "connexion",
+    "login_failed": "échec de connexion",
+    "logout": "déconnexion",
+    "read": "lecture",
+    "send": "envoi",
+    "delete": "suppression",
+    "move": "déplacement",
+    "download": "téléchargement",
+    "other": "autre",
 }
-CHANGES = {"grant": "Délégation donnée", "modify": "Délégation modifiée", "revoke": "Délégation retirée"}
+CHANGES = {
+    "grant": "Délégation donnée",
+    "modify": "Délégation modifiée",
+    "revoke": "Délégation retirée",
+}
 SEVERITIES = {"critical": "Critique", "warning": "À vérifier", "info": "Information"}
 SEVERITY_ORDER = ("critical", "warning", "info")
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")

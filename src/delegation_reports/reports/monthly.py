@@ -41,7 +41,9 @@ def _environment() -> jinja2.Environment:
 
 
 def stylesheet() -> str:
-    return (resources.files("delegation_reports.reports") / "templates" / "report.css").read_text("utf-8")
+    return (resources.files("delegation_reports.reports") / "templates" / "report.css").read_text(
+        "utf-8"
+    )
 
 
 def _records(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[SimpleNamespace]:
@@ -84,7 +86,9 @@ class MonthlyReport:
     # ---- loading -------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, db: str, practice_id: str, month: str, generated_at: str | None = None) -> MonthlyReport:
+    def load(
+        cls, db: str, practice_id: str, month: str, generated_at: str | None = None
+    ) -> MonthlyReport:
         """Read the practice's month from the warehouse (read-only)."""
         month_ = Month.parse(month)
         con = connect(db, read_only=True)
@@ -94,13 +98,20 @@ class MonthlyReport:
             con.close()
 
     @classmethod
-    def from_connection(cls, con, practice_id: str, month: Month, generated_at: str | None = None) -> MonthlyReport:
+    def from_connection(
+        cls, con, practice_id: str, month: Month, generated_at: str | None = None
+    ) -> MonthlyReport:
         create_model_macros(con)
         practice = _records(con, "reports/practice.sql", {"practice_id": practice_id})
         if not practice:
             raise UserError(f"unknown practice {practice_id!r}: it is on no roster")
         from_at, until_at = month_bounds(con, month)
-        params = {"practice_id": practice_id, "month": month.first_day, "from_at": from_at, "until_at": until_at}
+        params = {
+            "practice_id": practice_id,
+            "month": month.first_day,
+            "from_at": from_at,
+            "until_at": until_at,
+        }
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
         report = cls(practice_id, practice[0].practice_name, month, stamp)
         report.figures = _records(con, "reports/key_figures.sql", params)[0]
@@ -116,23 +127,40 @@ class MonthlyReport:
         for d in rows:
             d.role = labels.role(d.delegate_role)
             d.rights_text = labels.rights(d.rights)
-            d.from_text = labels.day(d.in_force_from_at) if d.in_force_from_at else "avant le début du suivi"
+            d.from_text = (
+                labels.day(d.in_force_from_at) if d.in_force_from_at else "avant le début du suivi"
+            )
             # Ends are exclusive: the last day in force is the one before.
-            d.to_text = labels.last_day(d.in_force_until_at) if d.in_force_until_at else "sans date de fin"
+            d.to_text = (
+                labels.last_day(d.in_force_until_at) if d.in_force_until_at else "sans date de fin"
+            )
         self.delegations = [
-            SimpleNamespace(holder=d.holder, delegate_name=d.delegate_name, delegate=d.delegate, role=d.role,
-                            rights=d.rights_text, from_text=d.from_text, to_text=d.to_text)
+            SimpleNamespace(
+                holder=d.holder,
+                delegate_name=d.delegate_name,
+                delegate=d.delegate,
+                role=d.role,
+                rights=d.rights_text,
+                from_text=d.from_text,
+                to_text=d.to_text,
+            )
             for d in rows
         ]
         self.timeline_html = figures.delegation_timeline(_Frame(rows), from_at, until_at)
         changes = _records(con, "reports/delegation_changes.sql", params)
         self.changes = [
             SimpleNamespace(
-                when=(f"entre le {labels.day(c.changed_earliest_at)} et le {labels.day(c.changed_at)}"
-                      if c.changed_earliest_at else labels.when(c.changed_at)),
+                when=(
+                    f"entre le {labels.day(c.changed_earliest_at)} et le {labels.day(c.changed_at)}"
+                    if c.changed_earliest_at
+                    else labels.when(c.changed_at)
+                ),
                 change=labels.CHANGES.get(c.change, c.change),
-                holder=c.holder, delegate_name=c.delegate_name, role=labels.role(c.delegate_role),
-                rights=labels.rights(c.rights), performed_by=c.performed_by or "—",
+                holder=c.holder,
+                delegate_name=c.delegate_name,
+                role=labels.role(c.delegate_role),
+                rights=labels.rights(c.rights),
+                performed_by=c.performed_by or "—",
             )
             for c in changes
         ]
@@ -141,16 +169,25 @@ class MonthlyReport:
         rows = _records(con, "reports/delegate_activity.sql", params)
         self.activity = [
             SimpleNamespace(
-                actor=a.actor, actor_name=a.actor_name, holder=a.holder,
-                n_read=labels.number(a.n_read), n_send=labels.number(a.n_send),
-                n_delete=labels.number(a.n_delete), n_move=labels.number(a.n_move),
-                n_download=labels.number(a.n_download), n_failed=labels.number(a.n_failed),
-                first=labels.when(a.first_at), last=labels.when(a.last_at),
-                n_off_hours=labels.number(a.n_off_hours), not_entitled=a.n_not_entitled > 0,
+                actor=a.actor,
+                actor_name=a.actor_name,
+                holder=a.holder,
+                n_read=labels.number(a.n_read),
+                n_send=labels.number(a.n_send),
+                n_delete=labels.number(a.n_delete),
+                n_move=labels.number(a.n_move),
+                n_download=labels.number(a.n_download),
+                n_failed=labels.number(a.n_failed),
+                first=labels.when(a.first_at),
+                last=labels.when(a.last_at),
+                n_off_hours=labels.number(a.n_off_hours),
+                not_entitled=a.n_not_entitled > 0,
             )
             for a in rows
         ]
-        self.heatmap_html = figures.activity_heatmap(_Frame(_records(con, "reports/activity_heatmap.sql", params)))
+        self.heatmap_html = figures.activity_heatmap(
+            _Frame(_records(con, "reports/activity_heatmap.sql", params))
+        )
 
     def _load_findings(self, con, month: Month, practice_id: str) -> None:
         rows = month_findings(con, month, practice_id)
@@ -164,10 +201,12 @@ class MonthlyReport:
             )
             for event_id, at, action, outcome, ip, agent in cursor.fetchall():
                 events[event_id] = SimpleNamespace(
-                    event_id=event_id, when=labels.when(at, "d MMM y HH:mm:ss"),
+                    event_id=event_id,
+                    when=labels.when(at, "d MMM y HH:mm:ss"),
                     action=labels.ACTIONS.get(action, action),
                     outcome="réussite" if outcome == "success" else "échec",
-                    client_ip=ip or "—", user_agent=agent or "—",
+                    client_ip=ip or "—",
+                    user_agent=agent or "—",
                 )
         self.findings = []
         for f in rows:
@@ -176,15 +215,25 @@ class MonthlyReport:
                 period = f"du {labels.when(f['first_at'])} au {labels.when(f['last_at'])}"
             elif f["first_at"]:
                 period = labels.when(f["first_at"])
-            self.findings.append(SimpleNamespace(
-                severity=f["severity"], severity_label=labels.SEVERITIES[f["severity"]],
-                title=f["title_fr"], explanation=f["explanation_fr"], period=period,
-                mailbox=f["mailbox"], actor=f["actor"], n_evidence=len(f["evidence"]),
-                events=[events[e] for e in f["evidence"][:MAX_EVIDENCE_ROWS] if e in events],
-            ))
+            self.findings.append(
+                SimpleNamespace(
+                    severity=f["severity"],
+                    severity_label=labels.SEVERITIES[f["severity"]],
+                    title=f["title_fr"],
+                    explanation=f["explanation_fr"],
+                    period=period,
+                    mailbox=f["mailbox"],
+                    actor=f["actor"],
+                    n_evidence=len(f["evidence"]),
+                    events=[events[e] for e in f["evidence"][:MAX_EVIDENCE_ROWS] if e in events],
+                )
+            )
         self.recommendations = [
-            SimpleNamespace(title=f["title_fr"], action=f"{f['explanation_fr']} {RECOMMENDATIONS[f['rule_id']]}")
-            for f in rows if f["rule_id"] in RECOMMENDATIONS
+            SimpleNamespace(
+                title=f["title_fr"], action=f"{f['explanation_fr']} {RECOMMENDATIONS[f['rule_id']]}"
+            )
+            for f in rows
+            if f["rule_id"] in RECOMMENDATIONS
         ]
         self.gaps = [f["explanation_fr"] for f in rows if f["rule_id"] == "audit_gap"]
 
@@ -193,18 +242,30 @@ class MonthlyReport:
         self.operators = sorted({s.operator for s in sources if s.operator})
         self.sources = [
             SimpleNamespace(
-                file_name=s.file_name, kind=labels.KINDS.get(s.kind, s.kind), operator=s.operator or "—",
-                period=(f"{labels.day(s.covered_from_at)} – {labels.day(s.covered_to_at)}"
-                        if s.covered_from_at else "—"),
-                rows_read=labels.number(s.rows_read), rows_quarantined=labels.number(s.rows_quarantined),
+                file_name=s.file_name,
+                kind=labels.KINDS.get(s.kind, s.kind),
+                operator=s.operator or "—",
+                period=(
+                    f"{labels.day(s.covered_from_at)} – {labels.day(s.covered_to_at)}"
+                    if s.covered_from_at
+                    else "—"
+                ),
+                rows_read=labels.number(s.rows_read),
+                rows_quarantined=labels.number(s.rows_quarantined),
                 sha256=s.sha256,
             )
             for s in sources
         ]
-        quarantine = _records(con, "reports/quarantine_summary.sql", {"file_ids": [s.file_id for s in sources]})
+        quarantine = _records(
+            con, "reports/quarantine_summary.sql", {"file_ids": [s.file_id for s in sources]}
+        )
         self.quarantine = [
-            SimpleNamespace(operator=q.operator or "—", kind=labels.KINDS.get(q.kind, q.kind),
-                            reason=labels.REASONS.get(q.reason, q.reason), n_rows=labels.number(q.n_rows))
+            SimpleNamespace(
+                operator=q.operator or "—",
+                kind=labels.KINDS.get(q.kind, q.kind),
+                reason=labels.REASONS.get(q.reason, q.reason),
+                n_rows=labels.number(q.n_rows),
+            )
             for q in quarantine
         ]
         coverage = con.execute(
@@ -212,7 +273,9 @@ class MonthlyReport:
             "WHERE month = $month AND practice_id = $practice_id",
             {"month": params["month"], "practice_id": params["practice_id"]},
         ).fetchone()
-        self.coverage = (labels.when(coverage[0]), labels.when(coverage[1])) if coverage[0] else None
+        self.coverage = (
+            (labels.when(coverage[0]), labels.when(coverage[1])) if coverage[0] else None
+        )
 
     # ---- rendering -----------------------------------------------------------------------
 
@@ -241,8 +304,16 @@ class MonthlyReport:
             return self._macro(name, self.heatmap_html)
         return self._macro(name)
 
-    SECTIONS = ("header", "key_figures", "delegations", "access", "findings", "recommendations",
-                "data_quality", "method")
+    SECTIONS = (
+        "header",
+        "key_figures",
+        "delegations",
+        "access",
+        "findings",
+        "recommendations",
+        "data_quality",
+        "method",
+    )
 
     def display(self, name: str):
         """The section as a notebook display object (text/html)."""
@@ -270,14 +341,24 @@ def _hours_text(con) -> str:
     return "; ".join(parts) if parts else "aucun"
 
 
-def page_html(body: str, title: str, *, plotly_js: str = "inline", plotly_src: str = "plotly.min.js") -> str:
+def page_html(
+    body: str, title: str, *, plotly_js: str = "inline", plotly_src: str = "plotly.min.js"
+) -> str:
     """A whole HTML document around a report body: styles, print rules, plotly.js."""
     inline = None
     if plotly_js == "inline":
         from plotly.offline import get_plotlyjs
 
         inline = get_plotlyjs()
-    return _environment().get_template("page.html.j2").render(
-        title=title, body=body, css=stylesheet(), version=__version__,
-        plotly_js_inline=inline, plotly_js_src=plotly_src if plotly_js == "shared" else None,
+    return (
+        _environment()
+        .get_template("page.html.j2")
+        .render(
+            title=title,
+            body=body,
+            css=stylesheet(),
+            version=__version__,
+            plotly_js_inline=inline,
+            plotly_js_src=plotly_src if plotly_js == "shared" else None,
+        )
     )

@@ -26,42 +26,72 @@ class OverviewReport:
     trend_html: str | None = None
 
     @classmethod
-    def load(cls, db: str, month: str, reports_dir: str = "", generated_at: str = "") -> OverviewReport:
+    def load(
+        cls, db: str, month: str, reports_dir: str = "", generated_at: str = ""
+    ) -> OverviewReport:
         con = connect(db, read_only=True)
         try:
             create_model_macros(con)
-            return cls.from_connection(con, Month.parse(month), reports_dir or None, generated_at or None)
+            return cls.from_connection(
+                con, Month.parse(month), reports_dir or None, generated_at or None
+            )
         finally:
             con.close()
 
     @classmethod
-    def from_connection(cls, con, month: Month, reports_dir: str | None = None, generated_at: str | None = None):
+    def from_connection(
+        cls, con, month: Month, reports_dir: str | None = None, generated_at: str | None = None
+    ):
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
         report = cls(month, stamp)
         from_at, until_at = month_bounds(con, month)
         params = {"month": month.first_day, "from_at": from_at, "until_at": until_at}
         folder = Path(reports_dir) if reports_dir else None
         report.practices = [
-            SimpleNamespace(**vars(p), href=(f"{p.practice_id}.html"
-                                             if folder and (folder / f"{p.practice_id}.html").is_file() else None))
+            SimpleNamespace(
+                **vars(p),
+                href=(
+                    f"{p.practice_id}.html"
+                    if folder and (folder / f"{p.practice_id}.html").is_file()
+                    else None
+                ),
+            )
             for p in _records(con, "reports/overview_practices.sql", params)
         ]
         report.rules = _records(con, "reports/overview_rules.sql", params)
         report.operators = [
-            SimpleNamespace(operator=o.operator, from_text=labels.day(o.traced_from_at), to_text=labels.day(o.traced_to_at),
-                            n_events=labels.number(o.n_events_month), n_mailboxes=o.n_mailboxes_month,
-                            n_gap_runs=o.n_gap_runs, n_silent=o.n_silent_mailboxes)
+            SimpleNamespace(
+                operator=o.operator,
+                from_text=labels.day(o.traced_from_at),
+                to_text=labels.day(o.traced_to_at),
+                n_events=labels.number(o.n_events_month),
+                n_mailboxes=o.n_mailboxes_month,
+                n_gap_runs=o.n_gap_runs,
+                n_silent=o.n_silent_mailboxes,
+            )
             for o in _records(con, "reports/overview_operators.sql", params)
         ]
         report.hygiene = _records(con, "reports/overview_hygiene.sql", params)[0]
         report.quarantine = [
-            SimpleNamespace(operator=q.operator or "—", kind=labels.KINDS.get(q.kind, q.kind),
-                            reason=labels.REASONS.get(q.reason, q.reason), n_rows=labels.number(q.n_rows), n_files=q.n_files)
+            SimpleNamespace(
+                operator=q.operator or "—",
+                kind=labels.KINDS.get(q.kind, q.kind),
+                reason=labels.REASONS.get(q.reason, q.reason),
+                n_rows=labels.number(q.n_rows),
+                n_files=q.n_files,
+            )
             for q in _records(con, "reports/overview_quarantine.sql", params)
         ]
         trend = _records(con, "reports/overview_trend.sql", params)
-        report.trend = [SimpleNamespace(title=labels.month_title(t.month), n_critical=t.n_critical,
-                                        n_warning=t.n_warning, n_info=t.n_info) for t in trend]
+        report.trend = [
+            SimpleNamespace(
+                title=labels.month_title(t.month),
+                n_critical=t.n_critical,
+                n_warning=t.n_warning,
+                n_info=t.n_info,
+            )
+            for t in trend
+        ]
         report.trend_html = figures.trend_bars(_Frame(report.trend))
         return report
 

@@ -13,8 +13,14 @@ from ..errors import UserError
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Flags for a closed network: no background services, no first-run work, no sandbox as root.
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-extensions",
     "--hide-scrollbars",
 )
 
@@ -31,10 +37,17 @@ def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> Path:
     """Print ``html`` to ``pdf``; scripts (the charts) run before printing."""
     with tempfile.TemporaryDirectory(prefix="delegation-pdf-") as profile:
         command = [
-            chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer",
-            "--virtual-time-budget=10000", f"--print-to-pdf={pdf}", html.resolve().as_uri(),
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            "--virtual-time-budget=10000",
+            f"--print-to-pdf={pdf}",
+            html.resolve().as_uri(),
         ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0 or not pdf.is_file() or pdf.stat().st_size == 0:
-        raise UserError(f"{html.name}: Chromium could not print the PDF ({done.stderr.strip()[-300:]})")
+        raise UserError(
+            f"{html.name}: Chromium could not print the PDF ({done.stderr.strip()[-300:]})"
+        )
     return pdf

@@ -51,11 +51,15 @@ def validate_parameters(notebook: Path, parameters: dict) -> dict:
     declared = papermill.inspect_notebook(str(notebook))
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
-        raise UserError(f"{notebook.name}: unknown parameters {unknown}; it takes {sorted(declared)}")
+        raise UserError(
+            f"{notebook.name}: unknown parameters {unknown}; it takes {sorted(declared)}"
+        )
     for name, value in parameters.items():
         expected = declared[name]["inferred_type_name"]
         if expected == "str" and not isinstance(value, str):
-            raise UserError(f"{notebook.name}: parameter {name} must be a string, not {type(value).__name__}")
+            raise UserError(
+                f"{notebook.name}: parameter {name} must be a string, not {type(value).__name__}"
+            )
     return parameters
 
 
@@ -84,14 +88,19 @@ def notebook_body(executed: Path) -> str:
     nb.cells = [c for c in nb.cells if c.cell_type == "code"]
     for cell in nb.cells:
         cell.outputs = [
-            o for o in cell.get("outputs", [])
-            if o.get("output_type") in ("display_data", "execute_result") and "text/html" in o.get("data", {})
+            o
+            for o in cell.get("outputs", [])
+            if o.get("output_type") in ("display_data", "execute_result")
+            and "text/html" in o.get("data", {})
         ]
     # Cells without output would stay as empty divs; papermill's injected-parameters cell
     # has a random id, which would make two runs differ.
     nb.cells = [c for c in nb.cells if c.outputs]
     exporter = HTMLExporter(
-        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(nb)
     return body
@@ -150,10 +159,16 @@ def _render_monthly(args: dict) -> ReportOutcome:
         folder = Path(args["folder"])
         with tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp:
             executed = Path(tmp) / f"{outcome.practice_id}.ipynb"
-            execute(notebook, executed, {
-                "db": args["db"], "practice_id": outcome.practice_id,
-                "month": args["month"], "generated_at": args["generated_at"],
-            })
+            execute(
+                notebook,
+                executed,
+                {
+                    "db": args["db"],
+                    "practice_id": outcome.practice_id,
+                    "month": args["month"],
+                    "generated_at": args["generated_at"],
+                },
+            )
             body = notebook_body(executed)
             title = f"{outcome.practice_name} — {args['month_title']}"
             html = page_html(body, title, plotly_js=args["assets"], plotly_src=PLOTLY_FILE)
@@ -185,8 +200,13 @@ def _error_text(exc: Exception) -> str:
 def _practices(con, month: Month) -> dict[str, ReportOutcome]:
     cursor = con.execute(sql_text("reports/practices_for_month.sql"), {"month": month.first_day})
     return {
-        row[0]: ReportOutcome(practice_id=row[0], practice_name=row[1], n_critical=row[2],
-                              n_warning=row[3], n_info=row[4])
+        row[0]: ReportOutcome(
+            practice_id=row[0],
+            practice_name=row[1],
+            n_critical=row[2],
+            n_warning=row[3],
+            n_info=row[4],
+        )
         for row in cursor.fetchall()
     }
 
@@ -239,9 +259,15 @@ def run_monthly(
         write_atomically(folder / PLOTLY_FILE, get_plotlyjs())
     generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     common = {
-        "notebook": str(notebook), "db": str(Path(db).resolve()), "month": str(month),
-        "month_title": labels.month_title(month.first_day), "folder": str(folder),
-        "assets": assets, "keep_notebooks": keep_notebooks, "generated_at": generated_at, "pdf": pdf,
+        "notebook": str(notebook),
+        "db": str(Path(db).resolve()),
+        "month": str(month),
+        "month_title": labels.month_title(month.first_day),
+        "folder": str(folder),
+        "assets": assets,
+        "keep_notebooks": keep_notebooks,
+        "generated_at": generated_at,
+        "pdf": pdf,
     }
     jobs = [dict(common, outcome=vars(o).copy()) for o in chosen]
     if on_start:
@@ -267,15 +293,28 @@ def run_monthly(
 def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -> str:
     rows = [
         {
-            "practice_id": o.practice_id, "practice_name": o.practice_name,
-            "n_critical": o.n_critical, "n_warning": o.n_warning, "n_info": o.n_info,
-            "failed": not o.ok, "error": o.error, "href": f"{o.practice_id}.html",
+            "practice_id": o.practice_id,
+            "practice_name": o.practice_name,
+            "n_critical": o.n_critical,
+            "n_warning": o.n_warning,
+            "n_info": o.n_info,
+            "failed": not o.ok,
+            "error": o.error,
+            "href": f"{o.practice_id}.html",
         }
         for o in outcomes
     ]
-    return _environment().get_template("index.html.j2").render(
-        month_title=labels.month_title(month.first_day),
-        generated_at_text=labels.when(datetime.fromisoformat(generated_at), "d MMMM y 'à' HH:mm"),
-        practices=rows, css=stylesheet(),
-        n_ok=sum(1 for o in outcomes if o.ok), n_failed=sum(1 for o in outcomes if not o.ok),
+    return (
+        _environment()
+        .get_template("index.html.j2")
+        .render(
+            month_title=labels.month_title(month.first_day),
+            generated_at_text=labels.when(
+                datetime.fromisoformat(generated_at), "d MMMM y 'à' HH:mm"
+            ),
+            practices=rows,
+            css=stylesheet(),
+            n_ok=sum(1 for o in outcomes if o.ok),
+            n_failed=sum(1 for o in outcomes if not o.ok),
+        )
     )

@@ -28,8 +28,12 @@ from .world import (
 )
 
 _INCOMING_DOMAINS = (
-    "medecin.mssante.fr", "medecin.mssante.fr", "labo-biolam.mssante.fr",
-    "imagerie-du-parc.mssante.fr", "ch-exemple.mssante.fr", "pharmacien.mssante.fr",
+    "medecin.mssante.fr",
+    "medecin.mssante.fr",
+    "labo-biolam.mssante.fr",
+    "imagerie-du-parc.mssante.fr",
+    "ch-exemple.mssante.fr",
+    "pharmacien.mssante.fr",
     "clinique-des-lilas.mssante.fr",
 )
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -119,10 +123,21 @@ class SessionWriter:
         moment = start
 
         def emit(action: str, message_id: str = "", outcome: str = "success") -> None:
-            events.append(AuditEvent(
-                paris_time(day, moment), practice, mailbox, actor.address, action, outcome,
-                auth, ip, actor.user_agent, session, message_id,
-            ))
+            events.append(
+                AuditEvent(
+                    paris_time(day, moment),
+                    practice,
+                    mailbox,
+                    actor.address,
+                    action,
+                    outcome,
+                    auth,
+                    ip,
+                    actor.user_agent,
+                    session,
+                    message_id,
+                )
+            )
 
         emit("login")
         for action in actions:
@@ -133,8 +148,12 @@ class SessionWriter:
             elif action == "send":
                 emit("send", self.message_id(mailbox_domain))
             else:
-                emit(action, rng.choice(read_ids) if read_ids else
-                     self.message_id(rng.choice(_INCOMING_DOMAINS)))
+                emit(
+                    action,
+                    rng.choice(read_ids)
+                    if read_ids
+                    else self.message_id(rng.choice(_INCOMING_DOMAINS)),
+                )
         if with_logout:
             moment += rng.randint(5, 60)
             emit("logout")
@@ -161,8 +180,9 @@ def _plan(rng: random.Random, rights: tuple[str, ...] | None, steps: tuple[int, 
 _MAX_SESSION = 12 * 150 + 60
 
 
-def _starts(rng: random.Random, window: tuple[int, int], count: int,
-            afternoons_only: bool = False) -> list[int]:
+def _starts(
+    rng: random.Random, window: tuple[int, int], count: int, afternoons_only: bool = False
+) -> list[int]:
     """Session start times spread over the opening window, each leaving room to finish."""
     opens, closes = window
     if afternoons_only:
@@ -195,8 +215,17 @@ def simulate_background(world: World, rng: random.Random) -> list[AuditEvent]:
                     continue
                 count = 1 if saturday else rng.choices((0, 1, 2), (2, 6, 2))[0]
                 for start in _starts(rng, window, count):
-                    events += _ordinary_session(writer, rng, practice, holder, holder.address,
-                                                day, start, None, practitioner=True)
+                    events += _ordinary_session(
+                        writer,
+                        rng,
+                        practice,
+                        holder,
+                        holder.address,
+                        day,
+                        start,
+                        None,
+                        practitioner=True,
+                    )
             for delegation in by_practice.get(practice.practice_id, []):
                 delegate = delegation.delegate
                 rights = delegation.rights_throughout(day, window)
@@ -207,23 +236,47 @@ def simulate_background(world: World, rng: random.Random) -> list[AuditEvent]:
                 else:
                     count = rng.choices((0, 1, 2), (4, 5, 1))[0]
                 for start in _starts(rng, window, count, delegate.afternoons_only):
-                    events += _ordinary_session(writer, rng, practice, delegate,
-                                                delegation.holder.address, day, start, rights,
-                                                practitioner=delegation.role == "replacement")
+                    events += _ordinary_session(
+                        writer,
+                        rng,
+                        practice,
+                        delegate,
+                        delegation.holder.address,
+                        day,
+                        start,
+                        rights,
+                        practitioner=delegation.role == "replacement",
+                    )
     return events
 
 
-def _ordinary_session(writer: SessionWriter, rng: random.Random, practice: Practice,
-                      actor: Person, mailbox: str, day: date, start: int,
-                      rights: tuple[str, ...] | None, practitioner: bool) -> list[AuditEvent]:
+def _ordinary_session(
+    writer: SessionWriter,
+    rng: random.Random,
+    practice: Practice,
+    actor: Person,
+    mailbox: str,
+    day: date,
+    start: int,
+    rights: tuple[str, ...] | None,
+    practitioner: bool,
+) -> list[AuditEvent]:
     """A working session; ``rights`` None means the holder in their own mailbox."""
     steps = (2, 7) if practitioner else (3, 10)
     actions = _plan(rng, rights, steps)
     events = writer.write(practice, actor, mailbox, day, start, actions)
     # Now and then a mistyped password just before the successful login.
     if rng.random() < 0.02:
-        failed = writer.write(practice, actor, mailbox, day, start - rng.randint(15, 50), [],
-                              with_logout=False, client_ip=events[0].client_ip)[0]
+        failed = writer.write(
+            practice,
+            actor,
+            mailbox,
+            day,
+            start - rng.randint(15, 50),
+            [],
+            with_logout=False,
+            client_ip=events[0].client_ip,
+        )[0]
         failed.action, failed.outcome, failed.session_id = "login_failed", "failure", ""
         events.insert(0, failed)
     return events
@@ -241,13 +294,14 @@ def _practice(world: World, name: str) -> Practice:
 
 
 def _delegation(world: World, mailbox: str, delegate: str) -> Delegation:
-    return next(d for d in world.delegations
-                if d.holder.address == mailbox and d.delegate.address == delegate)
+    return next(
+        d
+        for d in world.delegations
+        if d.holder.address == mailbox and d.delegate.address == delegate
+    )
 
 
-def inject_anomalies(
-    world: World, rng: random.Random
-) -> tuple[list[AuditEvent], list[Injection]]:
+def inject_anomalies(world: World, rng: random.Random) -> tuple[list[AuditEvent], list[Injection]]:
     """Every audit-level anomaly of the samples, in a fixed order.
 
     Returns
@@ -277,8 +331,9 @@ def inject_anomalies(
     def one_step(rule_id, practice, actor, mailbox, day, start, actions, index, note):
         events = writer.write(practice, actor, mailbox, day, start, actions)
         # The login sits first, so step ``index`` of the plan is event ``index + 1``.
-        injections.append(Injection((rule_id,), practice, mailbox, actor.address, note,
-                                    [events[index + 1]]))
+        injections.append(
+            Injection((rule_id,), practice, mailbox, actor.address, note, [events[index + 1]])
+        )
         # The rest of the session is ordinary work and goes to the export uncited.
         uncited.extend(e for i, e in enumerate(events) if i != index + 1)
 
@@ -286,103 +341,251 @@ def inject_anomalies(
     moulin, barbier = tilleuls.staff[0], tilleuls.staff[1]
 
     # Alpha / Tilleuls
-    whole_session(("off_hours_access",), tilleuls, moulin, garnier.address, date(2026, 1, 1),
-                  hm(10, 5), ["read", "read", "read"],
-                  "secretary working in a holder's mailbox on New Year's Day (public holiday)")
-    whole_session(("access_after_revocation",), tilleuls, barbier, garnier.address,
-                  date(2026, 2, 19), hm(9, 50), ["read", "read", "read"],
-                  "medical assistant reads six days after her delegation was revoked")
-    whole_session(("access_after_revocation",), tilleuls, barbier, garnier.address,
-                  date(2026, 3, 3), hm(14, 15), ["read", "read"],
-                  "revoked medical assistant back in the mailbox three weeks later")
-    whole_session(("access_without_delegation",), tilleuls, charpentier, lefevre.address,
-                  date(2026, 3, 17), hm(12, 41), ["read"] * 5,
-                  "a colleague reads Dr Lefèvre's mailbox with no delegation")
-    whole_session(("bulk_access",), tilleuls, moulin, garnier.address, date(2026, 3, 24),
-                  hm(15, 2), ["read"] * 380, "{reads} messages read in {minutes} minutes",
-                  gap=(2, 4))
+    whole_session(
+        ("off_hours_access",),
+        tilleuls,
+        moulin,
+        garnier.address,
+        date(2026, 1, 1),
+        hm(10, 5),
+        ["read", "read", "read"],
+        "secretary working in a holder's mailbox on New Year's Day (public holiday)",
+    )
+    whole_session(
+        ("access_after_revocation",),
+        tilleuls,
+        barbier,
+        garnier.address,
+        date(2026, 2, 19),
+        hm(9, 50),
+        ["read", "read", "read"],
+        "medical assistant reads six days after her delegation was revoked",
+    )
+    whole_session(
+        ("access_after_revocation",),
+        tilleuls,
+        barbier,
+        garnier.address,
+        date(2026, 3, 3),
+        hm(14, 15),
+        ["read", "read"],
+        "revoked medical assistant back in the mailbox three weeks later",
+    )
+    whole_session(
+        ("access_without_delegation",),
+        tilleuls,
+        charpentier,
+        lefevre.address,
+        date(2026, 3, 17),
+        hm(12, 41),
+        ["read"] * 5,
+        "a colleague reads Dr Lefèvre's mailbox with no delegation",
+    )
+    whole_session(
+        ("bulk_access",),
+        tilleuls,
+        moulin,
+        garnier.address,
+        date(2026, 3, 24),
+        hm(15, 2),
+        ["read"] * 380,
+        "{reads} messages read in {minutes} minutes",
+        gap=(2, 4),
+    )
 
     # Alpha / Perrot
     perrot = perrot_practice.holders[0]
     giraud = perrot_practice.staff[0]
-    one_step("right_exceeded", perrot_practice, giraud, perrot.address, date(2026, 3, 10),
-             hm(10, 20), ["read", "read", "send", "read"], 2,
-             "secretary sends although send was removed on 2026-02-02")
-    whole_session(("off_hours_access",), perrot_practice, giraud, perrot.address,
-                  date(2026, 3, 15), hm(10, 12), ["read"] * 4,
-                  "secretary reads on a Sunday morning")
+    one_step(
+        "right_exceeded",
+        perrot_practice,
+        giraud,
+        perrot.address,
+        date(2026, 3, 10),
+        hm(10, 20),
+        ["read", "read", "send", "read"],
+        2,
+        "secretary sends although send was removed on 2026-02-02",
+    )
+    whole_session(
+        ("off_hours_access",),
+        perrot_practice,
+        giraud,
+        perrot.address,
+        date(2026, 3, 15),
+        hm(10, 12),
+        ["read"] * 4,
+        "secretary reads on a Sunday morning",
+    )
 
     # Sud / Étang
     fabre, bonnet = etang.holders[0], etang.holders[1]
     dhondt, rouquette = etang.staff[0], etang.staff[1]
-    whole_session(("access_outside_validity",), etang, rouquette, fabre.address,
-                  date(2026, 3, 4), hm(11, 20), ["read", "read", "read"],
-                  "replacement reads three days after the end of her replacement (2026-03-01)")
-    whole_session(("bulk_access",), etang, dhondt, bonnet.address, date(2026, 3, 11),
-                  hm(10, 5), ["read"] * 420, "{reads} messages read in {minutes} minutes",
-                  gap=(2, 4))
-    injections.append(_failed_login_burst(
-        writer, etang, bonnet, date(2026, 1, 27), hm(14, 20), 14, 240, "2001:db8:bad:7::31",
-        "{n} failed logins in {minutes} minutes on Dr Bonnet's own account from an unknown "
-        "address",
-    ))
+    whole_session(
+        ("access_outside_validity",),
+        etang,
+        rouquette,
+        fabre.address,
+        date(2026, 3, 4),
+        hm(11, 20),
+        ["read", "read", "read"],
+        "replacement reads three days after the end of her replacement (2026-03-01)",
+    )
+    whole_session(
+        ("bulk_access",),
+        etang,
+        dhondt,
+        bonnet.address,
+        date(2026, 3, 11),
+        hm(10, 5),
+        ["read"] * 420,
+        "{reads} messages read in {minutes} minutes",
+        gap=(2, 4),
+    )
+    injections.append(
+        _failed_login_burst(
+            writer,
+            etang,
+            bonnet,
+            date(2026, 1, 27),
+            hm(14, 20),
+            14,
+            240,
+            "2001:db8:bad:7::31",
+            "{n} failed logins in {minutes} minutes on Dr Bonnet's own account from an unknown "
+            "address",
+        )
+    )
 
     # Sud / Cœur de Ville
     pages = coeur.holders[0]
     boeuf = coeur.staff[0]
-    one_step("right_exceeded", coeur, boeuf, pages.address, date(2026, 2, 17), hm(9, 35),
-             ["read", "read", "download", "read"], 2,
-             "assistant without the documents right downloads an attachment")
+    one_step(
+        "right_exceeded",
+        coeur,
+        boeuf,
+        pages.address,
+        date(2026, 2, 17),
+        hm(9, 35),
+        ["read", "read", "download", "read"],
+        2,
+        "assistant without the documents right downloads an attachment",
+    )
     arnaud = _outsider(world, "kevin.arnaud@pro.mssante.fr")
-    whole_session(("access_without_delegation", "off_hours_access"), coeur, arnaud,
-                  pages.address, date(2026, 3, 12), hm(3, 12), ["read"] * 5,
-                  "unknown account reads the dentist's mailbox at 03:12 with no delegation",
-                  client_ip="198.51.100.250")
+    whole_session(
+        ("access_without_delegation", "off_hours_access"),
+        coeur,
+        arnaud,
+        pages.address,
+        date(2026, 3, 12),
+        hm(3, 12),
+        ["read"] * 5,
+        "unknown account reads the dentist's mailbox at 03:12 with no delegation",
+        client_ip="198.51.100.250",
+    )
 
     # Connect / Coteaux
     lemoine, benali = coteaux.holders[0], coteaux.holders[1]
     roche, masson = coteaux.staff[0], coteaux.staff[1]
-    injections.append(_failed_login_burst(
-        writer, coteaux, roche, date(2026, 2, 5), hm(10, 2), 12, 270, "203.0.113.77",
-        "{n} failed logins in {minutes} minutes on the secretary's account for Dr Benali's "
-        "mailbox",
-        mailbox=benali.address,
-    ))
-    whole_session(("access_after_revocation",), coteaux, masson, lemoine.address,
-                  date(2026, 2, 24), hm(16, 5), ["read", "read"],
-                  "secretary removed from the snapshots after 2026-02-09 still reads")
-    whole_session(("off_hours_access",), coteaux, roche, benali.address, date(2026, 3, 19),
-                  hm(23, 40), ["read", "read", "move"],
-                  "secretary in a doctor's mailbox at 23:40 on a Thursday",
-                  client_ip="2001:db8:77::1:20")
+    injections.append(
+        _failed_login_burst(
+            writer,
+            coteaux,
+            roche,
+            date(2026, 2, 5),
+            hm(10, 2),
+            12,
+            270,
+            "203.0.113.77",
+            "{n} failed logins in {minutes} minutes on the secretary's account for Dr Benali's "
+            "mailbox",
+            mailbox=benali.address,
+        )
+    )
+    whole_session(
+        ("access_after_revocation",),
+        coteaux,
+        masson,
+        lemoine.address,
+        date(2026, 2, 24),
+        hm(16, 5),
+        ["read", "read"],
+        "secretary removed from the snapshots after 2026-02-09 still reads",
+    )
+    whole_session(
+        ("off_hours_access",),
+        coteaux,
+        roche,
+        benali.address,
+        date(2026, 3, 19),
+        hm(23, 40),
+        ["read", "read", "move"],
+        "secretary in a doctor's mailbox at 23:40 on a Thursday",
+        client_ip="2001:db8:77::1:20",
+    )
 
     # Connect / Le Gall
     legall = legall_practice.holders[0]
     quere, guillou = legall_practice.staff
-    one_step("right_exceeded", legall_practice, quere, legall.address, date(2026, 1, 22),
-             hm(11, 10), ["read", "send", "read"], 1,
-             "medical assistant with read and documents rights sends a message")
-    whole_session(("access_outside_validity",), legall_practice, guillou, legall.address,
-                  date(2026, 2, 25), hm(17, 30), ["read", "read"],
-                  "replacement (valid to 2026-02-20) back in the mailbox five days later")
+    one_step(
+        "right_exceeded",
+        legall_practice,
+        quere,
+        legall.address,
+        date(2026, 1, 22),
+        hm(11, 10),
+        ["read", "send", "read"],
+        1,
+        "medical assistant with read and documents rights sends a message",
+    )
+    whole_session(
+        ("access_outside_validity",),
+        legall_practice,
+        guillou,
+        legall.address,
+        date(2026, 2, 25),
+        hm(17, 30),
+        ["read", "read"],
+        "replacement (valid to 2026-02-20) back in the mailbox five days later",
+    )
 
     _check_rights(world, injections)
     events = uncited + [e for injection in injections for e in injection.events]
     return events, injections
 
 
-def _failed_login_burst(writer: SessionWriter, practice: Practice, actor: Person, day: date,
-                        start: int, attempts: int, span: int, client_ip: str, note: str,
-                        mailbox: str | None = None) -> Injection:
+def _failed_login_burst(
+    writer: SessionWriter,
+    practice: Practice,
+    actor: Person,
+    day: date,
+    start: int,
+    attempts: int,
+    span: int,
+    client_ip: str,
+    note: str,
+    mailbox: str | None = None,
+) -> Injection:
     rng = writer.rng
     mailbox = mailbox or actor.address
     offsets = sorted(rng.randint(0, span) for _ in range(attempts - 1))
     events = []
     for offset in [0] + offsets:
-        events.append(AuditEvent(
-            paris_time(day, start + offset), practice, mailbox, actor.address, "login_failed",
-            "failure", "password", client_ip, "python-requests/2.32.3", "", "",
-        ))
+        events.append(
+            AuditEvent(
+                paris_time(day, start + offset),
+                practice,
+                mailbox,
+                actor.address,
+                "login_failed",
+                "failure",
+                "password",
+                client_ip,
+                "python-requests/2.32.3",
+                "",
+                "",
+            )
+        )
     minutes = round((events[-1].at - events[0].at).total_seconds() / 60)
     note = note.format(n=len(events), minutes=minutes)
     return Injection(("failed_login_burst",), practice, mailbox, actor.address, note, events)

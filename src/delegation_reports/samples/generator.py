@@ -54,68 +54,158 @@ RULE_IDS = (
 
 DIRECTORY_FILE = "Extraction_Correspondance_MSSante_202603312300.txt"
 DIRECTORY_HEADER = (
-    "Type de BAL", "Adresse BAL", "Type Identifiant PP", "Identifiant PP",
-    "Identification nationale PP", "Type identifiant structure", "Identification Structure",
-    "Service de rattachement", "Civilité d'exercice", "Nom d'exercice", "Prénom d'exercice",
-    "Catégorie profession", "Libellé de catégorie profession", "Code Profession",
-    "Libellé Profession", "Code savoir-faire", "Libellé savoir-faire", "Dématérialisation",
-    "Raison Sociale structure BAL", "Enseigne commerciale structure BAL",
-    "L2COMPLEMENTLOCALISATION structure BAL", "L3COMPLEMENTDISTRIBUTION structure BAL",
-    "L4NUMEROVOIE structure BAL", "L4COMPLEMENTNUMEROVOIE structure BAL",
-    "NL4TYPEVOIE structure BAL", "L4LIBELLEVOIE structure BAL",
-    "L5LIEUDITMENTION structure BAL", "L6LIGNEACHEMINEMENT structure BAL",
-    "Code postal structure BAL", "Département structure BAL", "Pays structure BAL",
+    "Type de BAL",
+    "Adresse BAL",
+    "Type Identifiant PP",
+    "Identifiant PP",
+    "Identification nationale PP",
+    "Type identifiant structure",
+    "Identification Structure",
+    "Service de rattachement",
+    "Civilité d'exercice",
+    "Nom d'exercice",
+    "Prénom d'exercice",
+    "Catégorie profession",
+    "Libellé de catégorie profession",
+    "Code Profession",
+    "Libellé Profession",
+    "Code savoir-faire",
+    "Libellé savoir-faire",
+    "Dématérialisation",
+    "Raison Sociale structure BAL",
+    "Enseigne commerciale structure BAL",
+    "L2COMPLEMENTLOCALISATION structure BAL",
+    "L3COMPLEMENTDISTRIBUTION structure BAL",
+    "L4NUMEROVOIE structure BAL",
+    "L4COMPLEMENTNUMEROVOIE structure BAL",
+    "NL4TYPEVOIE structure BAL",
+    "L4LIBELLEVOIE structure BAL",
+    "L5LIEUDITMENTION structure BAL",
+    "L6LIGNEACHEMINEMENT structure BAL",
+    "Code postal structure BAL",
+    "Département structure BAL",
+    "Pays structure BAL",
 )
 
 AUDIT_COLUMNS = (
-    "event_id", "occurred_at", "mailbox", "actor", "action", "outcome", "auth_method",
-    "client_ip", "user_agent", "session_id", "message_id", "operator",
+    "event_id",
+    "occurred_at",
+    "mailbox",
+    "actor",
+    "action",
+    "outcome",
+    "auth_method",
+    "client_ip",
+    "user_agent",
+    "session_id",
+    "message_id",
+    "operator",
 )
 DELEGATION_COLUMNS = (
-    "event_id", "event_type", "event_at", "mailbox", "delegate", "delegate_name",
-    "delegate_role", "rights", "valid_from", "valid_to", "performed_by", "operator",
+    "event_id",
+    "event_type",
+    "event_at",
+    "mailbox",
+    "delegate",
+    "delegate_name",
+    "delegate_role",
+    "rights",
+    "valid_from",
+    "valid_to",
+    "performed_by",
+    "operator",
 )
 SNAPSHOT_COLUMNS = (
-    "as_of", "mailbox", "delegate", "delegate_name", "delegate_role", "rights", "valid_from",
-    "valid_to", "operator",
+    "as_of",
+    "mailbox",
+    "delegate",
+    "delegate_name",
+    "delegate_role",
+    "rights",
+    "valid_from",
+    "valid_to",
+    "operator",
 )
 ROSTER_COLUMNS = (
-    "practice_id", "practice_name", "member", "member_kind", "member_rpps", "practice_siret",
+    "practice_id",
+    "practice_name",
+    "member",
+    "member_kind",
+    "member_rpps",
+    "practice_siret",
 )
 GROUND_TRUTH_COLUMNS = (
-    "rule_id", "practice_id", "mailbox", "actor", "first_at", "last_at", "n_events",
-    "event_ids", "note",
+    "rule_id",
+    "practice_id",
+    "mailbox",
+    "actor",
+    "first_at",
+    "last_at",
+    "n_events",
+    "event_ids",
+    "note",
 )
 
 # French labels, exactly as the bundled profiles fr-delegations and fr-journal-acces read them.
 FR_DELEGATION_HEADERS = (
-    "N° d'opération", "Opération", "Date de l'opération", "BAL du délégant",
-    "Compte du délégataire", "Nom du délégataire", "Fonction", "Droits", "Début", "Fin",
-    "Réalisée par", "Opérateur",
+    "N° d'opération",
+    "Opération",
+    "Date de l'opération",
+    "BAL du délégant",
+    "Compte du délégataire",
+    "Nom du délégataire",
+    "Fonction",
+    "Droits",
+    "Début",
+    "Fin",
+    "Réalisée par",
+    "Opérateur",
 )
 FR_JOURNAL_HEADERS = (
-    "N° d'événement", "Date et heure", "Boîte aux lettres", "Utilisateur", "Action", "Résultat",
-    "Authentification", "Adresse IP", "Logiciel client", "Session", "Identifiant du message",
+    "N° d'événement",
+    "Date et heure",
+    "Boîte aux lettres",
+    "Utilisateur",
+    "Action",
+    "Résultat",
+    "Authentification",
+    "Adresse IP",
+    "Logiciel client",
+    "Session",
+    "Identifiant du message",
     "Opérateur",
 )
 FR_EVENT_TYPE = {"grant": "Création", "modify": "Modification", "revoke": "Révocation"}
 FR_ROLE = {
-    ("secretary", "F"): "Secrétaire médicale", ("secretary", "M"): "Secrétaire",
+    ("secretary", "F"): "Secrétaire médicale",
+    ("secretary", "M"): "Secrétaire",
     ("medical_assistant", "F"): "Assistante médicale",
     ("medical_assistant", "M"): "Assistant médical",
-    ("replacement", "F"): "Remplaçante", ("replacement", "M"): "Remplaçant",
-    ("other", "F"): "Autre", ("other", "M"): "Autre",
+    ("replacement", "F"): "Remplaçante",
+    ("replacement", "M"): "Remplaçant",
+    ("other", "F"): "Autre",
+    ("other", "M"): "Autre",
 }
 FR_RIGHTS = {"read": "Lecture", "send": "Envoi", "documents": "Documents", "manage": "Gestion"}
 FR_ACTION = {
-    "login": "Connexion", "login_failed": "Échec de connexion", "logout": "Déconnexion",
-    "read": "Consultation", "send": "Envoi", "delete": "Suppression", "move": "Déplacement",
-    "download": "Téléchargement pièce jointe", "other": "Autre",
+    "login": "Connexion",
+    "login_failed": "Échec de connexion",
+    "logout": "Déconnexion",
+    "read": "Consultation",
+    "send": "Envoi",
+    "delete": "Suppression",
+    "move": "Déplacement",
+    "download": "Téléchargement pièce jointe",
+    "other": "Autre",
 }
 FR_OUTCOME = {"success": "Succès", "failure": "Échec"}
 FR_AUTH = {
-    "cps": "Carte CPS", "e-cps": "e-CPS", "psc": "Pro Santé Connect",
-    "otp": "Code à usage unique", "password": "Mot de passe", "certificate": "Certificat",
+    "cps": "Carte CPS",
+    "e-cps": "e-CPS",
+    "psc": "Pro Santé Connect",
+    "otp": "Code à usage unique",
+    "password": "Mot de passe",
+    "certificate": "Certificat",
     "unknown": "Inconnu",
 }
 FR_TIMESTAMP = "%d/%m/%Y %H:%M:%S"
@@ -149,8 +239,12 @@ def _rights(rights: Iterable[str], separator: str = "|", labels: dict | None = N
     return separator.join(labels[r] if labels else r for r in ordered)
 
 
-def _csv_text(header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",",
-              lineterminator: str = "\n") -> str:
+def _csv_text(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    delimiter: str = ",",
+    lineterminator: str = "\n",
+) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator=lineterminator)
     writer.writerow(header)
@@ -170,8 +264,9 @@ def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 def _operator_changes(
     world: World, operator: Operator
 ) -> list[tuple[Delegation, DelegationChange]]:
-    pairs = [(d, c) for d in world.delegations if d.practice.operator is operator
-             for c in d.changes]
+    pairs = [
+        (d, c) for d in world.delegations if d.practice.operator is operator for c in d.changes
+    ]
     return sorted(pairs, key=lambda pair: pair[1].at)
 
 
@@ -199,30 +294,54 @@ def write_alpha_delegations(outdir: Path, world: World) -> Path:
     rows = []
     for delegation, change in _operator_changes(world, ALPHA):
         revoke = change.event_type == "revoke"
-        rows.append((
-            change.event_id, change.event_type, iso_local(change.at),
-            delegation.holder.address, delegation.delegate.address,
-            delegation.delegate.display_name, delegation.role,
-            "" if revoke else _rights(change.rights),
-            _date_text(delegation.valid_from), _date_text(delegation.valid_to),
-            change.performed_by, ALPHA.name,
-        ))
+        rows.append(
+            (
+                change.event_id,
+                change.event_type,
+                iso_local(change.at),
+                delegation.holder.address,
+                delegation.delegate.address,
+                delegation.delegate.display_name,
+                delegation.role,
+                "" if revoke else _rights(change.rights),
+                _date_text(delegation.valid_from),
+                _date_text(delegation.valid_to),
+                change.performed_by,
+                ALPHA.name,
+            )
+        )
     return _write(outdir / "alpha_delegations.csv", _csv_text(DELEGATION_COLUMNS, rows))
 
 
 def _canonical_audit_rows(events: Iterable[AuditEvent], stamp) -> list[tuple[str, ...]]:
     return [
-        (e.event_id, stamp(e.at), e.mailbox, e.actor, e.action, e.outcome, e.auth_method,
-         e.client_ip, e.user_agent, e.session_id, e.message_id, e.operator.name)
+        (
+            e.event_id,
+            stamp(e.at),
+            e.mailbox,
+            e.actor,
+            e.action,
+            e.outcome,
+            e.auth_method,
+            e.client_ip,
+            e.user_agent,
+            e.session_id,
+            e.message_id,
+            e.operator.name,
+        )
         for e in events
     ]
 
 
-def write_alpha_audit(outdir: Path, events: list[AuditEvent], name: str, first_day: date,
-                      last_day: date) -> Path:
+def write_alpha_audit(
+    outdir: Path, events: list[AuditEvent], name: str, first_day: date, last_day: date
+) -> Path:
     """One Messagerie Alpha audit export covering ``first_day``..``last_day`` (Paris days)."""
-    covered = [e for e in _operator_events(events, ALPHA)
-               if first_day <= e.at.astimezone(PARIS).date() <= last_day]
+    covered = [
+        e
+        for e in _operator_events(events, ALPHA)
+        if first_day <= e.at.astimezone(PARIS).date() <= last_day
+    ]
     rows = _canonical_audit_rows(covered, iso_local)
     return _write(outdir / name, _csv_text(AUDIT_COLUMNS, rows))
 
@@ -233,14 +352,22 @@ def write_sud_delegations(outdir: Path, world: World) -> Path:
     for delegation, change in _operator_changes(world, SUD):
         revoke = change.event_type == "revoke"
         delegate = delegation.delegate
-        rows.append((
-            change.event_id, FR_EVENT_TYPE[change.event_type], fr_local(change.at),
-            delegation.holder.address, delegate.address, delegate.display_name,
-            FR_ROLE[(delegation.role, delegate.gender)],
-            "" if revoke else _rights(change.rights, ", ", FR_RIGHTS),
-            _date_text(delegation.valid_from, FR_DATE), _date_text(delegation.valid_to, FR_DATE),
-            change.performed_by, SUD.name,
-        ))
+        rows.append(
+            (
+                change.event_id,
+                FR_EVENT_TYPE[change.event_type],
+                fr_local(change.at),
+                delegation.holder.address,
+                delegate.address,
+                delegate.display_name,
+                FR_ROLE[(delegation.role, delegate.gender)],
+                "" if revoke else _rights(change.rights, ", ", FR_RIGHTS),
+                _date_text(delegation.valid_from, FR_DATE),
+                _date_text(delegation.valid_to, FR_DATE),
+                change.performed_by,
+                SUD.name,
+            )
+        )
     text = _csv_text(FR_DELEGATION_HEADERS, rows, delimiter=";", lineterminator="\r\n")
     return _write(outdir / "sud_delegations.csv", text, "cp1252")
 
@@ -248,9 +375,20 @@ def write_sud_delegations(outdir: Path, world: World) -> Path:
 def write_sud_journal(outdir: Path, events: list[AuditEvent]) -> Path:
     """Santé Sud's « Journal des accès »: French labels, Paris wall-clock times."""
     rows = [
-        (e.event_id, fr_local(e.at), e.mailbox, e.actor, FR_ACTION[e.action],
-         FR_OUTCOME[e.outcome], FR_AUTH[e.auth_method], e.client_ip, e.user_agent,
-         e.session_id, e.message_id, SUD.name)
+        (
+            e.event_id,
+            fr_local(e.at),
+            e.mailbox,
+            e.actor,
+            FR_ACTION[e.action],
+            FR_OUTCOME[e.outcome],
+            FR_AUTH[e.auth_method],
+            e.client_ip,
+            e.user_agent,
+            e.session_id,
+            e.message_id,
+            SUD.name,
+        )
         for e in _operator_events(events, SUD)
     ]
     text = _csv_text(FR_JOURNAL_HEADERS, rows, delimiter=";", lineterminator="\r\n")
@@ -280,12 +418,19 @@ def write_connect_snapshots(outdir: Path, world: World) -> Path:
             if rights is None:
                 continue
             granted = delegation.changes[0].at.astimezone(PARIS).date()
-            listed.append((
-                as_of.isoformat(), delegation.holder.address, delegation.delegate.address,
-                delegation.delegate.display_name, delegation.role, _rights(rights),
-                _date_text(delegation.valid_from or granted), _date_text(delegation.valid_to),
-                CONNECT.name,
-            ))
+            listed.append(
+                (
+                    as_of.isoformat(),
+                    delegation.holder.address,
+                    delegation.delegate.address,
+                    delegation.delegate.display_name,
+                    delegation.role,
+                    _rights(rights),
+                    _date_text(delegation.valid_from or granted),
+                    _date_text(delegation.valid_to),
+                    CONNECT.name,
+                )
+            )
         rows += sorted(listed)
     return _write(outdir / "connect_snapshots.csv", _csv_text(SNAPSHOT_COLUMNS, rows))
 
@@ -293,8 +438,9 @@ def write_connect_snapshots(outdir: Path, world: World) -> Path:
 def write_connect_audit(outdir: Path, events: list[AuditEvent]) -> Path:
     """Cabinet Connect's audit as JSON Lines: canonical keys, string values, UTC times."""
     lines = [
-        json.dumps(dict(zip(AUDIT_COLUMNS, row, strict=True)), ensure_ascii=False,
-                   separators=(",", ":"))
+        json.dumps(
+            dict(zip(AUDIT_COLUMNS, row, strict=True)), ensure_ascii=False, separators=(",", ":")
+        )
         for row in _canonical_audit_rows(_operator_events(events, CONNECT), iso_utc)
     ]
     return _write(outdir / "connect_audit.jsonl", "".join(line + "\n" for line in lines))
@@ -305,20 +451,43 @@ def write_roster(outdir: Path, world: World) -> Path:
     rows = []
     for practice in world.practices:
         for holder in practice.holders:
-            rows.append((practice.practice_id, practice.name, holder.address, "holder",
-                         holder.rpps, practice.siret))
+            rows.append(
+                (
+                    practice.practice_id,
+                    practice.name,
+                    holder.address,
+                    "holder",
+                    holder.rpps,
+                    practice.siret,
+                )
+            )
         for member in practice.staff:
-            rows.append((practice.practice_id, practice.name, member.address, "staff", "",
-                         practice.siret))
+            rows.append(
+                (practice.practice_id, practice.name, member.address, "staff", "", practice.siret)
+            )
     return _write(outdir / "roster.csv", _csv_text(ROSTER_COLUMNS, rows))
 
 
 def _directory_person_row(person: Person, world: World, dematerialised: str) -> list[str]:
     profession = person.profession
     row = [
-        "PER", person.address, "8", person.rpps, "8" + person.rpps, "", "", "",
-        profession.civility, person.last_name.upper(), person.first_name, "C", "Civil",
-        profession.code, profession.label, profession.skill_code, profession.skill_label,
+        "PER",
+        person.address,
+        "8",
+        person.rpps,
+        "8" + person.rpps,
+        "",
+        "",
+        "",
+        profession.civility,
+        person.last_name.upper(),
+        person.first_name,
+        "C",
+        "Civil",
+        profession.code,
+        profession.label,
+        profession.skill_code,
+        profession.skill_label,
         dematerialised,
     ] + [""] * 13
     structure = world.directory_structures.get(person.address)
@@ -333,10 +502,24 @@ def _directory_person_row(person: Person, world: World, dematerialised: str) -> 
 def _structure_address(name: str, postal_code: str, city: str, practice) -> list[str]:
     number, street_type, street = (
         (practice.street_number, practice.street_type, practice.street_name)
-        if practice else ("1", "R", "DE LA ROQUETTE")
+        if practice
+        else ("1", "R", "DE LA ROQUETTE")
     )
-    return [name, "", "", "", number, "", street_type, street, "", f"{postal_code} {city}",
-            postal_code, postal_code[:2], "France"]
+    return [
+        name,
+        "",
+        "",
+        "",
+        number,
+        "",
+        street_type,
+        street,
+        "",
+        f"{postal_code} {city}",
+        postal_code,
+        postal_code[:2],
+        "France",
+    ]
 
 
 def write_directory(outdir: Path, world: World, rng: random.Random) -> Path:
@@ -366,26 +549,44 @@ def ground_truth_rows(world: World, injections: list[Injection]) -> list[tuple[s
         first = min(e.at for e in events)
         last = max(e.at for e in events)
         for rule_id in injection.rule_ids:
-            rows.append((
-                rule_id, injection.practice.practice_id, injection.mailbox, injection.actor,
-                iso_utc(first), iso_utc(last), str(len(events)),
-                "|".join(e.event_id for e in events), injection.note,
-            ))
+            rows.append(
+                (
+                    rule_id,
+                    injection.practice.practice_id,
+                    injection.mailbox,
+                    injection.actor,
+                    iso_utc(first),
+                    iso_utc(last),
+                    str(len(events)),
+                    "|".join(e.event_id for e in events),
+                    injection.note,
+                )
+            )
     for delegation in world.delegations:
         for rule_id in delegation.anomalies:
             if rule_id == "delegation_not_by_holder":
-                cited = [c for c in delegation.changes
-                         if c.performed_by != delegation.holder.address]
+                cited = [
+                    c for c in delegation.changes if c.performed_by != delegation.holder.address
+                ]
                 actor = cited[0].performed_by
             else:
                 cited = [delegation.changes[0]]
                 actor = delegation.delegate.address
             # Snapshot exports carry no event ids: the row then cites none.
             ids = [c.event_id for c in cited if c.event_id]
-            rows.append((
-                rule_id, delegation.practice.practice_id, delegation.holder.address, actor,
-                "", "", str(len(ids)), "|".join(ids), delegation.note,
-            ))
+            rows.append(
+                (
+                    rule_id,
+                    delegation.practice.practice_id,
+                    delegation.holder.address,
+                    actor,
+                    "",
+                    "",
+                    str(len(ids)),
+                    "|".join(ids),
+                    delegation.note,
+                )
+            )
     return sorted(rows, key=lambda row: (RULE_IDS.index(row[0]), row[4], row[1], row[7]))
 
 
@@ -435,8 +636,7 @@ def generate(outdir: Path, seed: int = DEFAULT_SEED) -> list[Path]:
         write_alpha_audit(outdir, events, "alpha_audit.csv", PERIOD_START, date(2026, 2, 28)),
         # The March export starts two days early, as operators' monthly exports often
         # overlap: the repeated rows are identical, ids included.
-        write_alpha_audit(outdir, events, "alpha_audit_2026-03.csv", date(2026, 2, 27),
-                          PERIOD_END),
+        write_alpha_audit(outdir, events, "alpha_audit_2026-03.csv", date(2026, 2, 27), PERIOD_END),
         write_sud_delegations(outdir, world),
         write_sud_journal(outdir, events),
         write_connect_snapshots(outdir, world),
@@ -456,8 +656,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Write the deterministic sample exports into OUTDIR.",
     )
     parser.add_argument("outdir", type=Path, help="folder to write into")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
     args = parser.parse_args(argv)
     for path in generate(args.outdir, args.seed):
         print(path)

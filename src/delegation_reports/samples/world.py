@@ -302,15 +302,18 @@ class _Cast:
     ) -> Person:
         habits.setdefault("auth_methods", HOLDER_AUTH)
         return Person(
-            first, last, gender,
+            first,
+            last,
+            gender,
             address=f"{local_part(first, last)}@{profession.domain}",
             profession=profession,
             rpps=self.ids.rpps(),
             **habits,
         )
 
-    def staff(self, first: str, last: str, gender: str, domain: str = "pro.mssante.fr",
-              **habits) -> Person:
+    def staff(
+        self, first: str, last: str, gender: str, domain: str = "pro.mssante.fr", **habits
+    ) -> Person:
         return Person(first, last, gender, address=f"{local_part(first, last)}@{domain}", **habits)
 
     def random_days_off(self, person: Person, rate: float) -> None:
@@ -335,221 +338,478 @@ def build_world(rng: random.Random) -> World:
     # --- Alpha: a group practice in Lyon and an individual one in Villeurbanne ------------
     siret = ids.siret()
     tilleuls = Practice(
-        f"C{siret}", "Cabinet médical des Tilleuls", "SA08", siret, ALPHA,
-        "12", "R", "DES TILLEULS", "69006", "LYON",
-        ("192.0.2.17", "192.0.2.18"), hm(8), hm(19), hm(12, 30),
-        in_directory_structure=True, org_mailbox="secretariat@cm-tilleuls.mssante.fr",
+        f"C{siret}",
+        "Cabinet médical des Tilleuls",
+        "SA08",
+        siret,
+        ALPHA,
+        "12",
+        "R",
+        "DES TILLEULS",
+        "69006",
+        "LYON",
+        ("192.0.2.17", "192.0.2.18"),
+        hm(8),
+        hm(19),
+        hm(12, 30),
+        in_directory_structure=True,
+        org_mailbox="secretariat@cm-tilleuls.mssante.fr",
     )
-    garnier = cast.practitioner("Hélène", "Garnier", "F", DOCTOR, user_agent=UA_THUNDERBIRD,
-                                workdays=(0, 1, 2, 3, 4, 5))
-    lefevre = cast.practitioner("Thomas", "Lefèvre", "M", DOCTOR, user_agent=UA_FIREFOX,
-                                workdays=(0, 1, 3, 4, 5),
-                                absences=[(date(2026, 2, 7), date(2026, 2, 15))])
-    charpentier = cast.practitioner("Benoît", "Charpentier", "M", DOCTOR, user_agent=UA_OUTLOOK,
-                                    workdays=(0, 1, 2, 3, 4, 5))
-    moulin = cast.staff("Sandrine", "Moulin", "F", user_agent=UA_THUNDERBIRD_ESR,
-                        workdays=(0, 1, 2, 3, 4, 5))
+    garnier = cast.practitioner(
+        "Hélène", "Garnier", "F", DOCTOR, user_agent=UA_THUNDERBIRD, workdays=(0, 1, 2, 3, 4, 5)
+    )
+    lefevre = cast.practitioner(
+        "Thomas",
+        "Lefèvre",
+        "M",
+        DOCTOR,
+        user_agent=UA_FIREFOX,
+        workdays=(0, 1, 3, 4, 5),
+        absences=[(date(2026, 2, 7), date(2026, 2, 15))],
+    )
+    charpentier = cast.practitioner(
+        "Benoît", "Charpentier", "M", DOCTOR, user_agent=UA_OUTLOOK, workdays=(0, 1, 2, 3, 4, 5)
+    )
+    moulin = cast.staff(
+        "Sandrine", "Moulin", "F", user_agent=UA_THUNDERBIRD_ESR, workdays=(0, 1, 2, 3, 4, 5)
+    )
     barbier = cast.staff("Julie", "Barbier", "F", user_agent=UA_EDGE, workdays=(0, 1, 3, 4))
-    royer = cast.practitioner("Camille", "Royer", "F", DOCTOR, user_agent=UA_SAFARI,
-                              auth_methods=(("e-cps", 6), ("psc", 4)))
+    royer = cast.practitioner(
+        "Camille",
+        "Royer",
+        "F",
+        DOCTOR,
+        user_agent=UA_SAFARI,
+        auth_methods=(("e-cps", 6), ("psc", 4)),
+    )
     tilleuls.holders = [garnier, lefevre, charpentier]
     tilleuls.staff = [moulin, barbier, royer]
     practices.append(tilleuls)
     for holder in tilleuls.holders:
-        delegations.append(Delegation(
-            tilleuls, holder, moulin, "secretary",
-            [_grant(at(date(2025, 3, 3), 9, 12), SECRETARY_RIGHTS, holder)],
-        ))
-    delegations.append(Delegation(
-        tilleuls, garnier, barbier, "medical_assistant",
-        [
-            _grant(at(date(2025, 11, 17), 8, 41), ("read", "documents"), garnier),
-            DelegationChange("revoke", at(date(2026, 2, 13), 17, 45), (), garnier.address),
-        ],
-    ))
-    delegations.append(Delegation(
-        tilleuls, lefevre, royer, "replacement",
-        [_grant(at(date(2026, 1, 26), 12, 10), SECRETARY_RIGHTS, moulin)],
-        valid_from=date(2026, 2, 9), valid_to=date(2026, 2, 13),
-        anomalies=("delegation_not_by_holder",),
-        note="replacement on Dr Lefèvre's mailbox granted by the secretary, not by the holder",
-    ))
+        delegations.append(
+            Delegation(
+                tilleuls,
+                holder,
+                moulin,
+                "secretary",
+                [_grant(at(date(2025, 3, 3), 9, 12), SECRETARY_RIGHTS, holder)],
+            )
+        )
+    delegations.append(
+        Delegation(
+            tilleuls,
+            garnier,
+            barbier,
+            "medical_assistant",
+            [
+                _grant(at(date(2025, 11, 17), 8, 41), ("read", "documents"), garnier),
+                DelegationChange("revoke", at(date(2026, 2, 13), 17, 45), (), garnier.address),
+            ],
+        )
+    )
+    delegations.append(
+        Delegation(
+            tilleuls,
+            lefevre,
+            royer,
+            "replacement",
+            [_grant(at(date(2026, 1, 26), 12, 10), SECRETARY_RIGHTS, moulin)],
+            valid_from=date(2026, 2, 9),
+            valid_to=date(2026, 2, 13),
+            anomalies=("delegation_not_by_holder",),
+            note="replacement on Dr Lefèvre's mailbox granted by the secretary, not by the holder",
+        )
+    )
 
     siret = ids.siret()
     perrot_practice = Practice(
-        f"C{siret}", "Cabinet du Dr Agnès Perrot", "SA07", siret, ALPHA,
-        "48", "AV", "ROGER SALENGRO", "69100", "VILLEURBANNE",
-        ("198.51.100.23",), hm(8, 30), hm(18, 30), None,
+        f"C{siret}",
+        "Cabinet du Dr Agnès Perrot",
+        "SA07",
+        siret,
+        ALPHA,
+        "48",
+        "AV",
+        "ROGER SALENGRO",
+        "69100",
+        "VILLEURBANNE",
+        ("198.51.100.23",),
+        hm(8, 30),
+        hm(18, 30),
+        None,
     )
-    perrot = cast.practitioner("Agnès", "Perrot", "F", DOCTOR, user_agent=UA_THUNDERBIRD,
-                               absences=[(date(2026, 2, 14), date(2026, 2, 22))])
+    perrot = cast.practitioner(
+        "Agnès",
+        "Perrot",
+        "F",
+        DOCTOR,
+        user_agent=UA_THUNDERBIRD,
+        absences=[(date(2026, 2, 14), date(2026, 2, 22))],
+    )
     giraud = cast.staff("Nathalie", "Giraud", "F", user_agent=UA_FIREFOX, workdays=(0, 1, 3))
-    colin = cast.practitioner("Maxime", "Colin", "M", DOCTOR, user_agent=UA_CHROME,
-                              auth_methods=(("e-cps", 7), ("psc", 3)))
+    colin = cast.practitioner(
+        "Maxime",
+        "Colin",
+        "M",
+        DOCTOR,
+        user_agent=UA_CHROME,
+        auth_methods=(("e-cps", 7), ("psc", 3)),
+    )
     perrot_practice.holders = [perrot]
     perrot_practice.staff = [giraud, colin]
     practices.append(perrot_practice)
-    delegations.append(Delegation(
-        perrot_practice, perrot, giraud, "secretary",
-        [
-            _grant(at(date(2025, 6, 2), 8, 55), SECRETARY_RIGHTS, perrot),
-            DelegationChange("modify", at(date(2026, 2, 2), 8, 40), ("read", "documents"),
-                             perrot.address),
-        ],
-    ))
-    delegations.append(Delegation(
-        perrot_practice, perrot, colin, "replacement",
-        [_grant(at(date(2026, 2, 4), 19, 5), SECRETARY_RIGHTS, perrot)],
-        valid_from=date(2026, 2, 16), valid_to=date(2026, 2, 20),
-    ))
+    delegations.append(
+        Delegation(
+            perrot_practice,
+            perrot,
+            giraud,
+            "secretary",
+            [
+                _grant(at(date(2025, 6, 2), 8, 55), SECRETARY_RIGHTS, perrot),
+                DelegationChange(
+                    "modify", at(date(2026, 2, 2), 8, 40), ("read", "documents"), perrot.address
+                ),
+            ],
+        )
+    )
+    delegations.append(
+        Delegation(
+            perrot_practice,
+            perrot,
+            colin,
+            "replacement",
+            [_grant(at(date(2026, 2, 4), 19, 5), SECRETARY_RIGHTS, perrot)],
+            valid_from=date(2026, 2, 16),
+            valid_to=date(2026, 2, 20),
+        )
+    )
 
     # --- Santé Sud: a maison médicale in Sète and a dental practice in Montpellier -------
     siret = ids.siret()
     etang = Practice(
-        f"C{siret}", "Maison médicale de l’Étang", "SA08", siret, SUD,
-        "3", "QU", "DE L’ÉTANG", "34200", "SETE",
-        ("203.0.113.40", "2001:db8:4a1c::17"), hm(8), hm(19), None,
-        in_directory_structure=True, org_mailbox="accueil@mm-etang.mssante.fr",
+        f"C{siret}",
+        "Maison médicale de l’Étang",
+        "SA08",
+        siret,
+        SUD,
+        "3",
+        "QU",
+        "DE L’ÉTANG",
+        "34200",
+        "SETE",
+        ("203.0.113.40", "2001:db8:4a1c::17"),
+        hm(8),
+        hm(19),
+        None,
+        in_directory_structure=True,
+        org_mailbox="accueil@mm-etang.mssante.fr",
     )
-    fabre = cast.practitioner("Jérôme", "Fabre", "M", DOCTOR, user_agent=UA_PRACTICE_SOFTWARE,
-                              absences=[(date(2026, 2, 21), date(2026, 3, 1))])
+    fabre = cast.practitioner(
+        "Jérôme",
+        "Fabre",
+        "M",
+        DOCTOR,
+        user_agent=UA_PRACTICE_SOFTWARE,
+        absences=[(date(2026, 2, 21), date(2026, 3, 1))],
+    )
     bonnet = cast.practitioner("Cécile", "Bonnet", "F", DOCTOR, user_agent=UA_PRACTICE_SOFTWARE)
-    marty = cast.practitioner("Loïc", "Marty", "M", PHYSIOTHERAPIST, user_agent=UA_MOBILE,
-                              workdays=(0, 1, 3, 4))
+    marty = cast.practitioner(
+        "Loïc", "Marty", "M", PHYSIOTHERAPIST, user_agent=UA_MOBILE, workdays=(0, 1, 3, 4)
+    )
     dhondt = cast.staff("Noémie", "D’Hondt", "F", user_agent=UA_PRACTICE_SOFTWARE)
-    rouquette = cast.practitioner("Élodie", "Rouquette", "F", DOCTOR, user_agent=UA_FIREFOX,
-                                  auth_methods=(("e-cps", 8), ("psc", 2)))
-    vidal = cast.practitioner("Manon", "Vidal", "F", PHYSIOTHERAPIST, user_agent=UA_MOBILE,
-                              auth_methods=(("e-cps", 10),), workdays=(2,))
+    rouquette = cast.practitioner(
+        "Élodie",
+        "Rouquette",
+        "F",
+        DOCTOR,
+        user_agent=UA_FIREFOX,
+        auth_methods=(("e-cps", 8), ("psc", 2)),
+    )
+    vidal = cast.practitioner(
+        "Manon",
+        "Vidal",
+        "F",
+        PHYSIOTHERAPIST,
+        user_agent=UA_MOBILE,
+        auth_methods=(("e-cps", 10),),
+        workdays=(2,),
+    )
     etang.holders = [fabre, bonnet, marty]
     etang.staff = [dhondt, rouquette, vidal]
     practices.append(etang)
-    delegations.append(Delegation(
-        etang, fabre, dhondt, "secretary",
-        [_grant(at(date(2025, 9, 1), 8, 20), SECRETARY_RIGHTS, fabre)],
-    ))
-    delegations.append(Delegation(
-        etang, bonnet, dhondt, "secretary",
-        [_grant(at(date(2025, 9, 1), 8, 24), ("read", "send"), fabre)],
-        anomalies=("delegation_not_by_holder",),
-        note="secretary's delegation on Dr Bonnet's mailbox set up by Dr Fabre",
-    ))
-    delegations.append(Delegation(
-        etang, fabre, rouquette, "replacement",
-        [_grant(at(date(2026, 2, 9), 18, 32), SECRETARY_RIGHTS, fabre)],
-        valid_from=date(2026, 2, 23), valid_to=date(2026, 3, 1),
-    ))
-    delegations.append(Delegation(
-        etang, marty, vidal, "replacement",
-        [_grant(at(date(2026, 1, 16), 12, 48), ("read", "send", "documents"), marty)],
-        valid_from=date(2026, 1, 19),
-        anomalies=("open_ended_replacement",),
-        note="weekly replacement on Wednesdays granted with no end date",
-    ))
+    delegations.append(
+        Delegation(
+            etang,
+            fabre,
+            dhondt,
+            "secretary",
+            [_grant(at(date(2025, 9, 1), 8, 20), SECRETARY_RIGHTS, fabre)],
+        )
+    )
+    delegations.append(
+        Delegation(
+            etang,
+            bonnet,
+            dhondt,
+            "secretary",
+            [_grant(at(date(2025, 9, 1), 8, 24), ("read", "send"), fabre)],
+            anomalies=("delegation_not_by_holder",),
+            note="secretary's delegation on Dr Bonnet's mailbox set up by Dr Fabre",
+        )
+    )
+    delegations.append(
+        Delegation(
+            etang,
+            fabre,
+            rouquette,
+            "replacement",
+            [_grant(at(date(2026, 2, 9), 18, 32), SECRETARY_RIGHTS, fabre)],
+            valid_from=date(2026, 2, 23),
+            valid_to=date(2026, 3, 1),
+        )
+    )
+    delegations.append(
+        Delegation(
+            etang,
+            marty,
+            vidal,
+            "replacement",
+            [_grant(at(date(2026, 1, 16), 12, 48), ("read", "send", "documents"), marty)],
+            valid_from=date(2026, 1, 19),
+            anomalies=("open_ended_replacement",),
+            note="weekly replacement on Wednesdays granted with no end date",
+        )
+    )
 
     siret = ids.siret()
     coeur = Practice(
-        f"C{siret}", "Cabinet dentaire Cœur de Ville", "SA07", siret, SUD,
-        "7", "R", "DE L’AIGUILLERIE", "34000", "MONTPELLIER",
-        ("203.0.113.88",), hm(8, 30), hm(19), hm(12),
+        f"C{siret}",
+        "Cabinet dentaire Cœur de Ville",
+        "SA07",
+        siret,
+        SUD,
+        "7",
+        "R",
+        "DE L’AIGUILLERIE",
+        "34000",
+        "MONTPELLIER",
+        ("203.0.113.88",),
+        hm(8, 30),
+        hm(19),
+        hm(12),
     )
-    pages = cast.practitioner("Françoise", "Pagès", "F", DENTIST, user_agent=UA_PRACTICE_SOFTWARE,
-                              workdays=(0, 1, 2, 3, 4, 5))
-    boeuf = cast.staff("Mélissa", "Bœuf", "F", user_agent=UA_PRACTICE_SOFTWARE,
-                       workdays=(0, 1, 2, 3, 4, 5))
-    ollier = cast.staff("Sabrina", "Ollier", "F", user_agent=UA_CHROME,
-                        workdays=(0, 1, 2, 3, 4), afternoons_only=True)
+    pages = cast.practitioner(
+        "Françoise",
+        "Pagès",
+        "F",
+        DENTIST,
+        user_agent=UA_PRACTICE_SOFTWARE,
+        workdays=(0, 1, 2, 3, 4, 5),
+    )
+    boeuf = cast.staff(
+        "Mélissa", "Bœuf", "F", user_agent=UA_PRACTICE_SOFTWARE, workdays=(0, 1, 2, 3, 4, 5)
+    )
+    ollier = cast.staff(
+        "Sabrina",
+        "Ollier",
+        "F",
+        user_agent=UA_CHROME,
+        workdays=(0, 1, 2, 3, 4),
+        afternoons_only=True,
+    )
     coeur.holders = [pages]
     coeur.staff = [boeuf]
     practices.append(coeur)
     outsiders.append(ollier)
-    delegations.append(Delegation(
-        coeur, pages, boeuf, "medical_assistant",
-        [_grant(at(date(2025, 10, 6), 13, 15), ("read", "send"), pages)],
-    ))
-    delegations.append(Delegation(
-        coeur, pages, ollier, "secretary",
-        [
-            _grant(at(date(2026, 1, 12), 12, 20), ("read",), pages),
-            DelegationChange("revoke", at(date(2026, 3, 20), 17, 50), (), pages.address),
-        ],
-        anomalies=("delegate_outside_practice",),
-        note="remote answering-service secretary who is not on the practice roster",
-    ))
+    delegations.append(
+        Delegation(
+            coeur,
+            pages,
+            boeuf,
+            "medical_assistant",
+            [_grant(at(date(2025, 10, 6), 13, 15), ("read", "send"), pages)],
+        )
+    )
+    delegations.append(
+        Delegation(
+            coeur,
+            pages,
+            ollier,
+            "secretary",
+            [
+                _grant(at(date(2026, 1, 12), 12, 20), ("read",), pages),
+                DelegationChange("revoke", at(date(2026, 3, 20), 17, 50), (), pages.address),
+            ],
+            anomalies=("delegate_outside_practice",),
+            note="remote answering-service secretary who is not on the practice roster",
+        )
+    )
 
     # --- Cabinet Connect: a health centre in Angers and a GP in Quimper ------------------
     siret = ids.siret()
     coteaux = Practice(
-        f"C{siret}", "Centre de santé des Coteaux", "SA05", siret, CONNECT,
-        "25", "BD", "DES COTEAUX", "49100", "ANGERS",
-        ("198.51.100.140", "198.51.100.141", "2001:db8:77::1:20"), hm(8), hm(19), hm(12, 30),
-        in_directory_structure=True, org_mailbox="secretariat@cds-coteaux.mssante.fr",
+        f"C{siret}",
+        "Centre de santé des Coteaux",
+        "SA05",
+        siret,
+        CONNECT,
+        "25",
+        "BD",
+        "DES COTEAUX",
+        "49100",
+        "ANGERS",
+        ("198.51.100.140", "198.51.100.141", "2001:db8:77::1:20"),
+        hm(8),
+        hm(19),
+        hm(12, 30),
+        in_directory_structure=True,
+        org_mailbox="secretariat@cds-coteaux.mssante.fr",
     )
-    lemoine = cast.practitioner("Marc", "Lemoine", "M", DOCTOR, user_agent=UA_THUNDERBIRD,
-                                workdays=(0, 1, 2, 3, 4, 5))
-    benali = cast.practitioner("Karim", "Benali", "M", DOCTOR, user_agent=UA_MOBILE,
-                               workdays=(0, 1, 2, 3, 4, 5))
-    caron = cast.practitioner("Isabelle", "Caron", "F", DENTIST, user_agent=UA_THUNDERBIRD,
-                              absences=[(date(2026, 3, 2), date(2026, 3, 31))])
-    roche = cast.staff("Patricia", "Roche", "F", domain="cds-coteaux.mssante.fr",
-                       user_agent=UA_OUTLOOK, workdays=(0, 1, 2, 3, 4, 5))
+    lemoine = cast.practitioner(
+        "Marc", "Lemoine", "M", DOCTOR, user_agent=UA_THUNDERBIRD, workdays=(0, 1, 2, 3, 4, 5)
+    )
+    benali = cast.practitioner(
+        "Karim", "Benali", "M", DOCTOR, user_agent=UA_MOBILE, workdays=(0, 1, 2, 3, 4, 5)
+    )
+    caron = cast.practitioner(
+        "Isabelle",
+        "Caron",
+        "F",
+        DENTIST,
+        user_agent=UA_THUNDERBIRD,
+        absences=[(date(2026, 3, 2), date(2026, 3, 31))],
+    )
+    roche = cast.staff(
+        "Patricia",
+        "Roche",
+        "F",
+        domain="cds-coteaux.mssante.fr",
+        user_agent=UA_OUTLOOK,
+        workdays=(0, 1, 2, 3, 4, 5),
+    )
     # Leaves after Friday 6 February; her delegation is revoked on the Monday, after that
     # day's snapshot, so snapshots list her until 2026-02-09 whichever way they are read.
-    masson = cast.staff("Aurélie", "Masson", "F", domain="cds-coteaux.mssante.fr",
-                        user_agent=UA_OUTLOOK, absences=[(date(2026, 2, 7), PERIOD_END)])
-    ferrand = cast.staff("Yanis", "Ferrand", "M", domain="cds-coteaux.mssante.fr",
-                         user_agent=UA_EDGE, workdays=(0, 1, 2, 3))
+    masson = cast.staff(
+        "Aurélie",
+        "Masson",
+        "F",
+        domain="cds-coteaux.mssante.fr",
+        user_agent=UA_OUTLOOK,
+        absences=[(date(2026, 2, 7), PERIOD_END)],
+    )
+    ferrand = cast.staff(
+        "Yanis",
+        "Ferrand",
+        "M",
+        domain="cds-coteaux.mssante.fr",
+        user_agent=UA_EDGE,
+        workdays=(0, 1, 2, 3),
+    )
     besson = cast.practitioner("Antoine", "Besson", "M", DENTIST, user_agent=UA_SAFARI)
     coteaux.holders = [lemoine, benali, caron]
     coteaux.staff = [roche, masson, ferrand, besson]
     practices.append(coteaux)
     for holder in (lemoine, benali):
-        delegations.append(Delegation(
-            coteaux, holder, roche, "secretary",
-            [_grant(at(date(2024, 9, 2), 9, 30), SECRETARY_RIGHTS + ("manage",), holder)],
-        ))
-    delegations.append(Delegation(
-        coteaux, lemoine, masson, "secretary",
-        [
-            _grant(at(date(2025, 5, 12), 10, 5), ("read", "send"), lemoine),
-            DelegationChange("revoke", at(date(2026, 2, 9), 8, 15), (), lemoine.address),
-        ],
-    ))
-    delegations.append(Delegation(
-        coteaux, benali, ferrand, "medical_assistant",
-        [_grant(at(date(2026, 1, 16), 17, 20), ("read", "documents"), benali)],
-    ))
-    delegations.append(Delegation(
-        coteaux, caron, besson, "replacement",
-        [_grant(at(date(2026, 2, 26), 18, 10), SECRETARY_RIGHTS, caron)],
-        valid_from=date(2026, 3, 2),
-        anomalies=("open_ended_replacement",),
-        note="replacement during a long leave listed with no end date (snapshots from 2026-03-02)",
-    ))
+        delegations.append(
+            Delegation(
+                coteaux,
+                holder,
+                roche,
+                "secretary",
+                [_grant(at(date(2024, 9, 2), 9, 30), SECRETARY_RIGHTS + ("manage",), holder)],
+            )
+        )
+    delegations.append(
+        Delegation(
+            coteaux,
+            lemoine,
+            masson,
+            "secretary",
+            [
+                _grant(at(date(2025, 5, 12), 10, 5), ("read", "send"), lemoine),
+                DelegationChange("revoke", at(date(2026, 2, 9), 8, 15), (), lemoine.address),
+            ],
+        )
+    )
+    delegations.append(
+        Delegation(
+            coteaux,
+            benali,
+            ferrand,
+            "medical_assistant",
+            [_grant(at(date(2026, 1, 16), 17, 20), ("read", "documents"), benali)],
+        )
+    )
+    delegations.append(
+        Delegation(
+            coteaux,
+            caron,
+            besson,
+            "replacement",
+            [_grant(at(date(2026, 2, 26), 18, 10), SECRETARY_RIGHTS, caron)],
+            valid_from=date(2026, 3, 2),
+            anomalies=("open_ended_replacement",),
+            note="replacement during a long leave listed with no end date (snapshots from 2026-03-02)",
+        )
+    )
 
     siret = ids.siret()
     legall_practice = Practice(
-        f"C{siret}", "Cabinet du Dr Yves Le Gall", "SA07", siret, CONNECT,
-        "5", "PL", "SAINT-CORENTIN", "29000", "QUIMPER",
-        ("192.0.2.201",), hm(8), hm(19), None,
+        f"C{siret}",
+        "Cabinet du Dr Yves Le Gall",
+        "SA07",
+        siret,
+        CONNECT,
+        "5",
+        "PL",
+        "SAINT-CORENTIN",
+        "29000",
+        "QUIMPER",
+        ("192.0.2.201",),
+        hm(8),
+        hm(19),
+        None,
     )
-    legall = cast.practitioner("Yves", "Le Gall", "M", DOCTOR, user_agent=UA_OUTLOOK,
-                               absences=[(date(2026, 2, 14), date(2026, 2, 22))])
+    legall = cast.practitioner(
+        "Yves",
+        "Le Gall",
+        "M",
+        DOCTOR,
+        user_agent=UA_OUTLOOK,
+        absences=[(date(2026, 2, 14), date(2026, 2, 22))],
+    )
     quere = cast.staff("Gaëlle", "Quéré", "F", user_agent=UA_CHROME, workdays=(0, 1, 3, 4))
-    guillou = cast.practitioner("Pauline", "Guillou", "F", DOCTOR, user_agent=UA_FIREFOX,
-                                auth_methods=(("e-cps", 6), ("psc", 4)))
+    guillou = cast.practitioner(
+        "Pauline",
+        "Guillou",
+        "F",
+        DOCTOR,
+        user_agent=UA_FIREFOX,
+        auth_methods=(("e-cps", 6), ("psc", 4)),
+    )
     legall_practice.holders = [legall]
     legall_practice.staff = [quere, guillou]
     practices.append(legall_practice)
-    delegations.append(Delegation(
-        legall_practice, legall, quere, "medical_assistant",
-        [_grant(at(date(2025, 4, 7), 12, 35), ("read", "documents"), legall)],
-    ))
-    delegations.append(Delegation(
-        legall_practice, legall, guillou, "replacement",
-        [_grant(at(date(2026, 2, 2), 19, 40), SECRETARY_RIGHTS, legall)],
-        valid_from=date(2026, 2, 16), valid_to=date(2026, 2, 20),
-    ))
+    delegations.append(
+        Delegation(
+            legall_practice,
+            legall,
+            quere,
+            "medical_assistant",
+            [_grant(at(date(2025, 4, 7), 12, 35), ("read", "documents"), legall)],
+        )
+    )
+    delegations.append(
+        Delegation(
+            legall_practice,
+            legall,
+            guillou,
+            "replacement",
+            [_grant(at(date(2026, 2, 2), 19, 40), SECRETARY_RIGHTS, legall)],
+            valid_from=date(2026, 2, 16),
+            valid_to=date(2026, 2, 20),
+        )
+    )
 
     outsiders.append(cast.staff("Kévin", "Arnaud", "M", user_agent=UA_MOBILE))
 
@@ -563,26 +823,40 @@ def build_world(rng: random.Random) -> World:
         if practice.in_directory_structure:
             for holder in practice.holders:
                 structures[holder.address] = (
-                    practice.siret, practice.name, practice.postal_code, practice.city
+                    practice.siret,
+                    practice.name,
+                    practice.postal_code,
+                    practice.city,
                 )
     for person in directory_only:
         if rng.random() < 0.5:
             structures[person.address] = (
-                ids.siret(), f"CABINET {person.last_name.upper()}", "75011", "PARIS"
+                ids.siret(),
+                f"CABINET {person.last_name.upper()}",
+                "75011",
+                "PARIS",
             )
     org_rows = [(p, p.org_mailbox, "Secrétariat") for p in practices if p.org_mailbox]
     return World(practices, delegations, outsiders, directory_only, structures, org_rows)
 
 
 _OTHER_PRACTITIONERS = (
-    ("Arnaud", "Poirier", "M", DOCTOR), ("Mathilde", "Leclerc", "F", DOCTOR),
-    ("Sébastien", "Morin", "M", DOCTOR), ("Émilie", "Gauthier", "F", DOCTOR),
-    ("Olivier", "Mercier", "M", DOCTOR), ("Laure", "Dumas", "F", DOCTOR),
-    ("Rémi", "Chevalier", "M", PHARMACIST), ("Inès", "Lacroix", "F", PHARMACIST),
-    ("Gaël", "Tessier", "M", DENTIST), ("Solène", "Marchand", "F", DENTIST),
-    ("Hugo", "Brunet", "M", PHYSIOTHERAPIST), ("Anaïs", "Carré", "F", PHYSIOTHERAPIST),
-    ("Damien", "Picard", "M", DOCTOR), ("Charlotte", "Hamon", "F", DOCTOR),
-    ("Bruno", "Lœillet", "M", PHARMACIST), ("Estelle", "Vérité", "F", DOCTOR),
+    ("Arnaud", "Poirier", "M", DOCTOR),
+    ("Mathilde", "Leclerc", "F", DOCTOR),
+    ("Sébastien", "Morin", "M", DOCTOR),
+    ("Émilie", "Gauthier", "F", DOCTOR),
+    ("Olivier", "Mercier", "M", DOCTOR),
+    ("Laure", "Dumas", "F", DOCTOR),
+    ("Rémi", "Chevalier", "M", PHARMACIST),
+    ("Inès", "Lacroix", "F", PHARMACIST),
+    ("Gaël", "Tessier", "M", DENTIST),
+    ("Solène", "Marchand", "F", DENTIST),
+    ("Hugo", "Brunet", "M", PHYSIOTHERAPIST),
+    ("Anaïs", "Carré", "F", PHYSIOTHERAPIST),
+    ("Damien", "Picard", "M", DOCTOR),
+    ("Charlotte", "Hamon", "F", DOCTOR),
+    ("Bruno", "Lœillet", "M", PHARMACIST),
+    ("Estelle", "Vérité", "F", DOCTOR),
 )
 
 
