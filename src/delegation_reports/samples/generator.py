@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from ..ingest.detect import DIRECTORY_HEADERS
+from ..ingest.kinds import AUDIT, DELEGATIONS, SNAPSHOT
 from .activity import AuditEvent, Injection, inject_anomalies, simulate_background
 from .world import (
     ALPHA,
@@ -52,80 +54,13 @@ RULE_IDS = (
     "delegate_outside_practice",
 )
 
+# The file shapes are the ingestion contract's own.
+DIRECTORY_HEADER = DIRECTORY_HEADERS
+AUDIT_COLUMNS = AUDIT.columns
+DELEGATION_COLUMNS = DELEGATIONS.columns
+SNAPSHOT_COLUMNS = SNAPSHOT.columns
 DIRECTORY_FILE = "Extraction_Correspondance_MSSante_202603312300.txt"
-DIRECTORY_HEADER = (
-    "Type de BAL",
-    "Adresse BAL",
-    "Type Identifiant PP",
-    "Identifiant PP",
-    "Identification nationale PP",
-    "Type identifiant structure",
-    "Identification Structure",
-    "Service de rattachement",
-    "Civilité d'exercice",
-    "Nom d'exercice",
-    "Prénom d'exercice",
-    "Catégorie profession",
-    "Libellé de catégorie profession",
-    "Code Profession",
-    "Libellé Profession",
-    "Code savoir-faire",
-    "Libellé savoir-faire",
-    "Dématérialisation",
-    "Raison Sociale structure BAL",
-    "Enseigne commerciale structure BAL",
-    "L2COMPLEMENTLOCALISATION structure BAL",
-    "L3COMPLEMENTDISTRIBUTION structure BAL",
-    "L4NUMEROVOIE structure BAL",
-    "L4COMPLEMENTNUMEROVOIE structure BAL",
-    "NL4TYPEVOIE structure BAL",
-    "L4LIBELLEVOIE structure BAL",
-    "L5LIEUDITMENTION structure BAL",
-    "L6LIGNEACHEMINEMENT structure BAL",
-    "Code postal structure BAL",
-    "Département structure BAL",
-    "Pays structure BAL",
-)
 
-AUDIT_COLUMNS = (
-    "event_id",
-    "occurred_at",
-    "mailbox",
-    "actor",
-    "action",
-    "outcome",
-    "auth_method",
-    "client_ip",
-    "user_agent",
-    "session_id",
-    "message_id",
-    "operator",
-)
-DELEGATION_COLUMNS = (
-    "event_id",
-    "event_type",
-    "event_at",
-    "mailbox",
-    "delegate",
-    "delegate_name",
-    "delegate_role",
-    "rights",
-    "valid_from",
-    "valid_to",
-    "performed_by",
-    "operator",
-)
-SNAPSHOT_COLUMNS = (
-    "as_of",
-    "mailbox",
-    "delegate",
-    "delegate_name",
-    "delegate_role",
-    "rights",
-    "valid_from",
-    "valid_to",
-    "operator",
-)
 ROSTER_COLUMNS = (
     "practice_id",
     "practice_name",
