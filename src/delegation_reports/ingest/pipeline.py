@@ -170,10 +170,6 @@ def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class _ProgressWatch:
     """Reports DuckDB's progress on the running statement from a background thread."""
 
