@@ -113,6 +113,10 @@ def test_history_lists_the_mailbox_findings_and_its_basis(world):
     assert "Lecture massive de messages" in html
     assert "Messagerie Alpha" in html
     assert "Sur quoi repose ce document" in html
+    review = html.split("À revoir maintenant", 1)[1].split("Sur quoi repose", 1)[0]
+    # The secretary's delegation is still open: to review; the revoked assistant's is not.
+    assert "La délégation à Sandrine Moulin" in review and "toujours active" in review
+    assert "Julie Barbier" not in review
 
 
 def test_history_holds_nothing_about_other_mailboxes(world):

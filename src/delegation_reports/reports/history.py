@@ -176,6 +176,16 @@ class HistoryReport:
             for f in found
             if f.rule_id in REVIEW_RULES and f.month == latest
         ]
+        # Every delegation still open at the end of the window is worth a look.
+        report.review += [
+            f"La délégation à {d.delegate_name} ({labels.role(d.delegate_role).lower()}, droits : "
+            f"{labels.rights(d.rights)}) est toujours active"
+            + (f" depuis le {labels.day(d.in_force_from_at)}" if d.in_force_from_at else "")
+            + ". Si elle n'est plus nécessaire, demandez à votre opérateur de la retirer ; "
+            "si ses droits sont trop larges, demandez à les réduire."
+            for d in delegations
+            if d.in_force_until_at is None or d.in_force_until_at >= until_at
+        ]
         report.gaps = [g.explanation_fr for g in _records(con, "reports/history_gaps.sql", params)]
         sources = con.execute(
             "SELECT count(*), coalesce(sum(rows_quarantined), 0) FROM ingest_file "
