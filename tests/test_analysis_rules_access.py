@@ -218,7 +218,7 @@ def test_off_hours_boundaries_in_march(case):
     }
     assert {f["severity"] for f in found.values()} == {"warning"}
     assert "en dehors des heures d'ouverture" in found[date(2026, 3, 15)]["explanation_fr"]
-    assert "entre 03:30 et 03:30" in found[date(2026, 3, 29)]["explanation_fr"]
+    assert "à 03:30 (1 action)" in found[date(2026, 3, 29)]["explanation_fr"]
 
 
 @pytest.mark.parametrize(

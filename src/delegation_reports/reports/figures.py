@@ -75,7 +75,8 @@ def delegation_timeline(delegations, month_start: datetime, month_end: datetime)
                 marker_color=_ROLE_COLOURS.get(row.delegate_role, "#888888"),
                 hovertext=[
                     f"{label}<br>{_text(role_name)} — droits : {_text(labels.rights(row.rights))}"
-                    f"<br>du {labels.day(row.in_force_from_at)} au {labels.last_day(row.in_force_until_at)}"
+                    f"<br>du {labels.day(row.in_force_from_at) if row.in_force_from_at else 'début du suivi'}"
+                    f" au {labels.last_day(row.in_force_until_at) if row.in_force_until_at else 'sans date de fin'}"
                 ],
                 hoverinfo="text",
             )

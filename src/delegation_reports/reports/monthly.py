@@ -27,7 +27,7 @@ MAX_EVIDENCE_ROWS = 12
 RECOMMENDATIONS = {
     "dormant_delegation": "Si elle n'est plus utile, demandez à votre opérateur de la supprimer.",
     "open_ended_replacement": "Demandez à votre opérateur de fixer une date de fin au remplacement.",
-    "delegate_outside_practice": "Vérifiez qui est cette personne ; sinon, demandez le retrait de l'accès.",
+    "delegate_outside_practice": "Si cet accès n'est plus justifié, demandez son retrait à votre opérateur.",
     "delegation_not_by_holder": "Vérifiez avec le titulaire qu'il a bien demandé cette délégation.",
     "owner_inactive_delegate_active": "Vérifiez avec le titulaire que cette délégation est toujours voulue.",
     "delegation_inconsistency": "Demandez à votre opérateur un historique complet des délégations.",

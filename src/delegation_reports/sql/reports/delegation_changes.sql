@@ -5,7 +5,11 @@ SELECT
     NULL::TIMESTAMPTZ AS changed_earliest_at,
     e.event_type AS change,
     coalesce(m.holder_name, e.mailbox) AS holder,
-    coalesce(e.delegate_name, e.delegate) AS delegate_name,
+    -- A revocation often carries no name: take the one the delegation was given with.
+    coalesce(e.delegate_name,
+             (SELECT any_value(n.delegate_name) FROM delegation_event AS n
+              WHERE n.mailbox = e.mailbox AND n.delegate = e.delegate AND n.delegate_name IS NOT NULL),
+             e.delegate) AS delegate_name,
     e.delegate,
     e.delegate_role,
     e.rights,

@@ -16,7 +16,7 @@ SELECT
     list(a.event_id ORDER BY a.occurred_at, a.event_id) AS evidence,
     'Accès après la fin de la délégation' AS title_fr,
     'Le compte ' || a.actor || ' a agi dans la boîte de ' || coalesce(any_value(a.holder_name), a.mailbox)
-        || ' le ' || fr_date(min(a.occurred_at)) || ' (' || count(*) || ' actions), alors que sa délégation'
+        || ' le ' || fr_date(min(a.occurred_at)) || ' (' || fr_actions(count(*)) || '), alors que sa délégation'
         || coalesce(' avait été retirée le ' || fr_date(max(a.revoked_at)), ' avait été retirée') || '.' AS explanation_fr
 FROM accesses AS a
 GROUP BY a.practice_id, a.mailbox, a.actor, CAST(a.occurred_local AS DATE)

@@ -7,7 +7,7 @@ SELECT
     list(a.event_id ORDER BY a.occurred_at, a.event_id) AS evidence,
     'Accès en dehors de la période de délégation' AS title_fr,
     'Le compte ' || a.actor || ' a agi dans la boîte de ' || coalesce(any_value(a.holder_name), a.mailbox)
-        || ' le ' || fr_date(min(a.occurred_at)) || ' (' || count(*) || ' actions), en dehors de la période '
+        || ' le ' || fr_date(min(a.occurred_at)) || ' (' || fr_actions(count(*)) || '), en dehors de la période '
         || 'pendant laquelle la délégation était valable'
         || coalesce(' (' || any_value(p.validity) || ')', '') || '.' AS explanation_fr
 FROM month_access AS a

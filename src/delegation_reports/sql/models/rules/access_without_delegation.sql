@@ -7,8 +7,8 @@ SELECT
     list(event_id ORDER BY occurred_at, event_id) AS evidence,
     'Accès sans délégation' AS title_fr,
     'Le compte ' || actor || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
-        || ' le ' || fr_date(min(occurred_at)) || ' entre ' || strftime(paris(min(occurred_at)), '%H:%M')
-        || ' et ' || strftime(paris(max(occurred_at)), '%H:%M') || ' (' || count(*) || ' actions : '
+        || ' le ' || fr_date(min(occurred_at)) || ' ' || fr_span(min(occurred_at), max(occurred_at))
+        || ' (' || fr_actions(count(*)) || ' : '
         || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
         || '), sans avoir jamais reçu de délégation sur cette boîte.' AS explanation_fr
 FROM month_access

@@ -50,8 +50,8 @@ SELECT
     list(event_id ORDER BY occurred_at, event_id) AS evidence,
     'Activité en dehors des heures d''ouverture' AS title_fr,
     'Le compte ' || actor || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
-        || ' le ' || fr_date(min(occurred_at)) || ' entre ' || strftime(paris(min(occurred_at)), '%H:%M')
-        || ' et ' || strftime(paris(max(occurred_at)), '%H:%M') || ' (' || count(*) || ' actions), '
+        || ' le ' || fr_date(min(occurred_at)) || ' ' || fr_span(min(occurred_at), max(occurred_at))
+        || ' (' || fr_actions(count(*)) || '), '
         || CASE WHEN bool_or(is_holiday) THEN 'un jour férié (' || any_value(holiday_name) || ')'
                 ELSE 'en dehors des heures d''ouverture du cabinet' END || '.' AS explanation_fr
 FROM flagged
