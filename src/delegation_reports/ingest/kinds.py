@@ -24,6 +24,13 @@ class Kind:
     # Column whose range the manifest records as the file's coverage.
     coverage: str | None
     description: str
+    # Stored columns when they are not simply the key and the content (the directory).
+    stored_columns: tuple[str, ...] = ()
+
+    @property
+    def stored(self) -> tuple[str, ...]:
+        """The columns the loader writes into the kind's table (besides the source file)."""
+        return self.stored_columns or self.key + self.content
 
     @property
     def header_signature(self) -> frozenset[str]:
@@ -187,6 +194,8 @@ DIRECTORY = Kind(
     content=(),
     coverage="extracted_at",
     description="MSSanté directory extraction",
+    stored_columns=("extracted_at", "row_digest")
+    + tuple(c if c != "dematerialisation" else "is_dematerialised" for c in DIRECTORY_COLUMNS),
 )
 
 KINDS: dict[str, Kind] = {k.name: k for k in (DELEGATIONS, SNAPSHOT, AUDIT, ROSTER, DIRECTORY)}

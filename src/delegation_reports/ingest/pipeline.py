@@ -64,58 +64,6 @@ _REJECT_REASONS = {
     "LINE SIZE OVER MAXIMUM": "line_too_long",
 }
 
-_STORED: dict[str, tuple[str, ...]] = {
-    "audit": (
-        "operator",
-        "event_id",
-        "occurred_at",
-        "mailbox",
-        "actor",
-        "action",
-        "outcome",
-        "auth_method",
-        "client_ip",
-        "user_agent",
-        "session_id",
-        "message_id",
-    ),
-    "delegations": (
-        "operator",
-        "event_id",
-        "event_type",
-        "event_at",
-        "mailbox",
-        "delegate",
-        "delegate_name",
-        "delegate_role",
-        "rights",
-        "valid_from_at",
-        "valid_until_at",
-        "performed_by",
-    ),
-    "snapshot": (
-        "operator",
-        "as_of_at",
-        "mailbox",
-        "delegate",
-        "delegate_name",
-        "delegate_role",
-        "rights",
-        "valid_from_at",
-        "valid_until_at",
-    ),
-    "roster": (
-        "practice_id",
-        "practice_name",
-        "member",
-        "member_kind",
-        "member_rpps",
-        "practice_siret",
-        "practice_finess",
-    ),
-    "directory": ("extracted_at", "row_digest")
-    + tuple(c if c != "dematerialisation" else "is_dematerialised" for c in DIRECTORY.columns),
-}
 
 _JSONL_BATCH = 50_000
 _TEMP_TABLES = (
@@ -391,7 +339,7 @@ def _load(con, source: _Source, result: FileResult, started: datetime, on_progre
         if _already_ingested(con, source.fingerprint, result):
             raise _Unchanged
 
-        stored = ", ".join(_STORED[kind.name])
+        stored = ", ".join(kind.stored)
         staged = _staged_sql(source, with_lines=False)
         with _ProgressWatch(con, on_progress):
             n_inserted = con.execute(
@@ -478,7 +426,7 @@ def _load_adapter(con, source: _Source, result: FileResult, started: datetime, o
                 n_records=n_rows,
             )
             con.execute(f"CREATE TEMP VIEW jsonl_rows AS SELECT * FROM stage_{name}")
-            stored = ", ".join(_STORED[name])
+            stored = ", ".join(kind.stored)
             staged = _staged_sql(part, with_lines=False)
             with _ProgressWatch(con, on_progress):
                 n_inserted = con.execute(
@@ -723,11 +671,9 @@ def _locate_and_quarantine(con, source: _Source, file_id: int, conflict_keys: bo
     )
     if not conflict_keys:
         return 0
-    stored = ", ".join(_STORED[kind.name])
+    stored = ", ".join(kind.stored)
     # A conflicting row passed validation, so its raw text was not kept: show it as parsed.
-    as_parsed = (
-        "to_json(struct_pack(" + ", ".join(f"{c} := l.{c}" for c in _STORED[kind.name]) + "))"
-    )
+    as_parsed = "to_json(struct_pack(" + ", ".join(f"{c} := l.{c}" for c in kind.stored) + "))"
     con.execute(
         f"""
         CREATE TEMP TABLE conflict_rows AS
