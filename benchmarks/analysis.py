@@ -76,8 +76,11 @@ def build(path: Path, events: int, mailboxes: int) -> None:
         {"events": events, "mailboxes": mailboxes},
     )
     con.execute(
-        "INSERT INTO ingest_file VALUES (0, 'bench', 'bench', 0, 'bench', 'audit', 'audit', 'Op', "
-        "$n, $n, 0, 0, [], [], NULL, NULL, now(), now(), 'bench', NULL)",
+        "INSERT INTO ingest_file (file_id, path, file_name, size_bytes, sha256, kind, format, operator, "
+        "rows_read, rows_loaded, rows_duplicate, rows_quarantined, covered_from_at, covered_to_at, "
+        "started_at, ended_at, tool_version) "
+        "SELECT 0, 'bench', 'bench', 0, 'bench', 'audit', 'audit', 'Op', $n, $n, 0, 0, "
+        "min(occurred_at), max(occurred_at), now(), now(), 'bench' FROM audit_event",
         {"n": events},
     )
     con.close()

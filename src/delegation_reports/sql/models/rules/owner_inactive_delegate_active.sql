@@ -3,7 +3,7 @@
 WITH delegate_days AS (
     SELECT practice_id, operator, mailbox, actor, CAST(occurred_local AS DATE) AS day,
         min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
-        list(event_id ORDER BY occurred_at) AS evidence, any_value(holder_name) AS holder_name
+        any_value(holder_name) AS holder_name
     FROM month_access
     WHERE attribution LIKE 'delegate_%' AND outcome = 'success'
     GROUP BY ALL
@@ -20,12 +20,22 @@ coverage AS (
     FROM ingest_file WHERE kind = 'audit' AND operator IS NOT NULL GROUP BY operator
 ),
 checked AS (
-    SELECT d.*,
-        (SELECT max(o.occurred_at) FROM owner_logins AS o
-         WHERE o.mailbox = d.mailbox AND o.occurred_at < d.first_at) AS owner_last_at
+    -- The holder's last activity before the délégataire's day: an ASOF join, not a lookup
+    -- per row.
+    SELECT d.*, o.occurred_at AS owner_last_at
     FROM delegate_days AS d
     JOIN coverage AS c USING (operator)
+    ASOF LEFT JOIN owner_logins AS o ON o.mailbox = d.mailbox AND d.first_at > o.occurred_at
     WHERE c.traced_from <= d.first_at - to_days(CAST($days AS BIGINT))
+),
+flagged AS (
+    -- Evidence is gathered for the flagged days only: most days are not.
+    SELECT k.*,
+        (SELECT list(a.event_id ORDER BY a.occurred_at, a.event_id) FROM month_access AS a
+         WHERE a.mailbox = k.mailbox AND a.actor = k.actor AND a.outcome = 'success'
+           AND a.attribution LIKE 'delegate_%' AND CAST(a.occurred_local AS DATE) = k.day) AS evidence
+    FROM checked AS k
+    WHERE k.owner_last_at IS NULL OR k.owner_last_at < k.first_at - to_days(CAST($days AS BIGINT))
 )
 SELECT
     'owner_inactive_delegate_active' AS rule_id,
@@ -37,6 +47,5 @@ SELECT
         || ' (' || sum(n_events)::BIGINT || ' actions du ' || fr_date(min(first_at)) || ' au ' || fr_date(max(last_at))
         || ') alors que le titulaire ne s''y était pas connecté depuis plus de ' || CAST($days AS BIGINT)
         || ' jours. Assurez-vous que cette délégation est toujours voulue.' AS explanation_fr
-FROM checked
-WHERE owner_last_at IS NULL OR owner_last_at < first_at - to_days(CAST($days AS BIGINT))
+FROM flagged
 GROUP BY practice_id, mailbox, actor
