@@ -302,3 +302,49 @@ def test_lab_serves_the_notebooks_behind_a_token(world):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _pdf_text(path: Path) -> str:
+    assert path.read_bytes().startswith(b"%PDF")
+    return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
+
+
+def test_pdf_option_of_the_monthly_and_overview_commands(world, tmp_path):
+    runner = CliRunner()
+    practice = "C52249671000024"
+    monthly = runner.invoke(
+        main,
+        [
+            "report",
+            "monthly",
+            "--month",
+            "2026-03",
+            "--practice",
+            practice,
+            "--pdf",
+            "--db",
+            str(world["db"]),
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert monthly.exit_code == 0, monthly.output
+    text = _pdf_text(tmp_path / "2026-03" / f"{practice}.pdf")
+    # The timeline's French ticks and the heatmap's weekdays are drawn by plotly.
+    assert "8 mars" in text and "Lundi" in text
+    overview = runner.invoke(
+        main,
+        [
+            "report",
+            "overview",
+            "--month",
+            "2026-03",
+            "--pdf",
+            "--db",
+            str(world["db"]),
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert overview.exit_code == 0, overview.output
+    assert "Tendance sur douze mois" in _pdf_text(tmp_path / "2026-03" / "overview.pdf")
