@@ -644,7 +644,7 @@ def lab(db, port, no_browser):
 def samples(outdir, seed):
     """Write the deterministic sample exports, and their ground truth, to OUTDIR.
 
-    Example: delegation-reports samples /tmp/samples --seed 7
+    Example: delegation-reports samples samples-seed7 --seed 7
     """
     from .samples.generator import DEFAULT_SEED, generate
 
