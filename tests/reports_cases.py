@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
+from conftest import DIRECTORY_HEADERS  # the extraction's header, written once for the tests
 from delegation_reports.analysis import models
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import Month
@@ -137,39 +138,6 @@ DELEGATION_COLUMNS = (
     "operator",
 )
 ROSTER_COLUMNS = ("practice_id", "practice_name", "member", "member_kind")
-DIRECTORY_HEADERS = (
-    "Type de BAL",
-    "Adresse BAL",
-    "Type Identifiant PP",
-    "Identifiant PP",
-    "Identification nationale PP",
-    "Type identifiant structure",
-    "Identification Structure",
-    "Service de rattachement",
-    "Civilité d'exercice",
-    "Nom d'exercice",
-    "Prénom d'exercice",
-    "Catégorie profession",
-    "Libellé de catégorie profession",
-    "Code Profession",
-    "Libellé Profession",
-    "Code savoir-faire",
-    "Libellé savoir-faire",
-    "Dématérialisation",
-    "Raison Sociale structure BAL",
-    "Enseigne commerciale structure BAL",
-    "L2COMPLEMENTLOCALISATION structure BAL",
-    "L3COMPLEMENTDISTRIBUTION structure BAL",
-    "L4NUMEROVOIE structure BAL",
-    "L4COMPLEMENTNUMEROVOIE structure BAL",
-    "NL4TYPEVOIE structure BAL",
-    "L4LIBELLEVOIE structure BAL",
-    "L5LIEUDITMENTION structure BAL",
-    "L6LIGNEACHEMINEMENT structure BAL",
-    "Code postal structure BAL",
-    "Département structure BAL",
-    "Pays structure BAL",
-)
 DIRECTORY_FILE = "Extraction_Correspondance_MSSante_202603010800.txt"
 
 
