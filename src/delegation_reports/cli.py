@@ -55,7 +55,7 @@ def _fmt_ts(value: datetime | None) -> str:
 
 
 class _Group(click.Group):
-    """Turns user errors into one clear line and exit status 2, never a traceback."""
+    """Turns user errors into one clear line and exit status 1, never a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
