@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from conftest import AUDIT_COLUMNS, DELEGATION_COLUMNS, OPERATOR
 from delegation_reports.analysis import models
 from delegation_reports.analysis.config import AnalysisConfig, load_config
 from delegation_reports.analysis.models import Month
@@ -29,7 +30,6 @@ from delegation_reports.warehouse import connect
 
 PARIS = ZoneInfo("Europe/Paris")
 MARCH = Month(2026, 3)
-OPERATOR = "Messagerie Test"
 HOLDER = "helene.garnier@medecin.mssante.fr"
 HOLDER_2 = "thomas.lefevre@medecin.mssante.fr"
 SECRETARY = "sandrine.moulin@pro.mssante.fr"
@@ -49,34 +49,6 @@ ATTRIBUTIONS = frozenset(
         "delegate_beyond_rights",
         "no_delegation",
     }
-)
-AUDIT_COLUMNS = (
-    "event_id",
-    "occurred_at",
-    "mailbox",
-    "actor",
-    "action",
-    "outcome",
-    "auth_method",
-    "client_ip",
-    "user_agent",
-    "session_id",
-    "message_id",
-    "operator",
-)
-DELEGATION_COLUMNS = (
-    "event_id",
-    "event_type",
-    "event_at",
-    "mailbox",
-    "delegate",
-    "delegate_name",
-    "delegate_role",
-    "rights",
-    "valid_from",
-    "valid_to",
-    "performed_by",
-    "operator",
 )
 ROSTER_COLUMNS = ("practice_id", "practice_name", "member", "member_kind")
 

@@ -26,7 +26,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from conftest import DIRECTORY_HEADERS  # the extraction's header, written once for the tests
+from conftest import (  # the extraction's header, written once for the tests
+    AUDIT_COLUMNS,
+    DELEGATION_COLUMNS,
+    DIRECTORY_HEADERS,
+)
 from delegation_reports.analysis import models
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import Month
@@ -109,34 +113,6 @@ A_DISTINCTIVE = (
 
 # ---- canonical columns ----------------------------------------------------------------------
 
-AUDIT_COLUMNS = (
-    "event_id",
-    "occurred_at",
-    "mailbox",
-    "actor",
-    "action",
-    "outcome",
-    "auth_method",
-    "client_ip",
-    "user_agent",
-    "session_id",
-    "message_id",
-    "operator",
-)
-DELEGATION_COLUMNS = (
-    "event_id",
-    "event_type",
-    "event_at",
-    "mailbox",
-    "delegate",
-    "delegate_name",
-    "delegate_role",
-    "rights",
-    "valid_from",
-    "valid_to",
-    "performed_by",
-    "operator",
-)
 ROSTER_COLUMNS = ("practice_id", "practice_name", "member", "member_kind")
 DIRECTORY_FILE = "Extraction_Correspondance_MSSante_202603010800.txt"
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from analysis_cases import (
     ASSISTANT,
@@ -24,6 +26,8 @@ from analysis_cases import (
 )
 from delegation_reports.analysis.config import RULE_IDS, SEVERITIES
 from delegation_reports.analysis.models import FINDING_COLUMNS, Month
+from delegation_reports.cli import main
+from delegation_reports.warehouse import connect
 
 HOLDER_3 = "agnes.perrot@medecin.mssante.fr"
 STAFF_3 = "nathalie.giraud@pro.mssante.fr"
@@ -349,3 +353,50 @@ def test_two_warehouses_with_the_same_rows_agree(tmp_path):
             build_varied(case)
             snapshots.append(_snapshot(case.con))
     assert snapshots[0] == snapshots[1]
+
+
+def test_ingest_rebuilds_only_the_months_its_audit_files_cover(tmp_path):
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
+    db = str(tmp_path / "w.duckdb")
+    runner = CliRunner()
+
+    def built() -> dict:
+        con = connect(db, read_only=True)
+        try:
+            return dict(
+                con.execute(
+                    "SELECT strftime(month, '%Y-%m'), last_file_id FROM model_state"
+                ).fetchall()
+            )
+        finally:
+            con.close()
+
+    assert (
+        runner.invoke(
+            main,
+            ["ingest", str(samples / "roster.csv"), str(samples / "alpha_audit.csv"), "--db", db],
+        ).exit_code
+        == 0
+    )
+    assert built() == {"2026-01": 2, "2026-02": 2}
+    # The March export also covers 27-28 February: February and March are rebuilt, January
+    # is left (stale now, rebuilt when next read).
+    assert (
+        runner.invoke(
+            main, ["ingest", str(samples / "alpha_audit_2026-03.csv"), "--db", db]
+        ).exit_code
+        == 0
+    )
+    assert built() == {"2026-01": 2, "2026-02": 3, "2026-03": 3}
+    # Delegations change every month's attribution.
+    assert (
+        runner.invoke(
+            main, ["ingest", str(samples / "alpha_delegations.csv"), "--db", db]
+        ).exit_code
+        == 0
+    )
+    assert built() == {"2026-01": 4, "2026-02": 4, "2026-03": 4}
+    findings = runner.invoke(
+        main, ["findings", "--month", "2026-01", "--db", db, "--format", "json"]
+    )
+    assert findings.exit_code == 0

@@ -20,7 +20,7 @@ from .analysis.config import RULE_IDS, load_config
 from .analysis.evaluate import evaluate as evaluate_findings
 from .analysis.evaluate import read_ground_truth
 from .analysis.findings import ensure_month, month_findings, to_csv, to_json
-from .analysis.models import Month, data_months
+from .analysis.models import Month, data_months, months_of_files
 from .analysis.models import refresh as refresh_models
 from .errors import UserError
 from .ingest.detect import FORMAT_CHOICES
@@ -126,8 +126,9 @@ def ingest(paths, db, fmt, profile, operator, as_json, no_refresh, config, year,
                 year=year,
                 timezone=timezone,
             )
-        if not no_refresh and any(r.status == "loaded" for r in results):
-            refresh_models(con, config=load_config(config))
+        loaded = [r.sha256 for r in results if r.status == "loaded"]
+        if not no_refresh and loaded:
+            refresh_models(con, months_of_files(con, loaded), load_config(config))
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
     else:

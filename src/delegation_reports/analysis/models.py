@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -37,6 +38,7 @@ FINDING_COLUMNS = (
     "title_fr",
     "explanation_fr",
 )
+PARIS = ZoneInfo("Europe/Paris")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _PARAM = re.compile(r"\$([a-z_]+)")
 
@@ -127,6 +129,28 @@ def data_months(con) -> list[Month]:
         "SELECT DISTINCT strftime(timezone('Europe/Paris', occurred_at), '%Y-%m') FROM audit_event ORDER BY 1"
     ).fetchall()
     return [Month.parse(r[0]) for r in rows]
+
+
+def months_of_files(con, sha256s: list[str]) -> list[Month]:
+    """The months new files change: those their audit events cover, or every month when they
+    carry delegations, rosters or the directory. Other months are rebuilt when next read,
+    since any new file makes them stale."""
+    rows = con.execute(
+        "SELECT kind, covered_from_at, covered_to_at FROM ingest_file WHERE sha256 IN (SELECT unnest(?))",
+        [sha256s],
+    ).fetchall()
+    if any(kind != "audit" for kind, _, _ in rows):
+        return data_months(con)
+    months: set[Month] = set()
+    for _, start, end in rows:
+        if start is None:
+            continue
+        first, last = (t.astimezone(PARIS) for t in (start, end))
+        month, last_month = Month(first.year, first.month), Month(last.year, last.month)
+        while month.first_day <= last_month.first_day:
+            months.add(month)
+            month = month.next()
+    return sorted(months, key=lambda m: m.first_day)
 
 
 def _years(con) -> range:

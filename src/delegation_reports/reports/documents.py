@@ -20,7 +20,14 @@ from ..warehouse import opened
 from .history import months_between, window
 from .monthly import page_html
 from .pdf import print_pdf
-from .runner import PLOTLY_FILE, execute, notebook_body, notebook_path, write_atomically
+from .runner import (
+    PLOTLY_FILE,
+    execute,
+    notebook_body,
+    notebook_path,
+    write_atomically,
+    write_shared_plotly,
+)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -39,9 +46,7 @@ def render_document(
     notebook = notebook_path(notebook_name)
     target.parent.mkdir(parents=True, exist_ok=True)
     if assets == "shared":
-        from plotly.offline import get_plotlyjs
-
-        write_atomically(target.parent / PLOTLY_FILE, get_plotlyjs())
+        write_shared_plotly(target.parent)
     with tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp:
         executed = Path(tmp) / f"{target.stem}.ipynb"
         execute(notebook, executed, parameters)

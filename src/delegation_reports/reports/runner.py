@@ -106,6 +106,13 @@ def notebook_body(executed: Path) -> str:
     return body
 
 
+def write_shared_plotly(folder: Path) -> None:
+    """plotly.js once beside the reports that load it (``--assets shared``)."""
+    from plotly.offline import get_plotlyjs
+
+    write_atomically(folder / PLOTLY_FILE, get_plotlyjs())
+
+
 def write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -254,9 +261,7 @@ def run_monthly(
     folder = Path(out) / str(month)
     folder.mkdir(parents=True, exist_ok=True)
     if assets == "shared":
-        from plotly.offline import get_plotlyjs
-
-        write_atomically(folder / PLOTLY_FILE, get_plotlyjs())
+        write_shared_plotly(folder)
     generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     common = {
         "notebook": str(notebook),
