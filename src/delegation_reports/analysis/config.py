@@ -68,12 +68,14 @@ class AnalysisConfig:
 
 # Settings that are true or false; every other setting but `severity` is a number.
 _BOOLEAN = ("enabled", "include_owner")
+# Numbers that count whole months.
+_WHOLE = {("new_client", "lookback_months")}
 # Settings the SQL reads once for all practices (they bound windows over the whole data).
 _GLOBAL_ONLY = {
     ("failed_login_burst", "window_minutes"),
     ("bulk_access", "gap_minutes"),
     ("bulk_access", "baseline_days"),
-    ("new_client", "lookback_days"),
+    ("new_client", "lookback_months"),
     ("dormant_delegation", "days"),
     ("owner_inactive_delegate_active", "days"),
 }
@@ -172,6 +174,12 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
                     isinstance(value, bool),
                     source,
                     f"{where}rules.{rule_id}.{name} must be true or false",
+                )
+            elif (rule_id, name) in _WHOLE:
+                _check(
+                    isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                    source,
+                    f"{where}rules.{rule_id}.{name} must be a whole number of months (1 or more)",
                 )
             elif name != "severity":
                 _check(

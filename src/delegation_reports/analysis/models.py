@@ -1,8 +1,18 @@
-"""Building the SQL models: core tables, then each month's attributed accesses and findings.
+"""Building the SQL models: core tables, monthly marts, then each month's findings.
 
 The models are ordinary ``.sql`` files under ``sql/models/`` (one model per file, grain stated
 at the top); this module only runs them in dependency order, inside one transaction, with the
 window and thresholds bound as parameters.
+
+Three layers, built at different rates:
+
+* core (``sql/models/core``): small tables rebuilt on every refresh (practices, delegation
+  periods and their segments), and the ``attributed_access`` view, which attributes any
+  event on the fly by one hash join against ``delegation_segment``;
+* marts (``sql/models/marts``): one slice per month, computed from that month's events only
+  and kept until an audit file touching the month arrives. Rules that look back over several
+  months read these small slices, never the older events;
+* rules (``sql/models/rules``): the findings of a month, rebuilt when anything changed.
 """
 
 from __future__ import annotations
@@ -22,7 +32,16 @@ from ..errors import UserError
 from ..warehouse import sql_statements, sql_text, transaction
 from .config import RULE_IDS, AnalysisConfig, load_config, write_config_tables
 
-CORE_MODELS = ("mailbox_practice", "delegation_period", "delegation_inconsistency")
+CORE_MODELS = (
+    "mailbox_practice",
+    "delegation_period",
+    "delegation_inconsistency",
+    "delegation_segment",
+    "system_account",
+)
+# Monthly slices computed from the month's events alone (no delegation, roster or rule
+# setting but the read-burst gap), in build order.
+MART_MODELS = ("mailbox_day", "actor_month", "client_month", "read_burst")
 FINDING_COLUMNS = (
     "month",
     "finding_id",
@@ -43,22 +62,26 @@ _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _PARAM = re.compile(r"\$([a-z_]+)")
 
 _SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS attributed_access (
-        month DATE NOT NULL, operator VARCHAR NOT NULL, event_id VARCHAR NOT NULL,
-        occurred_at TIMESTAMPTZ NOT NULL, occurred_local TIMESTAMP NOT NULL, practice_id VARCHAR,
-        mailbox VARCHAR NOT NULL, holder_name VARCHAR, actor VARCHAR NOT NULL,
-        action VARCHAR NOT NULL, outcome VARCHAR NOT NULL, auth_method VARCHAR NOT NULL,
-        client_ip VARCHAR, user_agent VARCHAR, session_id VARCHAR, message_id VARCHAR,
-        attribution VARCHAR NOT NULL, delegate_role VARCHAR, rights_in_force VARCHAR[],
-        right_needed VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS finding (
         month DATE NOT NULL, finding_id VARCHAR NOT NULL, rule_id VARCHAR NOT NULL,
         severity VARCHAR NOT NULL, practice_id VARCHAR, mailbox VARCHAR, actor VARCHAR,
         first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, n_events BIGINT NOT NULL,
         evidence VARCHAR[] NOT NULL, title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS mailbox_day (
+        month DATE NOT NULL, operator VARCHAR NOT NULL, mailbox VARCHAR NOT NULL, day DATE NOT NULL,
+        n_events BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS actor_month (
+        month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL, n_events BIGINT NOT NULL,
+        n_success BIGINT NOT NULL, first_success_at TIMESTAMPTZ, last_success_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS client_month (
+        month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL, client_ip VARCHAR,
+        user_agent VARCHAR, first_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS read_burst (
-        month DATE NOT NULL, practice_id VARCHAR, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL,
+        month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL,
         first_at TIMESTAMPTZ NOT NULL, last_at TIMESTAMPTZ NOT NULL, n_reads BIGINT NOT NULL)""",
+    # Which audit files and which mart code each month's slices were built from.
+    """CREATE TABLE IF NOT EXISTS mart_state (
+        month DATE PRIMARY KEY, audit_files VARCHAR NOT NULL, digest VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS model_state (
         month DATE PRIMARY KEY, refreshed_at TIMESTAMPTZ NOT NULL, last_file_id INTEGER,
         config_digest VARCHAR NOT NULL)""",
@@ -86,6 +109,10 @@ class Month:
     def next(self) -> Month:
         return Month(self.year + self.month // 12, self.month % 12 + 1)
 
+    def minus(self, months: int) -> Month:
+        index = self.year * 12 + self.month - 1 - months
+        return Month(index // 12, index % 12 + 1)
+
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
@@ -98,19 +125,21 @@ def month_bounds(con, month: Month) -> tuple[datetime, datetime]:
     ).fetchone()
 
 
-@cache
-def _models_digest() -> str:
-    """A fingerprint of the model SQL: a month built by older models is stale."""
-    folder = resources.files("delegation_reports") / "sql" / "models"
+def _folder_digest(folder) -> bytes:
     digest = hashlib.sha256()
-    for layer in sorted(folder.iterdir(), key=lambda p: p.name):
-        if layer.is_dir():
-            for entry in sorted(layer.iterdir(), key=lambda p: p.name):
-                if entry.name.endswith(".sql"):
-                    digest.update(entry.name.encode() + entry.read_bytes())
-        elif layer.name.endswith(".sql"):
-            digest.update(layer.name.encode() + layer.read_bytes())
-    return digest.hexdigest()[:16]
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.is_dir():
+            digest.update(entry.name.encode() + _folder_digest(entry))
+        elif entry.name.endswith(".sql"):
+            digest.update(entry.name.encode() + entry.read_bytes())
+    return digest.digest()
+
+
+@cache
+def _models_digest(layer: str = "") -> str:
+    """A fingerprint of the model SQL (of one layer when given): what older code built is stale."""
+    folder = resources.files("delegation_reports") / "sql" / "models"
+    return _folder_digest(folder / layer if layer else folder).hex()[:16]
 
 
 def build_digest(config: AnalysisConfig) -> str:
@@ -169,49 +198,124 @@ def create_model_macros(con) -> None:
         con.execute(statement)
 
 
+def _retire_old_layout(con) -> None:
+    """Drop what an earlier layout stored differently; the data rebuilds it."""
+    kinds = dict(
+        con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name IN ('attributed_access', 'read_burst')"
+        ).fetchall()
+    )
+    if kinds.get("attributed_access") == "BASE TABLE":  # now a view
+        con.execute("DROP TABLE attributed_access")
+    burst_columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = 'read_burst'"
+        ).fetchall()
+    }
+    if "practice_id" in burst_columns:  # now without the practice, joined by the rule
+        con.execute("DROP TABLE read_burst")
+        con.execute("DROP TABLE IF EXISTS mart_state")
+
+
 def build_core(con, config: AnalysisConfig) -> None:
-    """Rebuild the configuration tables and the core models (small: delegations, practices)."""
+    """Rebuild the configuration tables and the core models (small: delegations, practices),
+    and (re)define the ``attributed_access`` view over them."""
+    _retire_old_layout(con)
     for statement in _SCHEMA:
         con.execute(statement)
     write_config_tables(con, config, _years(con))
     create_model_macros(con)
     for model in CORE_MODELS:
         con.execute(f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}")
+    con.execute(
+        f"CREATE OR REPLACE VIEW attributed_access AS {sql_text('models/core/attributed_access.sql')}"
+    )
 
 
-def _rule_params(config: AnalysisConfig) -> dict:
+def _rule_params(config: AnalysisConfig, month: Month) -> dict:
     rules = config.for_practice(None)["rules"]
     return {
+        "month": month.first_day,
         "window_minutes": rules["failed_login_burst"]["window_minutes"],
         "gap_minutes": rules["bulk_access"]["gap_minutes"],
         "baseline_days": rules["bulk_access"]["baseline_days"],
-        "lookback_days": rules["new_client"]["lookback_days"],
+        "history_month": month.minus(rules["new_client"]["lookback_months"]).first_day,
         "days": None,  # set per rule below
     }
 
 
-def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] = RULE_IDS) -> None:
-    """Attribute the month's accesses and compute its findings, replacing earlier results."""
+def _marts_digest(config: AnalysisConfig) -> str:
+    """What the monthly marts depend on besides the events: their code and the read-burst gap."""
+    gap = config.for_practice(None)["rules"]["bulk_access"]["gap_minutes"]
+    return f"{_models_digest('marts')}:{gap}"
+
+
+def _audit_files_by_month(con) -> dict[date, str]:
+    """For each month (Paris) holding audit events, the audit files that loaded some, from the
+    manifest: a month's marts are rebuilt when this list changes."""
+    files: dict[date, list[int]] = {}
+    rows = con.execute(
+        "SELECT file_id, timezone('Europe/Paris', covered_from_at), timezone('Europe/Paris', covered_to_at) "
+        "FROM ingest_file WHERE kind = 'audit' AND covered_from_at IS NOT NULL ORDER BY file_id"
+    ).fetchall()
+    for file_id, first, last in rows:
+        month, last_month = Month(first.year, first.month), Month(last.year, last.month)
+        while month.first_day <= last_month.first_day:
+            files.setdefault(month.first_day, []).append(file_id)
+            month = month.next()
+    return {day: ",".join(map(str, ids)) for day, ids in files.items()}
+
+
+def build_marts(con, month: Month, config: AnalysisConfig, audit_files: str | None = None) -> None:
+    """Recompute the month's slice of every mart from its events."""
     from_at, until_at = month_bounds(con, month)
-    params = {"from_at": from_at, "until_at": until_at, **_rule_params(config)}
+    params = {"from_at": from_at, "until_at": until_at, **_rule_params(config, month)}
+    for mart in MART_MODELS:
+        con.execute(f"DELETE FROM {mart} WHERE month = ?", [month.first_day])
+        _run(con, f"INSERT INTO {mart} BY NAME {sql_text(f'models/marts/{mart}.sql')}", params)
+    if audit_files is None:
+        audit_files = _audit_files_by_month(con).get(month.first_day, "")
+    con.execute(
+        "INSERT OR REPLACE INTO mart_state VALUES (?, ?, ?)",
+        [month.first_day, audit_files, _marts_digest(config)],
+    )
+
+
+def refresh_marts(con, config: AnalysisConfig, skip: Iterable[Month] = ()) -> list[Month]:
+    """Bring every month's marts up to date with the audit files and the mart code; ``skip``
+    names months about to be rebuilt anyway. Returns the months rebuilt."""
+    wanted = _audit_files_by_month(con)
+    digest = _marts_digest(config)
+    built = {
+        day: (files, mart_digest)
+        for day, files, mart_digest in con.execute("SELECT * FROM mart_state").fetchall()
+    }
+    skipped = {m.first_day for m in skip}
+    todo = [
+        Month(day.year, day.month)
+        for day, files in sorted(wanted.items())
+        if day not in skipped and built.get(day) != (files, digest)
+    ]
+    for month in todo:
+        build_marts(con, month, config, wanted[month.first_day])
+    return todo
+
+
+def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] = RULE_IDS) -> None:
+    """Recompute the month's marts and findings, replacing earlier results. The marts of the
+    other months must be up to date (``refresh_marts``): rules look back and ahead."""
+    build_marts(con, month, config)
+    from_at, until_at = month_bounds(con, month)
+    params = {"from_at": from_at, "until_at": until_at, **_rule_params(config, month)}
     defaults = config.for_practice(None)["rules"]
-    con.execute("DELETE FROM attributed_access WHERE month = ?", [month.first_day])
-    # Stored by practice and time: a practice's month is then a contiguous, cheap range.
+    # The month's accesses, attributed once and kept in memory for the rules: the columns
+    # they read, not the whole event.
     con.execute(
-        "INSERT INTO attributed_access BY NAME SELECT $month::DATE AS month, * "
-        f"FROM ({sql_text('models/core/attributed_access.sql')}) ORDER BY practice_id, occurred_at",
-        {"from_at": from_at, "until_at": until_at, "month": month.first_day},
-    )
-    # A view cannot take parameters; the date comes from two validated integers.
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW month_access AS SELECT * FROM attributed_access "
-        f"WHERE month = DATE '{month.first_day.isoformat()}'"
-    )
-    con.execute("DELETE FROM read_burst WHERE month = ?", [month.first_day])
-    _run(
-        con,
-        f"INSERT INTO read_burst BY NAME {sql_text('models/marts/read_burst.sql')}",
-        dict(params, month=month.first_day),
+        f"CREATE OR REPLACE TEMP TABLE month_access AS {sql_text('models/core/month_access.sql')}",
+        {"from_at": from_at, "until_at": until_at},
     )
     con.execute("DELETE FROM finding WHERE month = ?", [month.first_day])
     for rule_id in rules:
@@ -235,25 +339,26 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
             -- `enabled = false` turns a rule off, for every practice or for one.
             WHERE coalesce(rule_text(r.practice_id, r.rule_id, 'enabled'), 'true') <> 'false'
             """,
-            dict(rule_params, month=month.first_day),
+            rule_params,
         )
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     con.execute(
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
         [month.first_day, datetime.now(UTC), last_file, build_digest(config)],
     )
-    con.execute("DROP VIEW IF EXISTS temp.month_access")
+    con.execute("DROP TABLE IF EXISTS temp.month_access")
 
 
 def refresh(
     con, months: Iterable[Month] | None = None, config: AnalysisConfig | None = None
 ) -> list[Month]:
-    """Rebuild the core models and the given months (default: every month with data), in one
-    transaction. Returns the months built."""
+    """Rebuild the core models, the marts of months whose audit files changed, and the given
+    months (default: every month with data), in one transaction. Returns the months built."""
     config = config or load_config()
     with transaction(con):
         build_core(con, config)
         todo = list(months) if months is not None else data_months(con)
+        refresh_marts(con, config, skip=todo)
         for month in todo:
             build_month(con, month, config)
     return todo

@@ -117,7 +117,7 @@ class MonthlyReport:
         report.figures = _records(con, "reports/key_figures.sql", params)[0]
         report._load_delegations(con, params, from_at, until_at)
         report._load_activity(con, params)
-        report._load_findings(con, month, practice_id)
+        report._load_findings(con, params)
         report._load_quality(con, params)
         report.hours_text = _hours_text(con)
         return report
@@ -189,15 +189,19 @@ class MonthlyReport:
             _Frame(_records(con, "reports/activity_heatmap.sql", params))
         )
 
-    def _load_findings(self, con, month: Month, practice_id: str) -> None:
-        rows = month_findings(con, month, practice_id)
+    def _load_findings(self, con, params: dict) -> None:
+        rows = month_findings(con, self.month, params["practice_id"])
         evidence_ids = sorted({e for f in rows for e in f["evidence"][:MAX_EVIDENCE_ROWS]})
         events = {}
         if evidence_ids:
             cursor = con.execute(
                 "SELECT event_id, occurred_at, action, outcome, client_ip, user_agent FROM attributed_access "
-                "WHERE month = $month AND practice_id = $practice_id AND event_id IN (SELECT unnest($ids::VARCHAR[]))",
-                {"month": month.first_day, "practice_id": practice_id, "ids": evidence_ids},
+                "WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id "
+                "AND event_id IN (SELECT unnest($ids::VARCHAR[]))",
+                {
+                    **{k: params[k] for k in ("from_at", "until_at", "practice_id")},
+                    "ids": evidence_ids,
+                },
             )
             for event_id, at, action, outcome, ip, agent in cursor.fetchall():
                 events[event_id] = SimpleNamespace(
@@ -270,8 +274,8 @@ class MonthlyReport:
         ]
         coverage = con.execute(
             "SELECT min(occurred_at), max(occurred_at) FROM attributed_access "
-            "WHERE month = $month AND practice_id = $practice_id",
-            {"month": params["month"], "practice_id": params["practice_id"]},
+            "WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id",
+            {k: params[k] for k in ("from_at", "until_at", "practice_id")},
         ).fetchone()
         self.coverage = (
             (labels.when(coverage[0]), labels.when(coverage[1])) if coverage[0] else None

@@ -13,4 +13,4 @@ SELECT
     (SELECT count(*) FROM finding WHERE month = $month AND practice_id = $practice_id AND severity = 'warning') AS n_warning,
     (SELECT count(*) FROM finding WHERE month = $month AND practice_id = $practice_id AND severity = 'info') AS n_info
 FROM attributed_access
-WHERE month = $month AND practice_id = $practice_id
+WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id

@@ -1,17 +1,12 @@
 -- Grain: one finding per delegation still in force at the end of the window, given at least
 -- $days days before, and not used by its délégataire during those last $days days, when the
 -- operator's traces go back far enough to know it.
-WITH recent AS (
-    SELECT mailbox, actor, max(occurred_at) AS last_at
-    FROM audit_event
-    WHERE occurred_at >= $until_at - to_days(CAST($days AS BIGINT)) AND occurred_at < $until_at
-      AND outcome = 'success'
-    GROUP BY ALL
-),
-last_ever AS (
-    SELECT mailbox, actor, max(occurred_at) AS last_at
-    FROM audit_event
-    WHERE occurred_at < $until_at AND outcome = 'success'
+WITH last_used AS (
+    -- Each délégataire's last successful action up to the end of the window, from
+    -- `actor_month` (one row per account, mailbox and month) rather than from the events.
+    SELECT mailbox, actor, max(last_success_at) AS last_at
+    FROM actor_month
+    WHERE month <= $month
       AND (mailbox, actor) IN (SELECT (mailbox, delegate) FROM delegation_period)
     GROUP BY ALL
 )
@@ -27,10 +22,9 @@ SELECT
         || '. Si elle n''est plus utile, demandez sa suppression à votre opérateur.' AS explanation_fr
 FROM delegation_period AS p
 LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
-LEFT JOIN recent AS r ON r.mailbox = p.mailbox AND r.actor = p.delegate
-LEFT JOIN last_ever AS l ON l.mailbox = p.mailbox AND l.actor = p.delegate
+LEFT JOIN last_used AS l ON l.mailbox = p.mailbox AND l.actor = p.delegate
 WHERE p.in_force_from_at <= $until_at - to_days(CAST($days AS BIGINT))
   AND p.in_force_until_at >= $until_at
-  AND r.last_at IS NULL
+  AND (l.last_at IS NULL OR l.last_at < $until_at - to_days(CAST($days AS BIGINT)))
   AND (SELECT min(f.covered_from_at) FROM ingest_file AS f WHERE f.kind = 'audit' AND f.operator = p.operator)
       <= $until_at - to_days(CAST($days AS BIGINT))

@@ -1,11 +1,14 @@
 -- Grain: one finding per burst of failed logins of one account on one mailbox: at least
 -- `threshold` failures, each less than $window_minutes after the previous one.
 WITH failures AS (
-    SELECT *,
+    -- Read from the events: whoever fails counts, whatever their delegation.
+    SELECT a.*, m.practice_id, m.holder_name,
         CASE WHEN occurred_at - lag(occurred_at) OVER w < to_minutes(CAST($window_minutes AS BIGINT))
              THEN 0 ELSE 1 END AS starts_burst
-    FROM month_access
-    WHERE action = 'login_failed' OR (action = 'login' AND outcome = 'failure')
+    FROM audit_event AS a
+    LEFT JOIN mailbox_practice AS m USING (mailbox)
+    WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at
+      AND (a.action = 'login_failed' OR (a.action = 'login' AND a.outcome = 'failure'))
     WINDOW w AS (PARTITION BY mailbox, actor ORDER BY occurred_at, event_id)
 ),
 bursts AS (

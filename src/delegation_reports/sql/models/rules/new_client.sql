@@ -1,11 +1,11 @@
 -- Grain: one finding per (mailbox, actor, new address or client software) first seen in the
 -- window, for actors with at least `min_history_days` of history on the mailbox before it.
--- "New" means not seen in the previous $lookback_days days.
+-- "New" means not seen in the $lookback_months calendar months before the window's month,
+-- read from `client_month` (one row per combination and month), not from the events.
 WITH history AS (
-    SELECT mailbox, actor, client_ip, user_agent, min(occurred_at) AS first_at
-    FROM audit_event
-    WHERE occurred_at >= $from_at - to_days(CAST($lookback_days AS BIGINT)) AND occurred_at < $until_at
-      AND outcome = 'success'
+    SELECT mailbox, actor, client_ip, user_agent, min(first_at) AS first_at
+    FROM client_month
+    WHERE month >= $history_month AND month <= $month
     GROUP BY ALL
 ),
 actor_start AS (
@@ -31,12 +31,13 @@ SELECT
 FROM novelty AS n
 JOIN actor_start AS s USING (mailbox, actor)
 LEFT JOIN mailbox_practice AS m ON m.mailbox = n.mailbox
-LEFT JOIN month_access AS a
+LEFT JOIN audit_event AS a
     ON a.mailbox = n.mailbox AND a.actor = n.actor AND a.occurred_at = n.first_at
    -- The event that shows the new value (others may share its second), first by id: stable.
    AND CASE n.kind WHEN 'ip' THEN a.client_ip ELSE a.user_agent END = n.value
    AND a.outcome = 'success'
+   AND a.occurred_at >= $from_at AND a.occurred_at < $until_at
 WHERE n.first_at >= $from_at
   AND n.first_at >= s.started_at + to_days(CAST(rule_num(m.practice_id, 'new_client', 'min_history_days') AS BIGINT))
-  AND n.actor NOT IN (SELECT actor FROM month_access WHERE attribution = 'system')
+  AND n.actor NOT IN (SELECT actor FROM system_account)
 GROUP BY ALL

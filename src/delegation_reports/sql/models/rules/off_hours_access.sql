@@ -17,30 +17,26 @@ owner_counted AS (
 ),
 events AS (
     SELECT a.*,
+        CAST(a.occurred_local AS DATE) AS day,
         CASE WHEN a.practice_id IN (SELECT practice_id FROM own_hours) THEN a.practice_id END AS hours_of
     FROM month_access AS a
     WHERE a.outcome = 'success' AND a.action <> 'login_failed' AND a.attribution <> 'system'
       AND (a.attribution <> 'owner' OR a.practice_id IN (SELECT practice_id FROM owner_counted))
 ),
-in_hours AS (
+flagged AS (
     -- Opening ranges of one day do not overlap (the configuration checks it): at most one
-    -- range holds an event.
-    SELECT e.operator, e.event_id
+    -- range holds an event, and the join keeps one row per event.
+    SELECT e.*,
+        h.name AS holiday_name,
+        coalesce(c.is_closed, true) AND h.day IS NOT NULL AS is_holiday,
+        o.opens IS NOT NULL AS is_in_hours
     FROM events AS e
-    JOIN cfg_opening_hours AS o
+    LEFT JOIN cfg_opening_hours AS o
         ON o.practice_id IS NOT DISTINCT FROM e.hours_of
        AND o.isodow = isodow(e.occurred_local)
        AND CAST(e.occurred_local AS TIME) >= o.opens
        AND CAST(e.occurred_local AS TIME) < o.closes
-),
-flagged AS (
-    SELECT e.*,
-        h.name AS holiday_name,
-        coalesce(c.is_closed, true) AND h.day IS NOT NULL AS is_holiday,
-        i.event_id IS NOT NULL AS is_in_hours
-    FROM events AS e
-    LEFT JOIN in_hours AS i USING (operator, event_id)
-    LEFT JOIN public_holiday AS h ON h.day = CAST(e.occurred_local AS DATE)
+    LEFT JOIN public_holiday AS h ON h.day = e.day
     LEFT JOIN cfg_holidays_closed AS c ON c.practice_id IS NOT DISTINCT FROM e.hours_of
 )
 SELECT
@@ -56,4 +52,4 @@ SELECT
                 ELSE 'en dehors des heures d''ouverture du cabinet' END || '.' AS explanation_fr
 FROM flagged
 WHERE is_holiday OR NOT is_in_hours
-GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)
+GROUP BY practice_id, mailbox, actor, day

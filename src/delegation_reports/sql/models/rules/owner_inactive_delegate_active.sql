@@ -9,10 +9,16 @@ WITH delegate_days AS (
     GROUP BY ALL
 ),
 owner_logins AS (
+    -- The holder's successful events of the month, and the last one of the months before
+    -- (from `actor_month`, without scanning their events).
     SELECT mailbox, occurred_at
-    FROM audit_event
-    WHERE actor = mailbox AND outcome = 'success' AND occurred_at < $until_at
-      AND occurred_at >= $from_at - to_days(CAST($days AS BIGINT))
+    FROM month_access
+    WHERE attribution = 'owner' AND outcome = 'success'
+    UNION ALL
+    SELECT mailbox, max(last_success_at)
+    FROM actor_month
+    WHERE actor = mailbox AND month < $month AND last_success_at IS NOT NULL
+    GROUP BY mailbox
 ),
 coverage AS (
     -- How far back each operator's traces go, from the manifest.
@@ -25,7 +31,10 @@ checked AS (
     SELECT d.*, o.occurred_at AS owner_last_at
     FROM delegate_days AS d
     JOIN coverage AS c USING (operator)
-    ASOF LEFT JOIN owner_logins AS o ON o.mailbox = d.mailbox AND d.first_at > o.occurred_at
+    -- The mailbox's hash as a first key: the join partitions on an integer (faster), the
+    -- mailbox itself keeps it exact.
+    ASOF LEFT JOIN (SELECT hash(mailbox) AS mailbox_hash, * FROM owner_logins) AS o
+        ON o.mailbox_hash = hash(d.mailbox) AND o.mailbox = d.mailbox AND d.first_at > o.occurred_at
     WHERE c.traced_from <= d.first_at - to_days(CAST($days AS BIGINT))
 ),
 flagged AS (

@@ -1,0 +1,52 @@
+-- Grain: one row per (mailbox, delegate, segment of time over which the delegation state of
+-- the pair is constant), from `delegation_period`. A segment starts at `seg_from_at` and runs
+-- to the next segment of the pair (`seg_until_at`); the first starts at -infinity.
+--
+-- Every test the attribution makes of an instant t against a period is of the form `t >= x`
+-- or `t < x` with x a bound of that period, so the state only changes at those bounds: an
+-- access is attributed by finding its segment (one equality join and one range test), not
+-- by testing it against every period of its pair.
+WITH bounds AS (
+    SELECT DISTINCT mailbox, delegate, b AS seg_from_at
+    FROM delegation_period,
+        unnest(['-infinity'::TIMESTAMPTZ, in_force_from_at, in_force_until_at, started_earliest_at, revoked_at]) AS t(b)
+    WHERE b IS NOT NULL AND b < 'infinity'::TIMESTAMPTZ
+),
+state AS (
+    SELECT
+        b.mailbox,
+        b.delegate,
+        b.seg_from_at,
+        bool_or(coalesce(b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at, false)) AS is_in_force,
+        -- The rights of every period in force: an action is authorised when one of them has it.
+        list_sort(list_distinct(flatten(list(p.rights) FILTER (
+            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at)))) AS rights_any,
+        arg_max(p.rights, p.in_force_from_at) FILTER (
+            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS rights_in_force,
+        arg_max(p.delegate_role, p.in_force_from_at) FILTER (
+            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS role_in_force,
+        arg_max(p.delegate_role, p.started_latest_at) AS last_role,
+        -- The latest period started before the segment: how it ended tells what happened. A
+        -- revocation counts when it cut the delegation short; after the validity's own end,
+        -- an access is outside the period.
+        arg_max_null(
+            CASE WHEN p.revoked_at < coalesce(p.valid_until_at, 'infinity'::TIMESTAMPTZ) THEN p.revoked_at END,
+            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ)) FILTER (
+            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ) <= b.seg_from_at) AS last_revoked_at
+    FROM bounds AS b
+    JOIN delegation_period AS p USING (mailbox, delegate)
+    GROUP BY b.mailbox, b.delegate, b.seg_from_at
+)
+SELECT
+    mailbox,
+    delegate,
+    seg_from_at,
+    coalesce(lead(seg_from_at) OVER (PARTITION BY mailbox, delegate ORDER BY seg_from_at),
+             'infinity'::TIMESTAMPTZ) AS seg_until_at,
+    is_in_force,
+    rights_any,
+    rights_in_force,
+    role_in_force,
+    last_role,
+    coalesce(last_revoked_at <= seg_from_at, false) AS is_after_revocation
+FROM state
