@@ -325,8 +325,11 @@ def _snapshot(con) -> dict[str, list]:
         for table in (
             "finding",
             "attributed_access",
-            "read_burst",
+            "mailbox_day",
+            "actor_month",
+            "client_month",
             "delegation_period",
+            "delegation_segment",
             "delegation_inconsistency",
             "mailbox_practice",
         )

@@ -217,7 +217,7 @@ def write_config_tables(
     """(Re)write the cfg_* tables and the public holidays the rules read. Rows with a NULL
     practice_id are the defaults; a practice has rows of its own only where it overrides them."""
     overriding = sorted(config.data.get("practices", {}))
-    hours, params, closed = [], [], []
+    hours, params, closed, switches = [], [], [], []
     for practice_id in [None, *overriding]:
         settings = config.for_practice(practice_id)
         opening = settings["opening_hours"]
@@ -230,6 +230,7 @@ def write_config_tables(
         for rule_id, rule in settings["rules"].items():
             if practice_id is not None and rule_id not in override.get("rules", {}):
                 continue
+            switches.append((practice_id, rule_id, rule["severity"], rule.get("enabled", True)))
             for name, value in rule.items():
                 text = str(value).lower() if isinstance(value, bool) else str(value)
                 params.append((practice_id, rule_id, name, text))
@@ -245,6 +246,11 @@ def write_config_tables(
         "cfg_rule_param": (
             "practice_id VARCHAR, rule_id VARCHAR, name VARCHAR, value VARCHAR",
             params,
+        ),
+        # A rule's severity and switch, resolved: practices with overrides have rows of their own.
+        "cfg_rule_switch": (
+            "practice_id VARCHAR, rule_id VARCHAR, severity VARCHAR, enabled BOOLEAN",
+            switches,
         ),
         "cfg_system_actor": ("pattern VARCHAR", patterns),
         "public_holiday": ("day DATE, name VARCHAR", days),

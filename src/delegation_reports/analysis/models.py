@@ -33,15 +33,15 @@ from ..warehouse import sql_statements, sql_text, transaction
 from .config import RULE_IDS, AnalysisConfig, load_config, write_config_tables
 
 CORE_MODELS = (
+    "paris_hour",
     "mailbox_practice",
     "delegation_period",
     "delegation_inconsistency",
     "delegation_segment",
     "system_account",
 )
-# Monthly slices computed from the month's events alone (no delegation, roster or rule
-# setting but the read-burst gap), in build order.
-MART_MODELS = ("mailbox_day", "actor_month", "client_month", "read_burst")
+# Monthly slices computed from the month's events alone (no delegation, roster or setting).
+MART_MODELS = ("mailbox_day", "actor_month", "client_month")
 FINDING_COLUMNS = (
     "month",
     "finding_id",
@@ -72,19 +72,25 @@ _SCHEMA = (
         n_events BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS actor_month (
         month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL, n_events BIGINT NOT NULL,
-        n_success BIGINT NOT NULL, first_success_at TIMESTAMPTZ, last_success_at TIMESTAMPTZ)""",
+        n_success BIGINT NOT NULL, n_reads BIGINT NOT NULL, first_success_at TIMESTAMPTZ,
+        last_success_at TIMESTAMPTZ)""",
     """CREATE TABLE IF NOT EXISTS client_month (
         month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL, client_ip VARCHAR,
         user_agent VARCHAR, first_at TIMESTAMPTZ NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS read_burst (
-        month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL,
-        first_at TIMESTAMPTZ NOT NULL, last_at TIMESTAMPTZ NOT NULL, n_reads BIGINT NOT NULL)""",
     # Which audit files and which mart code each month's slices were built from.
     """CREATE TABLE IF NOT EXISTS mart_state (
         month DATE PRIMARY KEY, audit_files VARCHAR NOT NULL, digest VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS model_state (
         month DATE PRIMARY KEY, refreshed_at TIMESTAMPTZ NOT NULL, last_file_id INTEGER,
         config_digest VARCHAR NOT NULL)""",
+)
+
+
+# What every rule returns (sql/models/rules/*.sql), before severity and finding id.
+_RULE_OUTPUT = (
+    "rule_id VARCHAR NOT NULL, practice_id VARCHAR, mailbox VARCHAR, actor VARCHAR, "
+    "first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, n_events BIGINT NOT NULL, evidence VARCHAR[], "
+    "title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL"
 )
 
 
@@ -199,25 +205,24 @@ def create_model_macros(con) -> None:
 
 
 def _retire_old_layout(con) -> None:
-    """Drop what an earlier layout stored differently; the data rebuilds it."""
+    """Drop what an earlier layout stored; the data rebuilds what replaced it."""
     kinds = dict(
         con.execute(
             "SELECT table_name, table_type FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_name IN ('attributed_access', 'read_burst')"
+            "WHERE table_schema = 'main' AND table_name IN ('attributed_access', 'read_burst', 'mart_state')"
         ).fetchall()
     )
     if kinds.get("attributed_access") == "BASE TABLE":  # now a view
         con.execute("DROP TABLE attributed_access")
-    burst_columns = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'main' AND table_name = 'read_burst'"
-        ).fetchall()
-    }
-    if "practice_id" in burst_columns:  # now without the practice, joined by the rule
+    if "read_burst" in kinds:  # bursts are now found by bulk_access itself
         con.execute("DROP TABLE read_burst")
-        con.execute("DROP TABLE IF EXISTS mart_state")
+    # Marts built by other code may have other columns: dropped whole, then rebuilt.
+    digests = set()
+    if "mart_state" in kinds:
+        digests = {r[0] for r in con.execute("SELECT DISTINCT digest FROM mart_state").fetchall()}
+    if digests - {_marts_digest()}:
+        for mart in (*MART_MODELS, "mart_state"):
+            con.execute(f"DROP TABLE IF EXISTS {mart}")
 
 
 def build_core(con, config: AnalysisConfig) -> None:
@@ -247,10 +252,9 @@ def _rule_params(config: AnalysisConfig, month: Month) -> dict:
     }
 
 
-def _marts_digest(config: AnalysisConfig) -> str:
-    """What the monthly marts depend on besides the events: their code and the read-burst gap."""
-    gap = config.for_practice(None)["rules"]["bulk_access"]["gap_minutes"]
-    return f"{_models_digest('marts')}:{gap}"
+def _marts_digest() -> str:
+    """What the monthly marts depend on besides the events: their code (and their tables')."""
+    return _models_digest("marts")
 
 
 def _audit_files_by_month(con) -> dict[date, str]:
@@ -280,7 +284,7 @@ def build_marts(con, month: Month, config: AnalysisConfig, audit_files: str | No
         audit_files = _audit_files_by_month(con).get(month.first_day, "")
     con.execute(
         "INSERT OR REPLACE INTO mart_state VALUES (?, ?, ?)",
-        [month.first_day, audit_files, _marts_digest(config)],
+        [month.first_day, audit_files, _marts_digest()],
     )
 
 
@@ -288,7 +292,7 @@ def refresh_marts(con, config: AnalysisConfig, skip: Iterable[Month] = ()) -> li
     """Bring every month's marts up to date with the audit files and the mart code; ``skip``
     names months about to be rebuilt anyway. Returns the months rebuilt."""
     wanted = _audit_files_by_month(con)
-    digest = _marts_digest(config)
+    digest = _marts_digest()
     built = {
         day: (files, mart_digest)
         for day, files, mart_digest in con.execute("SELECT * FROM mart_state").fetchall()
@@ -317,30 +321,32 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         f"CREATE OR REPLACE TEMP TABLE month_access AS {sql_text('models/core/month_access.sql')}",
         {"from_at": from_at, "until_at": until_at},
     )
-    con.execute("DELETE FROM finding WHERE month = ?", [month.first_day])
+    # Each rule writes its rows as they come; severity, the `enabled` switch and the finding
+    # id are then settled once for all of them.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({_RULE_OUTPUT})")
     for rule_id in rules:
         rule_params = dict(params, days=defaults[rule_id].get("days"))
         sql = sql_text(f"models/rules/{rule_id}.sql")
-        _run(
-            con,
-            f"""
-            INSERT INTO finding BY NAME
-            SELECT
-                $month::DATE AS month,
-                md5(concat_ws('|', r.rule_id, r.practice_id, r.mailbox, r.actor, r.first_at,
-                              array_to_string(r.evidence, ','))) AS finding_id,
-                coalesce(own.value, standard.value) AS severity,
-                r.* REPLACE (coalesce(r.evidence, []::VARCHAR[]) AS evidence, CAST(r.n_events AS BIGINT) AS n_events)
-            FROM ({sql}) AS r
-            LEFT JOIN cfg_rule_param AS own
-                ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id AND own.name = 'severity'
-            LEFT JOIN cfg_rule_param AS standard
-                ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id AND standard.name = 'severity'
-            -- `enabled = false` turns a rule off, for every practice or for one.
-            WHERE coalesce(rule_text(r.practice_id, r.rule_id, 'enabled'), 'true') <> 'false'
-            """,
-            rule_params,
-        )
+        _run(con, f"INSERT INTO rule_output BY NAME {sql}", rule_params)
+    con.execute("DELETE FROM finding WHERE month = ?", [month.first_day])
+    con.execute(
+        """
+        INSERT INTO finding BY NAME
+        SELECT
+            $month::DATE AS month,
+            md5(concat_ws('|', r.rule_id, r.practice_id, r.mailbox, r.actor, r.first_at,
+                          array_to_string(r.evidence, ','))) AS finding_id,
+            coalesce(own.severity, standard.severity) AS severity,
+            r.* REPLACE (coalesce(r.evidence, []::VARCHAR[]) AS evidence)
+        FROM rule_output AS r
+        LEFT JOIN cfg_rule_switch AS own ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id
+        JOIN cfg_rule_switch AS standard ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id
+        -- `enabled = false` turns a rule off, for every practice or for one.
+        WHERE coalesce(own.enabled, standard.enabled)
+        """,
+        {"month": month.first_day},
+    )
+    con.execute("DROP TABLE temp.rule_output")
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     con.execute(
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",

@@ -1,56 +1,72 @@
--- Grain: one finding per burst of reads of the month (see `read_burst`) that reaches the fixed
--- ceiling, or is `baseline_factor` times the account's usual burst on that mailbox (median of
--- its bursts over the $baseline_days days before the month) with at least `min_reads` reads.
--- Service accounts are left out.
-WITH this_month AS (
-    SELECT b.*, m.practice_id, m.holder_name
-    FROM read_burst AS b
-    LEFT JOIN mailbox_practice AS m USING (mailbox)
-    WHERE b.month = $month AND b.actor NOT IN (SELECT actor FROM system_account)
-),
-thresholds AS (
-    -- Each practice's settings, looked up once per practice rather than once per burst.
+-- Grain: one finding per burst of reads (no pause longer than $gap_minutes, cut at the month's
+-- bounds) by one account on one mailbox, started in the window, that reaches the fixed
+-- `ceiling`, or is `baseline_factor` times the account's usual burst on that mailbox (median
+-- of its bursts started in the $baseline_days days before the window) with at least
+-- `min_reads` reads. Service accounts are left out.
+--
+-- Bursts are looked for only where the month's reads (`actor_month`) are numerous enough for
+-- one of them to be flagged: most accounts never read that much in a month.
+WITH thresholds AS (
+    -- Each practice's settings, looked up once per practice rather than once per account.
     SELECT practice_id,
         rule_num(practice_id, 'bulk_access', 'ceiling') AS ceiling,
         rule_num(practice_id, 'bulk_access', 'min_reads') AS min_reads,
         rule_num(practice_id, 'bulk_access', 'baseline_factor') AS baseline_factor
-    FROM (SELECT DISTINCT practice_id FROM this_month)
+    FROM (SELECT DISTINCT practice_id FROM mailbox_practice UNION SELECT NULL)
 ),
 candidates AS (
-    -- Only bursts of at least `min_reads` can be flagged: the baseline is computed for them.
-    SELECT b.*, t.ceiling, t.min_reads, t.baseline_factor
-    FROM this_month AS b
-    JOIN thresholds AS t ON t.practice_id IS NOT DISTINCT FROM b.practice_id
-    WHERE b.n_reads >= least(t.ceiling, t.min_reads)
+    SELECT am.mailbox, am.actor, m.practice_id, m.holder_name, t.ceiling, t.min_reads, t.baseline_factor
+    FROM actor_month AS am
+    LEFT JOIN mailbox_practice AS m USING (mailbox)
+    JOIN thresholds AS t ON t.practice_id IS NOT DISTINCT FROM m.practice_id
+    WHERE am.month = $month AND am.n_reads >= least(t.ceiling, t.min_reads)
+      AND am.actor NOT IN (SELECT actor FROM system_account)
+),
+reads AS (
+    -- From the first day of the month the baseline starts in, so that its bursts are whole.
+    SELECT a.mailbox, a.actor, a.occurred_at, a.event_id
+    FROM audit_event AS a
+    JOIN candidates AS c USING (mailbox, actor)
+    WHERE a.occurred_at >= timezone('Europe/Paris', date_trunc('month', paris($from_at - to_days(CAST($baseline_days AS BIGINT)))))
+      AND a.occurred_at < $until_at
+      AND a.action = 'read' AND a.outcome = 'success'
+),
+marked AS (
+    SELECT *, date_trunc('month', paris(occurred_at)) AS local_month,
+        -- Events of the same second are peers: whatever their order, one of them at most
+        -- starts a burst, and they share it.
+        CASE WHEN occurred_at - lag(occurred_at) OVER w <= to_minutes(CAST($gap_minutes AS BIGINT))
+             THEN 0 ELSE 1 END AS starts_burst
+    FROM reads
+    WINDOW w AS (PARTITION BY mailbox, actor, local_month ORDER BY occurred_at)
+),
+bursts AS (
+    SELECT mailbox, actor, min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_reads,
+        list(event_id ORDER BY occurred_at, event_id) AS evidence
+    FROM (SELECT *, sum(starts_burst) OVER (PARTITION BY mailbox, actor, local_month ORDER BY occurred_at) AS burst
+          FROM marked)
+    GROUP BY mailbox, actor, local_month, burst
 ),
 usual AS (
     SELECT mailbox, actor, median(n_reads) AS usual_reads
-    FROM read_burst
+    FROM bursts
     WHERE first_at >= $from_at - to_days(CAST($baseline_days AS BIGINT)) AND first_at < $from_at
-      AND (mailbox, actor) IN (SELECT (mailbox, actor) FROM candidates)
     GROUP BY ALL
-),
-flagged AS (
-    SELECT c.*, u.usual_reads
-    FROM candidates AS c
-    LEFT JOIN usual AS u USING (mailbox, actor)
-    WHERE c.n_reads >= c.ceiling
-       OR (c.n_reads >= c.min_reads AND c.n_reads >= c.baseline_factor * u.usual_reads)
 )
 SELECT
     'bulk_access' AS rule_id,
-    f.practice_id, f.mailbox, f.actor,
-    f.first_at, f.last_at, f.n_reads AS n_events,
-    list(a.event_id ORDER BY a.occurred_at, a.event_id) AS evidence,
+    c.practice_id, b.mailbox, b.actor,
+    b.first_at, b.last_at, b.n_reads AS n_events,
+    b.evidence,
     'Lecture massive de messages' AS title_fr,
-    'Le compte ' || f.actor || ' a ouvert ' || f.n_reads || ' messages de la boîte de '
-        || coalesce(f.holder_name, f.mailbox) || ' le ' || fr_date(f.first_at) || ' entre '
-        || strftime(paris(f.first_at), '%H:%M') || ' et ' || strftime(paris(f.last_at), '%H:%M')
-        || coalesce(', bien plus que d''habitude (' || round(f.usual_reads)::BIGINT || ' en général)', '')
+    'Le compte ' || b.actor || ' a ouvert ' || b.n_reads || ' messages de la boîte de '
+        || coalesce(c.holder_name, b.mailbox) || ' le ' || fr_date(b.first_at) || ' entre '
+        || strftime(paris(b.first_at), '%H:%M') || ' et ' || strftime(paris(b.last_at), '%H:%M')
+        || coalesce(', bien plus que d''habitude (' || round(u.usual_reads)::BIGINT || ' en général)', '')
         || ' : une copie massive de la boîte est possible.' AS explanation_fr
-FROM flagged AS f
-JOIN audit_event AS a
-    ON a.mailbox = f.mailbox AND a.actor = f.actor AND a.action = 'read' AND a.outcome = 'success'
-   AND a.occurred_at BETWEEN f.first_at AND f.last_at
-WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at
-GROUP BY f.practice_id, f.mailbox, f.actor, f.holder_name, f.first_at, f.last_at, f.n_reads, f.usual_reads
+FROM bursts AS b
+JOIN candidates AS c USING (mailbox, actor)
+LEFT JOIN usual AS u USING (mailbox, actor)
+WHERE b.first_at >= $from_at
+  AND (b.n_reads >= c.ceiling
+       OR (b.n_reads >= c.min_reads AND b.n_reads >= c.baseline_factor * u.usual_reads))

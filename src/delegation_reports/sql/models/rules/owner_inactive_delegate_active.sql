@@ -1,24 +1,37 @@
 -- Grain: one finding per (mailbox, délégataire) active in the window while the holder had not
 -- logged in for $days days, when the traces go back far enough to know it.
-WITH delegate_days AS (
+WITH owner_before AS (
+    -- The holder's last success before the window, from `actor_month` (not from the events).
+    SELECT mailbox, max(last_success_at) AS last_at
+    FROM actor_month
+    WHERE actor = mailbox AND month < $month AND last_success_at IS NOT NULL
+    GROUP BY mailbox
+),
+watched AS (
+    -- Mailboxes whose holder may have been away $days days at some point of the window: not
+    -- those whose holder succeeded late enough before it to cover the whole window.
+    SELECT DISTINCT a.mailbox
+    FROM actor_month AS a
+    LEFT JOIN owner_before AS o USING (mailbox)
+    WHERE a.month = $month AND a.actor <> a.mailbox
+      AND (o.last_at IS NULL OR o.last_at < $until_at - to_days(CAST($days AS BIGINT)))
+),
+delegate_days AS (
     SELECT practice_id, operator, mailbox, actor, CAST(occurred_local AS DATE) AS day,
         min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
         any_value(holder_name) AS holder_name
     FROM month_access
     WHERE attribution LIKE 'delegate_%' AND outcome = 'success'
+      AND mailbox IN (SELECT mailbox FROM watched)
     GROUP BY ALL
 ),
 owner_logins AS (
-    -- The holder's successful events of the month, and the last one of the months before
-    -- (from `actor_month`, without scanning their events).
+    -- The holder's successful events of the window, and the last one before it.
     SELECT mailbox, occurred_at
     FROM month_access
-    WHERE attribution = 'owner' AND outcome = 'success'
+    WHERE attribution = 'owner' AND outcome = 'success' AND mailbox IN (SELECT mailbox FROM watched)
     UNION ALL
-    SELECT mailbox, max(last_success_at)
-    FROM actor_month
-    WHERE actor = mailbox AND month < $month AND last_success_at IS NOT NULL
-    GROUP BY mailbox
+    SELECT mailbox, last_at FROM owner_before
 ),
 coverage AS (
     -- How far back each operator's traces go, from the manifest.

@@ -1,0 +1,15 @@
+-- Grain: one row per UTC hour the audit data covers (from the manifest), with the offset of
+-- Paris time in that hour. Paris is a whole number of hours from UTC, so the wall-clock time
+-- of an event is its instant plus the offset of its hour: one integer join per event instead
+-- of one time-zone conversion, the conversions being made here once per hour.
+WITH span AS (
+    SELECT
+        CAST(epoch(min(covered_from_at)) AS BIGINT) // 3600 - 24 AS first_hour,
+        CAST(epoch(max(covered_to_at)) AS BIGINT) // 3600 + 24 AS last_hour
+    FROM ingest_file
+    WHERE kind = 'audit' AND covered_from_at IS NOT NULL
+)
+SELECT
+    h AS utc_hour,
+    epoch_us(timezone('Europe/Paris', to_timestamp(h * 3600))) - h * 3600000000 AS offset_us
+FROM span, range(span.first_hour, span.last_hour + 1) AS t(h)
