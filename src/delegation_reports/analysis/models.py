@@ -21,7 +21,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -32,14 +32,20 @@ from ..errors import UserError
 from ..warehouse import sql_statements, sql_text, transaction
 from .config import RULE_IDS, AnalysisConfig, load_config, write_config_tables
 
+# Built from delegations, rosters, the directory and the configuration, in build order:
+# rebuilt only when one of them changed.
 CORE_MODELS = (
-    "paris_hour",
     "mailbox_practice",
     "delegation_period",
     "delegation_inconsistency",
     "delegation_segment",
-    "system_account",
 )
+# Built from the audit data: rebuilt on every refresh (both are small and quick).
+AUDIT_CORE_MODELS = ("paris_hour", "system_account")
+# The tables the core models read, besides the configuration.
+_CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "directory_entry")
+# In-memory tables of the month being built, read by its rules, in build order.
+MONTH_MODELS = ("month_access", "month_heavy_reader")
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month")
 FINDING_COLUMNS = (
@@ -60,6 +66,7 @@ FINDING_COLUMNS = (
 PARIS = ZoneInfo("Europe/Paris")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _PARAM = re.compile(r"\$([a-z_]+)")
+_COMMENT = re.compile(r"--[^\n]*")
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS finding (
@@ -80,6 +87,8 @@ _SCHEMA = (
     # Which audit files and which mart code each month's slices were built from.
     """CREATE TABLE IF NOT EXISTS mart_state (
         month DATE PRIMARY KEY, audit_files VARCHAR NOT NULL, digest VARCHAR NOT NULL)""",
+    # What the core models were last built from (see `_core_key`).
+    """CREATE TABLE IF NOT EXISTS core_state (built_from VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS model_state (
         month DATE PRIMARY KEY, refreshed_at TIMESTAMPTZ NOT NULL, last_file_id INTEGER,
         config_digest VARCHAR NOT NULL)""",
@@ -154,7 +163,7 @@ def build_digest(config: AnalysisConfig) -> str:
 
 
 def _run(con, sql: str, params: dict) -> duckdb.DuckDBPyConnection:
-    used = set(_PARAM.findall(sql))
+    used = set(_PARAM.findall(_COMMENT.sub("", sql)))
     return con.execute(sql, {k: v for k, v in params.items() if k in used})
 
 
@@ -225,25 +234,54 @@ def _retire_old_layout(con) -> None:
             con.execute(f"DROP TABLE IF EXISTS {mart}")
 
 
-def build_core(con, config: AnalysisConfig) -> None:
+def _core_key(con, config: AnalysisConfig) -> str:
+    """What the core models depend on: configuration and model code, the size of each input
+    table (ingestion only ever adds rows), the last non-audit file, and the years the holidays
+    table covers."""
+    counts = con.execute(
+        "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in _CORE_INPUTS) + ", "
+        "(SELECT max(file_id) FROM ingest_file WHERE kind <> 'audit')"
+    ).fetchone()
+    years = _years(con)
+    return f"{build_digest(config)}:{counts}:{years.start}-{years.stop}"
+
+
+def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     """Rebuild the configuration tables and the core models (small: delegations, practices),
-    and (re)define the ``attributed_access`` view over them."""
+    and (re)define the ``attributed_access`` view over them: only when their inputs changed
+    (or ``force``); the two models read from the audit data are always rebuilt."""
     _retire_old_layout(con)
     for statement in _SCHEMA:
         con.execute(statement)
-    write_config_tables(con, config, _years(con))
+    key = _core_key(con, config)
+    built_from = con.execute("SELECT any_value(built_from) FROM core_state").fetchone()[0]
+    if force or built_from != key:
+        write_config_tables(con, config, _years(con))
     create_model_macros(con)
+    for model in AUDIT_CORE_MODELS:
+        con.execute(f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}")
+    if not force and built_from == key:
+        return
     for model in CORE_MODELS:
         con.execute(f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}")
     con.execute(
         f"CREATE OR REPLACE VIEW attributed_access AS {sql_text('models/core/attributed_access.sql')}"
     )
+    con.execute("DELETE FROM core_state")
+    con.execute("INSERT INTO core_state VALUES (?)", [key])
 
 
 def _rule_params(config: AnalysisConfig, month: Month) -> dict:
+    """The settings bound once for every practice, and the instants derived from them. Bounds
+    that scans filter on are computed here: a time-zone expression in SQL would not be folded
+    into a constant, and the scan would read every row group."""
     rules = config.for_practice(None)["rules"]
+    baseline_start = datetime(month.year, month.month, 1, tzinfo=PARIS) - timedelta(
+        days=rules["bulk_access"]["baseline_days"]
+    )
     return {
         "month": month.first_day,
+        "baseline_from_at": datetime(baseline_start.year, baseline_start.month, 1, tzinfo=PARIS),
         "window_minutes": rules["failed_login_burst"]["window_minutes"],
         "gap_minutes": rules["bulk_access"]["gap_minutes"],
         "baseline_days": rules["bulk_access"]["baseline_days"],
@@ -315,12 +353,14 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     from_at, until_at = month_bounds(con, month)
     params = {"from_at": from_at, "until_at": until_at, **_rule_params(config, month)}
     defaults = config.for_practice(None)["rules"]
-    # The month's accesses, attributed once and kept in memory for the rules: the columns
-    # they read, not the whole event.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE month_access AS {sql_text('models/core/month_access.sql')}",
-        {"from_at": from_at, "until_at": until_at},
-    )
+    # The month's working tables, kept in memory for the rules (month_access: the month's
+    # accesses attributed once, with the columns the rules read).
+    for model in MONTH_MODELS:
+        _run(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE {model} AS {sql_text(f'models/month/{model}.sql')}",
+            params,
+        )
     # Each rule writes its rows as they come; severity, the `enabled` switch and the finding
     # id are then settled once for all of them.
     con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({_RULE_OUTPUT})")
@@ -352,7 +392,8 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
         [month.first_day, datetime.now(UTC), last_file, build_digest(config)],
     )
-    con.execute("DROP TABLE IF EXISTS temp.month_access")
+    for model in MONTH_MODELS:
+        con.execute(f"DROP TABLE IF EXISTS temp.{model}")
 
 
 def refresh(

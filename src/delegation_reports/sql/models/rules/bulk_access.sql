@@ -4,31 +4,15 @@
 -- of its bursts started in the $baseline_days days before the window) with at least
 -- `min_reads` reads. Service accounts are left out.
 --
--- Bursts are looked for only where the month's reads (`actor_month`) are numerous enough for
--- one of them to be flagged: most accounts never read that much in a month.
-WITH thresholds AS (
-    -- Each practice's settings, looked up once per practice rather than once per account.
-    SELECT practice_id,
-        rule_num(practice_id, 'bulk_access', 'ceiling') AS ceiling,
-        rule_num(practice_id, 'bulk_access', 'min_reads') AS min_reads,
-        rule_num(practice_id, 'bulk_access', 'baseline_factor') AS baseline_factor
-    FROM (SELECT DISTINCT practice_id FROM mailbox_practice UNION SELECT NULL)
-),
-candidates AS (
-    SELECT am.mailbox, am.actor, m.practice_id, m.holder_name, t.ceiling, t.min_reads, t.baseline_factor
-    FROM actor_month AS am
-    LEFT JOIN mailbox_practice AS m USING (mailbox)
-    JOIN thresholds AS t ON t.practice_id IS NOT DISTINCT FROM m.practice_id
-    WHERE am.month = $month AND am.n_reads >= least(t.ceiling, t.min_reads)
-      AND am.actor NOT IN (SELECT actor FROM system_account)
-),
-reads AS (
-    -- From the first day of the month the baseline starts in, so that its bursts are whole.
+-- Bursts are looked for only where the month's reads are numerous enough for one of them to
+-- be flagged (`month_heavy_reader`): most accounts never read that much in a month.
+WITH reads AS (
+    -- From the first day of the month the baseline starts in ($baseline_from_at), so that
+    -- its bursts are whole.
     SELECT a.mailbox, a.actor, a.occurred_at, a.event_id
     FROM audit_event AS a
-    JOIN candidates AS c USING (mailbox, actor)
-    WHERE a.occurred_at >= timezone('Europe/Paris', date_trunc('month', paris($from_at - to_days(CAST($baseline_days AS BIGINT)))))
-      AND a.occurred_at < $until_at
+    JOIN month_heavy_reader AS c USING (mailbox, actor)
+    WHERE a.occurred_at >= $baseline_from_at AND a.occurred_at < $until_at
       AND a.action = 'read' AND a.outcome = 'success'
 ),
 marked AS (
@@ -65,7 +49,7 @@ SELECT
         || coalesce(', bien plus que d''habitude (' || round(u.usual_reads)::BIGINT || ' en général)', '')
         || ' : une copie massive de la boîte est possible.' AS explanation_fr
 FROM bursts AS b
-JOIN candidates AS c USING (mailbox, actor)
+JOIN month_heavy_reader AS c USING (mailbox, actor)
 LEFT JOIN usual AS u USING (mailbox, actor)
 WHERE b.first_at >= $from_at
   AND (b.n_reads >= c.ceiling
