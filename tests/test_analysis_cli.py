@@ -339,3 +339,28 @@ def test_refresh_command(tmp_path):
     bad = run("refresh", "--db", db, "--month", "2026-00")
     assert bad.exit_code != 0
     assert bad.output == "Error: invalid month '2026-00': expected YYYY-MM, e.g. 2026-03\n"
+
+
+# ---- refresh ------------------------------------------------------------------------------
+
+
+def test_refresh_command_rebuilds_what_an_incremental_refresh_keeps(tmp_path):
+    with new_case(tmp_path) as case:
+        case.practice(staff=[SECRETARY])
+        grant = case.grant(HOLDER, SECRETARY, "2026-03-02 09:00", rights=("read", "send"))
+        sent = case.event(HOLDER, SECRETARY, "2026-03-03 10:00", action="send")
+        case.refresh()
+        assert case.attribution(sent) == "delegate_authorised"
+        # An edit in place, which ingestion never makes: the delegations' row count is the
+        # same, so an incremental refresh keeps the delegation periods it built.
+        case.con.execute(
+            "UPDATE delegation_event SET rights = ['read'] WHERE event_id = ?", [grant]
+        )
+        case.refresh()
+        assert case.attribution(sent) == "delegate_authorised"
+    result = run("refresh", "--db", tmp_path / "w.duckdb", "--month", "2026-03")
+    assert result.exit_code == 0, result.output
+    assert "2026-03" in result.output
+    with new_case(tmp_path) as case:
+        assert case.attribution(sent) == "delegate_beyond_rights"
+        assert [f["evidence"] for f in case.findings("right_exceeded")] == [[sent]]

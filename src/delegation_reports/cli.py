@@ -299,13 +299,14 @@ def quarantine(db, file_, reason, as_json):
 )
 @config_option
 def refresh(db, month, config):
-    """Rebuild delegation periods, attributed accesses and findings (ingest does it too).
+    """Rebuild the models from scratch: delegation periods, monthly summaries and findings
+    (ingest refreshes what its files change).
 
     Example: delegation-reports refresh --month 2026-03 --config rules.toml
     """
     months = [Month.parse(month)] if month else None
     with opened(db or default_db_path()) as con:
-        built = refresh_models(con, months, load_config(config))
+        built = refresh_models(con, months, load_config(config), force=True)
     click.echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
 
 

@@ -397,13 +397,20 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
 
 
 def refresh(
-    con, months: Iterable[Month] | None = None, config: AnalysisConfig | None = None
+    con,
+    months: Iterable[Month] | None = None,
+    config: AnalysisConfig | None = None,
+    force: bool = False,
 ) -> list[Month]:
-    """Rebuild the core models, the marts of months whose audit files changed, and the given
-    months (default: every month with data), in one transaction. Returns the months built."""
+    """Rebuild the core models when their inputs changed, the marts of months whose audit
+    files changed, and the given months (default: every month with data), in one transaction.
+    ``force`` rebuilds the core models and every month's marts whatever changed. Returns the
+    months built."""
     config = config or load_config()
     with transaction(con):
-        build_core(con, config)
+        build_core(con, config, force=force)
+        if force:
+            con.execute("DELETE FROM mart_state")
         todo = list(months) if months is not None else data_months(con)
         refresh_marts(con, config, skip=todo)
         for month in todo:
