@@ -6,12 +6,14 @@ window and thresholds bound as parameters.
 
 Three layers, built at different rates:
 
-* core (``sql/models/core``): small tables rebuilt on every refresh (practices, delegation
-  periods and their segments), and the ``attributed_access`` view, which attributes any
-  event on the fly by one hash join against ``delegation_segment``;
+* core (``sql/models/core``): small tables (practices, delegation periods and their
+  segments), rebuilt when delegations, rosters, directory or configuration change, and the
+  ``attributed_access`` view, which attributes any event on the fly by one hash join against
+  ``delegation_segment``;
 * marts (``sql/models/marts``): one slice per month, computed from that month's events only
   and kept until an audit file touching the month arrives. Rules that look back over several
   months read these small slices, never the older events;
+* month (``sql/models/month``): in-memory tables of the month being built, for its rules;
 * rules (``sql/models/rules``): the findings of a month, rebuilt when anything changed.
 """
 
@@ -151,10 +153,15 @@ def _folder_digest(folder) -> bytes:
 
 
 @cache
-def _models_digest(layer: str = "") -> str:
-    """A fingerprint of the model SQL (of one layer when given): what older code built is stale."""
-    folder = resources.files("delegation_reports") / "sql" / "models"
-    return _folder_digest(folder / layer if layer else folder).hex()[:16]
+def _models_digest(part: str = "") -> str:
+    """A fingerprint of the model SQL (of one layer or file when given): what older code built
+    is stale."""
+    entry = resources.files("delegation_reports") / "sql" / "models"
+    if part:
+        entry = entry / part
+    if entry.is_file():
+        return hashlib.sha256(entry.read_bytes()).hexdigest()[:16]
+    return _folder_digest(entry).hex()[:16]
 
 
 def build_digest(config: AnalysisConfig) -> str:
@@ -213,16 +220,18 @@ def create_model_macros(con) -> None:
         con.execute(statement)
 
 
-def _retire_old_layout(con) -> None:
-    """Drop what an earlier layout stored; the data rebuilds what replaced it."""
+def _retire_old_layout(con) -> bool:
+    """Drop what an earlier layout stored; the data rebuilds what replaced it. True when the
+    core models must be rebuilt whatever their key says (the view is missing)."""
     kinds = dict(
         con.execute(
-            "SELECT table_name, table_type FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_name IN ('attributed_access', 'read_burst', 'mart_state')"
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_name IN ('attributed_access', 'read_burst', 'mart_state')"
         ).fetchall()
     )
     if kinds.get("attributed_access") == "BASE TABLE":  # now a view
         con.execute("DROP TABLE attributed_access")
+        del kinds["attributed_access"]
     if "read_burst" in kinds:  # bursts are now found by bulk_access itself
         con.execute("DROP TABLE read_burst")
     # Marts built by other code may have other columns: dropped whole, then rebuilt.
@@ -232,6 +241,7 @@ def _retire_old_layout(con) -> None:
     if digests - {_marts_digest()}:
         for mart in (*MART_MODELS, "mart_state"):
             con.execute(f"DROP TABLE IF EXISTS {mart}")
+    return "attributed_access" not in kinds
 
 
 def _core_key(con, config: AnalysisConfig) -> str:
@@ -250,7 +260,7 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     """Rebuild the configuration tables and the core models (small: delegations, practices),
     and (re)define the ``attributed_access`` view over them: only when their inputs changed
     (or ``force``); the two models read from the audit data are always rebuilt."""
-    _retire_old_layout(con)
+    force = _retire_old_layout(con) or force
     for statement in _SCHEMA:
         con.execute(statement)
     key = _core_key(con, config)
@@ -291,8 +301,9 @@ def _rule_params(config: AnalysisConfig, month: Month) -> dict:
 
 
 def _marts_digest() -> str:
-    """What the monthly marts depend on besides the events: their code (and their tables')."""
-    return _models_digest("marts")
+    """What the monthly marts depend on besides the events: their code, and that of
+    ``paris_hour`` (through which they place events on Paris days)."""
+    return f"{_models_digest('marts')}:{_models_digest('core/paris_hour.sql')}"
 
 
 def _audit_files_by_month(con) -> dict[date, str]:

@@ -1,0 +1,695 @@
+"""The fast analysis layer: attribution by delegation segments (and its agreement with the
+per-period attribution it replaced), Paris time through ``paris_hour``, monthly marts rebuilt
+only where audit files changed, core models rebuilt only when their inputs change, the retired
+layout of older warehouses, and ``new_client``'s look-back in calendar months."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+
+from analysis_cases import (
+    ASSISTANT,
+    ATTRIBUTIONS,
+    HOLDER,
+    HOLDER_2,
+    PARIS,
+    REPLACEMENT,
+    SECRETARY,
+    STRANGER,
+    config_from,
+    local,
+    month_window,
+    new_case,
+    rows,
+    write_config,
+)
+from conftest import OPERATOR
+from delegation_reports.analysis import models
+from delegation_reports.analysis.config import load_config
+from delegation_reports.analysis.models import MART_MODELS, Month
+from delegation_reports.errors import UserError
+from test_analysis_models import CONNECT, HOLDER_3, HOLDER_4, MONTHS, STAFF_3, build_varied
+
+JANUARY, FEBRUARY, MARCH = Month(2026, 1), Month(2026, 2), Month(2026, 3)
+
+
+@pytest.fixture
+def case(tmp_path):
+    with new_case(tmp_path) as c:
+        yield c
+
+
+# ---- a varied warehouse with more delegation histories ------------------------------------
+
+
+def add_delegation_histories(case) -> None:
+    """Histories whose attribution changes at awkward instants, on top of ``build_varied``:
+    overlapping sources, grants over grants, a modification removing a right, validity
+    bounds, revocations before and after a validity's end, and accesses exactly at bounds."""
+    # Snapshots (Connect) and events (the test operator) both delegate HOLDER_3 to STAFF_3:
+    # periods from two sources in force together, with different rights.
+    case.grant(
+        HOLDER_3,
+        STAFF_3,
+        "2026-03-05 09:00",
+        rights=["read", "documents"],
+        role="medical_assistant",
+    )
+    for at, action in (
+        ("2026-03-04 10:00", "download"),  # snapshots only: read, send
+        ("2026-03-05 09:00", "download"),  # the instant the grant starts
+        ("2026-03-06 10:00", "download"),
+        ("2026-03-10 10:00", "send"),  # snapshots now say read only
+    ):
+        case.event(HOLDER_3, STAFF_3, at, action, operator=CONNECT)
+    # REPLACEMENT leaves HOLDER_3's snapshots on 16 March (00:00 Paris): revoked then.
+    for at in ("2026-03-15 23:59:59", "2026-03-16 00:00:00"):
+        case.event(HOLDER_3, REPLACEMENT, at, operator=CONNECT)
+    # Dated validity, from 9 to 20 March included, read only.
+    case.grant(
+        HOLDER_4,
+        REPLACEMENT,
+        "2026-02-20 09:00",
+        rights=["read"],
+        role="replacement",
+        valid_from="2026-03-09",
+        valid_to="2026-03-20",
+    )
+    for at in (
+        "2026-03-08 23:59:59",
+        "2026-03-09 00:00",
+        "2026-03-20 23:59:59",
+        "2026-03-21 00:00",
+    ):
+        case.event(HOLDER_4, REPLACEMENT, at)
+    case.event(HOLDER_4, REPLACEMENT, "2026-03-12 10:00", "send")
+    # Revoked before the validity's end, then granted again.
+    case.grant(HOLDER_4, ASSISTANT, "2026-02-02 09:00", valid_to="2026-04-30")
+    case.revoke(HOLDER_4, ASSISTANT, "2026-03-15 09:00")
+    case.grant(
+        HOLDER_4,
+        ASSISTANT,
+        "2026-04-02 09:00",
+        rights=["read"],
+        role="other",
+        valid_from="2026-04-06",
+    )
+    for at in (
+        "2026-03-15 08:59:59",
+        "2026-03-15 09:00",
+        "2026-04-01 10:00",
+        "2026-04-02 09:00",
+        "2026-04-06 00:00",
+    ):
+        case.event(HOLDER_4, ASSISTANT, at)
+    case.event(HOLDER_4, ASSISTANT, "2026-04-07 10:00", "send")
+    # Revoked before its validity began: never in force, yet revoked.
+    case.grant(HOLDER, STAFF_3, "2026-03-01 09:00", valid_from="2026-03-20")
+    case.revoke(HOLDER, STAFF_3, "2026-03-10 09:00")
+    for at in ("2026-03-05 10:00", "2026-03-10 09:00", "2026-03-25 10:00"):
+        case.event(HOLDER, STAFF_3, at)
+    # Revoked after the validity had already ended: later accesses are outside the period.
+    case.grant(HOLDER, REPLACEMENT, "2026-02-16 09:00", role="replacement", valid_to="2026-03-06")
+    case.revoke(HOLDER, REPLACEMENT, "2026-03-20 09:00")
+    for at in ("2026-02-20 10:00", "2026-03-10 10:00", "2026-03-25 10:00"):
+        case.event(HOLDER, REPLACEMENT, at)
+    # A grant over a grant, then a modification removing a right.
+    case.grant(HOLDER_2, STAFF_3, "2026-02-10 09:00", rights=["read"])
+    case.grant(HOLDER_2, STAFF_3, "2026-03-03 09:00", rights=["read", "send"])
+    case.modify(HOLDER_2, STAFF_3, "2026-03-12 12:00", rights=["read"])
+    for at in ("2026-02-27 10:00", "2026-03-03 09:00", "2026-03-12 11:59:59", "2026-03-12 12:00"):
+        case.event(HOLDER_2, STAFF_3, at, "send")
+
+
+@pytest.fixture(scope="module")
+def histories(tmp_path_factory):
+    with new_case(tmp_path_factory.mktemp("histories")) as case:
+        build_varied(case)
+        add_delegation_histories(case)
+        case.refresh(*MONTHS)
+        yield case
+
+
+# ---- 1. delegation segments tile time -----------------------------------------------------
+
+
+def test_delegation_segments_tile_time_for_every_pair(histories):
+    """Per pair, in time order: from -infinity to infinity, each segment ending where the
+    next one starts. Bounds are compared as text: Python cannot hold infinite instants."""
+    segments: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for mailbox, delegate, start, end in histories.con.execute(
+        "SELECT mailbox, delegate, CAST(seg_from_at AS VARCHAR), CAST(seg_until_at AS VARCHAR) "
+        "FROM delegation_segment ORDER BY mailbox, delegate, seg_from_at"
+    ).fetchall():
+        segments.setdefault((mailbox, delegate), []).append((start, end))
+    pairs = set(
+        histories.con.execute("SELECT DISTINCT mailbox, delegate FROM delegation_period").fetchall()
+    )
+    assert set(segments) == pairs
+    assert len(pairs) >= 10
+    for pair, tiles in segments.items():
+        starts = [start for start, _ in tiles]
+        assert starts[0] == "-infinity", pair
+        assert len(set(starts)) == len(starts), pair
+        for (_, end), (next_start, _) in zip(tiles, tiles[1:], strict=False):
+            assert end == next_start, pair
+        assert tiles[-1][1] == "infinity", pair
+    # The histories cut some pairs into many segments.
+    assert max(len(tiles) for tiles in segments.values()) >= 5
+
+
+# ---- 2. the view agrees with the per-period attribution it replaced ------------------------
+
+# core/attributed_access.sql as of d0af82f: each event joined to every period of its pair.
+PER_PERIOD_ATTRIBUTION = """
+WITH events AS (
+    SELECT a.*, m.practice_id, m.holder_name
+    FROM audit_event AS a
+    LEFT JOIN mailbox_practice AS m USING (mailbox)
+    WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at
+),
+system_actor AS (
+    SELECT DISTINCT a.actor
+    FROM (SELECT DISTINCT actor FROM events) AS a
+    JOIN cfg_system_actor AS s ON a.actor GLOB s.pattern
+),
+candidates AS (
+    SELECT
+        e.operator, e.event_id,
+        count(p.mailbox) AS n_periods,
+        bool_or(e.occurred_at >= p.in_force_from_at AND e.occurred_at < p.in_force_until_at) AS is_in_force,
+        bool_or(e.occurred_at >= p.in_force_from_at AND e.occurred_at < p.in_force_until_at
+                AND list_contains(p.rights, right_needed(e.action))) AS is_in_force_with_right,
+        arg_max_null(
+            CASE WHEN p.revoked_at < coalesce(p.valid_until_at, 'infinity'::TIMESTAMPTZ) THEN p.revoked_at END,
+            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ)) FILTER (
+            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ) <= e.occurred_at) AS last_revoked_at,
+        arg_max(p.delegate_role, p.in_force_from_at) FILTER (
+            e.occurred_at >= p.in_force_from_at AND e.occurred_at < p.in_force_until_at) AS role_in_force,
+        arg_max(p.rights, p.in_force_from_at) FILTER (
+            e.occurred_at >= p.in_force_from_at AND e.occurred_at < p.in_force_until_at) AS rights_in_force,
+        arg_max(p.delegate_role, p.started_latest_at) AS last_role
+    FROM events AS e
+    JOIN delegation_period AS p ON p.mailbox = e.mailbox AND p.delegate = e.actor
+    WHERE e.actor <> e.mailbox
+    GROUP BY e.operator, e.event_id
+)
+SELECT
+    e.operator, e.event_id,
+    CASE
+        WHEN e.actor = e.mailbox THEN 'owner'
+        WHEN e.actor IN (SELECT actor FROM system_actor) THEN 'system'
+        WHEN c.n_periods IS NULL THEN 'no_delegation'
+        WHEN c.is_in_force_with_right THEN 'delegate_authorised'
+        WHEN c.is_in_force THEN 'delegate_beyond_rights'
+        WHEN c.last_revoked_at IS NOT NULL AND c.last_revoked_at <= e.occurred_at THEN 'delegate_after_revocation'
+        ELSE 'delegate_outside_period'
+    END AS attribution,
+    coalesce(c.role_in_force, c.last_role) AS delegate_role,
+    c.rights_in_force
+FROM events AS e
+LEFT JOIN candidates AS c USING (operator, event_id)
+"""
+
+
+def _attributions(con, sql: str, params) -> dict[tuple[str, str], tuple]:
+    return {
+        (operator, event_id): (attribution, role, rights)
+        for operator, event_id, attribution, role, rights in con.execute(sql, params).fetchall()
+    }
+
+
+@pytest.mark.parametrize("month", MONTHS, ids=str)
+def test_segment_attribution_equals_the_per_period_attribution(histories, month):
+    con = histories.con
+    models.create_model_macros(con)  # paris() and right_needed(), which the old query used
+    start, end = month_window(month)
+    expected = _attributions(con, PER_PERIOD_ATTRIBUTION, {"from_at": start, "until_at": end})
+    got = _attributions(
+        con,
+        "SELECT operator, event_id, attribution, delegate_role, rights_in_force "
+        "FROM attributed_access WHERE occurred_at >= ? AND occurred_at < ?",
+        [start, end],
+    )
+    assert got.keys() == expected.keys()
+    differing = {key: (got[key], expected[key]) for key in got if got[key] != expected[key]}
+    assert differing == {}
+    assert any(value[0].startswith("delegate_") for value in got.values())
+
+
+def test_the_compared_histories_reach_every_attribution_in_march(histories):
+    start, end = month_window(MARCH)
+    reached = {
+        r[0]
+        for r in histories.con.execute(
+            "SELECT DISTINCT attribution FROM attributed_access "
+            "WHERE occurred_at >= ? AND occurred_at < ?",
+            [start, end],
+        ).fetchall()
+    }
+    assert reached == ATTRIBUTIONS
+
+
+def _attribution_at(case, mailbox: str, actor: str, at: str, action: str = "read") -> tuple:
+    found = rows(
+        case.con,
+        "SELECT attribution, delegate_role, rights_in_force FROM attributed_access "
+        "WHERE mailbox = ? AND actor = ? AND occurred_at = ? AND action = ?",
+        [mailbox, actor, local(at), action],
+    )
+    assert len(found) == 1, (mailbox, actor, at, found)
+    return tuple(found[0].values())
+
+
+BOUND_CASES = [
+    # Two sources in force together: any of their rights authorises; the latest gives them.
+    (HOLDER_3, STAFF_3, "2026-03-04 10:00", "download", "delegate_beyond_rights"),
+    (HOLDER_3, STAFF_3, "2026-03-05 09:00", "download", "delegate_authorised"),
+    (HOLDER_3, STAFF_3, "2026-03-10 10:00", "send", "delegate_beyond_rights"),
+    # Gone from the snapshot of 16 March 00:00: revoked from that instant.
+    (HOLDER_3, REPLACEMENT, "2026-03-15 23:59:59", "read", "delegate_authorised"),
+    (HOLDER_3, REPLACEMENT, "2026-03-16 00:00:00", "read", "delegate_after_revocation"),
+    # A validity of whole Paris days, 9 to 20 March.
+    (HOLDER_4, REPLACEMENT, "2026-03-08 23:59:59", "read", "delegate_outside_period"),
+    (HOLDER_4, REPLACEMENT, "2026-03-09 00:00", "read", "delegate_authorised"),
+    (HOLDER_4, REPLACEMENT, "2026-03-20 23:59:59", "read", "delegate_authorised"),
+    (HOLDER_4, REPLACEMENT, "2026-03-21 00:00", "read", "delegate_outside_period"),
+    # Revoked at 09:00 before the validity's end; granted again on 2 April, valid from
+    # the 6th: in between, the new grant (not the revocation) tells.
+    (HOLDER_4, ASSISTANT, "2026-03-15 08:59:59", "read", "delegate_authorised"),
+    (HOLDER_4, ASSISTANT, "2026-03-15 09:00", "read", "delegate_after_revocation"),
+    (HOLDER_4, ASSISTANT, "2026-04-01 10:00", "read", "delegate_after_revocation"),
+    (HOLDER_4, ASSISTANT, "2026-04-02 09:00", "read", "delegate_outside_period"),
+    (HOLDER_4, ASSISTANT, "2026-04-06 00:00", "read", "delegate_authorised"),
+    (HOLDER_4, ASSISTANT, "2026-04-07 10:00", "send", "delegate_beyond_rights"),
+    # Revoked before its validity began: outside the period, then after the revocation.
+    (HOLDER, STAFF_3, "2026-03-05 10:00", "read", "delegate_outside_period"),
+    (HOLDER, STAFF_3, "2026-03-10 09:00", "read", "delegate_after_revocation"),
+    (HOLDER, STAFF_3, "2026-03-25 10:00", "read", "delegate_after_revocation"),
+    # Revoked after the validity had ended: outside the period, not after a revocation.
+    (HOLDER, REPLACEMENT, "2026-03-25 10:00", "read", "delegate_outside_period"),
+    # A grant over a grant adds send from its instant; the modification removes it.
+    (HOLDER_2, STAFF_3, "2026-02-27 10:00", "send", "delegate_beyond_rights"),
+    (HOLDER_2, STAFF_3, "2026-03-03 09:00", "send", "delegate_authorised"),
+    (HOLDER_2, STAFF_3, "2026-03-12 11:59:59", "send", "delegate_authorised"),
+    (HOLDER_2, STAFF_3, "2026-03-12 12:00", "send", "delegate_beyond_rights"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mailbox", "actor", "at", "action", "expected"),
+    BOUND_CASES,
+    ids=[
+        f"{a.split('.')[0]}-on-{m.split('.')[0]}-{at}-{action}"
+        for m, a, at, action, _ in BOUND_CASES
+    ],
+)
+def test_attribution_changes_exactly_at_the_bounds(histories, mailbox, actor, at, action, expected):
+    assert _attribution_at(histories, mailbox, actor, at, action)[0] == expected
+
+
+def test_rights_in_force_are_those_of_the_latest_period_in_force(histories):
+    # From 5 March the event grant (read, documents) is the latest period in force.
+    _, role, rights = _attribution_at(histories, HOLDER_3, STAFF_3, "2026-03-10 10:00", "send")
+    assert (role, rights) == ("medical_assistant", ["documents", "read"])
+    # Before, both snapshot periods were in force (the snapshots of 2 and 9 March differ):
+    # the rights given are the later one's, though sending is allowed by either.
+    _, role, rights = _attribution_at(histories, HOLDER_3, STAFF_3, "2026-03-04 10:00", "download")
+    assert (role, rights) == ("secretary", ["read"])
+
+
+# ---- 3. Paris time across the 2026 changes of offset ---------------------------------------
+
+# (day before, the Sunday of the change, the Monday after, its number of hours)
+DST_CHANGES = {
+    "spring": (date(2026, 3, 28), date(2026, 3, 29), date(2026, 3, 30), 23),
+    "autumn": (date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 26), 25),
+}
+
+
+@pytest.mark.parametrize("through", ["paris_hour", "fallback"])
+@pytest.mark.parametrize("change", DST_CHANGES, ids=str)
+def test_paris_days_and_opening_hours_around_a_change_of_offset(case, change, through):
+    before, sunday, monday, sunday_hours = DST_CHANGES[change]
+    month = Month(sunday.year, sunday.month)
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    if through == "fallback":
+        # The manifest covers another month only: no `paris_hour` row for these events.
+        case.coverage("2026-01-05 00:00", "2026-01-05 01:00")
+    # The holder every 20 minutes, from the day before to the end of the Monday after.
+    start, end = local(f"{before} 00:00"), local(f"{monday + timedelta(days=1)} 00:00")
+    times = case.series(start, (end - start) // timedelta(minutes=20), timedelta(minutes=20))
+    case.events(HOLDER, HOLDER, times)
+    # The secretary at night and early on the Monday after: 07:00 opens.
+    secretary = [local(f"{monday} {hour}") for hour in ("00:30", "06:30", "07:30")]
+    night, early, _ = case.events(HOLDER, SECRETARY, secretary)
+    case.refresh(month)
+    hours = case.con.execute(
+        "SELECT count(*) FROM paris_hour WHERE utc_hour >= ? AND utc_hour < ?",
+        [int(start.timestamp()) // 3600, int(end.timestamp()) // 3600],
+    ).fetchone()[0]
+    assert hours == (0 if through == "fallback" else (end - start) // timedelta(hours=1))
+    all_times = [*times, *secretary]
+    expected = Counter(t.astimezone(PARIS).date() for t in all_times)
+    assert expected[sunday] == sunday_hours * 3
+    got = dict(
+        case.con.execute(
+            "SELECT day, n_events FROM mailbox_day WHERE month = ? AND operator = ? AND mailbox = ?",
+            [month.first_day, OPERATOR, HOLDER],
+        ).fetchall()
+    )
+    assert got == dict(expected)
+    [finding] = [f for f in case.findings("off_hours_access", month) if f["actor"] == SECRETARY]
+    assert finding["evidence"] == [night, early]
+    assert f"le {monday:%d/%m/%Y} entre 00:30 et 06:30" in finding["explanation_fr"]
+
+
+# ---- 4. marts rebuilt only for the months an audit file touches -----------------------------
+
+
+def _marts(con) -> dict[str, list[str]]:
+    return {
+        mart: sorted(map(repr, con.execute(f"SELECT * FROM {mart}").fetchall()))
+        for mart in MART_MODELS
+    }
+
+
+def _mart_slices(con, month: Month) -> dict[str, list[str]]:
+    return {
+        mart: sorted(
+            map(
+                repr,
+                con.execute(f"SELECT * FROM {mart} WHERE month = ?", [month.first_day]).fetchall(),
+            )
+        )
+        for mart in MART_MODELS
+    }
+
+
+def _mart_state(con) -> dict[date, tuple[str, str]]:
+    return {
+        day: (files, digest)
+        for day, files, digest in con.execute("SELECT * FROM mart_state").fetchall()
+    }
+
+
+def _audit_rows(prefix: str, days: list[str], actor: str = HOLDER) -> list[dict]:
+    return [
+        {
+            "event_id": f"{prefix}-{n}",
+            "occurred_at": local(day).isoformat(),
+            "mailbox": HOLDER,
+            "actor": actor,
+        }
+        for n, day in enumerate(days)
+    ]
+
+
+def test_a_new_audit_file_rebuilds_only_the_marts_of_its_month(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    # One export spanning January to March, read through the real ingestion.
+    case.ingest_audit(
+        _audit_rows(
+            "Q1",
+            ["2026-01-05 09:00", "2026-01-31 23:30", "2026-02-02 09:00", "2026-03-02 09:00"],
+        ),
+        name="q1.csv",
+    )
+    config = load_config()
+    case.refresh(JANUARY, FEBRUARY, MARCH, config=config)
+    state = _mart_state(case.con)
+    assert set(state) == {m.first_day for m in (JANUARY, FEBRUARY, MARCH)}
+    slices = {m: _mart_slices(case.con, m) for m in (JANUARY, FEBRUARY, MARCH)}
+    # A second export with February's events only, from its first minutes (still 31 January
+    # in UTC) to its last.
+    case.ingest_audit(
+        _audit_rows(
+            "FEB",
+            ["2026-02-01 00:10", "2026-02-16 10:00", "2026-02-28 23:50"],
+            actor=SECRETARY,
+        ),
+        name="february.csv",
+    )
+    models.build_core(case.con, config)
+    assert models.refresh_marts(case.con, config) == [FEBRUARY]
+    assert models.refresh_marts(case.con, config) == []  # up to date now
+    after = _mart_state(case.con)
+    assert after[JANUARY.first_day] == state[JANUARY.first_day]
+    assert after[MARCH.first_day] == state[MARCH.first_day]
+    assert after[FEBRUARY.first_day] != state[FEBRUARY.first_day]
+    files = [
+        str(r[0])
+        for r in case.con.execute(
+            "SELECT file_id FROM ingest_file WHERE kind = 'audit' ORDER BY file_id"
+        ).fetchall()
+    ]
+    assert after[FEBRUARY.first_day][0] == ",".join(files)
+    assert _mart_slices(case.con, JANUARY) == slices[JANUARY]
+    assert _mart_slices(case.con, MARCH) == slices[MARCH]
+    days = dict(
+        case.con.execute(
+            "SELECT day, n_events FROM mailbox_day WHERE month = ?", [FEBRUARY.first_day]
+        ).fetchall()
+    )
+    assert days == {
+        date(2026, 2, 1): 1,
+        date(2026, 2, 2): 1,
+        date(2026, 2, 16): 1,
+        date(2026, 2, 28): 1,
+    }
+    # The marts kept piecemeal equal marts rebuilt from nothing.
+    incremental, kept_state = _marts(case.con), _mart_state(case.con)
+    for table in (*MART_MODELS, "mart_state"):
+        case.con.execute(f"DROP TABLE {table}")
+    case.refresh(MARCH, config=config)
+    assert _marts(case.con) == incremental
+    assert _mart_state(case.con) == kept_state
+
+
+def test_a_refresh_of_one_month_brings_the_other_months_marts_up_to_date(case):
+    case.practice(staff=[SECRETARY])
+    case.ingest_audit(_audit_rows("Q1", ["2026-01-05 09:00", "2026-03-02 09:00"]), name="q1.csv")
+    case.refresh(MARCH)
+    case.ingest_audit(_audit_rows("JAN", ["2026-01-20 09:00"], actor=SECRETARY), name="jan.csv")
+    case.refresh(MARCH)  # January is not asked for, but the rules of March read its marts
+    assert case.con.execute(
+        "SELECT n_events FROM actor_month WHERE month = ? AND actor = ?",
+        [JANUARY.first_day, SECRETARY],
+    ).fetchall() == [(1,)]
+
+
+# ---- 5. core models rebuilt only when their inputs change ----------------------------------
+
+
+def _built_from(con) -> str:
+    [(key,)] = con.execute("SELECT built_from FROM core_state").fetchall()
+    return key
+
+
+def _mark_core(con) -> None:
+    """A row no build writes: it stays as long as the core models are not rebuilt."""
+    con.execute(
+        "INSERT INTO delegation_inconsistency (event_id, mailbox, delegate, issue) "
+        "VALUES ('SENTINEL', 'nobody@example.invalid', 'nobody@example.invalid', 'sentinel')"
+    )
+
+
+def _core_marked(con) -> bool:
+    return (
+        con.execute(
+            "SELECT count(*) FROM delegation_inconsistency WHERE event_id = 'SENTINEL'"
+        ).fetchone()[0]
+        == 1
+    )
+
+
+def test_core_models_are_rebuilt_only_when_their_inputs_change(case, tmp_path):
+    case.practice(staff=[SECRETARY, ASSISTANT])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.event(HOLDER, SECRETARY, "2026-03-03 10:00")
+    case.event(HOLDER, STRANGER, "2026-03-03 10:30")
+    case.refresh()
+    key = _built_from(case.con)
+    _mark_core(case.con)
+    # Audit data only: the core stays, yet the view attributes the new events.
+    case.coverage("2026-03-09 00:00", "2026-03-10 23:00")
+    assistant = case.event(HOLDER, ASSISTANT, "2026-03-10 10:00")
+    case.refresh()
+    assert _built_from(case.con) == key
+    assert _core_marked(case.con)
+    assert case.attribution(assistant) == "no_delegation"
+    # A delegation event: rebuilt, with the new period.
+    case.grant(HOLDER, ASSISTANT, "2026-03-09 09:00", role="medical_assistant")
+    case.refresh()
+    assert _built_from(case.con) != key
+    assert not _core_marked(case.con)
+    periods = rows(
+        case.con,
+        "SELECT started_latest_at, delegate_role FROM delegation_period "
+        "WHERE mailbox = ? AND delegate = ?",
+        [HOLDER, ASSISTANT],
+    )
+    assert periods == [
+        {"started_latest_at": local("2026-03-09 09:00"), "delegate_role": "medical_assistant"}
+    ]
+    assert case.attribution(assistant) == "delegate_authorised"
+    # The configuration: rebuilt, and the severity the findings get follows.
+    key = _built_from(case.con)
+    _mark_core(case.con)
+    [finding] = case.findings("access_without_delegation")
+    assert finding["severity"] == "critical"
+    config = config_from(tmp_path, '[rules.access_without_delegation]\nseverity = "info"\n')
+    case.refresh(config=config)
+    assert _built_from(case.con) != key
+    assert not _core_marked(case.con)
+    [finding] = case.findings("access_without_delegation")
+    assert finding["severity"] == "info"
+    # The same configuration again: nothing to rebuild.
+    key = _built_from(case.con)
+    _mark_core(case.con)
+    case.refresh(config=config)
+    assert _built_from(case.con) == key
+    assert _core_marked(case.con)
+
+
+def test_a_roster_change_rebuilds_the_core(case):
+    case.practice("P1", staff=[SECRETARY])
+    case.event(HOLDER_2, HOLDER_2, "2026-03-03 10:00")
+    case.refresh()
+    key = _built_from(case.con)
+    assert case.access(case.event(HOLDER_2, HOLDER_2, "2026-03-04 10:00"))["practice_id"] is None
+    case.practice("P2", holders=[HOLDER_2])
+    case.refresh()
+    assert _built_from(case.con) != key
+    assert {
+        r["practice_id"]
+        for r in rows(
+            case.con, "SELECT practice_id FROM attributed_access WHERE mailbox = ?", [HOLDER_2]
+        )
+    } == {"P2"}
+
+
+# ---- 6. warehouses of an older layout ------------------------------------------------------
+
+
+def _table_types(con) -> dict[str, str]:
+    return dict(
+        con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name IN ('attributed_access', 'read_burst')"
+        ).fetchall()
+    )
+
+
+def _old_layout(case) -> str:
+    """A small warehouse refreshed once, then given the tables an older layout stored."""
+    case.practice(staff=[SECRETARY])
+    stranger = case.event(HOLDER, STRANGER, "2026-03-03 10:00")
+    case.refresh()
+    case.con.execute("DROP VIEW attributed_access")
+    case.con.execute(
+        "CREATE TABLE attributed_access (operator VARCHAR, event_id VARCHAR, attribution VARCHAR)"
+    )
+    case.con.execute("INSERT INTO attributed_access VALUES (?, ?, 'owner')", [OPERATOR, stranger])
+    case.con.execute("CREATE TABLE read_burst (mailbox VARCHAR, actor VARCHAR, n_reads BIGINT)")
+    return stranger
+
+
+def _assert_current_layout(case, stranger: str) -> None:
+    assert _table_types(case.con) == {"attributed_access": "VIEW"}
+    assert case.attribution(stranger) == "no_delegation"
+    [finding] = case.findings("access_without_delegation")
+    assert finding["evidence"] == [stranger]
+
+
+def test_an_old_layout_without_core_state_is_replaced(case):
+    stranger = _old_layout(case)
+    case.con.execute("DROP TABLE core_state")  # older layouts had none
+    case.refresh()
+    _assert_current_layout(case, stranger)
+
+
+def test_an_old_layout_is_replaced_even_when_core_state_is_current(case):
+    """The core key says nothing changed, but the retired table was dropped: the view must
+    be defined again all the same."""
+    stranger = _old_layout(case)
+    case.refresh()
+    _assert_current_layout(case, stranger)
+
+
+# ---- 7. new_client looks back whole calendar months ----------------------------------------
+
+OLD_IP = "203.0.113.50"
+SEPTEMBER_IP = "203.0.113.60"
+
+
+@pytest.mark.parametrize(("lookback", "reported"), [(6, True), (7, False)])
+def test_new_client_looks_back_whole_calendar_months(case, tmp_path, lookback, reported):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2025-06-02 09:00")
+    case.event(HOLDER, SECRETARY, "2025-08-20 09:00", ip=OLD_IP)  # 7 calendar months before March
+    case.event(HOLDER, SECRETARY, "2025-09-01 09:00", ip=SEPTEMBER_IP)  # 6 months before
+    for month in (9, 10, 11, 12, 1, 2):
+        year = 2025 if month >= 9 else 2026
+        case.event(HOLDER, SECRETARY, f"{year}-{month:02d}-10 09:00")  # the usual address
+    again = case.event(HOLDER, SECRETARY, "2026-03-10 09:00", ip=OLD_IP)
+    case.event(HOLDER, SECRETARY, "2026-03-11 09:00", ip=SEPTEMBER_IP)
+    config = config_from(tmp_path, f"[rules.new_client]\nlookback_months = {lookback}\n")
+    case.refresh(config=config)
+    found = [(f["actor"], f["evidence"]) for f in case.findings("new_client")]
+    assert found == ([(SECRETARY, [again])] if reported else [])
+
+
+def test_new_client_needs_min_history_days_within_the_look_back(case, tmp_path):
+    """Months beyond the look-back are not history: an account back after a long absence has
+    a fresh start, and its addresses are not new before `min_history_days`."""
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2025-06-02 09:00")
+    case.event(HOLDER, SECRETARY, "2025-08-20 09:00")
+    case.event(HOLDER, SECRETARY, "2026-03-02 09:00")  # back, from the usual address
+    case.event(HOLDER, SECRETARY, "2026-03-10 09:00", ip=OLD_IP)  # 8 days later
+    case.event(HOLDER, SECRETARY, "2026-03-20 09:00", ip=SEPTEMBER_IP)  # 18 days later
+    case.refresh(config=config_from(tmp_path, "[rules.new_client]\nlookback_months = 6\n"))
+    found = case.findings("new_client")
+    assert [(f["first_at"], f["title_fr"]) for f in found] == [
+        (local("2026-03-20 09:00"), "Nouvelle adresse de connexion")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[rules.new_client]\nlookback_months = 0",
+            "rules.new_client.lookback_months must be a whole number of months (1 or more)",
+        ),
+        (
+            "[rules.new_client]\nlookback_months = 1.5",
+            "rules.new_client.lookback_months must be a whole number of months (1 or more)",
+        ),
+        (
+            "[rules.new_client]\nlookback_months = true",
+            "rules.new_client.lookback_months must be a whole number of months (1 or more)",
+        ),
+        (
+            '[practices."P1".rules.new_client]\nlookback_months = 3',
+            "practices.P1.rules.new_client.lookback_months applies to every practice: "
+            "set it under [rules.new_client], not per practice",
+        ),
+    ],
+    ids=["zero", "fraction", "boolean", "per-practice"],
+)
+def test_lookback_months_must_be_a_global_whole_number(tmp_path, text, message):
+    path = write_config(tmp_path, text)
+    with pytest.raises(UserError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_lookback_months_defaults_to_six():
+    assert load_config().for_practice(None)["rules"]["new_client"]["lookback_months"] == 6
