@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -192,16 +192,17 @@ def months_of_files(con, sha256s: list[str]) -> list[Month]:
     ).fetchall()
     if any(kind != "audit" for kind, _, _ in rows):
         return data_months(con)
-    months: set[Month] = set()
-    for _, start, end in rows:
-        if start is None:
-            continue
-        first, last = (t.astimezone(PARIS) for t in (start, end))
-        month, last_month = Month(first.year, first.month), Month(last.year, last.month)
-        while month.first_day <= last_month.first_day:
-            months.add(month)
-            month = month.next()
+    months = {m for _, start, end in rows if start is not None for m in _months_between(start, end)}
     return sorted(months, key=lambda m: m.first_day)
+
+
+def _months_between(start: datetime, end: datetime) -> Iterator[Month]:
+    """The Paris months from the one holding ``start`` to the one holding ``end``."""
+    first, last = (t.astimezone(PARIS) for t in (start, end))
+    month, last_month = Month(first.year, first.month), Month(last.year, last.month)
+    while month.first_day <= last_month.first_day:
+        yield month
+        month = month.next()
 
 
 def _years(con) -> range:
@@ -311,14 +312,12 @@ def _audit_files_by_month(con) -> dict[date, str]:
     manifest: a month's marts are rebuilt when this list changes."""
     files: dict[date, list[int]] = {}
     rows = con.execute(
-        "SELECT file_id, timezone('Europe/Paris', covered_from_at), timezone('Europe/Paris', covered_to_at) "
-        "FROM ingest_file WHERE kind = 'audit' AND covered_from_at IS NOT NULL ORDER BY file_id"
+        "SELECT file_id, covered_from_at, covered_to_at FROM ingest_file "
+        "WHERE kind = 'audit' AND covered_from_at IS NOT NULL ORDER BY file_id"
     ).fetchall()
-    for file_id, first, last in rows:
-        month, last_month = Month(first.year, first.month), Month(last.year, last.month)
-        while month.first_day <= last_month.first_day:
+    for file_id, start, end in rows:
+        for month in _months_between(start, end):
             files.setdefault(month.first_day, []).append(file_id)
-            month = month.next()
     return {day: ",".join(map(str, ids)) for day, ids in files.items()}
 
 
