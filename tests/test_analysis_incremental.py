@@ -225,7 +225,13 @@ def _attributions(con, sql: str, params) -> dict[tuple[str, str], tuple]:
 @pytest.mark.parametrize("month", MONTHS, ids=str)
 def test_segment_attribution_equals_the_per_period_attribution(histories, month):
     con = histories.con
-    models.create_model_macros(con)  # paris() and right_needed(), which the old query used
+    models.create_model_macros(con)  # paris(), which the old query used
+    # The old query's right_needed(): the view now spells the mapping out itself.
+    con.execute(
+        """CREATE OR REPLACE TEMP MACRO right_needed(action) AS CASE action
+            WHEN 'send' THEN 'send' WHEN 'download' THEN 'documents'
+            WHEN 'delete' THEN 'manage' WHEN 'move' THEN 'manage' ELSE 'read' END"""
+    )
     start, end = month_window(month)
     expected = _attributions(con, PER_PERIOD_ATTRIBUTION, {"from_at": start, "until_at": end})
     got = _attributions(

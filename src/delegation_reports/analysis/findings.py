@@ -11,21 +11,9 @@ import duckdb
 
 from ..warehouse import sql_text
 from .config import AnalysisConfig
-from .models import Month, create_model_macros, is_stale, refresh
+from .models import FINDING_FIELDS, Month, create_model_macros, is_stale, refresh
 
-FIELDS = (
-    "rule_id",
-    "severity",
-    "practice_id",
-    "mailbox",
-    "actor",
-    "first_at",
-    "last_at",
-    "n_events",
-    "evidence",
-    "title_fr",
-    "explanation_fr",
-)
+FIELDS = FINDING_FIELDS
 # Cells a spreadsheet would run as formulas.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -50,9 +50,8 @@ _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "dir
 MONTH_MODELS = ("month_access", "month_heavy_reader")
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month")
-FINDING_COLUMNS = (
-    "month",
-    "finding_id",
+# A finding as the rules give it and `findings` prints it.
+FINDING_FIELDS = (
     "rule_id",
     "severity",
     "practice_id",
@@ -65,6 +64,8 @@ FINDING_COLUMNS = (
     "title_fr",
     "explanation_fr",
 )
+# The `finding` table: the month and a stable id besides.
+FINDING_COLUMNS = ("month", "finding_id", *FINDING_FIELDS)
 PARIS = ZoneInfo("Europe/Paris")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _PARAM = re.compile(r"\$([a-z_]+)")
@@ -192,17 +193,22 @@ def months_of_files(con, sha256s: list[str]) -> list[Month]:
     ).fetchall()
     if any(kind != "audit" for kind, _, _ in rows):
         return data_months(con)
-    months = {m for _, start, end in rows if start is not None for m in _months_between(start, end)}
+    months = {m for _, start, end in rows if start is not None for m in _months_covered(start, end)}
     return sorted(months, key=lambda m: m.first_day)
 
 
-def _months_between(start: datetime, end: datetime) -> Iterator[Month]:
-    """The Paris months from the one holding ``start`` to the one holding ``end``."""
-    first, last = (t.astimezone(PARIS) for t in (start, end))
-    month, last_month = Month(first.year, first.month), Month(last.year, last.month)
-    while month.first_day <= last_month.first_day:
-        yield month
+def months_between(first: date, last: date) -> list[Month]:
+    """The months from the one holding ``first`` to the one holding ``last``."""
+    months, month = [], Month(first.year, first.month)
+    while month.first_day <= last:
+        months.append(month)
         month = month.next()
+    return months
+
+
+def _months_covered(start: datetime, end: datetime) -> list[Month]:
+    """The Paris months an interval of instants touches."""
+    return months_between(start.astimezone(PARIS).date(), end.astimezone(PARIS).date())
 
 
 def _years(con) -> range:
@@ -316,20 +322,23 @@ def _audit_files_by_month(con) -> dict[date, str]:
         "WHERE kind = 'audit' AND covered_from_at IS NOT NULL ORDER BY file_id"
     ).fetchall()
     for file_id, start, end in rows:
-        for month in _months_between(start, end):
+        for month in _months_covered(start, end):
             files.setdefault(month.first_day, []).append(file_id)
     return {day: ",".join(map(str, ids)) for day, ids in files.items()}
 
 
-def build_marts(con, month: Month, config: AnalysisConfig, audit_files: str | None = None) -> None:
-    """Recompute the month's slice of every mart from its events."""
+def _month_params(con, month: Month, config: AnalysisConfig) -> dict:
+    """What the month's SQL binds: its bounds and the global settings."""
     from_at, until_at = month_bounds(con, month)
-    params = {"from_at": from_at, "until_at": until_at, **_rule_params(config, month)}
+    return {"from_at": from_at, "until_at": until_at, **_rule_params(config, month)}
+
+
+def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
+    """Recompute the month's slice of every mart from its events; ``audit_files`` is what it
+    is built from (see `_audit_files_by_month`)."""
     for mart in MART_MODELS:
         con.execute(f"DELETE FROM {mart} WHERE month = ?", [month.first_day])
         _run(con, f"INSERT INTO {mart} BY NAME {sql_text(f'models/marts/{mart}.sql')}", params)
-    if audit_files is None:
-        audit_files = _audit_files_by_month(con).get(month.first_day, "")
     con.execute(
         "INSERT OR REPLACE INTO mart_state VALUES (?, ?, ?)",
         [month.first_day, audit_files, _marts_digest()],
@@ -352,16 +361,15 @@ def refresh_marts(con, config: AnalysisConfig, skip: Iterable[Month] = ()) -> li
         if day not in skipped and built.get(day) != (files, digest)
     ]
     for month in todo:
-        build_marts(con, month, config, wanted[month.first_day])
+        _build_marts(con, month, _month_params(con, month, config), wanted[month.first_day])
     return todo
 
 
 def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] = RULE_IDS) -> None:
     """Recompute the month's marts and findings, replacing earlier results. The marts of the
     other months must be up to date (``refresh_marts``): rules look back and ahead."""
-    build_marts(con, month, config)
-    from_at, until_at = month_bounds(con, month)
-    params = {"from_at": from_at, "until_at": until_at, **_rule_params(config, month)}
+    params = _month_params(con, month, config)
+    _build_marts(con, month, params, _audit_files_by_month(con).get(month.first_day, ""))
     defaults = config.for_practice(None)["rules"]
     # The month's working tables, kept in memory for the rules (month_access: the month's
     # accesses attributed once, with the columns the rules read).

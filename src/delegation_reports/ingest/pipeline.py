@@ -339,14 +339,7 @@ def _load(con, source: _Source, result: FileResult, started: datetime, on_progre
         if _already_ingested(con, source.fingerprint, result):
             raise _Unchanged
 
-        stored = ", ".join(kind.stored)
-        staged = _staged_sql(source, with_lines=False)
-        with _ProgressWatch(con, on_progress):
-            n_inserted = con.execute(
-                f"INSERT INTO {kind.table} ({stored}, source_file_id) "
-                f"SELECT {stored}, $file_id FROM ({staged.sql}) WHERE len(problems) = 0",
-                {**staged.params, "file_id": file_id},
-            ).fetchone()[0]
+        n_inserted = _insert_valid(con, source, file_id, on_progress)
         coverage = _describe_rows(con, source, result, file_id)
         n_duplicate, conflict_keys = _settle_repeats(con, kind, file_id)
         if n_inserted < n_records or conflict_keys:
@@ -426,21 +419,10 @@ def _load_adapter(con, source: _Source, result: FileResult, started: datetime, o
                 n_records=n_rows,
             )
             con.execute(f"CREATE TEMP VIEW jsonl_rows AS SELECT * FROM stage_{name}")
-            stored = ", ".join(kind.stored)
-            staged = _staged_sql(part, with_lines=False)
-            with _ProgressWatch(con, on_progress):
-                n_inserted = con.execute(
-                    f"INSERT INTO {kind.table} ({stored}, source_file_id) "
-                    f"SELECT {stored}, $file_id FROM ({staged.sql}) WHERE len(problems) = 0",
-                    {**staged.params, "file_id": file_id},
-                ).fetchone()[0]
+            n_inserted = _insert_valid(con, part, file_id, on_progress)
             if coverage == (None, None):
                 # Read before repeats are removed: a file loaded before still names its span.
-                coverage = con.execute(
-                    f"SELECT min({kind.coverage}), max({kind.coverage}) FROM {kind.table} "
-                    "WHERE source_file_id = ?",
-                    [file_id],
-                ).fetchone()
+                coverage = _coverage(con, kind, file_id)
             repeated, conflict_keys = _settle_repeats(con, kind, file_id)
             if n_inserted < n_rows or conflict_keys:
                 repeated += _locate_and_quarantine(con, part, file_id, conflict_keys)
@@ -501,13 +483,31 @@ def _describe_rows(con, source: _Source, result: FileResult, file_id: int) -> tu
             [file_id],
         ).fetchone()[0]
         result.operator = found or source.operator
-    coverage = (None, None)
-    if kind.coverage:
-        coverage = con.execute(
-            f"SELECT min({kind.coverage}), max({kind.coverage}) FROM {kind.table} WHERE source_file_id = ?",
-            [file_id],
-        ).fetchone()
-    return coverage
+    return _coverage(con, kind, file_id)
+
+
+def _coverage(con, kind: Kind, file_id: int) -> tuple:
+    """The first and last instant of the file's rows (none for kinds without a time)."""
+    if not kind.coverage:
+        return (None, None)
+    return con.execute(
+        f"SELECT min({kind.coverage}), max({kind.coverage}) FROM {kind.table} WHERE source_file_id = ?",
+        [file_id],
+    ).fetchone()
+
+
+def _insert_valid(con, source: _Source, file_id: int, on_progress) -> int:
+    """Insert the staged rows without problems straight into the kind's table; returns how
+    many. Repeats and conflicts are settled afterwards."""
+    kind = source.kind
+    stored = ", ".join(kind.stored)
+    staged = _staged_sql(source, with_lines=False)
+    with _ProgressWatch(con, on_progress):
+        return con.execute(
+            f"INSERT INTO {kind.table} ({stored}, source_file_id) "
+            f"SELECT {stored}, $file_id FROM ({staged.sql}) WHERE len(problems) = 0",
+            {**staged.params, "file_id": file_id},
+        ).fetchone()[0]
 
 
 def _record_manifest(

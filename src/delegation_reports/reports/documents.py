@@ -14,10 +14,10 @@ from pathlib import Path
 
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
-from ..analysis.models import Month
+from ..analysis.models import Month, months_between
 from ..errors import UserError
 from ..warehouse import opened
-from .history import months_between, window
+from .history import window
 from .monthly import page_html
 from .pdf import print_pdf
 from .runner import (
@@ -122,7 +122,7 @@ def run_overview(
     reports it links to. The trend covers the twelve months up to ``month``."""
     config = config or load_config()
     with opened(db) as con:
-        months = [month_back(month, k) for k in range(11, -1, -1)]
+        months = [month.minus(k) for k in range(11, -1, -1)]
         has_data = {
             r[0]
             for r in con.execute(
@@ -147,8 +147,3 @@ def run_overview(
         keep_notebook=keep_notebook,
         pdf=pdf,
     )
-
-
-def month_back(month: Month, k: int) -> Month:
-    index = month.year * 12 + month.month - 1 - k
-    return Month(index // 12, index % 12 + 1)

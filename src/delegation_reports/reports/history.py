@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
-from ..analysis.models import Month, create_model_macros
+from ..analysis.models import create_model_macros, months_between
 from ..errors import UserError
 from ..warehouse import connect
 from . import figures, labels
@@ -22,14 +22,6 @@ REVIEW_RULES = (
     "delegation_not_by_holder",
     "owner_inactive_delegate_active",
 )
-
-
-def months_between(first: date, last: date) -> list[Month]:
-    months, month = [], Month(first.year, first.month)
-    while month.first_day <= last:
-        months.append(month)
-        month = month.next()
-    return months
 
 
 def window(start: str | None, end: str | None) -> tuple[date, date]:

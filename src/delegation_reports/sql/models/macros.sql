@@ -3,15 +3,6 @@
 -- Wall-clock time in Paris: the time users read, and the one opening hours speak of.
 CREATE OR REPLACE TEMP MACRO paris(ts) AS timezone('Europe/Paris', ts);
 
--- The right an action needs from a délégataire.
-CREATE OR REPLACE TEMP MACRO right_needed(action) AS CASE action
-    WHEN 'send' THEN 'send'
-    WHEN 'download' THEN 'documents'
-    WHEN 'delete' THEN 'manage'
-    WHEN 'move' THEN 'manage'
-    ELSE 'read'
-END;
-
 -- A rule's setting for a practice (the default when the practice has none). Aggregates, not
 -- ORDER BY ... LIMIT, so that the planner turns the lookup into a join.
 CREATE OR REPLACE TEMP MACRO rule_text(practice, rule, pname) AS coalesce(
