@@ -120,6 +120,8 @@ def test_findings_json_has_exactly_the_documented_fields(samples_db):
         "evidence",
         "title_fr",
         "explanation_fr",
+        "delegation_key",
+        "delegation_ids",
     ]
     for row in rows:
         assert list(row) == list(FIELDS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from analysis_cases import (
+    OPERATOR,
     ASSISTANT,
     HOLDER,
     HOLDER_2,
@@ -255,3 +256,50 @@ def test_open_ended_replacement_modified_is_one_finding(case):
     [finding] = case.findings("open_ended_replacement")
     assert finding["evidence"] == [granted, modified]
     assert "depuis le 02/02/2026" in finding["explanation_fr"]
+
+
+# ---- the delegation a finding is about ------------------------------------------------------
+
+
+def test_a_delegation_is_named_by_its_grant_and_lists_its_events(case):
+    case.practice(staff=[SECRETARY])
+    first = case.grant(HOLDER, SECRETARY, "2025-10-01 09:00", performed_by=STRANGER)
+    widened = case.modify(HOLDER, SECRETARY, "2025-11-01 09:00", rights=["read", "send", "manage"])
+    ended = case.revoke(HOLDER, SECRETARY, "2025-12-01 09:00")
+    again = case.grant(HOLDER, SECRETARY, "2026-02-01 09:00", performed_by=STRANGER)
+    case.event(HOLDER, HOLDER, "2026-03-10 10:00")
+    case.refresh()
+    periods = case.con.execute(
+        "SELECT source_event_id, delegation_key, delegation_ids, revoke_event_id "
+        "FROM delegation_period ORDER BY started_latest_at"
+    ).fetchall()
+    assert periods == [
+        (first, first, [first, widened, ended], None),
+        (widened, first, [first, widened, ended], ended),
+        (again, again, [again], None),
+    ]
+    # The finding on the delegation in force in March names that delegation, not the first.
+    (finding,) = case.findings("delegation_not_by_holder")
+    assert (finding["delegation_key"], finding["delegation_ids"]) == (again, [again])
+
+
+def test_a_delegation_seen_in_snapshots_keeps_its_key_while_listed(case):
+    case.practice(staff=[SECRETARY])
+    case.snapshot("2026-01-05", HOLDER, SECRETARY, role="replacement")
+    # Rights change between snapshots: still the same delegation.
+    case.snapshot("2026-02-02", HOLDER, SECRETARY, role="replacement", rights=["read"])
+    # Gone, then listed again: a new delegation.
+    case.snapshot("2026-03-02", HOLDER, STRANGER)
+    case.snapshot("2026-03-16", HOLDER, SECRETARY, role="replacement")
+    case.event(HOLDER, HOLDER, "2026-03-10 10:00")
+    case.refresh()
+    keys = case.con.execute(
+        "SELECT started_latest_at, delegation_key FROM delegation_period "
+        "WHERE delegate = ? ORDER BY started_latest_at",
+        [SECRETARY],
+    ).fetchall()
+    assert len(keys) == 3
+    assert keys[0][1] == keys[1][1] != keys[2][1]
+    assert keys[0][1].startswith(f"snapshot:{OPERATOR}:{HOLDER}:{SECRETARY}:2026-01-0")
+    found = case.findings("open_ended_replacement")
+    assert sorted(f["delegation_key"] for f in found) == [keys[0][1], keys[2][1]]

@@ -63,6 +63,8 @@ FINDING_FIELDS = (
     "evidence",
     "title_fr",
     "explanation_fr",
+    "delegation_key",
+    "delegation_ids",
 )
 # The `finding` table: the month and a stable id besides.
 FINDING_COLUMNS = ("month", "finding_id", *FINDING_FIELDS)
@@ -76,7 +78,11 @@ _SCHEMA = (
         month DATE NOT NULL, finding_id VARCHAR NOT NULL, rule_id VARCHAR NOT NULL,
         severity VARCHAR NOT NULL, practice_id VARCHAR, mailbox VARCHAR, actor VARCHAR,
         first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, n_events BIGINT NOT NULL,
-        evidence VARCHAR[] NOT NULL, title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL)""",
+        evidence VARCHAR[] NOT NULL, title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL,
+        delegation_key VARCHAR, delegation_ids VARCHAR[])""",
+    # Findings stored by an earlier layout lack the delegation they are about.
+    "ALTER TABLE finding ADD COLUMN IF NOT EXISTS delegation_key VARCHAR",
+    "ALTER TABLE finding ADD COLUMN IF NOT EXISTS delegation_ids VARCHAR[]",
     """CREATE TABLE IF NOT EXISTS mailbox_day (
         month DATE NOT NULL, operator VARCHAR NOT NULL, mailbox VARCHAR NOT NULL, day DATE NOT NULL,
         n_events BIGINT NOT NULL)""",
@@ -98,11 +104,14 @@ _SCHEMA = (
 )
 
 
-# What every rule returns (sql/models/rules/*.sql), before severity and finding id.
+# What every rule returns (sql/models/rules/*.sql), before severity and finding id. A rule
+# about a delegation (or judging accesses against one) also names it: `delegation_key`, and
+# the ids of the delegation events it rests on, `delegation_ids` (see delegation_period.sql).
 _RULE_OUTPUT = (
     "rule_id VARCHAR NOT NULL, practice_id VARCHAR, mailbox VARCHAR, actor VARCHAR, "
     "first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, n_events BIGINT NOT NULL, evidence VARCHAR[], "
-    "title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL"
+    "title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL, "
+    "delegation_key VARCHAR, delegation_ids VARCHAR[]"
 )
 
 

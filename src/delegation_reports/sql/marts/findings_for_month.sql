@@ -2,7 +2,7 @@
 -- one rule.
 SELECT
     rule_id, severity, practice_id, mailbox, actor, first_at, last_at, n_events, evidence,
-    title_fr, explanation_fr, finding_id
+    title_fr, explanation_fr, delegation_key, delegation_ids, finding_id
 FROM finding
 WHERE month = $month
   AND ($practice_id IS NULL OR practice_id = $practice_id)

@@ -36,3 +36,31 @@ END;
 
 -- "1 action", "3 actions".
 CREATE OR REPLACE TEMP MACRO fr_actions(n) AS n || CASE WHEN n = 1 THEN ' action' ELSE ' actions' END;
+
+-- Prose dates and times, Paris time: "1er mars 2026", "dimanche 15 mars 2026",
+-- "4 mars 2026 à 11 h 20". When that wall-clock time happens twice (the night clocks go back),
+-- the offset says which: "25 octobre 2026 à 2 h 30 (UTC+1)".
+CREATE OR REPLACE TEMP MACRO fr_long_date(ts) AS
+    CASE WHEN day(timezone('Europe/Paris', ts)) = 1 THEN '1er' ELSE CAST(day(timezone('Europe/Paris', ts)) AS VARCHAR) END
+    || ' ' || ['janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre',
+               'octobre', 'novembre', 'décembre'][month(timezone('Europe/Paris', ts))]
+    || ' ' || year(timezone('Europe/Paris', ts));
+CREATE OR REPLACE TEMP MACRO fr_day(ts) AS
+    ['lundi', 'mardi', 'mercredi', 'jeudi', 'vendredi', 'samedi', 'dimanche'][isodow(timezone('Europe/Paris', ts))]
+    || ' ' || fr_long_date(ts);
+CREATE OR REPLACE TEMP MACRO fr_clock(ts) AS
+    hour(timezone('Europe/Paris', ts)) || ' h ' || lpad(CAST(minute(timezone('Europe/Paris', ts)) AS VARCHAR), 2, '0')
+    || CASE WHEN timezone('Europe/Paris', ts + INTERVAL 1 HOUR) = timezone('Europe/Paris', ts)
+              OR timezone('Europe/Paris', ts - INTERVAL 1 HOUR) = timezone('Europe/Paris', ts)
+            THEN ' (UTC+' || CAST((epoch(timezone('Europe/Paris', ts)) - epoch(ts)) // 3600 AS BIGINT) || ')'
+            ELSE '' END;
+CREATE OR REPLACE TEMP MACRO fr_when(ts) AS fr_long_date(ts) || ' à ' || fr_clock(ts);
+
+-- A délégataire's role and an authentication method, in words (NULL when unknown).
+CREATE OR REPLACE TEMP MACRO fr_role(r) AS CASE r
+    WHEN 'secretary' THEN 'secrétaire' WHEN 'medical_assistant' THEN 'assistant médical'
+    WHEN 'replacement' THEN 'remplaçant' WHEN 'other' THEN 'autre rôle' END;
+CREATE OR REPLACE TEMP MACRO fr_auth(m) AS CASE m
+    WHEN 'cps' THEN 'carte CPS' WHEN 'e-cps' THEN 'e-CPS' WHEN 'psc' THEN 'Pro Santé Connect'
+    WHEN 'otp' THEN 'mot de passe et code à usage unique' WHEN 'password' THEN 'mot de passe seul'
+    WHEN 'certificate' THEN 'certificat' END;

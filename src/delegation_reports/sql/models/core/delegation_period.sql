@@ -1,7 +1,30 @@
 -- Grain: one row per (mailbox, delegate, continuous period with constant rights), from the
 -- delegation events and from successive snapshots. Bounds known only from snapshots are kept
 -- as intervals (`*_earliest_at`, `*_latest_at`), never invented.
-WITH ordered AS (
+--
+-- A *delegation* is the run of periods from a grant to its revocation (grant, modifications,
+-- revocation): `delegation_key` names it (the grant's event id; for snapshots, the operator,
+-- pair and first snapshot listing it) and `delegation_ids` lists its events in time order, so
+-- that a finding about a delegation keeps the same identity from month to month.
+WITH chained AS (
+    SELECT *,
+        -- A new delegation starts at a grant, or at a modification with nothing before it or
+        -- after a revocation (kept as an inconsistency, but still a delegation).
+        sum(CASE WHEN event_type = 'grant'
+                   OR (event_type = 'modify' AND coalesce(prev_type_c, 'revoke') = 'revoke') THEN 1 ELSE 0 END)
+            OVER (PARTITION BY mailbox, delegate ORDER BY event_at, event_id) AS chain
+    FROM (SELECT *, lag(event_type) OVER (PARTITION BY mailbox, delegate ORDER BY event_at, event_id) AS prev_type_c
+          FROM delegation_event)
+),
+chains AS (
+    SELECT mailbox, delegate, chain,
+        arg_min(event_id, struct_pack(event_at, event_id)) AS delegation_key,
+        list(event_id ORDER BY event_at, event_id) AS delegation_ids
+    FROM chained
+    WHERE chain > 0
+    GROUP BY ALL
+),
+ordered AS (
     SELECT
         *,
         lead(event_type) OVER w AS next_type,
@@ -15,7 +38,7 @@ WITH ordered AS (
             PARTITION BY mailbox, delegate ORDER BY event_at, event_id
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS kept_validity,
         lag(event_type) OVER w AS prev_type
-    FROM delegation_event
+    FROM chained
     WINDOW w AS (PARTITION BY mailbox, delegate ORDER BY event_at, event_id)
 ),
 from_events AS (
@@ -39,9 +62,13 @@ from_events AS (
         performed_by AS granted_by,
         event_type AS opened_by,
         event_id AS source_event_id,
+        CASE WHEN next_type = 'revoke' THEN next_event_id END AS revoke_event_id,
+        c.delegation_key,
+        c.delegation_ids,
         operator,
         'events' AS source
     FROM ordered
+    LEFT JOIN chains AS c USING (mailbox, delegate, chain)
     WHERE event_type IN ('grant', 'modify')
 ),
 snapshot_times AS (
@@ -73,7 +100,10 @@ states AS (
 islands AS (
     SELECT *,
         sum(CASE WHEN prev_state IS NOT DISTINCT FROM state THEN 0 ELSE 1 END) OVER (
-            PARTITION BY operator, mailbox, delegate ORDER BY as_of_at) AS island
+            PARTITION BY operator, mailbox, delegate ORDER BY as_of_at) AS island,
+        -- Consecutive listed snapshots are one delegation, whatever changed in between.
+        sum(CASE WHEN is_listed AND NOT coalesce(prev_state.is_listed, false) THEN 1 ELSE 0 END) OVER (
+            PARTITION BY operator, mailbox, delegate ORDER BY as_of_at) AS listing
     FROM states
 ),
 island_bounds AS (
@@ -87,8 +117,15 @@ island_bounds AS (
         arg_min_null(prev_as_of_at, as_of_at) AS started_earliest_at,
         min(as_of_at) AS started_latest_at,
         max(as_of_at) AS last_listed_at,
-        arg_max_null(next_as_of_at, as_of_at) AS next_unlisted_at
+        arg_max_null(next_as_of_at, as_of_at) AS next_unlisted_at,
+        any_value(listing) AS listing
     FROM islands
+    GROUP BY ALL
+),
+listings AS (
+    SELECT operator, mailbox, delegate, listing, min(started_latest_at) AS first_listed_at
+    FROM island_bounds
+    WHERE is_listed
     GROUP BY ALL
 ),
 from_snapshots AS (
@@ -111,10 +148,15 @@ from_snapshots AS (
         NULL::VARCHAR AS granted_by,
         'snapshot' AS opened_by,
         NULL::VARCHAR AS source_event_id,
-        operator,
+        NULL::VARCHAR AS revoke_event_id,
+        'snapshot:' || b.operator || ':' || b.mailbox || ':' || b.delegate || ':' || strftime(l.first_listed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')
+            AS delegation_key,
+        []::VARCHAR[] AS delegation_ids,
+        b.operator,
         'snapshots' AS source
     FROM island_bounds AS b
-    WHERE is_listed
+    JOIN listings AS l USING (operator, mailbox, delegate, listing)
+    WHERE b.is_listed
 ),
 bounded AS (
     SELECT

@@ -1,10 +1,11 @@
--- Grain: one finding per (mailbox, délégataire) whose delegation is in force during the window
--- while the délégataire is not on the practice's roster.
+-- Grain: one finding per delegation in force during the window whose délégataire is not on
+-- the practice's roster.
 SELECT
     'delegate_outside_practice' AS rule_id,
     m.practice_id, p.mailbox, p.delegate AS actor,
     min(p.started_latest_at) AS first_at, NULL::TIMESTAMPTZ AS last_at, 0 AS n_events,
-    list(p.source_event_id) FILTER (p.source_event_id IS NOT NULL) AS evidence,
+    list(p.source_event_id ORDER BY p.started_latest_at) FILTER (p.source_event_id IS NOT NULL) AS evidence,
+    p.delegation_key, any_value(p.delegation_ids) AS delegation_ids,
     'Délégataire extérieur au cabinet' AS title_fr,
     coalesce(any_value(p.delegate_name), p.delegate) || ' (' || p.delegate || ') a accès à la boîte de '
         || coalesce(any_value(m.holder_name), p.mailbox) || ' mais ne figure pas dans la liste des membres du cabinet. '
@@ -14,4 +15,4 @@ JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
 WHERE p.in_force_from_at < $until_at AND p.in_force_until_at > $from_at
   AND NOT EXISTS (
       SELECT 1 FROM roster_member AS r WHERE r.practice_id = m.practice_id AND r.member = p.delegate)
-GROUP BY m.practice_id, p.mailbox, p.delegate
+GROUP BY m.practice_id, p.mailbox, p.delegate, p.delegation_key

@@ -5,6 +5,7 @@ SELECT DISTINCT ON (p.source_event_id, p.operator)
     m.practice_id, p.mailbox, p.granted_by AS actor,
     p.started_latest_at AS first_at, NULL::TIMESTAMPTZ AS last_at, 1 AS n_events,
     [p.source_event_id] AS evidence,
+    p.delegation_key, p.delegation_ids,
     'Délégation donnée par un tiers' AS title_fr,
     'La délégation de la boîte de ' || coalesce(m.holder_name, p.mailbox) || ' à '
         || coalesce(p.delegate_name, p.delegate) || ' a été '
