@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from analysis_cases import (
-    OPERATOR,
     ASSISTANT,
     HOLDER,
     HOLDER_2,
+    OPERATOR,
     REPLACEMENT,
     SECRETARY,
     STRANGER,
