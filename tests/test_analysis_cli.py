@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis_cases import HOLDER, SECRETARY, STRANGER, new_case
+from analysis_cases import ASSISTANT, HOLDER, SECRETARY, STRANGER, new_case
 from delegation_reports.analysis import evaluate
 from delegation_reports.analysis.config import RULE_IDS, load_config
 from delegation_reports.analysis.findings import FIELDS, guard_cell, month_findings
@@ -254,7 +254,17 @@ def test_csv_guards_formula_cells(tmp_path):
                     "delegate_name": '=HYPERLINK("http://example.invalid","clic")',
                     "delegate_role": "replacement",
                     "performed_by": HOLDER,
-                }
+                },
+                {
+                    "event_id": "G-2",
+                    "event_type": "grant",
+                    "event_at": "2026-03-02T09:00:00+01:00",
+                    "mailbox": HOLDER,
+                    "delegate": ASSISTANT,
+                    "delegate_name": '=HYPERLINK("http://example.invalid","clic")',
+                    "delegate_role": "secretary",
+                    "performed_by": HOLDER,
+                },
             ]
         )
         for actor in actors:  # not valid addresses for ingestion: written directly

@@ -66,6 +66,14 @@ def build_varied(case: Case) -> None:
     case.grant(HOLDER_2, ASSISTANT, "2025-10-01 09:00")  # never used: dormant
     case.coverage("2025-10-01 00:00", "2026-04-30 23:00")  # traces long enough to know it
     case.grant(HOLDER_4, STAFF_3, "2025-10-01 09:00")  # used while the holder is away
+    # The délégataire widens their own rights.
+    case.modify(
+        HOLDER_4,
+        STAFF_3,
+        "2026-03-12 09:00",
+        rights=["read", "send", "manage"],
+        performed_by=STAFF_3,
+    )
     # Delegations by snapshots.
     for as_of in ("2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23"):
         case.snapshot(

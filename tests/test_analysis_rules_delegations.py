@@ -138,7 +138,6 @@ def test_delegation_not_by_holder(case):
         name="Pauline Guillou",
     )
     case.grant(HOLDER, SECRETARY, "2026-03-02 09:00")  # near miss: by the holder
-    case.grant(HOLDER, REPLACEMENT, "2026-03-02 09:00", performed_by=None)  # nobody recorded
     case.refresh()
     [finding] = case.findings("delegation_not_by_holder")
     assert finding["severity"] == "warning"
@@ -147,9 +146,31 @@ def test_delegation_not_by_holder(case):
         SECRETARY,
         [by_secretary],
     )
+    assert finding["delegation_ids"] == [by_secretary]
     assert (
-        "à Pauline Guillou a été donnée le 02/03/2026 par " + SECRETARY in finding["explanation_fr"]
+        "à Pauline Guillou (remplaçant) a été donnée le 2 mars 2026 à 9 h 00 "
+        f"(événement {by_secretary}) par {SECRETARY}" in finding["explanation_fr"]
     )
+
+
+@pytest.mark.parametrize("performed_by", [None, "unknown", "Inconnu"])
+def test_delegation_given_by_nobody_the_export_names(case, performed_by):
+    case.practice(staff=[SECRETARY])
+    granted = case.grant(HOLDER, SECRETARY, "2026-03-02 09:00", performed_by=performed_by)
+    case.refresh()
+    [finding] = case.findings("delegation_not_by_holder")
+    assert (finding["actor"], finding["evidence"]) == (None, [granted])
+    assert finding["title_fr"] == "Délégation donnée par une personne inconnue"
+    assert "l'auteur de ce changement est inconnu" in finding["explanation_fr"]
+
+
+def test_snapshots_do_not_say_who_gave_a_delegation(case):
+    # Snapshots never carry the author of a change: no finding for that reason alone.
+    case.practice(staff=[SECRETARY])
+    case.snapshot("2026-02-02", HOLDER, SECRETARY)
+    case.snapshot("2026-03-02", HOLDER, SECRETARY)
+    case.refresh()
+    assert case.findings("delegation_not_by_holder") == []
 
 
 def test_modification_not_by_holder(case):
@@ -165,7 +186,50 @@ def test_modification_not_by_holder(case):
     case.refresh()
     [finding] = case.findings("delegation_not_by_holder")
     assert (finding["actor"], finding["evidence"]) == (ASSISTANT, [modified])
-    assert "a été modifiée le 05/03/2026" in finding["explanation_fr"]
+    assert "a été modifiée le 5 mars 2026 à 9 h 00" in finding["explanation_fr"]
+
+
+# ---- delegation_self_granted --------------------------------------------------------------
+
+
+def test_delegate_widening_their_own_rights(case):
+    case.practice(staff=[SECRETARY])
+    granted = case.grant(HOLDER, SECRETARY, "2026-02-02 09:00", rights=["read"])
+    widened = case.modify(
+        HOLDER,
+        SECRETARY,
+        "2026-03-05 09:00",
+        rights=["read", "send", "manage"],
+        performed_by=SECRETARY,
+    )
+    case.refresh()
+    [finding] = case.findings("delegation_self_granted")
+    assert finding["severity"] == "critical"
+    assert (finding["actor"], finding["evidence"]) == (SECRETARY, [widened])
+    assert (finding["delegation_key"], finding["delegation_ids"]) == (granted, [granted, widened])
+    assert "en s'ajoutant les droits : envoi, gestion" in finding["explanation_fr"]
+    assert "le 5 mars 2026 à 9 h 00" in finding["explanation_fr"]
+    # Replaced, not repeated: a self-granted change is not also "given by a third party".
+    assert case.findings("delegation_not_by_holder") == []
+
+
+def test_delegate_granting_themselves_a_delegation(case):
+    case.practice(staff=[SECRETARY])
+    granted = case.grant(HOLDER, SECRETARY, "2026-03-03 22:00", performed_by=SECRETARY)
+    case.refresh()
+    [finding] = case.findings("delegation_self_granted")
+    assert finding["evidence"] == [granted]
+    assert "a lui-même créé sa délégation" in finding["explanation_fr"]
+
+
+def test_self_granted_delegation_revoked_before_the_month_is_not_reported(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00", performed_by=SECRETARY)
+    case.revoke(HOLDER, SECRETARY, "2026-02-05 09:00")
+    case.grant(HOLDER, SECRETARY, "2026-02-20 09:00")  # a new delegation, by the holder
+    case.refresh()
+    assert case.findings("delegation_self_granted") == []
+    assert case.findings("delegation_not_by_holder") == []
 
 
 # ---- delegate_outside_practice ------------------------------------------------------------
@@ -183,8 +247,36 @@ def test_delegate_outside_practice(case):
     assert found[STRANGER]["evidence"] == [outsider]
     assert found[STRANGER]["severity"] == "warning"
     assert found[STRANGER]["practice_id"] == "P1"
-    assert found[STRANGER]["explanation_fr"].startswith(f"Kévin Arnaud ({STRANGER}) a accès")
+    assert found[STRANGER]["explanation_fr"].startswith(
+        f"Kévin Arnaud ({STRANGER}, secrétaire) a accès"
+    )
     assert found[ASSISTANT]["evidence"] == [other_practice]
+
+
+def test_a_replacement_is_never_outside_the_practice(case):
+    case.practice("P1", holders=[HOLDER], staff=[SECRETARY])
+    case.grant(HOLDER, REPLACEMENT, "2026-02-02 09:00", role="replacement", valid_to="2026-04-30")
+    case.refresh()
+    assert case.findings("delegate_outside_practice") == []
+
+
+def test_holder_on_two_rosters(case):
+    # The holder works in two practices; each delegation belongs to the practice where the
+    # délégataire works with the holder, and is outside only when on none of them.
+    case.practice("P1", holders=[HOLDER], staff=[SECRETARY])
+    case.practice("P2", holders=[HOLDER], staff=[ASSISTANT])
+    case.grant(HOLDER, SECRETARY, "2026-02-02 09:00", performed_by=STRANGER)
+    case.grant(HOLDER, ASSISTANT, "2026-02-02 09:00", performed_by=STRANGER)
+    case.grant(HOLDER, STRANGER, "2026-02-02 09:00")
+    assistant_reads = case.events(HOLDER, ASSISTANT, ["2026-03-10 10:00", "2026-03-10 10:05"])
+    case.refresh()
+    [outside] = case.findings("delegate_outside_practice")
+    assert (outside["actor"], outside["practice_id"]) == (STRANGER, "P1")
+    by_third_party = {
+        f["delegation_key"]: f["practice_id"] for f in case.findings("delegation_not_by_holder")
+    }
+    assert sorted(by_third_party.values()) == ["P1", "P2"]
+    assert {case.access(e)["practice_id"] for e in assistant_reads} == {"P2"}
 
 
 def test_revoked_outsider_is_not_reported(case):

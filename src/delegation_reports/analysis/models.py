@@ -38,6 +38,7 @@ from .config import RULE_IDS, AnalysisConfig, load_config, write_config_tables
 # rebuilt only when one of them changed.
 CORE_MODELS = (
     "mailbox_practice",
+    "member_practice",
     "delegation_period",
     "delegation_inconsistency",
     "delegation_segment",

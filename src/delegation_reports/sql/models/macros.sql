@@ -17,7 +17,11 @@ CREATE OR REPLACE TEMP MACRO rule_num(practice, rule, pname) AS
 -- French date and time for explanations.
 CREATE OR REPLACE TEMP MACRO fr_datetime(ts) AS strftime(timezone('Europe/Paris', ts), '%d/%m/%Y à %H:%M');
 CREATE OR REPLACE TEMP MACRO fr_date(ts) AS strftime(timezone('Europe/Paris', ts), '%d/%m/%Y');
-CREATE OR REPLACE TEMP MACRO fr_rights(r) AS array_to_string(list_transform(r, lambda x: CASE x
+-- Rights in their usual order (read, send, documents, manage), whatever the list's order.
+CREATE OR REPLACE TEMP MACRO fr_rights(r) AS array_to_string(list_transform(list_concat(
+        list_filter(['read', 'send', 'documents', 'manage'], lambda x: list_contains(r, x)),
+        list_filter(r, lambda x: NOT list_contains(['read', 'send', 'documents', 'manage'], x))),
+    lambda x: CASE x
     WHEN 'read' THEN 'lecture' WHEN 'send' THEN 'envoi' WHEN 'documents' THEN 'documents'
     WHEN 'manage' THEN 'gestion' ELSE x END), ', ');
 CREATE OR REPLACE TEMP MACRO fr_action(a) AS CASE a
@@ -64,3 +68,17 @@ CREATE OR REPLACE TEMP MACRO fr_auth(m) AS CASE m
     WHEN 'cps' THEN 'carte CPS' WHEN 'e-cps' THEN 'e-CPS' WHEN 'psc' THEN 'Pro Santé Connect'
     WHEN 'otp' THEN 'mot de passe et code à usage unique' WHEN 'password' THEN 'mot de passe seul'
     WHEN 'certificate' THEN 'certificat' END;
+
+-- Who performed a delegation change, when the export names nobody usable: NULL.
+CREATE OR REPLACE TEMP MACRO known_person(x) AS
+    CASE WHEN lower(trim(x)) IN ('', 'unknown', 'inconnu', 'n/a', 'na', '-', '?', 'null', 'none') THEN NULL ELSE x END;
+
+-- The practice a délégataire's or account's work in a mailbox belongs to (see member_practice).
+CREATE OR REPLACE TEMP MACRO practice_of(holder_practice, member_practice) AS coalesce(member_practice, holder_practice);
+
+-- A délégataire in prose: "Pauline Guillou (pauline.guillou@…, remplaçant)", or the address
+-- alone with the role when the export gives no name.
+CREATE OR REPLACE TEMP MACRO fr_person(name, address, r) AS CASE
+    WHEN nullif(trim(name), '') IS NOT NULL
+        THEN name || ' (' || address || coalesce(', ' || fr_role(r), '') || ')'
+    ELSE address || coalesce(' (' || fr_role(r) || ')', '') END;

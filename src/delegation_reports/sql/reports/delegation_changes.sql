@@ -17,7 +17,9 @@ SELECT
     'events' AS source
 FROM delegation_event AS e
 JOIN mailbox_practice AS m USING (mailbox)
-WHERE m.practice_id = $practice_id AND e.event_at >= $from_at AND e.event_at < $until_at
+-- A holder on several practices: the delegation belongs to the délégataire's practice.
+LEFT JOIN member_practice AS mp ON mp.mailbox = e.mailbox AND mp.actor = e.delegate
+WHERE coalesce(mp.practice_id, m.practice_id) = $practice_id AND e.event_at >= $from_at AND e.event_at < $until_at
 UNION ALL
 SELECT
     p.started_latest_at, p.started_earliest_at, 'grant',
@@ -25,7 +27,8 @@ SELECT
     p.delegate_role, p.rights, NULL, 'snapshots'
 FROM delegation_period AS p
 JOIN mailbox_practice AS m USING (mailbox)
-WHERE p.source = 'snapshots' AND m.practice_id = $practice_id
+LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate
+WHERE p.source = 'snapshots' AND coalesce(mp.practice_id, m.practice_id) = $practice_id
   AND p.started_earliest_at IS NOT NULL
   AND p.started_latest_at >= $from_at AND p.started_latest_at < $until_at
 UNION ALL
@@ -35,7 +38,8 @@ SELECT
     p.delegate_role, p.rights, NULL, 'snapshots'
 FROM delegation_period AS p
 JOIN mailbox_practice AS m USING (mailbox)
-WHERE p.source = 'snapshots' AND m.practice_id = $practice_id
+LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate
+WHERE p.source = 'snapshots' AND coalesce(mp.practice_id, m.practice_id) = $practice_id
   AND p.revoked_at IS NOT NULL
   AND p.ended_latest_at >= $from_at AND p.ended_latest_at < $until_at
 ORDER BY 1, holder, delegate_name

@@ -22,6 +22,8 @@ SELECT
     p.source
 FROM delegation_period AS p
 JOIN mailbox_practice AS m USING (mailbox)
-WHERE m.practice_id = $practice_id
+-- A holder on several practices: the delegation belongs to the délégataire's practice.
+LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate
+WHERE coalesce(mp.practice_id, m.practice_id) = $practice_id
   AND p.in_force_from_at < $until_at AND p.in_force_until_at > $from_at
 ORDER BY holder, p.in_force_from_at, delegate_name

@@ -1,5 +1,6 @@
--- Grain: one row per audit event, with its practice, the mailbox holder, and one attribution:
--- owner, system, delegate_authorised, delegate_beyond_rights, delegate_outside_period,
+-- Grain: one row per audit event, with its practice (the holder's, or for a holder on several
+-- practices the one where the actor works with them: `member_practice`), the mailbox holder,
+-- and one attribution: owner, system, delegate_authorised, delegate_beyond_rights, delegate_outside_period,
 -- delegate_after_revocation, no_delegation.
 --
 -- A view, not a copy: attributing a month is one hash join against `delegation_segment`
@@ -12,7 +13,7 @@ SELECT
     e.event_id,
     e.occurred_at,
     timezone('Europe/Paris', e.occurred_at) AS occurred_local,
-    m.practice_id,
+    coalesce(mp.practice_id, m.practice_id) AS practice_id,
     e.mailbox,
     m.holder_name,
     e.actor,
@@ -47,6 +48,7 @@ CROSS JOIN LATERAL (
     END AS right_needed
 ) AS r
 LEFT JOIN mailbox_practice AS m ON m.mailbox = e.mailbox
+LEFT JOIN member_practice AS mp ON mp.mailbox = e.mailbox AND mp.actor = e.actor
 LEFT JOIN system_account AS sa ON sa.actor = e.actor
 LEFT JOIN delegation_segment AS s
     ON s.mailbox = e.mailbox AND s.delegate = e.actor

@@ -3,7 +3,8 @@
 WITH holder AS (
     SELECT
         member AS mailbox,
-        -- NOTE: a practitioner on two practices' rosters is reported under the first id.
+        -- A practitioner on several practices' rosters: the first id, unless the account acting
+        -- works with them in another of those practices (`member_practice`).
         min(practice_id) AS practice_id,
         count(DISTINCT practice_id) AS n_practices,
         any_value(member_rpps) AS holder_rpps

@@ -12,7 +12,7 @@ WITH last_used AS (
 )
 SELECT
     'dormant_delegation' AS rule_id,
-    m.practice_id, p.mailbox, p.delegate AS actor,
+    practice_of(m.practice_id, mp.practice_id) AS practice_id, p.mailbox, p.delegate AS actor,
     p.started_latest_at AS first_at, l.last_at AS last_at, 0 AS n_events,
     list_filter([p.source_event_id], lambda x: x IS NOT NULL) AS evidence,
     p.delegation_key, p.delegation_ids,
@@ -23,6 +23,7 @@ SELECT
         || '. Si elle n''est plus utile, demandez sa suppression à votre opérateur.' AS explanation_fr
 FROM delegation_period AS p
 LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
+LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate
 LEFT JOIN last_used AS l ON l.mailbox = p.mailbox AND l.actor = p.delegate
 WHERE p.in_force_from_at <= $until_at - to_days(CAST($days AS BIGINT))
   AND p.in_force_until_at >= $until_at

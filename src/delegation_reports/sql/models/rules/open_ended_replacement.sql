@@ -3,7 +3,7 @@
 -- make one finding, with their events as evidence.
 SELECT
     'open_ended_replacement' AS rule_id,
-    m.practice_id, p.mailbox, p.delegate AS actor,
+    practice_of(m.practice_id, mp.practice_id) AS practice_id, p.mailbox, p.delegate AS actor,
     min(p.started_latest_at) AS first_at, NULL::TIMESTAMPTZ AS last_at, 0 AS n_events,
     list(p.source_event_id ORDER BY p.started_latest_at) FILTER (p.source_event_id IS NOT NULL) AS evidence,
     p.delegation_key, any_value(p.delegation_ids) AS delegation_ids,
@@ -14,7 +14,8 @@ SELECT
         || ', sans date de fin. Un remplacement est temporaire : demandez à votre opérateur d''y fixer une date de fin.' AS explanation_fr
 FROM delegation_period AS p
 LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
+LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate
 WHERE p.delegate_role = 'replacement'
   AND p.valid_until_at IS NULL
   AND p.in_force_from_at < $until_at AND p.in_force_until_at > $from_at
-GROUP BY m.practice_id, p.mailbox, p.delegate, p.delegation_key
+GROUP BY practice_of(m.practice_id, mp.practice_id), p.mailbox, p.delegate, p.delegation_key
