@@ -19,6 +19,7 @@ from analysis_cases import (
     new_case,
 )
 from delegation_reports.analysis.models import Month
+from delegation_reports.errors import UserError
 
 
 @pytest.fixture
@@ -237,6 +238,47 @@ def test_public_holidays_are_closed(case, day, holiday):
     assert list(found) == [day]
     assert found[day]["evidence"] == [on_holiday]
     assert f"un jour férié ({holiday})" in found[day]["explanation_fr"]
+
+
+@pytest.mark.parametrize("calendar", ["Alsace-Moselle", "Moselle", "57", "Alsace"])
+def test_a_practice_in_alsace_moselle_closes_on_good_friday(case, tmp_path, calendar):
+    case.practice("EST", holders=[HOLDER], staff=[SECRETARY])
+    case.practice("PARIS", holders=[HOLDER_2], staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.grant(HOLDER_2, SECRETARY, "2026-01-05 09:00")
+    april = Month(2026, 4)
+    in_est = case.event(HOLDER, SECRETARY, "2026-04-03 10:00")  # Good Friday
+    case.event(HOLDER_2, SECRETARY, "2026-04-03 10:30")  # an ordinary Friday in Paris
+    config = config_from(
+        tmp_path,
+        f'[practices."EST".opening_hours]\nholiday_calendar = "{calendar}"\n',
+    )
+    case.refresh(april, config=config)
+    [finding] = case.findings("off_hours_access", april)
+    assert (finding["practice_id"], finding["evidence"]) == ("EST", [in_est])
+    assert "un jour férié (Vendredi saint)" in finding["explanation_fr"]
+
+
+def test_an_overseas_practice_has_its_own_days(case, tmp_path):
+    case.practice("MARTINIQUE", holders=[HOLDER], staff=[SECRETARY])
+    case.practice("PARIS", holders=[HOLDER_2], staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.grant(HOLDER_2, SECRETARY, "2026-01-05 09:00")
+    may = Month(2026, 5)
+    overseas = case.event(HOLDER, SECRETARY, "2026-05-22 10:00")  # a Friday
+    case.event(HOLDER_2, SECRETARY, "2026-05-22 10:00")
+    config = config_from(
+        tmp_path, '[practices."MARTINIQUE".opening_hours]\nholiday_calendar = "Martinique"\n'
+    )
+    case.refresh(may, config=config)
+    [finding] = case.findings("off_hours_access", may)
+    assert (finding["practice_id"], finding["evidence"]) == ("MARTINIQUE", [overseas])
+    assert "un jour férié (Abolition de l'esclavage)" in finding["explanation_fr"]
+
+
+def test_an_unknown_holiday_calendar_is_refused(tmp_path):
+    with pytest.raises(UserError, match="holiday_calendar must be empty .*or one of .*Alsace"):
+        config_from(tmp_path, '[opening_hours]\nholiday_calendar = "Bretagne"\n')
 
 
 def test_fall_back_sunday_and_the_monday_after(case):

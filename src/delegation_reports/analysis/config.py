@@ -81,6 +81,35 @@ _GLOBAL_ONLY = {
 }
 
 
+# Holiday calendars a practice can choose: mainland France (empty), or a subdivision of the
+# `holidays` library, by code or name (Alsace-Moselle adds Good Friday and 26 December;
+# overseas departments their own days).
+_CALENDARS = (
+    *holidays.France.subdivisions,
+    *getattr(holidays.France, "subdivisions_aliases", {}),
+    "Alsace-Moselle",
+)
+
+
+def _subdivision(calendar: str) -> str | None:
+    """The `holidays` subdivision code of a calendar name; "" for mainland France; None when
+    unknown."""
+    if calendar == "":
+        return ""
+    if calendar == "Alsace-Moselle":
+        return "57"  # Moselle, Bas-Rhin and Haut-Rhin keep the same two extra days
+    aliases = getattr(holidays.France, "subdivisions_aliases", {})
+    code = aliases.get(calendar, calendar)
+    return code if code in holidays.France.subdivisions else None
+
+
+def holiday_days(calendar: str, years: range) -> list[tuple[date, str]]:
+    """The public holidays of a calendar (see `_subdivision`) over ``years``, named in French."""
+    code = _subdivision(calendar) or None
+    french = holidays.France(years=list(years), subdiv=code, language="fr")
+    return sorted((day, name) for day, name in french.items() if isinstance(day, date))
+
+
 def _check(condition: bool, source: str, message: str) -> None:
     if not condition:
         raise UserError(f"{source}: {message}")
@@ -132,13 +161,21 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
     for day in WEEKDAYS:
         if day in hours:
             _parse_ranges(hours[day], source, f"{where}opening_hours.{day}")
-    unknown = set(hours) - set(WEEKDAYS) - {"public_holidays_closed"}
+    unknown = set(hours) - set(WEEKDAYS) - {"public_holidays_closed", "holiday_calendar"}
     _check(not unknown, source, f"{where}opening_hours: unknown keys {sorted(unknown)}")
     if "public_holidays_closed" in hours:
         _check(
             isinstance(hours["public_holidays_closed"], bool),
             source,
             f"{where}opening_hours.public_holidays_closed must be true or false",
+        )
+    if "holiday_calendar" in hours:
+        calendar = hours["holiday_calendar"]
+        _check(
+            isinstance(calendar, str) and _subdivision(calendar) is not None,
+            source,
+            f"{where}opening_hours.holiday_calendar must be empty (mainland France) or one of "
+            f"{', '.join(_CALENDARS)}",
         )
     rules = settings.get("rules", {})
     unknown = set(rules) - set(RULE_IDS)
@@ -217,13 +254,15 @@ def write_config_tables(
     """(Re)write the cfg_* tables and the public holidays the rules read. Rows with a NULL
     practice_id are the defaults; a practice has rows of its own only where it overrides them."""
     overriding = sorted(config.data.get("practices", {}))
-    hours, params, closed, switches = [], [], [], []
+    hours, params, closed, switches, days = [], [], [], [], []
     for practice_id in [None, *overriding]:
         settings = config.for_practice(practice_id)
         opening = settings["opening_hours"]
         override = config.data.get("practices", {}).get(practice_id or "", {})
         if practice_id is None or "opening_hours" in override:
             closed.append((practice_id, bool(opening.get("public_holidays_closed", True))))
+            calendar = opening.get("holiday_calendar", "")
+            days += [(practice_id, *day) for day in holiday_days(calendar, years)]
             for isodow, day in enumerate(WEEKDAYS, start=1):
                 for opens, closes in _parse_ranges(opening.get(day, []), config.source, day):
                     hours.append((practice_id, isodow, opens, closes))
@@ -235,8 +274,6 @@ def write_config_tables(
                 text = str(value).lower() if isinstance(value, bool) else str(value)
                 params.append((practice_id, rule_id, name, text))
     patterns = [(str(p).lower(),) for p in config.data.get("system_actors", [])]
-    french = holidays.France(years=list(years), language="fr")
-    days = sorted((day, name) for day, name in french.items() if isinstance(day, date))
     tables = {
         "cfg_opening_hours": (
             "practice_id VARCHAR, isodow INTEGER, opens TIME, closes TIME",
@@ -253,7 +290,9 @@ def write_config_tables(
             switches,
         ),
         "cfg_system_actor": ("pattern VARCHAR", patterns),
-        "public_holiday": ("day DATE, name VARCHAR", days),
+        # The default calendar's days (NULL practice), and those of each practice with opening
+        # hours of its own (its calendar may differ).
+        "public_holiday": ("practice_id VARCHAR, day DATE, name VARCHAR", days),
     }
     for name, (columns, rows) in tables.items():
         con.execute(f"CREATE OR REPLACE TABLE {name} ({columns})")

@@ -8,7 +8,8 @@ WITH days AS (
         SELECT CAST(d AS DATE) AS day
         FROM range(CAST(paris($from_at) AS DATE), CAST(paris($until_at) AS DATE), INTERVAL 1 DAY) AS t(d)
     )
-    WHERE isodow(day) <= 5 AND day NOT IN (SELECT day FROM public_holiday)
+    -- Operators serve many practices: mainland France's calendar (the default one).
+    WHERE isodow(day) <= 5 AND day NOT IN (SELECT day FROM public_holiday WHERE practice_id IS NULL)
 ),
 activity AS (
     -- A gap needs traces before and after it: a month on each side of the window is enough.

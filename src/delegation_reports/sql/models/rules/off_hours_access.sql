@@ -36,7 +36,7 @@ flagged AS (
        AND o.isodow = isodow(e.occurred_local)
        AND CAST(e.occurred_local AS TIME) >= o.opens
        AND CAST(e.occurred_local AS TIME) < o.closes
-    LEFT JOIN public_holiday AS h ON h.day = e.day
+    LEFT JOIN public_holiday AS h ON h.day = e.day AND h.practice_id IS NOT DISTINCT FROM e.hours_of
     LEFT JOIN cfg_holidays_closed AS c ON c.practice_id IS NOT DISTINCT FROM e.hours_of
 )
 SELECT
