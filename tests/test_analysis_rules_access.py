@@ -57,7 +57,10 @@ def test_access_without_delegation(case):
         local("2026-03-03 10:00"),
         local("2026-03-03 10:05"),
     )
-    assert "entre 10:00 et 10:05" in finding["explanation_fr"]
+    assert "le 3 mars 2026 entre 10 h 00 et 10 h 05" in finding["explanation_fr"]
+    assert (
+        "(3 actions : envoi, lecture ; authentification : carte CPS)" in finding["explanation_fr"]
+    )
     assert "envoi, lecture" in finding["explanation_fr"]
 
 
@@ -82,7 +85,7 @@ def test_findings_are_grouped_by_paris_day(case):
         (date(2026, 3, 3), [late]),
         (date(2026, 3, 4), [after_midnight]),
     ]
-    assert found[0]["explanation_fr"].count("03/03/2026") == 1
+    assert found[0]["explanation_fr"].count("3 mars 2026") == 1
 
 
 # ---- access_after_revocation --------------------------------------------------------------
@@ -90,8 +93,8 @@ def test_findings_are_grouped_by_paris_day(case):
 
 def test_access_after_revocation(case):
     case.practice(staff=[ASSISTANT])
-    case.grant(HOLDER, ASSISTANT, "2026-02-02 09:00", role="medical_assistant")
-    case.revoke(HOLDER, ASSISTANT, "2026-03-10 12:00")
+    granted = case.grant(HOLDER, ASSISTANT, "2026-02-02 09:00", role="medical_assistant")
+    revoked = case.revoke(HOLDER, ASSISTANT, "2026-03-10 12:00")
     case.event(HOLDER, ASSISTANT, "2026-03-09 10:00")  # near miss: still delegated
     after = case.events(HOLDER, ASSISTANT, ["2026-03-12 10:00", "2026-03-12 10:03"])
     case.event(HOLDER, ASSISTANT, "2026-03-13 10:00", "login", "failure")  # near miss: refused
@@ -99,7 +102,13 @@ def test_access_after_revocation(case):
     [finding] = case.findings("access_after_revocation")
     assert finding["severity"] == "critical"
     assert (finding["mailbox"], finding["actor"], finding["evidence"]) == (HOLDER, ASSISTANT, after)
-    assert "retirée le 10/03/2026" in finding["explanation_fr"]
+    assert f"{ASSISTANT} (assistant médical) a agi" in finding["explanation_fr"]
+    assert "le 12 mars 2026 entre 10 h 00 et 10 h 03" in finding["explanation_fr"]
+    assert (
+        f"après le retrait de sa délégation : la délégation donnée le 2 février 2026 à 9 h 00 par "
+        f"{HOLDER}, retirée le 10 mars 2026 à 12 h 00 par {HOLDER}, événements {granted}, {revoked}."
+    ) in finding["explanation_fr"]
+    assert (finding["delegation_key"], finding["delegation_ids"]) == (granted, [granted, revoked])
     assert case.findings("access_without_delegation") == []
 
 
@@ -131,7 +140,8 @@ def test_access_outside_validity(case):
     [finding] = case.findings("access_outside_validity")
     assert finding["severity"] == "critical"
     assert (finding["actor"], finding["evidence"]) == (REPLACEMENT, [outside])
-    assert "du 02/03/2026 au 10/03/2026" in finding["explanation_fr"]
+    assert "valable du 2 mars 2026 au 10 mars 2026." in finding["explanation_fr"]
+    assert f"{REPLACEMENT} (remplaçant) a agi" in finding["explanation_fr"]
     assert case.findings("access_after_revocation") == []
 
 
@@ -152,6 +162,74 @@ def test_access_before_validity_starts(case):
     assert finding["evidence"] == [early]
 
 
+# ---- access_before_grant_recorded ---------------------------------------------------------
+
+
+def test_access_before_a_back_dated_grant_was_recorded(case):
+    case.practice(staff=[REPLACEMENT])
+    # Recorded on the 10th, valid from the 2nd: the replacement worked before it existed.
+    granted = case.grant(
+        HOLDER,
+        REPLACEMENT,
+        "2026-03-10 09:00",
+        role="replacement",
+        valid_from="2026-03-02",
+        valid_to="2026-03-27",
+    )
+    case.event(HOLDER, REPLACEMENT, "2026-03-01 23:59")  # near miss: before the validity
+    early = case.events(HOLDER, REPLACEMENT, ["2026-03-02 00:00", "2026-03-10 08:59:59"])
+    case.event(HOLDER, REPLACEMENT, "2026-03-10 09:00")  # near miss: recorded by then
+    case.refresh()
+    found = case.findings("access_before_grant_recorded")
+    assert [f["evidence"] for f in found] == [[early[0]], [early[1]]]
+    assert {f["severity"] for f in found} == {"critical"}
+    assert found[0]["delegation_ids"] == [granted]
+    text = found[0]["explanation_fr"]
+    assert "n'a été enregistrée que le 10 mars 2026 à 9 h 00" in text
+    assert "un mot de passe partagé" in text
+    # Replaced, not repeated: the access just before the validity stays outside it.
+    [outside] = case.findings("access_outside_validity")
+    assert outside["first_at"] == local("2026-03-01 23:59")
+
+
+def test_access_before_a_back_dated_grant_after_an_earlier_revocation(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.revoke(HOLDER, SECRETARY, "2026-02-02 09:00")
+    case.grant(HOLDER, SECRETARY, "2026-03-16 09:00", valid_from="2026-03-09")
+    between = case.event(HOLDER, SECRETARY, "2026-03-12 10:00")
+    revoked_only = case.event(HOLDER, SECRETARY, "2026-03-05 10:00")
+    case.refresh()
+    [before] = case.findings("access_before_grant_recorded")
+    assert before["evidence"] == [between]
+    [after] = case.findings("access_after_revocation")
+    assert after["evidence"] == [revoked_only]
+
+
+def test_right_exceeded_severities_can_be_tuned(case, tmp_path):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-02-02 09:00", rights=["read"])
+    deleted = case.event(HOLDER, SECRETARY, "2026-03-03 10:05", "delete")
+    downloaded = case.event(HOLDER, SECRETARY, "2026-03-03 10:06", "download")
+    config = config_from(
+        tmp_path, '[rules.right_exceeded]\nseverity = "warning"\ndocuments_severity = "info"\n'
+    )
+    case.refresh(config=config)
+    found = {f["evidence"][0]: f["severity"] for f in case.findings("right_exceeded")}
+    assert found == {deleted: "warning", downloaded: "info"}
+
+
+def test_explanations_give_the_offset_when_the_hour_happens_twice(case):
+    october = Month(2026, 10)
+    case.practice()
+    # 02:30 happens twice on 25 October 2026: 00:30 UTC (CEST) and 01:30 UTC (CET).
+    case.event(HOLDER, STRANGER, local("2026-10-25 02:30", fold=0))
+    case.event(HOLDER, STRANGER, local("2026-10-25 02:30", fold=1))
+    case.refresh(october)
+    [finding] = case.findings("access_without_delegation", october)
+    assert "le 25 octobre 2026 entre 2 h 30 (UTC+2) et 2 h 30 (UTC+1)" in finding["explanation_fr"]
+
+
 # ---- right_exceeded -----------------------------------------------------------------------
 
 
@@ -165,11 +243,16 @@ def test_right_exceeded(case):
     case.refresh()
     found = sorted(case.findings("right_exceeded"), key=lambda f: f["evidence"])
     assert [f["evidence"] for f in found] == sorted([sent, [downloaded]])
-    assert {f["severity"] for f in found} == {"warning"}
     by_first = {f["evidence"][0]: f for f in found}
-    assert "envoi" in by_first[sent[0]]["explanation_fr"]
-    assert "téléchargement" in by_first[downloaded]["explanation_fr"]
-    assert "ne donnait que les droits : lecture." in by_first[downloaded]["explanation_fr"]
+    # Sending in the holder's name without the right is critical; a document, to check.
+    assert by_first[sent[0]]["severity"] == "critical"
+    assert by_first[downloaded]["severity"] == "warning"
+    assert "demande le droit « envoi »" in by_first[sent[0]]["explanation_fr"]
+    assert (
+        "(2 actions : envoi ; authentification : carte CPS)" in by_first[sent[0]]["explanation_fr"]
+    )
+    assert "demande le droit « documents »" in by_first[downloaded]["explanation_fr"]
+    assert "(droits donnés : lecture)" in by_first[downloaded]["explanation_fr"]
 
 
 def test_right_exceeded_not_raised_with_the_right(case):
@@ -341,5 +424,5 @@ def test_access_after_the_second_revocation_counts_each_event_once(case):
     case.refresh()
     [finding] = case.findings("access_after_revocation")
     assert (finding["evidence"], finding["n_events"]) == (after, 2)
-    assert "(2 actions)" in finding["explanation_fr"]
-    assert "retirée le 02/03/2026" in finding["explanation_fr"]
+    assert "(2 actions : lecture ; authentification : carte CPS)" in finding["explanation_fr"]
+    assert "retirée le 2 mars 2026 à 9 h 00" in finding["explanation_fr"]

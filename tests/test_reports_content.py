@@ -147,8 +147,9 @@ def test_key_figures_of_a_are_the_designed_ones(doc_a):
     assert cards["actions des titulaires"] == 22  # one read per weekday of March 2026
     assert cards["actions des délégataires"] == 13
     assert cards["actions de comptes sans délégation"] == 1
-    # The replacement, off the roster, is not "outside the practice": a replacement never is.
-    assert (cards["alertes critiques"], cards["points à vérifier"]) == (2, 4)
+    # The replacement, off the roster, is not "outside the practice": a replacement never is;
+    # the assistant's message sent without the send right is critical.
+    assert (cards["alertes critiques"], cards["points à vérifier"]) == (3, 3)
 
 
 def test_delegations_table_in_french(doc_a):
@@ -211,7 +212,8 @@ def test_findings_show_evidence_with_the_hostile_user_agents(doc_a, world):
     assert {"access_without_delegation", "off_hours_access", "right_exceeded"} <= set(rules)
     titles = [a.find("h3").clean_text for a in articles]
     assert "Critique Accès sans délégation" in titles
-    assert "À vérifier Action au-delà des droits délégués" in titles
+    # The assistant sent a message without the send right: critical.
+    assert "Critique Action au-delà des droits délégués" in titles
     assert titles.count("À vérifier Activité en dehors des heures d'ouverture") == 2
     # Critical findings first.
     severities = [a.attrs["class"].split()[1] for a in articles]

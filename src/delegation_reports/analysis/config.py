@@ -187,11 +187,11 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
     defaults = _default()["rules"]
     for rule_id, params in rules.items():
         _check(isinstance(params, dict), source, f"{where}rules.{rule_id} must be a table")
-        if "severity" in params:
+        for name in [n for n in params if n == "severity" or n.endswith("_severity")]:
             _check(
-                params["severity"] in SEVERITIES,
+                params[name] in SEVERITIES,
                 source,
-                f"{where}rules.{rule_id}.severity must be one of {SEVERITIES}",
+                f"{where}rules.{rule_id}.{name} must be one of {SEVERITIES}",
             )
         for name, value in params.items():
             _check(
@@ -218,7 +218,7 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
                     source,
                     f"{where}rules.{rule_id}.{name} must be a whole number of months (1 or more)",
                 )
-            elif name != "severity":
+            elif name != "severity" and not name.endswith("_severity"):
                 _check(
                     isinstance(value, int | float) and not isinstance(value, bool),
                     source,

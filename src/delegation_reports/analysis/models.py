@@ -108,11 +108,13 @@ _SCHEMA = (
 # What every rule returns (sql/models/rules/*.sql), before severity and finding id. A rule
 # about a delegation (or judging accesses against one) also names it: `delegation_key`, and
 # the ids of the delegation events it rests on, `delegation_ids` (see delegation_period.sql).
+# A rule may settle a finding's severity from its own settings (`severity`); otherwise the
+# rule's severity applies.
 _RULE_OUTPUT = (
     "rule_id VARCHAR NOT NULL, practice_id VARCHAR, mailbox VARCHAR, actor VARCHAR, "
     "first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, n_events BIGINT NOT NULL, evidence VARCHAR[], "
     "title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL, "
-    "delegation_key VARCHAR, delegation_ids VARCHAR[]"
+    "delegation_key VARCHAR, delegation_ids VARCHAR[], severity VARCHAR"
 )
 
 
@@ -404,8 +406,8 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
             $month::DATE AS month,
             md5(concat_ws('|', r.rule_id, r.practice_id, r.mailbox, r.actor, r.first_at,
                           array_to_string(r.evidence, ','))) AS finding_id,
-            coalesce(own.severity, standard.severity) AS severity,
-            r.* REPLACE (coalesce(r.evidence, []::VARCHAR[]) AS evidence)
+            coalesce(r.severity, own.severity, standard.severity) AS severity,
+            r.* EXCLUDE (severity) REPLACE (coalesce(r.evidence, []::VARCHAR[]) AS evidence)
         FROM rule_output AS r
         LEFT JOIN cfg_rule_switch AS own ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id
         JOIN cfg_rule_switch AS standard ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id

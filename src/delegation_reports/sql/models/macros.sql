@@ -82,3 +82,35 @@ CREATE OR REPLACE TEMP MACRO fr_person(name, address, r) AS CASE
     WHEN nullif(trim(name), '') IS NOT NULL
         THEN name || ' (' || address || coalesce(', ' || fr_role(r), '') || ')'
     ELSE address || coalesce(' (' || fr_role(r) || ')', '') END;
+
+-- A span of time in prose: "le 4 mars 2026 à 11 h 20", "le 4 mars 2026 entre 11 h 20 et
+-- 11 h 41", "du 4 mars 2026 à 23 h 50 au 5 mars 2026 à 0 h 10".
+CREATE OR REPLACE TEMP MACRO fr_during(first_ts, last_ts) AS CASE
+    WHEN fr_when(first_ts) = fr_when(last_ts) THEN 'le ' || fr_when(first_ts)
+    WHEN fr_long_date(first_ts) = fr_long_date(last_ts)
+        THEN 'le ' || fr_long_date(first_ts) || ' entre ' || fr_clock(first_ts) || ' et ' || fr_clock(last_ts)
+    ELSE 'du ' || fr_when(first_ts) || ' au ' || fr_when(last_ts) END;
+
+-- The authentication methods of a set of events, when the export gives them:
+-- " ; authentification : carte CPS", or nothing.
+CREATE OR REPLACE TEMP MACRO fr_auths(methods) AS coalesce(' ; authentification : ' || nullif(array_to_string(
+    list_sort(list_distinct(list_filter(list_transform(methods, lambda m: fr_auth(m)), lambda m: m IS NOT NULL))),
+    ', '), ''), '');
+
+-- The delegation an access was judged against (delegation_segment.judged_against), in prose.
+CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
+    WHEN d IS NULL THEN 'aucune délégation'
+    WHEN d.source = 'snapshots'
+        THEN 'la délégation vue dans les listes de l''opérateur à partir du ' || fr_long_date(d.started_latest_at)
+            || coalesce(', absente de la liste du ' || fr_long_date(d.revoked_at), '')
+    ELSE 'la délégation ' || CASE d.opened_by WHEN 'grant' THEN 'donnée' ELSE 'modifiée' END
+        || ' le ' || fr_when(d.started_latest_at)
+        || ' par ' || coalesce(known_person(d.granted_by), 'une personne inconnue')
+        || coalesce(', retirée le ' || fr_when(d.revoked_at)
+                    || coalesce(' par ' || known_person(d.revoked_by), ''), '')
+        || ', événements ' || array_to_string(d.delegation_ids, ', ')
+    END
+    || CASE WHEN d IS NOT NULL AND (d.valid_from_at IS NOT NULL OR d.valid_until_at IS NOT NULL)
+            THEN ', valable ' || coalesce('du ' || fr_long_date(d.valid_from_at), 'sans date de début')
+                || coalesce(' au ' || fr_long_date(d.valid_until_at - INTERVAL 1 SECOND), ' sans date de fin')
+            ELSE '' END;

@@ -35,7 +35,11 @@ SELECT
     END AS attribution,
     coalesce(s.role_in_force, s.last_role) AS delegate_role,
     s.rights_in_force,
-    r.right_needed
+    r.right_needed,
+    -- Inside a delegation's declared validity, before the delegation was recorded.
+    coalesce(s.is_before_recording, false) AS is_before_recording,
+    -- The delegation the access is judged against (see delegation_segment).
+    s.judged_against
 FROM audit_event AS e
 CROSS JOIN LATERAL (
     -- The right an action needs from a délégataire.

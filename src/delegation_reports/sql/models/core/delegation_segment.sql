@@ -1,6 +1,8 @@
 -- Grain: one row per (mailbox, delegate, segment of time over which the delegation state of
 -- the pair is constant), from `delegation_period`. A segment starts at `seg_from_at` and runs
--- to the next segment of the pair (`seg_until_at`); the first starts at -infinity.
+-- to the next segment of the pair (`seg_until_at`); the first starts at -infinity. Each
+-- segment also names the delegation its accesses are judged against (`judged_against`: its
+-- key, events, who granted and revoked it and when), which findings quote as evidence.
 --
 -- Every test the attribution makes of an instant t against a period is of the form `t >= x`
 -- or `t < x` with x a bound of that period, so the state only changes at those bounds: an
@@ -9,7 +11,8 @@
 WITH bounds AS (
     SELECT DISTINCT mailbox, delegate, b AS seg_from_at
     FROM delegation_period,
-        unnest(['-infinity'::TIMESTAMPTZ, in_force_from_at, in_force_until_at, started_earliest_at, revoked_at]) AS t(b)
+        unnest(['-infinity'::TIMESTAMPTZ, in_force_from_at, in_force_until_at, started_earliest_at, revoked_at,
+                valid_from_at, valid_until_at]) AS t(b)
     WHERE b IS NOT NULL AND b < 'infinity'::TIMESTAMPTZ
 ),
 state AS (
@@ -32,9 +35,29 @@ state AS (
         arg_max_null(
             CASE WHEN p.revoked_at < coalesce(p.valid_until_at, 'infinity'::TIMESTAMPTZ) THEN p.revoked_at END,
             coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ)) FILTER (
-            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ) <= b.seg_from_at) AS last_revoked_at
+            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ) <= b.seg_from_at) AS last_revoked_at,
+        -- Inside a period's declared validity but before it was recorded (a back-dated grant).
+        bool_or(coalesce(b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
+                         AND b.seg_from_at < coalesce(p.valid_until_at, 'infinity'::TIMESTAMPTZ), false))
+            AS is_before_recording,
+        -- The delegation an access in the segment is judged against: the period in force (the
+        -- latest to start), else a back-dated one covering it, else the latest period started
+        -- before, else the first one after.
+        arg_max(p.ref, p.in_force_from_at) FILTER (
+            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS ref_in_force,
+        arg_max(p.ref, coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ)) FILTER (
+            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ) <= b.seg_from_at) AS ref_before,
+        arg_min(p.ref, p.started_latest_at) FILTER (
+            b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
+            AND b.seg_from_at < coalesce(p.valid_until_at, 'infinity'::TIMESTAMPTZ)) AS ref_backdated,
+        arg_min(p.ref, p.started_latest_at) AS ref_first
     FROM bounds AS b
-    JOIN delegation_period AS p USING (mailbox, delegate)
+    JOIN (
+        SELECT *, struct_pack(delegation_key, delegation_ids, source, source_event_id, opened_by,
+                              granted_by, started_latest_at, revoked_at, revoked_by, revoke_event_id,
+                              valid_from_at, valid_until_at, rights, delegate_role, delegate_name) AS ref
+        FROM delegation_period
+    ) AS p USING (mailbox, delegate)
     GROUP BY b.mailbox, b.delegate, b.seg_from_at
 )
 SELECT
@@ -48,5 +71,7 @@ SELECT
     rights_in_force,
     role_in_force,
     last_role,
-    coalesce(last_revoked_at <= seg_from_at, false) AS is_after_revocation
+    coalesce(last_revoked_at <= seg_from_at, false) AS is_after_revocation,
+    is_before_recording AND NOT is_in_force AS is_before_recording,
+    coalesce(ref_in_force, ref_backdated, ref_before, ref_first) AS judged_against
 FROM state

@@ -6,7 +6,8 @@ SELECT
     -- Paris time through `paris_hour`; events outside the hours it holds convert directly.
     coalesce(make_timestamp(epoch_us(a.occurred_at) + h.offset_us), timezone('Europe/Paris', a.occurred_at))
         AS occurred_local,
-    a.practice_id, a.mailbox, a.holder_name, a.actor, a.action, a.outcome, a.attribution, a.right_needed
+    a.practice_id, a.mailbox, a.holder_name, a.actor, a.action, a.outcome, a.attribution, a.right_needed,
+    a.auth_method, a.is_before_recording
 FROM attributed_access AS a
 LEFT JOIN paris_hour AS h ON h.utc_hour = epoch_us(a.occurred_at) // 3600000000
 WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at

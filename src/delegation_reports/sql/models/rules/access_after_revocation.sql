@@ -1,22 +1,28 @@
 -- Grain: one finding per (mailbox, actor, Paris day) with successful actions after the
--- actor's delegation on the mailbox was revoked.
+-- actor's delegation on the mailbox was revoked (and not inside the validity of a later,
+-- back-dated one: `access_before_grant_recorded`).
 WITH accesses AS (
-    -- One row per event, with the latest revocation before it (several periods may have been
-    -- revoked: a join would count the event once per period).
-    SELECT a.*,
-        (SELECT max(p.revoked_at) FROM delegation_period AS p
-         WHERE p.mailbox = a.mailbox AND p.delegate = a.actor AND p.revoked_at <= a.occurred_at) AS revoked_at
+    SELECT a.*, s.judged_against AS d
     FROM month_access AS a
+    LEFT JOIN delegation_segment AS s
+        ON s.mailbox = a.mailbox AND s.delegate = a.actor
+       AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
     WHERE a.attribution = 'delegate_after_revocation' AND a.outcome = 'success' AND a.action <> 'login_failed'
+      AND NOT a.is_before_recording
 )
 SELECT
     'access_after_revocation' AS rule_id,
-    a.practice_id, a.mailbox, a.actor,
-    min(a.occurred_at) AS first_at, max(a.occurred_at) AS last_at, count(*) AS n_events,
-    list(a.event_id ORDER BY a.occurred_at, a.event_id) AS evidence,
+    practice_id, mailbox, actor,
+    min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
+    list(event_id ORDER BY occurred_at, event_id) AS evidence,
+    any_value(d.delegation_key) AS delegation_key, any_value(d.delegation_ids) AS delegation_ids,
     'Accès après la fin de la délégation' AS title_fr,
-    'Le compte ' || a.actor || ' a agi dans la boîte de ' || coalesce(any_value(a.holder_name), a.mailbox)
-        || ' le ' || fr_date(min(a.occurred_at)) || ' (' || fr_actions(count(*)) || '), alors que sa délégation'
-        || coalesce(' avait été retirée le ' || fr_date(max(a.revoked_at)), ' avait été retirée') || '.' AS explanation_fr
-FROM accesses AS a
-GROUP BY a.practice_id, a.mailbox, a.actor, CAST(a.occurred_local AS DATE)
+    'Le compte ' || fr_person(any_value(d.delegate_name), actor, any_value(d.delegate_role))
+        || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
+        || ' ' || fr_during(min(occurred_at), max(occurred_at))
+        || ' (' || fr_actions(count(*)) || ' : '
+        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
+        || fr_auths(list(auth_method)) || ')'
+        || ', après le retrait de sa délégation : ' || fr_delegation(any_value(d)) || '.' AS explanation_fr
+FROM accesses
+GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)

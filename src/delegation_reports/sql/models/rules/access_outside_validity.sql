@@ -1,25 +1,29 @@
 -- Grain: one finding per (mailbox, actor, Paris day) with successful actions by a délégataire
--- outside the validity period of their delegation (before it starts or after it ends).
+-- outside the validity period of their delegation (before it starts or after it ends), except
+-- inside the validity of a back-dated grant (`access_before_grant_recorded`).
+WITH accesses AS (
+    SELECT a.*, s.judged_against AS d
+    FROM month_access AS a
+    LEFT JOIN delegation_segment AS s
+        ON s.mailbox = a.mailbox AND s.delegate = a.actor
+       AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
+    WHERE a.attribution = 'delegate_outside_period' AND a.outcome = 'success' AND a.action <> 'login_failed'
+      AND NOT a.is_before_recording
+)
 SELECT
     'access_outside_validity' AS rule_id,
-    a.practice_id, a.mailbox, a.actor,
-    min(a.occurred_at) AS first_at, max(a.occurred_at) AS last_at, count(*) AS n_events,
-    list(a.event_id ORDER BY a.occurred_at, a.event_id) AS evidence,
+    practice_id, mailbox, actor,
+    min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
+    list(event_id ORDER BY occurred_at, event_id) AS evidence,
+    any_value(d.delegation_key) AS delegation_key, any_value(d.delegation_ids) AS delegation_ids,
     'Accès en dehors de la période de délégation' AS title_fr,
-    'Le compte ' || a.actor || ' a agi dans la boîte de ' || coalesce(any_value(a.holder_name), a.mailbox)
-        || ' le ' || fr_date(min(a.occurred_at)) || ' (' || fr_actions(count(*)) || '), en dehors de la période '
-        || 'pendant laquelle la délégation était valable'
-        || coalesce(' (' || any_value(p.validity) || ')', '') || '.' AS explanation_fr
-FROM month_access AS a
-LEFT JOIN (
-    SELECT mailbox, delegate,
-        string_agg(
-            coalesce('du ' || fr_date(valid_from_at), 'sans date de début')
-            || coalesce(' au ' || fr_date(valid_until_at - INTERVAL 1 SECOND), ' sans date de fin'),
-            ' ; ' ORDER BY started_latest_at) AS validity
-    FROM delegation_period
-    WHERE valid_from_at IS NOT NULL OR valid_until_at IS NOT NULL
-    GROUP BY ALL
-) AS p ON p.mailbox = a.mailbox AND p.delegate = a.actor
-WHERE a.attribution = 'delegate_outside_period' AND a.outcome = 'success' AND a.action <> 'login_failed'
-GROUP BY a.practice_id, a.mailbox, a.actor, CAST(a.occurred_local AS DATE)
+    'Le compte ' || fr_person(any_value(d.delegate_name), actor, any_value(d.delegate_role))
+        || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
+        || ' ' || fr_during(min(occurred_at), max(occurred_at))
+        || ' (' || fr_actions(count(*)) || ' : '
+        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
+        || fr_auths(list(auth_method)) || ')'
+        || ', en dehors de la période pendant laquelle sa délégation était valable : '
+        || fr_delegation(any_value(d)) || '.' AS explanation_fr
+FROM accesses
+GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)

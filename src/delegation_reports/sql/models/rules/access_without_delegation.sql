@@ -7,10 +7,11 @@ SELECT
     list(event_id ORDER BY occurred_at, event_id) AS evidence,
     'Accès sans délégation' AS title_fr,
     'Le compte ' || actor || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
-        || ' le ' || fr_date(min(occurred_at)) || ' ' || fr_span(min(occurred_at), max(occurred_at))
+        || ' ' || fr_during(min(occurred_at), max(occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
         || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
-        || '), sans avoir jamais reçu de délégation sur cette boîte.' AS explanation_fr
+        || fr_auths(list(auth_method)) || ')'
+        || ', sans avoir jamais reçu de délégation sur cette boîte.' AS explanation_fr
 FROM month_access
 WHERE attribution = 'no_delegation' AND outcome = 'success' AND action <> 'login_failed'
 GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)

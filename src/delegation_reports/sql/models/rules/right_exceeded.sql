@@ -1,20 +1,33 @@
 -- Grain: one finding per (mailbox, actor, Paris day, right) with successful actions that need
--- a right the délégataire's delegation did not give at that moment.
+-- a right the délégataire's delegation did not give at that moment. Sending in the holder's
+-- name or deleting and moving messages takes the rule's severity (critical by default);
+-- downloading a document without the `documents` right takes `documents_severity`.
+WITH accesses AS (
+    SELECT a.*, s.judged_against AS d, s.rights_in_force
+    FROM month_access AS a
+    -- The rights in force at that moment: the segment of the pair's delegations holding the event.
+    LEFT JOIN delegation_segment AS s
+        ON s.mailbox = a.mailbox AND s.delegate = a.actor
+       AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
+    WHERE a.attribution = 'delegate_beyond_rights' AND a.outcome = 'success'
+)
 SELECT
     'right_exceeded' AS rule_id,
-    a.practice_id, a.mailbox, a.actor,
-    min(a.occurred_at) AS first_at, max(a.occurred_at) AS last_at, count(*) AS n_events,
-    list(a.event_id ORDER BY a.occurred_at, a.event_id) AS evidence,
+    practice_id, mailbox, actor,
+    min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
+    list(event_id ORDER BY occurred_at, event_id) AS evidence,
+    any_value(d.delegation_key) AS delegation_key, any_value(d.delegation_ids) AS delegation_ids,
+    CASE WHEN right_needed = 'documents' THEN rule_text(practice_id, 'right_exceeded', 'documents_severity') END
+        AS severity,
     'Action au-delà des droits délégués' AS title_fr,
-    'Le compte ' || a.actor || ' a effectué ' || count(*) || ' action(s) de type '
-        || array_to_string(list_sort(list_distinct(list(fr_action(a.action)))), ', ')
-        || ' dans la boîte de ' || coalesce(any_value(a.holder_name), a.mailbox) || ' le ' || fr_date(min(a.occurred_at))
-        || ', alors que sa délégation ne donnait que les droits : '
-        || coalesce(fr_rights(any_value(s.rights_in_force)), 'aucun') || '.' AS explanation_fr
-FROM month_access AS a
--- The rights in force at that moment: the segment of the pair's delegations holding the event.
-LEFT JOIN delegation_segment AS s
-    ON s.mailbox = a.mailbox AND s.delegate = a.actor
-   AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
-WHERE a.attribution = 'delegate_beyond_rights' AND a.outcome = 'success'
-GROUP BY a.practice_id, a.mailbox, a.actor, CAST(a.occurred_local AS DATE), a.right_needed
+    'Le compte ' || fr_person(any_value(d.delegate_name), actor, any_value(d.delegate_role))
+        || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
+        || ' ' || fr_during(min(occurred_at), max(occurred_at))
+        || ' (' || fr_actions(count(*)) || ' : '
+        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
+        || fr_auths(list(auth_method)) || ')'
+        || ', ce qui demande le droit « ' || fr_rights([right_needed]) || ' », que sa délégation ne donnait pas ('
+        || 'droits donnés : ' || coalesce(nullif(fr_rights(any_value(rights_in_force)), ''), 'aucun') || ') : '
+        || fr_delegation(any_value(d)) || '.' AS explanation_fr
+FROM accesses
+GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE), right_needed

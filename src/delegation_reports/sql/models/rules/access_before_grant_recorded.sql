@@ -1,0 +1,31 @@
+-- Grain: one finding per (mailbox, actor, Paris day) with successful actions by a délégataire
+-- inside the declared validity of a delegation, but before that delegation was recorded (a
+-- back-dated grant): the mailbox was reachable before the delegation existed.
+WITH accesses AS (
+    SELECT a.*, s.judged_against AS d
+    FROM month_access AS a
+    JOIN delegation_segment AS s
+        ON s.mailbox = a.mailbox AND s.delegate = a.actor
+       AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
+    WHERE a.is_before_recording AND a.outcome = 'success' AND a.action <> 'login_failed'
+      AND a.attribution IN ('delegate_outside_period', 'delegate_after_revocation')
+)
+SELECT
+    'access_before_grant_recorded' AS rule_id,
+    practice_id, mailbox, actor,
+    min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
+    list(event_id ORDER BY occurred_at, event_id) AS evidence,
+    any_value(d.delegation_key) AS delegation_key, any_value(d.delegation_ids) AS delegation_ids,
+    'Accès avant l''enregistrement de la délégation' AS title_fr,
+    'Le compte ' || fr_person(any_value(d.delegate_name), actor, any_value(d.delegate_role))
+        || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
+        || ' ' || fr_during(min(occurred_at), max(occurred_at))
+        || ' (' || fr_actions(count(*)) || ' : '
+        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
+        || fr_auths(list(auth_method)) || ')'
+        || ', alors que sa délégation n''a été enregistrée que le ' || fr_when(any_value(d.started_latest_at))
+        || ', avec une date de début antérieure : ' || fr_delegation(any_value(d))
+        || '. La boîte lui était donc accessible avant que la délégation n''existe ; un mot de passe partagé '
+        || 'en est la cause habituelle.' AS explanation_fr
+FROM accesses
+GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)
