@@ -33,6 +33,7 @@ HOLDER_3 = "agnes.perrot@medecin.mssante.fr"
 STAFF_3 = "nathalie.giraud@pro.mssante.fr"
 HOLDER_4 = "marc.lemoine@medecin.mssante.fr"
 ORPHAN = "boite.inconnue@medecin.mssante.fr"
+LATE_RECORDED = "lucas.morel@pro.mssante.fr"
 CONNECT = "Cabinet Connect"
 MONTHS = (Month(2026, 2), Month(2026, 3), Month(2026, 4))
 
@@ -67,10 +68,8 @@ def build_varied(case: Case) -> None:
     case.coverage("2025-10-01 00:00", "2026-04-30 23:00")  # traces long enough to know it
     case.grant(HOLDER_4, STAFF_3, "2025-10-01 09:00")  # used while the holder is away
     # A back-dated grant: recorded on the 18th, valid from the 16th, used on the 17th.
-    case.grant(
-        HOLDER_4, ASSISTANT, "2026-03-18 09:00", valid_from="2026-03-16", role="medical_assistant"
-    )
-    case.event(HOLDER_4, ASSISTANT, "2026-03-17 10:00")
+    case.grant(HOLDER_4, LATE_RECORDED, "2026-03-18 09:00", valid_from="2026-03-16")
+    case.event(HOLDER_4, LATE_RECORDED, "2026-03-17 10:00")
     # The délégataire widens their own rights.
     case.modify(
         HOLDER_4,
