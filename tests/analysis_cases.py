@@ -208,6 +208,16 @@ class Case:
             ],
         )
 
+    def directory(self, extracted: date | str, addresses: Iterable[str]) -> None:
+        """A directory extraction (00:00 Paris on ``extracted``) listing ``addresses`` as BAL PER."""
+        day = date.fromisoformat(extracted) if isinstance(extracted, str) else extracted
+        for address in addresses:
+            self.con.execute(
+                "INSERT INTO directory_entry (extracted_at, row_digest, bal_type, address, "
+                "source_file_id) VALUES (?, md5(?), 'PER', ?, 1)",
+                [day_start(day), address, address],
+            )
+
     def event(
         self,
         mailbox: str,

@@ -34,6 +34,7 @@ STAFF_3 = "nathalie.giraud@pro.mssante.fr"
 HOLDER_4 = "marc.lemoine@medecin.mssante.fr"
 ORPHAN = "boite.inconnue@medecin.mssante.fr"
 LATE_RECORDED = "lucas.morel@pro.mssante.fr"
+LOCUM = "romain.leroy@medecin.mssante.fr"
 CONNECT = "Cabinet Connect"
 MONTHS = (Month(2026, 2), Month(2026, 3), Month(2026, 4))
 
@@ -70,6 +71,14 @@ def build_varied(case: Case) -> None:
     # A back-dated grant: recorded on the 18th, valid from the 16th, used on the 17th.
     case.grant(HOLDER_4, LATE_RECORDED, "2026-03-18 09:00", valid_from="2026-03-16")
     case.event(HOLDER_4, LATE_RECORDED, "2026-03-17 10:00")
+    # A replacement working beside the holder it replaces, four weekdays.
+    case.grant(HOLDER_3, LOCUM, "2026-02-23 09:00", role="replacement", valid_to="2026-03-31")
+    for day in ("2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"):
+        case.event(HOLDER_3, LOCUM, f"{day} 09:00", operator=CONNECT)
+        case.event(HOLDER_3, HOLDER_3, f"{day} 11:00", operator=CONNECT)
+    # HOLDER_4 leaves the directory on 15 March; STAFF_3 acts in the mailbox on the 16th.
+    case.directory("2026-03-01", [HOLDER_3, HOLDER_4])
+    case.directory("2026-03-15", [HOLDER_3])
     # The délégataire widens their own rights.
     case.modify(
         HOLDER_4,

@@ -39,6 +39,7 @@ from .config import RULE_IDS, AnalysisConfig, load_config, write_config_tables
 CORE_MODELS = (
     "mailbox_practice",
     "member_practice",
+    "holder_departure",
     "delegation_period",
     "delegation_inconsistency",
     "delegation_segment",

@@ -1,0 +1,149 @@
+"""Rules on the holder of the mailbox: a replacement working alongside the holder it replaces,
+a délégataire still acting after the holder left the directory."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from analysis_cases import (
+    HOLDER,
+    HOLDER_2,
+    REPLACEMENT,
+    SECRETARY,
+    config_from,
+    local,
+    new_case,
+)
+from delegation_reports.analysis.models import Month
+
+
+@pytest.fixture
+def case(tmp_path):
+    with new_case(tmp_path) as c:
+        yield c
+
+
+def _replacement(case, **options) -> str:
+    case.practice(staff=[SECRETARY])
+    return case.grant(
+        HOLDER,
+        REPLACEMENT,
+        "2026-02-23 09:00",
+        role="replacement",
+        valid_to="2026-04-30",
+        **options,
+    )
+
+
+def _both_on(case, days: list[str]) -> list[tuple[str, str]]:
+    """The replacement then the holder act on each day; returns their first events."""
+    firsts = []
+    for day in days:
+        replacing = case.event(HOLDER, REPLACEMENT, f"{day} 09:00")
+        case.event(HOLDER, REPLACEMENT, f"{day} 16:00")
+        holding = case.event(HOLDER, HOLDER, f"{day} 11:00")
+        firsts.append((replacing, holding))
+    return firsts
+
+
+# ---- replacement_while_holder_active -------------------------------------------------------
+
+
+def test_replacement_and_holder_on_four_working_days(case):
+    granted = _replacement(case)
+    firsts = _both_on(case, ["2026-03-02", "2026-03-03", "2026-03-10", "2026-03-17"])
+    case.event(HOLDER, REPLACEMENT, "2026-03-18 10:00")  # the replacement alone: normal
+    case.event(HOLDER, HOLDER, "2026-03-19 10:00")  # the holder alone
+    case.refresh()
+    [finding] = case.findings("replacement_while_holder_active")
+    assert finding["severity"] == "warning"
+    assert (finding["mailbox"], finding["actor"], finding["n_events"]) == (HOLDER, REPLACEMENT, 4)
+    assert finding["evidence"] == [e for pair in firsts for e in pair]
+    assert (finding["delegation_key"], finding["delegation_ids"]) == (granted, [granted])
+    assert (finding["first_at"], finding["last_at"]) == (
+        local("2026-03-02 09:00"),
+        local("2026-03-17 16:00"),
+    )
+    assert "4 jours ouvrés du mois : les 2, 3, 10, 17 mars" in finding["explanation_fr"]
+
+
+def test_three_concurrent_days_are_not_more_than_three(case):
+    _replacement(case)
+    _both_on(case, ["2026-03-02", "2026-03-03", "2026-03-04"])
+    case.refresh()
+    assert case.findings("replacement_while_holder_active") == []
+
+
+def test_weekends_and_public_holidays_do_not_count(case):
+    _replacement(case)
+    # Saturday 7 and Sunday 8 March, Easter Monday 6 April: not working days.
+    _both_on(case, ["2026-04-01", "2026-04-02", "2026-04-03", "2026-04-04", "2026-04-06"])
+    case.refresh(Month(2026, 4))
+    assert case.findings("replacement_while_holder_active", Month(2026, 4)) == []
+
+
+def test_the_threshold_is_a_setting(case, tmp_path):
+    _replacement(case)
+    _both_on(case, ["2026-03-02"])
+    config = config_from(tmp_path, "[rules.replacement_while_holder_active]\nconcurrent_days = 0\n")
+    case.refresh(config=config)
+    assert len(case.findings("replacement_while_holder_active")) == 1
+
+
+def test_only_replacements_are_watched(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-02-23 09:00")  # a secretary works beside the holder
+    for day in ("2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"):
+        case.event(HOLDER, SECRETARY, f"{day} 09:00")
+        case.event(HOLDER, HOLDER, f"{day} 11:00")
+    case.refresh()
+    assert case.findings("replacement_while_holder_active") == []
+
+
+# ---- holder_left_delegate_active ----------------------------------------------------------
+
+
+def test_delegate_acting_after_the_holder_left_the_directory(case):
+    case.practice(holders=[HOLDER, HOLDER_2], staff=[SECRETARY])
+    granted = case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.grant(HOLDER_2, SECRETARY, "2026-01-05 09:00")
+    case.directory("2026-03-01", [HOLDER, HOLDER_2])
+    case.directory("2026-03-15", [HOLDER_2])  # HOLDER's BAL is gone
+    case.event(HOLDER, SECRETARY, "2026-03-14 23:59")  # near miss: still listed
+    after = case.events(HOLDER, SECRETARY, ["2026-03-15 00:00", "2026-03-20 10:00"])
+    case.event(HOLDER_2, SECRETARY, "2026-03-20 10:00")  # the other holder is still there
+    case.event(HOLDER, HOLDER, "2026-03-16 10:00")  # the holder themself: not a délégataire
+    case.refresh()
+    [finding] = case.findings("holder_left_delegate_active")
+    assert finding["severity"] == "critical"
+    assert (finding["mailbox"], finding["actor"], finding["evidence"]) == (HOLDER, SECRETARY, after)
+    assert finding["delegation_key"] == granted
+    text = finding["explanation_fr"]
+    assert "n'apparaît plus dans l'annuaire MSSanté depuis l'extraction du 15 mars 2026" in text
+    assert "elle y figurait encore le 1er mars 2026" in text
+
+
+def test_a_holder_back_in_the_directory_is_not_gone(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.directory("2026-03-01", [HOLDER, HOLDER_2])
+    case.directory("2026-03-08", [HOLDER_2])  # gone...
+    case.directory("2026-03-15", [HOLDER, HOLDER_2])  # ...and back
+    during = case.event(HOLDER, SECRETARY, "2026-03-10 10:00")
+    case.event(HOLDER, SECRETARY, "2026-03-16 10:00")
+    case.refresh()
+    [finding] = case.findings("holder_left_delegate_active")
+    assert finding["evidence"] == [during]
+
+
+def test_no_directory_no_departure(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.directory("2026-03-01", [HOLDER])
+    case.events(
+        HOLDER, SECRETARY, [local("2026-03-10 10:00") + timedelta(days=d) for d in range(3)]
+    )
+    case.refresh()
+    assert case.findings("holder_left_delegate_active") == []
