@@ -10,6 +10,7 @@ import pytest
 from analysis_cases import (
     HOLDER,
     HOLDER_2,
+    MARCH,
     REPLACEMENT,
     SECRETARY,
     config_from,
@@ -17,6 +18,7 @@ from analysis_cases import (
     new_case,
 )
 from delegation_reports.analysis.models import Month
+from delegation_reports.reports.overview import OverviewReport
 
 
 @pytest.fixture
@@ -147,3 +149,25 @@ def test_no_directory_no_departure(case):
     )
     case.refresh()
     assert case.findings("holder_left_delegate_active") == []
+
+
+# ---- findings on a mailbox no practice claims ------------------------------------------------
+
+
+def test_findings_on_a_mailbox_of_no_roster_are_listed_in_the_overview(case):
+    case.practice(staff=[SECRETARY])
+    orphan = "boite.orpheline@medecin.mssante.fr"
+    intruder = "<script>alert(1)</script>@pro.mssante.fr"
+    case.event(orphan, intruder, "2026-03-10 10:00")
+    case.event(HOLDER, HOLDER, "2026-03-10 10:00")
+    case.refresh()
+    [finding] = [f for f in case.findings() if f["practice_id"] is None]
+    assert finding["rule_id"] == "access_without_delegation"
+    report = OverviewReport.from_connection(case.con, MARCH)
+    html = report.section("unrostered")
+    assert "<h2>Alertes sur des boîtes d'aucun cabinet</h2>" in html
+    assert orphan in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;@pro.mssante.fr" in html
+    assert "<script>" not in html
+    assert "sans avoir jamais reçu de délégation sur cette boîte" in html
+    assert "unrostered" in OverviewReport.SECTIONS

@@ -19,6 +19,7 @@ class OverviewReport:
     generated_at: datetime
     practices: list = field(default_factory=list)
     rules: list = field(default_factory=list)
+    unrostered: list = field(default_factory=list)
     operators: list = field(default_factory=list)
     hygiene: SimpleNamespace = None
     quarantine: list = field(default_factory=list)
@@ -59,6 +60,14 @@ class OverviewReport:
             for p in _records(con, "reports/overview_practices.sql", params)
         ]
         report.rules = _records(con, "reports/overview_rules.sql", params)
+        report.unrostered = [
+            SimpleNamespace(
+                **vars(f),
+                severity_text=labels.SEVERITIES.get(f.severity, f.severity),
+                first_text=labels.when(f.first_at) if f.first_at else "—",
+            )
+            for f in _records(con, "reports/overview_unrostered.sql", params)
+        ]
         report.operators = [
             SimpleNamespace(
                 operator=o.operator,
@@ -111,7 +120,16 @@ class OverviewReport:
     def fmt(value) -> str:
         return labels.number(value)
 
-    SECTIONS = ("header", "practices", "rules", "operators", "hygiene", "quarantine", "trend")
+    SECTIONS = (
+        "header",
+        "practices",
+        "rules",
+        "unrostered",
+        "operators",
+        "hygiene",
+        "quarantine",
+        "trend",
+    )
 
     def section(self, name: str) -> str:
         macro = getattr(_environment().get_template("overview_sections.html.j2").module, name)
