@@ -28,6 +28,7 @@ NOT_EXPORTS = {"ground_truth.csv", "samples.json"}
 GARNIER = "helene.garnier@medecin.mssante.fr"
 ASSISTANT = "julie.barbier@pro.mssante.fr"
 SECRETARY = "sandrine.moulin@pro.mssante.fr"
+REPLACEMENT = "camille.royer@medecin.mssante.fr"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -121,7 +122,8 @@ def test_history_lists_the_mailbox_findings_and_its_basis(world):
 
 def test_history_holds_nothing_about_other_mailboxes(world):
     html = _text(world["history"])
-    others = world["mailboxes"] - {GARNIER, ASSISTANT, SECRETARY}
+    # Dr Garnier's délégataires are part of her history; nobody else is.
+    others = world["mailboxes"] - {GARNIER, ASSISTANT, SECRETARY, REPLACEMENT}
     leaked = sorted(m for m in others if m in html)
     assert leaked == []
     names = {

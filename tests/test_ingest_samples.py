@@ -38,6 +38,8 @@ def test_every_sample_export_loads_without_quarantine(samples):
 def test_sample_formats_are_recognised(samples):
     formats = {name: r.format for name, r in samples.results.items()}
     assert formats == {
+        "Extraction_Correspondance_MSSante_202603012300.txt": "directory",
+        "Extraction_Correspondance_MSSante_202603152300.txt": "directory",
         "Extraction_Correspondance_MSSante_202603312300.txt": "directory",
         "alpha_audit.csv": "audit",
         "alpha_audit_2026-03.csv": "audit",

@@ -62,8 +62,9 @@ def test_batch_writes_both_reports_and_an_index(batch, world):
             counts["info"],
         )
         assert link == "ouvrir"
-    # A's findings, designed into its rows: 2 critical, 5 warnings; B's: one off-hours access.
-    assert rows[A][2:5] == ["2", "5", "0"]
+    # A's findings, designed into its rows: 3 critical (a message sent without the send right
+    # among them), 3 warnings; B's: one off-hours access.
+    assert rows[A][2:5] == ["3", "3", "0"]
     assert rows[B][2:5] == ["0", "1", "0"]
     links = [a.attrs["href"] for a in parse_html(batch.index.read_text("utf-8")).find_all("a")]
     assert links == [f"{A}.html", f"{B}.html"]

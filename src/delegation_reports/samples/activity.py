@@ -393,6 +393,18 @@ def inject_anomalies(world: World, rng: random.Random) -> tuple[list[AuditEvent]
         gap=(2, 4),
     )
 
+    whole_session(
+        ("access_before_grant_recorded",),
+        tilleuls,
+        barbier,
+        lefevre.address,
+        date(2026, 3, 10),
+        hm(10, 30),
+        ["read"] * 3,
+        "medical assistant works in Dr Lefèvre's mailbox two days before her delegation "
+        "(valid from 9 March) was recorded",
+    )
+
     # Alpha / Perrot
     perrot = perrot_practice.holders[0]
     giraud = perrot_practice.staff[0]
@@ -601,3 +613,31 @@ def _check_rights(world: World, injections: list[Injection]) -> None:
         rights = _delegation(world, injection.mailbox, injection.actor).rights_at(event.at)
         if rights is None or needed[event.action] in rights:
             raise AssertionError(f"scenario error: {event.action} allowed for {event.actor}")
+
+
+def departure_injections(world: World, events: list[AuditEvent]) -> list[Injection]:
+    """The délégataires' successful actions in a mailbox after its holder left the directory
+    (``World.departures``), one injection per délégataire: the background already holds them,
+    they only need citing. Call after the events have their ids."""
+    injections = []
+    for holder, left_at in world.departures:
+        practice = next(p for p in world.practices if holder in p.holders)
+        delegates = {d.delegate.address for d in world.delegations if d.holder is holder}
+        by_actor: dict[str, list[AuditEvent]] = {}
+        for event in events:
+            if (
+                event.mailbox == holder.address
+                and event.actor in delegates
+                and event.at >= left_at
+                and event.outcome == "success"
+                and event.action != "login_failed"
+            ):
+                by_actor.setdefault(event.actor, []).append(event)
+        for actor, acts in sorted(by_actor.items()):
+            note = f"acts in Dr {holder.last_name}'s mailbox after it left the directory"
+            injections.append(
+                Injection(
+                    ("holder_left_delegate_active",), practice, holder.address, actor, note, acts
+                )
+            )
+    return injections

@@ -21,7 +21,13 @@ from pathlib import Path
 
 from ..ingest.detect import DIRECTORY_HEADERS
 from ..ingest.kinds import AUDIT, DELEGATIONS, SNAPSHOT
-from .activity import AuditEvent, Injection, inject_anomalies, simulate_background
+from .activity import (
+    AuditEvent,
+    Injection,
+    departure_injections,
+    inject_anomalies,
+    simulate_background,
+)
 from .world import (
     ALPHA,
     CONNECT,
@@ -45,6 +51,7 @@ RULE_IDS = (
     "access_without_delegation",
     "access_after_revocation",
     "access_outside_validity",
+    "access_before_grant_recorded",
     "right_exceeded",
     "off_hours_access",
     "failed_login_burst",
@@ -52,6 +59,9 @@ RULE_IDS = (
     "open_ended_replacement",
     "delegation_not_by_holder",
     "delegate_outside_practice",
+    "delegation_self_granted",
+    "replacement_while_holder_active",
+    "holder_left_delegate_active",
 )
 
 # The file shapes are the ingestion contract's own.
@@ -457,8 +467,10 @@ def _structure_address(name: str, postal_code: str, city: str, practice) -> list
     ]
 
 
-def write_directory(outdir: Path, world: World, rng: random.Random) -> Path:
-    """The public MSSanté directory extraction: 31 columns, ``|``, UTF-8."""
+def write_directory(outdir: Path, world: World, rng: random.Random) -> list[Path]:
+    """The public MSSanté directory extractions: 31 columns, ``|``, UTF-8. The last one
+    (end of March) and one at each holder's departure, plus one before the first departure:
+    a departure is seen between two extractions."""
     rows = []
     for practice in world.practices:
         for person in practice.holders + practice.staff:
@@ -472,8 +484,32 @@ def write_directory(outdir: Path, world: World, rng: random.Random) -> Path:
         rows.append(_directory_person_row(person, world, "O" if rng.random() < 0.85 else "N"))
     # The real extraction is not grouped by practice: order by address like a plain dump.
     rows.sort(key=lambda row: row[1])
-    text = "".join("|".join(fields) + "\n" for fields in [list(DIRECTORY_HEADER)] + rows)
-    return _write(outdir / DIRECTORY_FILE, text)
+    stamps = {DIRECTORY_FILE: None}
+    if world.departures:
+        first = min(left_at for _, left_at in world.departures)
+        stamps[_directory_name(first - timedelta(days=14))] = first - timedelta(days=14)
+        stamps.update({_directory_name(left_at): left_at for _, left_at in world.departures})
+    # The last practitioner listed only in the directory registered late in March: the
+    # extractions differ by more than the departures.
+    newcomer = world.directory_only[-1].address if world.directory_only else None
+    files = []
+    for name, stamp in sorted(stamps.items()):
+        gone = {
+            holder.address
+            for holder, left_at in world.departures
+            if stamp is None or stamp >= left_at
+        }
+        if stamp is not None:
+            gone.add(newcomer)
+        kept = [row for row in rows if row[1] not in gone]
+        text = "".join("|".join(fields) + "\n" for fields in [list(DIRECTORY_HEADER)] + kept)
+        files.append(_write(outdir / name, text))
+    return files
+
+
+def _directory_name(stamp: datetime) -> str:
+    """The official file name of an extraction made at ``stamp`` (Paris time)."""
+    return f"Extraction_Correspondance_MSSante_{stamp.astimezone(PARIS):%Y%m%d%H%M}.txt"
 
 
 def ground_truth_rows(world: World, injections: list[Injection]) -> list[tuple[str, ...]]:
@@ -504,6 +540,15 @@ def ground_truth_rows(world: World, injections: list[Injection]) -> list[tuple[s
                     c for c in delegation.changes if c.performed_by != delegation.holder.address
                 ]
                 actor = cited[0].performed_by
+            elif rule_id == "delegation_self_granted":
+                cited = [
+                    c for c in delegation.changes if c.performed_by == delegation.delegate.address
+                ]
+                actor = delegation.delegate.address
+            elif rule_id == "replacement_while_holder_active":
+                # Judged on the month's activity of both, not on a delegation event.
+                cited = []
+                actor = delegation.delegate.address
             else:
                 cited = [delegation.changes[0]]
                 actor = delegation.delegate.address
@@ -565,6 +610,7 @@ def generate(outdir: Path, seed: int = DEFAULT_SEED) -> list[Path]:
     injected_events, injections = inject_anomalies(world, rng)
     events += injected_events
     assign_event_ids(world, events)
+    injections += departure_injections(world, events)
 
     files = [
         write_alpha_delegations(outdir, world),
@@ -577,7 +623,7 @@ def generate(outdir: Path, seed: int = DEFAULT_SEED) -> list[Path]:
         write_connect_snapshots(outdir, world),
         write_connect_audit(outdir, events),
         write_roster(outdir, world),
-        write_directory(outdir, world, rng),
+        *write_directory(outdir, world, rng),
         write_ground_truth(outdir, world, injections),
     ]
     files.append(write_manifest(outdir, seed, files))

@@ -240,6 +240,8 @@ class World:
     directory_only: list[Person]  # practitioners listed in the directory, in no practice
     directory_structures: dict[str, tuple[str, str, str, str]]  # address -> SIRET, name, cp, city
     org_rows: list[tuple[Practice, str, str]]  # practice, ORG mailbox, service
+    # Holders whose BAL PER leaves the directory: from the extraction of that instant on.
+    departures: list[tuple[Person, datetime]] = field(default_factory=list)
 
 
 class IdentifierFactory:
@@ -420,6 +422,31 @@ def build_world(rng: random.Random) -> World:
             note="replacement on Dr Lefèvre's mailbox granted by the secretary, not by the holder",
         )
     )
+    # Recorded on 12 March, valid from the 9th: the assistant's work before it was recorded is
+    # injected (activity.py).
+    delegations.append(
+        Delegation(
+            tilleuls,
+            lefevre,
+            barbier,
+            "medical_assistant",
+            [_grant(at(date(2026, 3, 12), 14, 5), ("read", "documents"), lefevre)],
+            valid_from=date(2026, 3, 9),
+        )
+    )
+    delegations.append(
+        Delegation(
+            tilleuls,
+            garnier,
+            royer,
+            "replacement",
+            [_grant(at(date(2026, 2, 23), 12, 30), SECRETARY_RIGHTS, garnier)],
+            valid_from=date(2026, 3, 2),
+            valid_to=date(2026, 3, 13),
+            anomalies=("replacement_while_holder_active",),
+            note="a replacement on Dr Garnier's mailbox while she keeps working every day",
+        )
+    )
 
     siret = ids.siret()
     perrot_practice = Practice(
@@ -543,7 +570,17 @@ def build_world(rng: random.Random) -> World:
             fabre,
             dhondt,
             "secretary",
-            [_grant(at(date(2025, 9, 1), 8, 20), SECRETARY_RIGHTS, fabre)],
+            [
+                _grant(at(date(2025, 9, 1), 8, 20), SECRETARY_RIGHTS, fabre),
+                DelegationChange(
+                    "modify",
+                    at(date(2026, 3, 9), 18, 40),
+                    SECRETARY_RIGHTS + ("manage",),
+                    dhondt.address,
+                ),
+            ],
+            anomalies=("delegation_self_granted",),
+            note="the secretary adds the manage right to her own delegation on Dr Fabre's mailbox",
         )
     )
     delegations.append(
@@ -837,7 +874,12 @@ def build_world(rng: random.Random) -> World:
                 "PARIS",
             )
     org_rows = [(p, p.org_mailbox, "Secrétariat") for p in practices if p.org_mailbox]
-    return World(practices, delegations, outsiders, directory_only, structures, org_rows)
+    # Dr Caron, on leave all March, stops practising: her BAL PER is gone from the directory
+    # extraction of 15 March, yet her replacement keeps working in it.
+    departures = [(caron, at(date(2026, 3, 15), 23, 0))]
+    return World(
+        practices, delegations, outsiders, directory_only, structures, org_rows, departures
+    )
 
 
 _OTHER_PRACTITIONERS = (
