@@ -33,7 +33,7 @@ from conftest import (
     write_lines,
     write_roster,
 )
-from delegation_reports.ingest import pipeline
+from delegation_reports.ingest import manifest, pipeline
 from delegation_reports.ingest.pipeline import ingest_file
 from delegation_reports.warehouse import connect
 
@@ -312,7 +312,7 @@ def _assert_untouched(con, before, path: Path) -> None:
 
 @pytest.mark.parametrize(
     "step",
-    ["_settle_repeats", "_locate_and_quarantine", "_quarantine_rejects", "_record_manifest"],
+    ["settle_repeats", "locate_and_quarantine", "quarantine_rejects", "record_manifest"],
 )
 def test_a_load_failing_midway_leaves_no_row_of_the_file(con, tmp_path, monkeypatch, step):
     ingest(con, VALID / "audit.csv")
@@ -340,7 +340,7 @@ def test_a_failing_manifest_insert_gives_a_failed_result_and_no_rows(con, tmp_pa
     ingest(con, VALID / "roster.csv")
     before = table_contents(con)
     path = INVALID / "audit_unknown_action.csv"
-    monkeypatch.setattr(pipeline, "__version__", None)
+    monkeypatch.setattr(manifest, "__version__", None)
 
     result = ingest_file(con, path)
 
@@ -352,7 +352,7 @@ def test_a_failing_manifest_insert_gives_a_failed_result_and_no_rows(con, tmp_pa
 
 def test_a_failing_jsonl_load_leaves_no_row(con, monkeypatch):
     before = table_contents(con)
-    monkeypatch.setattr(pipeline, "_settle_repeats", _boom)
+    monkeypatch.setattr(pipeline, "settle_repeats", _boom)
 
     with pytest.raises(RuntimeError):
         ingest_file(con, VALID / "audit.jsonl")
@@ -363,7 +363,7 @@ def test_a_failing_jsonl_load_leaves_no_row(con, monkeypatch):
 
 def test_the_warehouse_file_is_usable_by_another_connection_after_a_failure(db_path, monkeypatch):
     con = connect(db_path)
-    monkeypatch.setattr(pipeline, "_settle_repeats", _boom)
+    monkeypatch.setattr(pipeline, "settle_repeats", _boom)
     with pytest.raises(RuntimeError):
         ingest_file(con, VALID / "delegations.csv")
     monkeypatch.undo()

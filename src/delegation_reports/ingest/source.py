@@ -1,0 +1,37 @@
+"""One input file as the loader sees it: path, detected layout, fingerprint, read options."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import files
+from .detect import Detected
+from .kinds import Kind
+
+# Local times of Dovecot logs are read in this zone unless --timezone says otherwise.
+DEFAULT_TIMEZONE = "Europe/Paris"
+
+
+@dataclass
+class Source:
+    """A detected file and everything the loader derives from it."""
+
+    path: Path
+    detected: Detected
+    hashing: Future
+    operator: str | None
+    read_path: Path
+    transcoded: bool
+    n_records: int = 0
+    year: int | None = None
+    timezone: str = DEFAULT_TIMEZONE
+
+    @property
+    def kind(self) -> Kind:
+        return self.detected.layout.kind
+
+    @property
+    def fingerprint(self) -> files.Fingerprint:
+        return self.hashing.result()
