@@ -189,6 +189,7 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
     head = files.read_head(path)
     if not head.strip():
         raise InputFileError(f"{path}: the file is empty")
+    files.check_supported_encoding(path, head)
 
     if profile:
         layout = find_profile(profile)

@@ -57,6 +57,67 @@ def fingerprint(path: Path, on_progress=None) -> Fingerprint:
     return Fingerprint(digest.hexdigest(), size, blank, newlines + (last not in (b"", b"\n")))
 
 
+_UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# A multi-byte UTF-8 sequence: a lead byte and its continuation bytes.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def check_supported_encoding(path: Path, head: bytes) -> None:
+    """Refuse UTF-16 and UTF-32 files, which the readers would take for text full of NUL bytes."""
+    wide = head.startswith(_UTF16_BOMS)
+    if not wide and head:
+        # Without a BOM, UTF-16 text of Latin letters has a NUL byte every other byte.
+        sample = head[:4096]
+        wide = sample.count(0) * 4 >= len(sample)
+    if wide:
+        raise InputFileError(
+            f"{path}: the file is in UTF-16 (or UTF-32), which is not supported: "
+            "re-export it as UTF-8"
+        )
+
+
+def file_encoding(path: Path, declared: str) -> str:
+    """The encoding to read ``path`` with, given the one its layout declares.
+
+    A file declared in a single-byte encoding (Windows-1252, Latin-1) but written in UTF-8
+    would load as mojibake (``SantÃ© Sud``), and since names are part of the keys, the same
+    events would load again under a second name. A file whose non-ASCII bytes are mostly valid
+    UTF-8 sequences is UTF-8 whatever the layout says; its few stray bytes quarantine their rows.
+    """
+    if codecs.lookup(declared).name == "utf-8":
+        return "utf-8"
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    non_ascii = False
+    with path.open("rb") as handle:
+        try:
+            while chunk := handle.read(CHUNK):
+                decoder.decode(chunk)
+                non_ascii = non_ascii or not chunk.isascii()
+            decoder.decode(b"", final=True)
+            return "utf-8" if non_ascii else codecs.lookup(declared).name
+        except UnicodeDecodeError:
+            pass
+        handle.seek(0)
+        counts = [0, 0]
+        while chunk := handle.read(CHUNK):
+            _count_utf8(chunk, counts)
+    return "utf-8" if _mostly_utf8(counts) else codecs.lookup(declared).name
+
+
+def _count_utf8(data: bytes, counts: list[int]) -> None:
+    counts[0] += len(data) - len(data.translate(None, _HIGH_BYTES))
+    counts[1] += sum(len(m) for m in _UTF8_SEQUENCE.findall(data))
+
+
+def _mostly_utf8(counts: list[int]) -> bool:
+    """True when most non-ASCII bytes belong to valid UTF-8 sequences."""
+    n_high, n_in_sequences = counts
+    return n_in_sequences * 2 > n_high
+
+
 def read_head(path: Path, limit: int = 1 << 16) -> bytes:
     try:
         with path.open("rb") as handle:
@@ -66,17 +127,20 @@ def read_head(path: Path, limit: int = 1 << 16) -> bytes:
 
 
 def decode_head(head: bytes, encoding: str | None = None) -> str:
-    """Decode a file's first bytes: the given encoding, else UTF-8, else Windows-1252."""
+    """Decode a file's first bytes: UTF-8 when they are (see ``file_encoding``), else the given
+    encoding, else Windows-1252."""
     if head.startswith(codecs.BOM_UTF8):
         head = head[len(codecs.BOM_UTF8) :]
-    candidates = [encoding] if encoding else ["utf-8", "cp1252"]
-    for candidate in candidates:
-        decoder = codecs.getincrementaldecoder(candidate)(errors="strict")
-        try:
-            return decoder.decode(head, final=False)
-        except UnicodeDecodeError:
-            continue
-    return head.decode(candidates[-1], errors="replace")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    try:
+        return decoder.decode(head, final=False)
+    except UnicodeDecodeError:
+        pass
+    counts = [0, 0]
+    _count_utf8(head, counts)
+    if _mostly_utf8(counts):
+        return head.decode("utf-8", errors="replace")
+    return head.decode(encoding or "cp1252", errors="replace")
 
 
 def first_line(text: str) -> str:

@@ -101,8 +101,8 @@ def record_manifest(
         INSERT INTO ingest_file (file_id, path, file_name, size_bytes, sha256, kind, format,
             operator, rows_read, rows_loaded, rows_duplicate, rows_quarantined,
             ignored_columns, dropped_content_columns, covered_from_at, covered_to_at,
-            started_at, ended_at, tool_version, notes, rows_skipped)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            started_at, ended_at, tool_version, notes, rows_skipped, encoding)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             file_id,
@@ -126,5 +126,6 @@ def record_manifest(
             __version__,
             "; ".join(result.notes) or None,
             result.rows_skipped,
+            source.encoding,
         ],
     )

@@ -153,10 +153,12 @@ def ingest_file(
             raise InputFileError(f"{path}: no 'operator' column: pass --operator NAME")
         result.operator = default_operator
         with tempfile.TemporaryDirectory(prefix="delegation-reports-") as tmp:
-            read_path, transcoded = path, False
-            if detected.layout.container != "jsonl" and not detected.layout.is_utf8:
+            read_path, transcoded, encoding = path, False, "utf-8"
+            if detected.layout.container not in ("jsonl", *ADAPTER_FORMATS):
+                encoding = files.file_encoding(path, detected.layout.encoding)
+            if encoding != "utf-8":
                 read_path, transcoded = Path(tmp) / "utf8.csv", True
-                files.transcode_to_utf8(path, read_path, detected.layout.encoding)
+                files.transcode_to_utf8(path, read_path, encoding)
             source = Source(
                 path,
                 detected,
@@ -164,6 +166,7 @@ def ingest_file(
                 default_operator,
                 read_path,
                 transcoded,
+                encoding=encoding,
                 year=year,
                 timezone=timezone,
             )

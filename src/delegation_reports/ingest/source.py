@@ -24,6 +24,8 @@ class Source:
     operator: str | None
     read_path: Path
     transcoded: bool
+    # The encoding the file is read with (docs/formats.md), recorded in the manifest.
+    encoding: str = "utf-8"
     n_records: int = 0
     year: int | None = None
     timezone: str = DEFAULT_TIMEZONE

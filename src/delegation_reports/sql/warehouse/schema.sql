@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS ingest_file (
 -- older warehouses get the column when opened for writing.
 ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS rows_skipped BIGINT DEFAULT 0;
 
+-- The encoding the file was read with (`utf-8`, `cp1252`...): a profile's declared encoding,
+-- unless the file turned out to be UTF-8. Added after the first release: NULL for files
+-- loaded before.
+ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS encoding VARCHAR;
+
 -- Grain: one row per rejected input row, with the reason it was not loaded.
 CREATE TABLE IF NOT EXISTS quarantine (
     file_id            INTEGER NOT NULL,
