@@ -523,3 +523,12 @@ def test_operator_column_wins_over_the_given_operator(con, tmp_path):
     ingest(con, path, operator="Fallback")
 
     assert con.execute("SELECT DISTINCT operator FROM audit_event").fetchall() == [(OPERATOR,)]
+
+
+def test_jsonl_numbers_used_as_identifiers_keep_their_literal_text(con):
+    result = ingest(con, VALID / "audit_numeric_ids.jsonl")
+
+    # 1.10 and 1.1, 1e2 and 100 are four events, not two events and two duplicates.
+    assert (result.rows_read, result.rows_loaded, result.rows_duplicate) == (6, 6, 0)
+    stored = con.execute("SELECT event_id FROM audit_event ORDER BY session_id").fetchall()
+    assert [r[0] for r in stored] == ["1.10", "1.1", "1e2", "100", "12345678901234567890123", "-0"]

@@ -11,6 +11,12 @@ from .source import Source
 _JSONL_BATCH = 50_000
 
 
+def parse_json(text: str):
+    """Parse JSON keeping every number as the text written: ``1.10`` stays ``"1.10"`` (a float
+    would make it ``1.1``, the id of another event) and ``1e2`` stays ``"1e2"``."""
+    return json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
+
+
 def _jsonl_value(value) -> str | None:
     if value is None:
         return None
@@ -18,8 +24,6 @@ def _jsonl_value(value) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -66,7 +70,7 @@ def stage_jsonl(con, source: Source) -> int:
             if not text.strip():
                 continue
             try:
-                record = json.loads(text.decode("utf-8-sig" if line_number == 1 else "utf-8"))
+                record = parse_json(text.decode("utf-8-sig" if line_number == 1 else "utf-8"))
             except UnicodeDecodeError:
                 bad.append(
                     (
