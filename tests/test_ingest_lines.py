@@ -115,15 +115,16 @@ def test_blank_lines_do_not_shift_the_lines_of_later_rows(con, tmp_path):
     assert {r["line_number"]: r["raw_text"] for r in quarantined(con)} == expected
 
 
+@pytest.mark.parametrize("surplus", ["surplus", ""], ids=["extra-value", "extra-empty-field"])
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
-def test_blank_lines_and_rejected_lines_before_quarantined_rows(con, tmp_path, line_end):
+def test_blank_lines_and_rejected_lines_before_quarantined_rows(con, tmp_path, line_end, surplus):
     lines = [csv_line(AUDIT_COLUMNS)]
     expected = {}
     for block in range(6):
         lines += [""] * (block % 3)
         lines.append(csv_line(audit_fields(f"E-{block}")))
         if block % 2:
-            lines.append(csv_line([*audit_fields(f"W-{block}"), "surplus"]))
+            lines.append(csv_line([*audit_fields(f"W-{block}"), surplus]))
             expected[len(lines)] = "wrong_column_count"
         lines.append(_bad(f"B-{block}"))
         expected[len(lines)] = "unknown_action"

@@ -35,6 +35,13 @@ def _line_too_long(tmp_path: Path) -> Path:
     return write_lines(tmp_path / "audit_line_too_long.csv", lines)
 
 
+def _hundred_thousand_commas(tmp_path: Path) -> Path:
+    lines = [csv_line(AUDIT_COLUMNS), csv_line(audit_fields("E-1"))]
+    lines.append(csv_line(audit_fields("QX-1")) + "," * 100_000)
+    lines.append(csv_line(audit_fields("E-2")))
+    return write_lines(tmp_path / "audit_hundred_thousand_commas.csv", lines, line_end="\r\n")
+
+
 @dataclass(frozen=True)
 class Case:
     """A file holding one row quarantined for ``reason``, marked QX: a fixture of
@@ -54,6 +61,8 @@ class Case:
 
 CASES = [
     Case("wrong_column_count", "audit_wrong_column_count.csv"),
+    Case("wrong_column_count", "audit_trailing_empty_fields.csv"),
+    Case("wrong_column_count", _hundred_thousand_commas),
     Case("malformed_row", "audit_malformed_row.csv"),
     Case("malformed_row", "audit_malformed_row.jsonl"),
     Case("undecodable_bytes", "audit_undecodable_bytes.csv"),

@@ -207,6 +207,66 @@ def raw_line(path: Path, offset: int, limit: int = 8192) -> str:
     return line.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
 
 
+def trailing_field_lines(
+    path: Path, delimiter: str, n_fields: int, quote: str
+) -> list[tuple[int, str]]:
+    """The lines with more fields than the header whose extra fields are all empty, with their
+    text: ``...,OpC,,`` or a row followed by thousands of delimiters.
+
+    The CSV reader loads such a row silently (it reports extra fields only when one holds a
+    value); its fields cannot be trusted to be in their columns. Only a line ending with the
+    delimiter can be one, so the scan looks at those alone (a byte search on clean files).
+    """
+    end = delimiter.encode()
+    found: list[tuple[int, str]] = []
+    n_before = 0  # line ends before the current chunk
+    carry = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            data = carry + chunk
+            last_end = data.rfind(b"\n")
+            if last_end < 0:
+                carry = data
+                continue
+            body, carry = data[: last_end + 1], data[last_end + 1 :]
+            for marker in (end + b"\n", end + b"\r\n"):
+                position = body.find(marker)
+                while position >= 0:
+                    start = body.rfind(b"\n", 0, position) + 1
+                    stop = body.find(b"\n", position)
+                    line = body[start:stop].rstrip(b"\r")
+                    if line.count(end) >= n_fields:
+                        row = _single_line_fields(line, delimiter, quote)
+                        if row and len(row) > n_fields and not any(row[n_fields:]):
+                            number = n_before + body.count(b"\n", 0, start) + 1
+                            found.append((number, line.decode("utf-8", errors="backslashreplace")))
+                    position = body.find(marker, stop)
+            n_before += body.count(b"\n")
+    return sorted(found)
+
+
+def _single_line_fields(line: bytes, delimiter: str, quote: str) -> list[str] | None:
+    """The fields of one physical line, or None when a quoted value runs past its end."""
+    text = line.decode("utf-8", errors="replace")
+    if quote and text.count(quote) % 2:
+        return None
+    options = {"quotechar": quote} if quote else {"quoting": csv.QUOTE_NONE}
+    try:
+        return next(csv.reader([text], delimiter=delimiter, strict=True, **options), [])
+    except csv.Error:
+        return None
+
+
+def blank_out_lines(source: Path, target: Path, line_numbers: set[int]) -> None:
+    """Copy ``source`` with the given lines emptied (their line ends kept, so every other line
+    keeps its number and the CSV reader skips them)."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        for number, line in enumerate(src, start=1):
+            if number in line_numbers:
+                line = line[len(line.rstrip(b"\r\n")) :]
+            dst.write(line)
+
+
 def logical_blank_lines(path: Path, delimiter: str) -> list[int]:
     """The blank lines of a CSV file whose quoted values span lines, numbered as the CSV
     reader numbers lines: a record counts as one line however many it spans."""

@@ -44,7 +44,7 @@ from .quarantine import REASONS, locate_and_quarantine, quarantine_rejects
 from .repeats import settle_repeats
 from .source import DEFAULT_TIMEZONE, Source
 from .staging import define_time_macros, insert_valid, set_variables
-from .staging_csv import count_records
+from .staging_csv import count_records, screen_lines
 from .staging_json import stage_jsonl
 
 __all__ = ["REASONS", "FileResult", "ingest_file", "ingest_paths"]
@@ -170,6 +170,8 @@ def ingest_file(
                 year=year,
                 timezone=timezone,
             )
+            if detected.layout.container in ("csv", "directory"):
+                screen_lines(source, Path(tmp))
             if detected.layout.container in ADAPTER_FORMATS:
                 _load_adapter(con, source, result, started, on_progress)
             else:

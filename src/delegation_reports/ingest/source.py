@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import files
@@ -26,6 +26,8 @@ class Source:
     transcoded: bool
     # The encoding the file is read with (docs/formats.md), recorded in the manifest.
     encoding: str = "utf-8"
+    # (line number, text) of lines rejected before the CSV reader reads the file.
+    screened: list[tuple[int, str]] = field(default_factory=list)
     n_records: int = 0
     year: int | None = None
     timezone: str = DEFAULT_TIMEZONE

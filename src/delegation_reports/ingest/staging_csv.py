@@ -4,6 +4,9 @@ physical line numbers of rows."""
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 from . import files
 from .content import scrub_csv_line
 from .kinds import is_content_column
@@ -32,6 +35,27 @@ def _csv_field(expr: str, delimiter: str) -> str:
     )
 
 
+def quote_char(container: str) -> str:
+    """The quote character of a delimited container: none in the directory extraction."""
+    return "" if container == "directory" else '"'
+
+
+def screen_lines(source: Source, tmp: Path) -> None:
+    """Set apart the lines the CSV reader would load although their fields cannot be trusted
+    (extra empty fields): they are rejected here, and the reader reads a copy without them."""
+    detected = source.detected
+    source.screened = files.trailing_field_lines(
+        source.read_path,
+        detected.delimiter,
+        len(detected.header),
+        quote_char(detected.layout.container),
+    )
+    if source.screened:
+        screened_path = tmp / "screened.csv"
+        files.blank_out_lines(source.read_path, screened_path, {n for n, _ in source.screened})
+        source.read_path = screened_path
+
+
 def csv_raw_sql(
     source: Source,
     *,
@@ -49,7 +73,7 @@ def csv_raw_sql(
     content = {i for i, h in enumerate(header) if is_content_column(h)}
     kept = [n for i, n in enumerate(names) if i not in content]
     delimiter = detected.delimiter
-    quote = "" if layout.container == "directory" else '"'
+    quote = quote_char(layout.container)
 
     select = ["ordinality + 1 AS line_number" if with_lines else "NULL::BIGINT AS line_number"]
     canonical = layout.kind.columns
@@ -112,11 +136,14 @@ def count_records(con, source: Source) -> int:
             (_REJECT_REASONS[t] for t in error_types if t in _REJECT_REASONS), "malformed_row"
         )
         if reason == "undecodable_bytes" and not source.transcoded:
-            raw = files.raw_line(source.path, offset)
+            raw = files.raw_line(source.read_path, offset)
         else:
             raw = (csv_line or "").strip("\r\n")
         detail = (message or "").splitlines()[0] if message else None
         rows.append((int(line), reason, detail, scrub_csv_line(raw, source)))
+    for line, raw in source.screened:
+        detail = f"{len(next(csv.reader([raw], delimiter=source.detected.delimiter)))} fields, header has {len(source.detected.header)} (extra empty fields)"
+        rows.append((line, "wrong_column_count", detail, scrub_csv_line(raw, source)))
     con.execute(
         "CREATE TEMP TABLE rejects (line_number BIGINT, reason VARCHAR, detail VARCHAR, raw_text VARCHAR)"
     )
