@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 
 import pytest
@@ -14,13 +15,16 @@ from conftest import (
     INVALID,
     OPERATOR,
     VALID,
+    audit_fields,
     audit_record,
+    csv_line,
     paris,
     utc,
     write_csv,
     write_lines,
 )
 from delegation_reports.cli import main
+from delegation_reports.warehouse import opened
 
 RESULT_KEYS = {
     "file",
@@ -307,3 +311,32 @@ def test_every_command_has_help(command):
     assert result.stdout.startswith("Usage:")
     long_form = run(*command, "--help")
     assert long_form.stdout == result.stdout
+
+
+def test_control_characters_are_refused_in_keys_and_never_printed(db_path, tmp_path):
+    lines = [
+        csv_line(AUDIT_COLUMNS),
+        csv_line(audit_fields("E-1", user_agent="Agent\x1b[2Jforged\x00")),
+        csv_line(audit_fields("E-\x002", actor="eve\x01@pro.mssante.fr")),
+        csv_line(audit_fields("E-3", operator="Op\x1b[31mRed")),
+    ]
+    path = write_lines(tmp_path / "controls\x1b[1m.csv", lines)
+
+    outputs = [
+        run("ingest", "--db", db_path, "--no-refresh", path),
+        run("status", "--db", db_path),
+        run("quarantine", "--db", db_path),
+    ]
+
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.output), result.output
+    details = [r["detail"] for r in json.loads(run("quarantine", "--db", db_path, "--json").output)]
+    assert details == [
+        "invalid_value: control character in event_id, actor",
+        "invalid_value: control character in operator",
+    ]
+    with opened(db_path, read_only=True) as con:
+        assert con.execute("SELECT event_id, user_agent FROM audit_event").fetchall() == [
+            ("E-1", "Agent\x1b[2Jforged\x00")
+        ]

@@ -73,6 +73,7 @@ CASES = [
     Case("nonexistent_local_time", "fr_journal_acces_nonexistent_local_time.csv", "cp1252"),
     Case("unknown_action", "audit_unknown_action.csv"),
     Case("invalid_value", "audit_invalid_value.csv"),
+    Case("invalid_value", "audit_control_characters.csv"),
     Case("invalid_address", "delegations_invalid_address.csv"),
     Case("invalid_identifier", "roster_invalid_identifier.csv"),
     Case("invalid_check_digit", "roster_invalid_check_digit.csv"),

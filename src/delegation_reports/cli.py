@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -44,6 +45,16 @@ db_option = click.option(
     default=None,
     help=f"Warehouse file (default: ${DB_ENV} or ./delegation.duckdb).",
 )
+
+
+# Control characters but tab and line feed: a NUL, a carriage return or an escape sequence in
+# an audit field would garble or rewrite what the terminal shows.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape(text: str) -> str:
+    """Text from input files as printed: control characters removed, rich markup escaped."""
+    return escape_markup(_CONTROL.sub("", text))
 
 
 def _console(err: bool = False) -> Console:
