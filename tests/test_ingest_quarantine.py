@@ -24,6 +24,7 @@ from conftest import (
     write_lines,
 )
 from delegation_reports.ingest.pipeline import REASONS
+from delegation_reports.warehouse import connect
 
 MARKER = b"QX"
 
@@ -106,11 +107,7 @@ def test_each_reason_is_quarantined_with_its_line_and_raw_text(con, tmp_path, ca
     [row] = quarantined(con)
     assert (row["reason"], row["line_number"]) == (case.reason, line)
     assert row["file_sha256"] == result.sha256
-    if case.reason == "conflicting_duplicate":
-        as_parsed = json.loads(row["raw_text"])
-        assert as_parsed["event_id"] == "E-1"
-        assert as_parsed["actor"] == "qx.intruder@pro.mssante.fr"
-    elif case.reason == "line_too_long":
+    if case.reason == "line_too_long":
         assert raw_line.decode().startswith(row["raw_text"])
         assert row["raw_text"].startswith("QX-1,")
     elif case.reason == "undecodable_bytes":
@@ -281,3 +278,40 @@ def test_a_row_with_several_problems_reports_the_first_reason_and_all_details(co
     assert row["reason"] == "missing_required_field"
     for reason in ("missing_required_field", "unknown_action", "invalid_address"):
         assert reason in row["detail"]
+
+
+def test_raw_text_is_the_line_as_written_and_quarantined_at_is_recorded(con, tmp_path):
+    path = INVALID / "audit_raw_text_as_written.csv"
+    jsonl = tmp_path / "spaced.jsonl"
+    spaced = '{ "event_id":"QX-2" ,"occurred_at":"2026-03-02T09:15:00+01:00", "mailbox":"a@b.fr",  "actor": "c@d.fr","action":"fly","outcome":"success","operator":"Op", "n": 1.50}'
+    jsonl.write_text(spaced + "\n", encoding="utf-8")
+
+    result = ingest(con, path)
+    ingest(con, jsonl)
+
+    rows = con.execute(
+        "SELECT line_number, reason, raw_text, quarantined_at, "
+        "quarantined_at BETWEEN f.started_at AND f.ended_at "
+        "FROM quarantine JOIN ingest_file AS f USING (file_id) ORDER BY file_id"
+    ).fetchall()
+    written = path.read_bytes().decode("utf-8").split("\r\n")[2]
+    assert written.startswith('"QX-1","2026-03-02T09:15:00+01:00"')
+    assert [r[:3] for r in rows] == [(3, "unknown_action", written), (1, "unknown_action", spaced)]
+    assert all(r[3] is not None and r[4] for r in rows)
+    assert result.rows_quarantined == 1
+
+
+def test_quarantine_rows_of_an_older_warehouse_keep_no_quarantined_at(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = connect(path)
+    ingest(con, INVALID / "audit_unknown_action.csv")
+    con.execute("ALTER TABLE quarantine DROP COLUMN quarantined_at")
+    con.close()
+
+    con = connect(path)
+    try:
+        ingest(con, INVALID / "audit_invalid_value.csv")
+        stamps = con.execute("SELECT quarantined_at IS NULL FROM quarantine ORDER BY file_id")
+        assert [r[0] for r in stamps.fetchall()] == [True, False]
+    finally:
+        con.close()

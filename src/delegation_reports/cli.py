@@ -283,7 +283,7 @@ def quarantine(db, file_, reason, as_json):
     with opened(db or default_db_path(), read_only=True) as con:
         rows = status_lib.quarantined_rows(con, file_, reason)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return
     console = _console()
     if not rows:

@@ -267,6 +267,38 @@ def blank_out_lines(source: Path, target: Path, line_numbers: set[int]) -> None:
             dst.write(line)
 
 
+def raw_records(path: Path, numbers: set[int], quote: str) -> dict[int, str]:
+    """The text of the records at the given line numbers, numbered as the quarantine numbers
+    them: a quoted value spanning lines makes one record. Bytes that are not UTF-8 are shown
+    escaped (``\\x92``)."""
+    out: dict[int, str] = {}
+    last = max(numbers)
+    quote_byte = quote.encode()
+    number = 0
+    pending = b""
+    with path.open("rb") as handle:
+        for line in handle:
+            if not pending:
+                number += 1
+            pending += line
+            if quote_byte and pending.count(quote_byte) % 2:
+                continue  # inside a quoted value: the record goes on
+            if number in numbers:
+                out[number] = _shown_line(pending)
+            pending = b""
+            if number >= last:
+                return out
+    if pending and number in numbers:
+        out[number] = _shown_line(pending)
+    return out
+
+
+def _shown_line(line: bytes) -> str:
+    if line.startswith(codecs.BOM_UTF8):
+        line = line[len(codecs.BOM_UTF8) :]
+    return line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+
+
 def logical_blank_lines(path: Path, delimiter: str) -> list[int]:
     """The blank lines of a CSV file whose quoted values span lines, numbered as the CSV
     reader numbers lines: a record counts as one line however many it spans."""

@@ -40,7 +40,7 @@ from .manifest import (
     file_coverage,
     record_manifest,
 )
-from .quarantine import REASONS, locate_and_quarantine, quarantine_rejects
+from .quarantine import QUARANTINE_COLUMNS, REASONS, locate_and_quarantine, quarantine_rejects
 from .repeats import settle_repeats
 from .source import DEFAULT_TIMEZONE, Source
 from .staging import define_time_macros, insert_valid, set_variables
@@ -51,6 +51,7 @@ __all__ = ["REASONS", "FileResult", "ingest_file", "ingest_paths"]
 
 _TEMP_TABLES = (
     "located",
+    "raw_lines",
     "repeat_groups",
     "conflict_rows",
     "skipped_lines",
@@ -66,7 +67,14 @@ _TEMP_TABLES = (
 
 
 # Temporary tables of one kind's pass over an adapter's rows.
-_PASS_TABLES = ("located", "repeat_groups", "conflict_rows", "skipped_lines", "jsonl_rows")
+_PASS_TABLES = (
+    "located",
+    "raw_lines",
+    "repeat_groups",
+    "conflict_rows",
+    "skipped_lines",
+    "jsonl_rows",
+)
 
 
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
@@ -319,7 +327,7 @@ def _load_adapter(con, source: Source, result: FileResult, started: datetime, on
             _drop_temp(con, _PASS_TABLES)
         if staging.rejects:
             con.executemany(
-                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [(file_id, source.fingerprint.sha256, *reject) for reject in staging.rejects],
             )
         if staging.persist:

@@ -3,10 +3,12 @@ the lines the readers rejected."""
 
 from __future__ import annotations
 
+from . import files
+from .content import scrub_csv_line
 from .repeats import content_sql, key_join, key_sql
 from .source import Source
 from .staging import staged_sql
-from .staging_csv import fix_line_numbers
+from .staging_csv import fix_line_numbers, quote_char
 
 # The closed list of quarantine reasons (documented in docs/quarantine.md).
 REASONS = {
@@ -29,6 +31,10 @@ REASONS = {
 }
 
 
+# The columns every insert names; `quarantined_at` takes its default, the load's time.
+QUARANTINE_COLUMNS = "file_id, file_sha256, line_number, reason, detail, raw_text"
+
+
 def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool) -> int:
     """Read the file again with line numbers, for the rows that need one: rows with problems,
     and every occurrence of a conflicting key. Returns the duplicates found among the latter."""
@@ -48,17 +54,18 @@ def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool
     )
     if source.detected.layout.container != "jsonl":
         fix_line_numbers(con, source)
+    _collect_raw_lines(con, source)
     con.execute(
-        "INSERT INTO quarantine SELECT $file_id, $sha, line_number, problems[1].reason, "
-        "array_to_string(list_transform(problems, lambda p: p.reason || coalesce(': ' || p.detail, '')), '; '), "
-        "raw_text FROM located WHERE len(problems) > 0",
+        f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) "
+        "SELECT $file_id, $sha, l.line_number, l.problems[1].reason, "
+        "array_to_string(list_transform(l.problems, lambda p: p.reason || coalesce(': ' || p.detail, '')), '; '), "
+        "coalesce(r.raw_text, l.raw_text) "
+        "FROM located AS l LEFT JOIN raw_lines AS r USING (line_number) WHERE len(l.problems) > 0",
         {"file_id": file_id, "sha": source.fingerprint.sha256},
     )
     if not conflict_keys:
         return 0
     stored = ", ".join(kind.stored)
-    # A conflicting row passed validation, so its raw text was not kept: show it as parsed.
-    as_parsed = "to_json(struct_pack(" + ", ".join(f"{c} := l.{c}" for c in kind.stored) + "))"
     con.execute(
         f"""
         CREATE TEMP TABLE conflict_rows AS
@@ -83,14 +90,14 @@ def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool
     )
     con.execute(
         f"""
-        INSERT INTO quarantine
-        SELECT $file_id, $sha, line_number, 'conflicting_duplicate',
-            CASE WHEN earlier_file_id IS NOT NULL
-                THEN 'same key as a row of file ' || earlier_file_id || ', different content'
-                ELSE 'same key as line ' || first_line || ' of this file, different content' END,
-            {as_parsed.replace("l.", "")}
-        FROM conflict_rows
-        WHERE content IS DISTINCT FROM coalesce(earlier_content, first_content)
+        INSERT INTO quarantine ({QUARANTINE_COLUMNS})
+        SELECT $file_id, $sha, c.line_number, 'conflicting_duplicate',
+            CASE WHEN c.earlier_file_id IS NOT NULL
+                THEN 'same key as a row of file ' || c.earlier_file_id || ', different content'
+                ELSE 'same key as line ' || c.first_line || ' of this file, different content' END,
+            r.raw_text
+        FROM conflict_rows AS c LEFT JOIN raw_lines AS r USING (line_number)
+        WHERE c.content IS DISTINCT FROM coalesce(c.earlier_content, c.first_content)
         """,
         {"file_id": file_id, "sha": source.fingerprint.sha256},
     )
@@ -103,6 +110,29 @@ def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool
 
 def quarantine_rejects(con, source: Source, file_id: int) -> None:
     con.execute(
-        "INSERT INTO quarantine SELECT ?, ?, line_number, reason, detail, raw_text FROM rejects",
+        f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) "
+        "SELECT ?, ?, line_number, reason, detail, raw_text FROM rejects",
         [file_id, source.fingerprint.sha256],
+    )
+
+
+def _collect_raw_lines(con, source: Source) -> None:
+    """`raw_lines`: the text of each located row's line as it is in the file (after decoding,
+    message content blanked), not a re-serialisation of the parsed fields."""
+    con.execute("CREATE TEMP TABLE raw_lines (line_number BIGINT, raw_text VARCHAR)")
+    if source.detected.layout.container == "jsonl":
+        # JSON Lines and adapters staged each row with its line's text.
+        con.execute(
+            "INSERT INTO raw_lines SELECT line_number, any_value(raw_text) FROM jsonl_rows "
+            "WHERE line_number IN (SELECT line_number FROM located) GROUP BY line_number"
+        )
+        return
+    numbers = {r[0] for r in con.execute("SELECT DISTINCT line_number FROM located").fetchall()}
+    if not numbers:
+        return
+    detected = source.detected
+    found = files.raw_records(source.read_path, numbers, quote_char(detected.layout.container))
+    con.executemany(
+        "INSERT INTO raw_lines VALUES (?, ?)",
+        [(number, scrub_csv_line(text, source)) for number, text in found.items()],
     )

@@ -70,7 +70,8 @@ def stage_jsonl(con, source: Source) -> int:
             if not text.strip():
                 continue
             try:
-                record = parse_json(text.decode("utf-8-sig" if line_number == 1 else "utf-8"))
+                decoded = text.decode("utf-8-sig" if line_number == 1 else "utf-8")
+                record = parse_json(decoded)
             except UnicodeDecodeError:
                 bad.append(
                     (
@@ -87,13 +88,13 @@ def stage_jsonl(con, source: Source) -> int:
                         line_number,
                         "malformed_row",
                         f"invalid JSON: {exc.msg}",
-                        scrub_json_text(text.decode("utf-8")),
+                        scrub_json_text(decoded),
                     )
                 )
                 continue
             if not isinstance(record, dict):
                 bad.append(
-                    (line_number, "malformed_row", "not a JSON object", text.decode("utf-8"))
+                    (line_number, "malformed_row", "not a JSON object", scrub_json_text(decoded))
                 )
                 continue
             kept = {k: v for k, v in record.items() if not is_content_column(k)}
@@ -106,7 +107,7 @@ def stage_jsonl(con, source: Source) -> int:
             for c in kind.columns:
                 batch[c].append(_jsonl_value(kept.get(c)))
             batch["has_bad_bytes"].append(False)
-            batch["raw_text"].append(json.dumps(kept, ensure_ascii=False))
+            batch["raw_text"].append(scrub_json_text(decoded))
             if len(batch["line_number"]) >= _JSONL_BATCH:
                 flush()
     flush()

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw_text           VARCHAR
 );
 
+-- When the row was quarantined (the load's transaction time). Added after the first release:
+-- NULL for rows quarantined by versions that did not record it.
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS quarantined_at TIMESTAMPTZ;
+ALTER TABLE quarantine ALTER COLUMN quarantined_at SET DEFAULT current_timestamp;
+
 -- Grain: one row per audit event (operator + event_id).
 CREATE TABLE IF NOT EXISTS audit_event (
     operator           VARCHAR NOT NULL,
