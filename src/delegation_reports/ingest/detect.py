@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..errors import InputFileError, UnknownFormat
 from . import dovecot, files, m365
-from .kinds import AUDIT, DIRECTORY, DIRECTORY_COLUMNS, KINDS, is_content_column
+from .content import is_content_column
+from .kinds import AUDIT, DIRECTORY, DIRECTORY_COLUMNS, KINDS
 from .layout import Layout, bundled_profiles, canonical_layout, find_profile, normalise_header
 
 # Real-world sources read by an adapter (ingest/m365.py, ingest/dovecot.py) rather than by a

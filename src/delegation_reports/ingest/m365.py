@@ -25,6 +25,7 @@ import duckdb
 
 from . import files
 from .adapters import RowSink, Staging, address_like, has_surrogates, shown
+from .content import is_content_column, scrub_csv_line, scrub_json_text
 
 DEFAULT_OPERATOR = "Microsoft 365"
 # An aggregated record standing for more accesses than this is quarantined (invalid_value)
@@ -218,7 +219,7 @@ def scrub(value, found: set[str], path: str = "", in_folder: bool = False):
         out = {}
         for key, item in value.items():
             folded = key.casefold()
-            if folded in CONTENT_KEYS or (in_folder and folded == "name"):
+            if folded in CONTENT_KEYS or is_content_column(key) or (in_folder and folded == "name"):
                 if item not in (None, "", [], {}):
                     found.add(f"{path}{key}")
                 out[key] = ""
@@ -232,7 +233,7 @@ def scrub(value, found: set[str], path: str = "", in_folder: bool = False):
 
 def scrub_text(text: str) -> str:
     """Blank content values in JSON text that could not be parsed."""
-    return _CONTENT_TEXT.sub(lambda m: m.group(1) + '""', text)
+    return scrub_json_text(_CONTENT_TEXT.sub(lambda m: m.group(1) + '""', text))
 
 
 def _csv_records(path: Path, header: list[str], delimiter: str = ","):
@@ -257,14 +258,19 @@ def _csv_records(path: Path, header: list[str], delimiter: str = ","):
                 continue
             raw = _csv_raw(row, delimiter)
             if any(has_surrogates(f) for f in row):
-                yield _Reject(line, "undecodable_bytes", "bytes that are not UTF-8", shown(raw))
+                yield _Reject(
+                    line,
+                    "undecodable_bytes",
+                    "bytes that are not UTF-8",
+                    scrub_csv_line(shown(raw), header, delimiter),
+                )
                 continue
             if len(row) != len(header):
                 yield _Reject(
                     line,
                     "wrong_column_count",
                     f"{len(row)} fields, the header has {len(header)}",
-                    raw,
+                    scrub_csv_line(raw, header, delimiter),
                 )
                 continue
             yield _json_record(line, row[index], "AuditData ")

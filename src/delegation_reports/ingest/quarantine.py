@@ -134,5 +134,8 @@ def _collect_raw_lines(con, source: Source) -> None:
     found = files.raw_records(source.read_path, numbers, quote_char(detected.layout.container))
     con.executemany(
         "INSERT INTO raw_lines VALUES (?, ?)",
-        [(number, scrub_csv_line(text, source)) for number, text in found.items()],
+        [
+            (number, scrub_csv_line(text, detected.header, detected.delimiter))
+            for number, text in found.items()
+        ],
     )

@@ -8,8 +8,7 @@ import csv
 from pathlib import Path
 
 from . import files
-from .content import scrub_csv_line
-from .kinds import is_content_column
+from .content import is_content_column, scrub_csv_line
 from .source import Source
 
 _REJECT_REASONS = {
@@ -140,10 +139,24 @@ def count_records(con, source: Source) -> int:
         else:
             raw = (csv_line or "").strip("\r\n")
         detail = (message or "").splitlines()[0] if message else None
-        rows.append((int(line), reason, detail, scrub_csv_line(raw, source)))
+        rows.append(
+            (
+                int(line),
+                reason,
+                detail,
+                scrub_csv_line(raw, source.detected.header, source.detected.delimiter),
+            )
+        )
     for line, raw in source.screened:
         detail = f"{len(next(csv.reader([raw], delimiter=source.detected.delimiter)))} fields, header has {len(source.detected.header)} (extra empty fields)"
-        rows.append((line, "wrong_column_count", detail, scrub_csv_line(raw, source)))
+        rows.append(
+            (
+                line,
+                "wrong_column_count",
+                detail,
+                scrub_csv_line(raw, source.detected.header, source.detected.delimiter),
+            )
+        )
     con.execute(
         "CREATE TEMP TABLE rejects (line_number BIGINT, reason VARCHAR, detail VARCHAR, raw_text VARCHAR)"
     )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .content import scrub_json_text
-from .kinds import is_content_column
+from .content import is_content_column, scrub_json_text
 from .source import Source
 
 _JSONL_BATCH = 50_000
@@ -24,7 +23,7 @@ def _jsonl_value(value) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return scrub_json_text(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
 def stage_jsonl(con, source: Source) -> int:
