@@ -13,6 +13,7 @@ import pytest
 
 from conftest import (
     AUDIT_COLUMNS,
+    INVALID,
     OPERATOR,
     audit_fields,
     audit_record,
@@ -152,3 +153,31 @@ def test_jsonl_line_numbers_count_every_physical_line(con, tmp_path):
 
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 1, 2)
     assert [r["line_number"] for r in quarantined(con)] == [3, 6]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "audit_stray_carriage_returns.csv",
+            {3: "malformed_row", 5: "malformed_row", 7: "unknown_action"},
+        ),
+        ("audit_stray_lf_in_crlf_file.csv", {3: "malformed_row", 5: "unknown_action"}),
+    ],
+)
+def test_a_stray_line_end_quarantines_its_line_not_the_file(con, name, expected):
+    path = INVALID / name
+    lines = path.read_bytes().split(b"\n")
+
+    result = ingest(con, path)
+
+    assert (result.rows_loaded, result.rows_quarantined) == (2, len(expected))
+    assert result.rows_read == result.rows_loaded + result.rows_quarantined
+    rows = quarantined(con)
+    assert {r["line_number"]: r["reason"] for r in rows} == expected
+    for r in rows:
+        assert r["raw_text"] == lines[r["line_number"] - 1].rstrip(b"\r").decode()
+    assert sorted(e for (e,) in con.execute("SELECT event_id FROM audit_event").fetchall()) == [
+        "E-1",
+        "E-2",
+    ]

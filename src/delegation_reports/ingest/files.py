@@ -245,6 +245,70 @@ def trailing_field_lines(
     return sorted(found)
 
 
+def stray_line_end_lines(path: Path, quote: str) -> tuple[list[tuple[int, str]], set[int]]:
+    """Lines whose line end differs from the header's (a CRLF line or a bare carriage return
+    in an LF file, an LF line in a CRLF file), outside quoted values. The CSV reader refuses the
+    whole file for one of them. Returns the lines with text (to quarantine) and the blank ones
+    (``\\r\\n`` alone in an LF file, to skip like any blank line).
+
+    A file with one kind of line end is recognised by byte counts alone.
+    """
+    crlf_file = _header_ends_with_crlf(path)
+    if _line_ends_consistent(path, crlf_file):
+        return [], set()
+    stray: list[tuple[int, str]] = []
+    blank: set[int] = set()
+    quote_byte = quote.encode()
+    inside = False  # within a quoted value at the start of the line
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            body = line.rstrip(b"\r\n")
+            ends_crlf = line.endswith(b"\r\n")
+            outside = _outside_quotes(body, quote_byte, inside)
+            if quote_byte:
+                inside = inside != bool(body.count(quote_byte) % 2)
+            if number == 1 or inside:
+                continue
+            wrong_end = line.endswith(b"\n") and ends_crlf != crlf_file
+            if not (wrong_end or b"\r" in outside):
+                continue
+            if not body.strip(b"\r"):
+                blank.add(number)
+            else:
+                stray.append((number, _shown_line(body)))
+    return stray, blank
+
+
+def _header_ends_with_crlf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.readline().endswith(b"\r\n")
+
+
+def _line_ends_consistent(path: Path, crlf_file: bool) -> bool:
+    """True when every line ends the header's way and no other carriage return is there."""
+    with path.open("rb") as handle:
+        carry = b""
+        while chunk := handle.read(CHUNK):
+            data = carry + chunk
+            # Keep a trailing CR for the next chunk: it may start a CRLF.
+            carry = data[-1:] if data.endswith(b"\r") else b""
+            data = data[: len(data) - len(carry)]
+            n_cr, n_lf, n_crlf = data.count(b"\r"), data.count(b"\n"), data.count(b"\r\n")
+            if crlf_file and not (n_cr == n_crlf == n_lf):
+                return False
+            if not crlf_file and n_cr:
+                return False
+        return not carry
+
+
+def _outside_quotes(body: bytes, quote: bytes, inside: bool) -> bytes:
+    """The parts of a line outside quoted values, given whether it starts inside one."""
+    if not quote:
+        return body
+    parts = body.split(quote)
+    return b"".join(parts[1 if inside else 0 :: 2])
+
+
 def _single_line_fields(line: bytes, delimiter: str, quote: str) -> list[str] | None:
     """The fields of one physical line, or None when a quoted value runs past its end."""
     text = line.decode("utf-8", errors="replace")
@@ -258,12 +322,13 @@ def _single_line_fields(line: bytes, delimiter: str, quote: str) -> list[str] | 
 
 
 def blank_out_lines(source: Path, target: Path, line_numbers: set[int]) -> None:
-    """Copy ``source`` with the given lines emptied (their line ends kept, so every other line
-    keeps its number and the CSV reader skips them)."""
+    """Copy ``source`` with the given lines emptied (each keeps a line end, the header's kind,
+    so every other line keeps its number and the CSV reader skips them)."""
+    blank = b"\r\n" if _header_ends_with_crlf(source) else b"\n"
     with source.open("rb") as src, target.open("wb") as dst:
         for number, line in enumerate(src, start=1):
             if number in line_numbers:
-                line = line[len(line.rstrip(b"\r\n")) :]
+                line = blank if line.endswith(b"\n") else b""
             dst.write(line)
 
 

@@ -26,8 +26,8 @@ class Source:
     transcoded: bool
     # The encoding the file is read with (docs/formats.md), recorded in the manifest.
     encoding: str = "utf-8"
-    # (line number, text) of lines rejected before the CSV reader reads the file.
-    screened: list[tuple[int, str]] = field(default_factory=list)
+    # (line number, reason, detail, text) of lines rejected before the CSV reader reads the file.
+    screened: list[tuple[int, str, str, str]] = field(default_factory=list)
     n_records: int = 0
     year: int | None = None
     timezone: str = DEFAULT_TIMEZONE

@@ -40,18 +40,28 @@ def quote_char(container: str) -> str:
 
 
 def screen_lines(source: Source, tmp: Path) -> None:
-    """Set apart the lines the CSV reader would load although their fields cannot be trusted
-    (extra empty fields): they are rejected here, and the reader reads a copy without them."""
+    """Set apart the lines the CSV reader would mishandle: lines whose extra fields are empty
+    (it would load them, though their fields cannot be trusted) and lines with a stray line end
+    (it would refuse the whole file). They are rejected here, one by one, and the reader reads
+    a copy of the file where they are blank."""
     detected = source.detected
-    source.screened = files.trailing_field_lines(
-        source.read_path,
-        detected.delimiter,
-        len(detected.header),
-        quote_char(detected.layout.container),
-    )
-    if source.screened:
+    quote = quote_char(detected.layout.container)
+    n_fields = len(detected.header)
+    stray, blank = files.stray_line_end_lines(source.read_path, quote)
+    screened = {
+        number: (number, "malformed_row", "a stray carriage return or line end", text)
+        for number, text in stray
+    }
+    for number, text in files.trailing_field_lines(
+        source.read_path, detected.delimiter, n_fields, quote
+    ):
+        n_found = len(next(csv.reader([text], delimiter=detected.delimiter)))
+        detail = f"{n_found} fields, the header has {n_fields} (extra empty fields)"
+        screened.setdefault(number, (number, "wrong_column_count", detail, text))
+    source.screened = sorted(screened.values())
+    if screened or blank:
         screened_path = tmp / "screened.csv"
-        files.blank_out_lines(source.read_path, screened_path, {n for n, _ in source.screened})
+        files.blank_out_lines(source.read_path, screened_path, set(screened) | blank)
         source.read_path = screened_path
 
 
@@ -147,12 +157,11 @@ def count_records(con, source: Source) -> int:
                 scrub_csv_line(raw, source.detected.header, source.detected.delimiter),
             )
         )
-    for line, raw in source.screened:
-        detail = f"{len(next(csv.reader([raw], delimiter=source.detected.delimiter)))} fields, header has {len(source.detected.header)} (extra empty fields)"
+    for line, reason, detail, raw in source.screened:
         rows.append(
             (
                 line,
-                "wrong_column_count",
+                reason,
                 detail,
                 scrub_csv_line(raw, source.detected.header, source.detected.delimiter),
             )
