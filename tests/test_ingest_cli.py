@@ -7,6 +7,7 @@ import json
 import re
 from datetime import datetime
 
+import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
@@ -24,6 +25,7 @@ from conftest import (
     write_lines,
 )
 from delegation_reports.cli import main
+from delegation_reports.ingest import pipeline
 from delegation_reports.warehouse import opened
 
 RESULT_KEYS = {
@@ -340,3 +342,31 @@ def test_control_characters_are_refused_in_keys_and_never_printed(db_path, tmp_p
         assert con.execute("SELECT event_id, user_agent FROM audit_event").fetchall() == [
             ("E-1", "Agent\x1b[2Jforged\x00")
         ]
+
+
+def test_a_file_failing_as_a_whole_is_recorded_listed_and_loads_once_fixed(db_path, monkeypatch):
+    utf16 = INVALID / "audit_utf16.csv"
+    good = VALID / "audit.csv"
+
+    def _broken(*args, **kwargs):
+        raise duckdb.InvalidInputException("broken reader")
+
+    monkeypatch.setattr(pipeline, "settle_repeats", _broken)
+    failed = run("ingest", "--db", db_path, "--no-refresh", "--json", utf16, good)
+    monkeypatch.undo()
+    status = json.loads(run("status", "--db", db_path, "--json").output)
+    shown = run("status", "--db", db_path)
+    retry = json.loads(run("ingest", "--db", db_path, "--no-refresh", "--json", good).output)
+    after = json.loads(run("status", "--db", db_path, "--json").output)
+
+    assert [r["status"] for r in json.loads(failed.output)] == ["failed", "failed"]
+    failures = {f["file_name"]: f for f in status["failures"]}
+    assert set(failures) == {"audit_utf16.csv", "audit.csv"}
+    assert "UTF-16" in failures["audit_utf16.csv"]["reason"]
+    assert failures["audit.csv"]["n_lines"] == len(good.read_bytes().splitlines())
+    assert failures["audit.csv"]["sha256"] == _sha(good)
+    assert status["files"] == []
+    assert "Files that failed (2)" in shown.output
+    assert retry[0]["status"] == "loaded"
+    loaded_since = {f["file_name"]: f["loaded_since"] for f in after["failures"]}
+    assert loaded_since == {"audit_utf16.csv": False, "audit.csv": True}

@@ -22,6 +22,7 @@ from conftest import (
     quarantined,
     write_lines,
 )
+from delegation_reports.ingest.pipeline import ingest_paths
 
 TRICKY_AGENT = 'Client "Pro", v2{eol}second line; third'
 
@@ -181,3 +182,35 @@ def test_a_stray_line_end_quarantines_its_line_not_the_file(con, name, expected)
         "E-1",
         "E-2",
     ]
+
+
+@pytest.mark.parametrize("fmt", ["auto", "audit"])
+def test_a_broken_first_jsonl_line_is_quarantined_not_the_file(con, fmt):
+    result = ingest(con, INVALID / "audit_first_line_malformed.jsonl", fmt=fmt)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 3, 1)
+    [row] = quarantined(con)
+    assert (row["line_number"], row["reason"]) == (1, "malformed_row")
+
+
+def test_a_broken_first_m365_record_is_quarantined_not_the_file(con):
+    result = ingest(con, INVALID / "m365_first_line_malformed.jsonl", fmt="m365")
+
+    assert result.rows_loaded >= 3
+    assert result.rows_read == result.rows_loaded + result.rows_duplicate + result.rows_quarantined
+    assert [(r["line_number"], r["reason"]) for r in quarantined(con)] == [(1, "malformed_row")]
+
+
+def test_deeply_nested_json_quarantines_its_record_and_later_files_still_load(con, tmp_path):
+    paths = [INVALID / "audit_deeply_nested.jsonl", INVALID / "audit_wrong_column_count.csv"]
+
+    results = ingest_paths(con, paths)
+
+    assert [r.status for r in results] == ["loaded", "loaded"]
+    assert (results[0].rows_loaded, results[0].rows_quarantined) == (2, 1)
+    row = quarantined(con, results[0].sha256)[0]
+    assert (row["line_number"], row["reason"], row["detail"]) == (
+        2,
+        "malformed_row",
+        "JSON nested too deep",
+    )

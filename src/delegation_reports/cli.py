@@ -262,6 +262,19 @@ def status(db, as_json):
             f"{row['rows_quarantined']:,}",
         )
     console.print(table)
+    if report["failures"]:
+        table = Table(title=f"Files that failed ({len(report['failures'])})")
+        for name in ("file", "lines", "reason", "at (UTC)", "loaded since"):
+            table.add_column(name, overflow="fold")
+        for row in report["failures"]:
+            table.add_row(
+                escape(row["file_name"]),
+                "" if row["n_lines"] is None else f"{row['n_lines']:,}",
+                escape(row["reason"]),
+                _fmt_ts(row["started_at"]),
+                "yes" if row["loaded_since"] else "no",
+            )
+        console.print(table)
     for warning in report["warnings"]:
         console.print(f"[bold]Note:[/bold] {escape(warning)}")
 

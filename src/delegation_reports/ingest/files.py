@@ -159,18 +159,30 @@ def parse_header(header_line: str, delimiter: str) -> list[str]:
     return [name.strip() for name in row]
 
 
+def first_json_object(text: str, max_lines: int = 100) -> dict | None:
+    """The first of the first lines of JSON Lines text that is a JSON object, if any."""
+    for line in text.splitlines()[:max_lines]:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            return record
+    return None
+
+
 def jsonl_keys(text: str, path: Path) -> list[str]:
-    """The keys of the first JSON object of a JSON Lines file."""
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputFileError(f"{path}: line 1 is not valid JSON") from None
-            if not isinstance(record, dict):
-                raise InputFileError(f"{path}: line 1 is not a JSON object")
-            return list(record)
-    return []
+    """The keys of the first JSON object of a JSON Lines file. Lines before it that are not
+    JSON objects are quarantined when the file is read; the file is refused only when none of
+    its first lines is one."""
+    if not text.strip():
+        return []
+    record = first_json_object(text)
+    if record is None:
+        raise InputFileError(f"{path}: line 1 is not a JSON object, nor any line after it")
+    return list(record)
 
 
 def looks_like_jsonl(path: Path, text: str) -> bool:

@@ -185,11 +185,9 @@ def sniff(path: Path, text: str) -> bool:
     if stripped.startswith("["):
         return '"CreationTime"' in text and '"Operation"' in text
     if stripped.startswith("{"):
-        try:
-            record = json.loads(stripped.splitlines()[0])
-        except json.JSONDecodeError:
-            return False
-        if not isinstance(record, dict):
+        # The first line that is a JSON object decides: a broken first line is quarantined.
+        record = files.first_json_object(stripped)
+        if record is None:
             return False
         keys = {k.casefold() for k in record}
         return {"creationtime", "operation"} <= keys and bool({"recordtype", "workload"} & keys)
@@ -282,11 +280,17 @@ def _csv_raw(row: list[str], delimiter: str = ",") -> str:
     return out.getvalue()
 
 
+def _json_error(exc: Exception) -> str:
+    return getattr(exc, "msg", "nested too deep")
+
+
 def _json_record(line: int, text: str, what: str = ""):
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return _Reject(line, "malformed_row", f"{what}invalid JSON: {exc.msg}", scrub_text(text))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return _Reject(
+            line, "malformed_row", f"{what}invalid JSON: {_json_error(exc)}", scrub_text(text)
+        )
     if not isinstance(data, dict):
         return _Reject(line, "malformed_row", f"{what}not a JSON object", scrub_text(text)[:2000])
     return _Record(line, data)
@@ -312,9 +316,12 @@ def _json_lines(path: Path):
             if decoded.lstrip().startswith("["):
                 try:
                     items = json.loads(decoded)
-                except json.JSONDecodeError as exc:
+                except (json.JSONDecodeError, RecursionError) as exc:
                     yield _Reject(
-                        line, "malformed_row", f"invalid JSON: {exc.msg}", scrub_text(decoded)
+                        line,
+                        "malformed_row",
+                        f"invalid JSON: {_json_error(exc)}",
+                        scrub_text(decoded),
                     )
                     continue
                 for item in items if isinstance(items, list) else [items]:
@@ -359,13 +366,13 @@ def _json_array(path: Path):
         start_line = line
         try:
             item, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             end_of_line = text.find("\n", pos)
             end_of_line = length if end_of_line < 0 else end_of_line
             fragment = text[pos:end_of_line]
             reason = "undecodable_bytes" if has_surrogates(fragment) else "malformed_row"
             yield _Reject(
-                start_line, reason, f"invalid JSON: {exc.msg}", scrub_text(shown(fragment))
+                start_line, reason, f"invalid JSON: {_json_error(exc)}", scrub_text(shown(fragment))
             )
             advance(end_of_line)
             continue

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .. import __version__
+from ..warehouse import transaction
 from . import files
 from .kinds import Kind
 from .source import Source
@@ -129,3 +131,39 @@ def record_manifest(
             source.encoding,
         ],
     )
+
+
+def record_failure(con, path: Path, result: FileResult, started: datetime) -> None:
+    """Record a file that failed as a whole, in its own transaction (the load's was rolled
+    back): its size, hash and number of lines when it can be read, and the reason."""
+    fingerprint = None
+    if path.is_file():
+        try:
+            fingerprint = files.fingerprint(path)
+        except OSError:
+            fingerprint = None
+    if fingerprint:
+        result.sha256 = fingerprint.sha256
+    with transaction(con):
+        con.execute(
+            """
+            INSERT INTO ingest_failure (path, file_name, size_bytes, sha256, n_lines, kind,
+                format, operator, rows_read, reason, started_at, ended_at, tool_version)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                str(path.resolve()),
+                path.name,
+                fingerprint.size_bytes if fingerprint else None,
+                fingerprint.sha256 if fingerprint else None,
+                fingerprint.n_lines if fingerprint else None,
+                result.kind,
+                result.format,
+                result.operator,
+                result.rows_read,
+                result.message,
+                started,
+                datetime.now(UTC),
+                __version__,
+            ],
+        )

@@ -38,6 +38,7 @@ from .manifest import (
     already_ingested,
     describe_rows,
     file_coverage,
+    record_failure,
     record_manifest,
 )
 from .quarantine import QUARANTINE_COLUMNS, REASONS, locate_and_quarantine, quarantine_rejects
@@ -192,8 +193,13 @@ def ingest_file(
     except duckdb.Error as exc:
         result.status = "failed"
         result.message = f"{path}: could not be loaded: {exc}".splitlines()[0]
+    except RecursionError:
+        result.status = "failed"
+        result.message = f"{path}: could not be loaded: JSON nested too deep"
     finally:
         _drop_temp(con)
+    if result.status == "failed":
+        record_failure(con, path, result, started)
     return result
 
 

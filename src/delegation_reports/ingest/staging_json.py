@@ -81,6 +81,11 @@ def stage_jsonl(con, source: Source) -> int:
                     )
                 )
                 continue
+            except RecursionError:
+                bad.append(
+                    (line_number, "malformed_row", "JSON nested too deep", scrub_json_text(decoded))
+                )
+                continue
             except json.JSONDecodeError as exc:
                 bad.append(
                     (

@@ -39,6 +39,26 @@ ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS rows_skipped BIGINT DEFAULT 0;
 -- loaded before.
 ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS encoding VARCHAR;
 
+-- Grain: one row per attempt to load a file that failed as a whole (unknown format, refused
+-- encoding, an error midway...): nothing of it was loaded, and `n_lines` says how many lines it
+-- holds, so that its lines are accounted for. Loading the file again later (after a fix) is
+-- possible: a failure is not a load, and a successful one goes to ingest_file as usual.
+CREATE TABLE IF NOT EXISTS ingest_failure (
+    path               VARCHAR NOT NULL,
+    file_name          VARCHAR NOT NULL,
+    size_bytes         BIGINT,
+    sha256             VARCHAR,
+    n_lines            BIGINT,
+    kind               VARCHAR,
+    format             VARCHAR,
+    operator           VARCHAR,
+    rows_read          BIGINT NOT NULL,
+    reason             VARCHAR NOT NULL,
+    started_at         TIMESTAMPTZ NOT NULL,
+    ended_at           TIMESTAMPTZ NOT NULL,
+    tool_version       VARCHAR
+);
+
 -- Grain: one row per rejected input row, with the reason it was not loaded.
 CREATE TABLE IF NOT EXISTS quarantine (
     file_id            INTEGER NOT NULL,
