@@ -185,6 +185,72 @@ def jsonl_keys(text: str, path: Path) -> list[str]:
     return list(record)
 
 
+# The keys of a wrapper object whose list holds the records: {"value": [...]} as Microsoft
+# Graph and OData write it, {"events": [...]}, {"records": [...]}.
+_WRAPPER_LIST = re.compile(r'"(?:events|value|records)"\s*:\s*\[', re.I)
+
+
+def is_json_document(path: Path, text: str) -> bool:
+    """True for one JSON document holding the records (an array, or a pretty-printed wrapper
+    object), rather than JSON Lines."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        return True
+    return (
+        stripped.startswith("{")
+        and first_json_object(text) is None
+        and bool(_WRAPPER_LIST.search(text))
+    )
+
+
+def json_document_records(path: Path):
+    """(line number, text, record, reject) for each element of the records list of a JSON
+    document (see ``is_json_document``): the line is where the element starts, the text is the
+    element as written. An element that is not an object comes with its reject row; a document
+    that cannot be read past some point raises ``InputFileError`` naming the line."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputFileError(f"{path}: bytes that are not UTF-8 at line {line}") from None
+    decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str)
+    stripped = len(text) - len(text.lstrip())
+    if text.startswith("[", stripped):
+        position = stripped + 1
+    else:
+        wrapper = _WRAPPER_LIST.search(text)
+        if not wrapper:
+            raise InputFileError(f"{path}: a JSON object without an events, value or records list")
+        position = wrapper.end()
+    whitespace = re.compile(r"[\s,]*")
+    while True:
+        position = whitespace.match(text, position).end()
+        line = text.count("\n", 0, position) + 1
+        if position >= len(text):
+            raise InputFileError(f"{path}: the JSON list is not closed (line {line})")
+        if text[position] == "]":
+            return
+        try:
+            record, end = decoder.raw_decode(text, position)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            message = getattr(exc, "msg", "nested too deep")
+            raise InputFileError(f"{path}: not valid JSON at line {line}: {message}") from None
+        raw = text[position:end]
+        if isinstance(record, dict):
+            yield line, raw, record, None
+        else:
+            yield line, raw, None, (line, "malformed_row", "not a JSON object", raw)
+        position = end
+
+
+def without_type_line(text: str) -> tuple[str, int]:
+    """The text without the ``#TYPE System.Management...`` line that PowerShell 5.1's
+    ``Export-Csv`` writes first unless told ``-NoTypeInformation``, and how many lines that is."""
+    if text.startswith("#TYPE"):
+        return (text.split("\n", 1)[1] if "\n" in text else ""), 1
+    return text, 0
+
+
 def looks_like_jsonl(path: Path, text: str) -> bool:
     return path.suffix.lower() in (".jsonl", ".ndjson") or text.lstrip().startswith("{")
 
@@ -331,6 +397,15 @@ def _single_line_fields(line: bytes, delimiter: str, quote: str) -> list[str] | 
         return next(csv.reader([text], delimiter=delimiter, strict=True, **options), [])
     except csv.Error:
         return None
+
+
+def copy_without_first_lines(source: Path, target: Path, n_lines: int) -> None:
+    """Copy ``source`` from its line ``n_lines + 1`` on."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        for _ in range(n_lines):
+            src.readline()
+        while chunk := src.read(CHUNK):
+            dst.write(chunk)
 
 
 def blank_out_lines(source: Path, target: Path, line_numbers: set[int]) -> None:

@@ -241,7 +241,9 @@ def _csv_records(path: Path, header: list[str], delimiter: str = ","):
     csv.field_size_limit(64 * 1024 * 1024)
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        next(reader, None)
+        first = next(reader, None)
+        if first and first[0].startswith("#TYPE"):  # PowerShell 5.1's Export-Csv
+            next(reader, None)
         previous = reader.line_num
         while True:
             try:

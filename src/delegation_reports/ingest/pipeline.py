@@ -180,6 +180,10 @@ def ingest_file(
                 timezone=timezone,
             )
             if detected.layout.container in ("csv", "directory"):
+                if detected.skip_lines:
+                    source.read_path = Path(tmp) / "without_type_line.csv"
+                    files.copy_without_first_lines(read_path, source.read_path, detected.skip_lines)
+                    source.line_offset = detected.skip_lines
                 screen_lines(source, Path(tmp))
             if detected.layout.container in ADAPTER_FORMATS:
                 _load_adapter(con, source, result, started, on_progress)

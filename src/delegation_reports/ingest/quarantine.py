@@ -57,11 +57,11 @@ def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool
     _collect_raw_lines(con, source)
     con.execute(
         f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) "
-        "SELECT $file_id, $sha, l.line_number, l.problems[1].reason, "
+        "SELECT $file_id, $sha, l.line_number + $offset, l.problems[1].reason, "
         "array_to_string(list_transform(l.problems, lambda p: p.reason || coalesce(': ' || p.detail, '')), '; '), "
         "coalesce(r.raw_text, l.raw_text) "
         "FROM located AS l LEFT JOIN raw_lines AS r USING (line_number) WHERE len(l.problems) > 0",
-        {"file_id": file_id, "sha": source.fingerprint.sha256},
+        {"file_id": file_id, "sha": source.fingerprint.sha256, "offset": source.line_offset},
     )
     if not conflict_keys:
         return 0
@@ -91,15 +91,15 @@ def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool
     con.execute(
         f"""
         INSERT INTO quarantine ({QUARANTINE_COLUMNS})
-        SELECT $file_id, $sha, c.line_number, 'conflicting_duplicate',
+        SELECT $file_id, $sha, c.line_number + $offset, 'conflicting_duplicate',
             CASE WHEN c.earlier_file_id IS NOT NULL
                 THEN 'same key as a row of file ' || c.earlier_file_id || ', different content'
-                ELSE 'same key as line ' || c.first_line || ' of this file, different content' END,
+                ELSE 'same key as line ' || (c.first_line + $offset) || ' of this file, different content' END,
             r.raw_text
         FROM conflict_rows AS c LEFT JOIN raw_lines AS r USING (line_number)
         WHERE c.content IS DISTINCT FROM coalesce(c.earlier_content, c.first_content)
         """,
-        {"file_id": file_id, "sha": source.fingerprint.sha256},
+        {"file_id": file_id, "sha": source.fingerprint.sha256, "offset": source.line_offset},
     )
     return con.execute(
         "SELECT count(*) FROM conflict_rows "
@@ -111,8 +111,8 @@ def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool
 def quarantine_rejects(con, source: Source, file_id: int) -> None:
     con.execute(
         f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) "
-        "SELECT ?, ?, line_number, reason, detail, raw_text FROM rejects",
-        [file_id, source.fingerprint.sha256],
+        "SELECT ?, ?, line_number + ?, reason, detail, raw_text FROM rejects",
+        [file_id, source.fingerprint.sha256, source.line_offset],
     )
 
 

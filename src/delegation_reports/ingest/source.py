@@ -28,6 +28,9 @@ class Source:
     encoding: str = "utf-8"
     # (line number, reason, detail, text) of lines rejected before the CSV reader reads the file.
     screened: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # Lines of the file before those of `read_path` (a "#TYPE" line left out): added to the
+    # line numbers of quarantined rows.
+    line_offset: int = 0
     n_records: int = 0
     year: int | None = None
     timezone: str = DEFAULT_TIMEZONE

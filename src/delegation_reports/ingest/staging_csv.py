@@ -180,11 +180,14 @@ def fix_line_numbers(con, source: Source) -> None:
     """Staged line numbers assume no line was skipped; shift them past the rejected and blank
     lines before each row."""
     rejected = [r[0] for r in con.execute("SELECT DISTINCT line_number FROM rejects").fetchall()]
-    blank = source.fingerprint.blank_lines
+    offset = source.line_offset
+    blank = [b - offset for b in source.fingerprint.blank_lines if b > offset]
     if (
         blank
         and source.detected.layout.container == "csv"
-        and (1 + source.n_records + len(rejected) + len(blank) != source.fingerprint.n_lines)
+        and (
+            1 + source.n_records + len(rejected) + len(blank) != source.fingerprint.n_lines - offset
+        )
     ):
         # Some quoted value spans lines and counts as one line (docs/quarantine.md): number
         # the blank lines the same way, not physically.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from . import files
 from .content import is_content_column, scrub_json_text
 from .source import Source
 
@@ -63,7 +65,41 @@ def stage_jsonl(con, source: Source) -> int:
             for values in batch.values():
                 values.clear()
 
-    with source.path.open("rb") as handle:
+    records = (
+        files.json_document_records(source.path)
+        if source.detected.json_document
+        else _json_lines(source.path)
+    )
+    for line_number, decoded, record, reject in records:
+        if reject:
+            bad.append((*reject[:3], scrub_json_text(reject[3])))
+            continue
+        kept = {k: v for k, v in record.items() if not is_content_column(k)}
+        if len(kept) < len(record):
+            dropped.update(k for k in record if is_content_column(k))
+        if not known_keys.issuperset(kept):
+            extra_seen.update(set(kept) - known_keys)
+            known_keys.update(kept)
+        batch["line_number"].append(line_number)
+        for c in kind.columns:
+            batch[c].append(_jsonl_value(kept.get(c)))
+        batch["has_bad_bytes"].append(False)
+        batch["raw_text"].append(scrub_json_text(decoded))
+        if len(batch["line_number"]) >= _JSONL_BATCH:
+            flush()
+    flush()
+    if bad:
+        con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", bad)
+    # Keys first met after line 1 are recorded in the manifest too.
+    source.detected.content_columns = sorted(set(source.detected.content_columns) | dropped)
+    source.detected.ignored_columns = sorted(set(source.detected.ignored_columns) | extra_seen)
+    return con.execute("SELECT count(*) FROM jsonl_rows").fetchone()[0]
+
+
+def _json_lines(path: Path):
+    """(line number, text, record, reject) for each non-blank line of a JSON Lines file; a line
+    that is not a JSON object comes with its reject row instead of a record."""
+    with path.open("rb") as handle:
         for line_number, data in enumerate(handle, start=1):
             text = data.rstrip(b"\r\n")
             if not text.strip():
@@ -72,52 +108,20 @@ def stage_jsonl(con, source: Source) -> int:
                 decoded = text.decode("utf-8-sig" if line_number == 1 else "utf-8")
                 record = parse_json(decoded)
             except UnicodeDecodeError:
-                bad.append(
-                    (
-                        line_number,
-                        "undecodable_bytes",
-                        "bytes that are not UTF-8",
-                        scrub_json_text(text.decode("utf-8", errors="backslashreplace")),
-                    )
-                )
+                shown = text.decode("utf-8", errors="backslashreplace")
+                reject = (line_number, "undecodable_bytes", "bytes that are not UTF-8")
+                yield line_number, shown, None, (*reject, scrub_json_text(shown))
                 continue
             except RecursionError:
-                bad.append(
-                    (line_number, "malformed_row", "JSON nested too deep", scrub_json_text(decoded))
-                )
+                reject = (line_number, "malformed_row", "JSON nested too deep")
+                yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
                 continue
             except json.JSONDecodeError as exc:
-                bad.append(
-                    (
-                        line_number,
-                        "malformed_row",
-                        f"invalid JSON: {exc.msg}",
-                        scrub_json_text(decoded),
-                    )
-                )
+                reject = (line_number, "malformed_row", f"invalid JSON: {exc.msg}")
+                yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
                 continue
             if not isinstance(record, dict):
-                bad.append(
-                    (line_number, "malformed_row", "not a JSON object", scrub_json_text(decoded))
-                )
+                reject = (line_number, "malformed_row", "not a JSON object")
+                yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
                 continue
-            kept = {k: v for k, v in record.items() if not is_content_column(k)}
-            if len(kept) < len(record):
-                dropped.update(k for k in record if is_content_column(k))
-            if not known_keys.issuperset(kept):
-                extra_seen.update(set(kept) - known_keys)
-                known_keys.update(kept)
-            batch["line_number"].append(line_number)
-            for c in kind.columns:
-                batch[c].append(_jsonl_value(kept.get(c)))
-            batch["has_bad_bytes"].append(False)
-            batch["raw_text"].append(scrub_json_text(decoded))
-            if len(batch["line_number"]) >= _JSONL_BATCH:
-                flush()
-    flush()
-    if bad:
-        con.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", bad)
-    # Keys first met after line 1 are recorded in the manifest too.
-    source.detected.content_columns = sorted(set(source.detected.content_columns) | dropped)
-    source.detected.ignored_columns = sorted(set(source.detected.ignored_columns) | extra_seen)
-    return con.execute("SELECT count(*) FROM jsonl_rows").fetchone()[0]
+            yield line_number, decoded, record, None
