@@ -24,6 +24,7 @@ from conftest import (
     write_lines,
 )
 from delegation_reports.ingest.pipeline import REASONS
+from delegation_reports.status import warehouse_status
 from delegation_reports.warehouse import connect
 
 MARKER = b"QX"
@@ -315,3 +316,37 @@ def test_quarantine_rows_of_an_older_warehouse_keep_no_quarantined_at(tmp_path):
         assert [r[0] for r in stamps.fetchall()] == [True, False]
     finally:
         con.close()
+
+
+def test_a_record_quarantined_once_is_not_quarantined_again_from_another_container(con):
+    names = [
+        "m365_requarantined.jsonl",
+        "m365_requarantined_purview_old_header.csv",
+        "m365_requarantined_purview_new_header.csv",
+    ]
+
+    results = [ingest(con, INVALID / name, operator="CHU Exemple") for name in names]
+
+    assert [(r.rows_loaded, r.rows_duplicate, r.rows_quarantined) for r in results] == [
+        (1, 0, 2),
+        (0, 3, 0),
+        (0, 3, 0),
+    ]
+    kinds = con.execute(
+        "SELECT record_kind, reason FROM quarantine ORDER BY record_kind"
+    ).fetchall()
+    assert kinds == [("audit", "invalid_address"), ("delegations", "invalid_address")]
+    by_reason = warehouse_status(con)["quarantine"]
+    assert [(q["kind"], q["n_rows"]) for q in by_reason] == [("audit", 1), ("delegations", 1)]
+
+
+def test_a_canonical_row_quarantined_again_in_a_later_export_counts_as_a_duplicate(con, tmp_path):
+    first = ingest(con, INVALID / "audit_unknown_action.csv")
+    copy = tmp_path / "audit_unknown_action_again.csv"
+    copy.write_bytes((INVALID / "audit_unknown_action.csv").read_bytes() + b"\n")
+
+    again = ingest(con, copy)
+
+    assert first.rows_quarantined == 1
+    assert (again.rows_quarantined, again.rows_duplicate) == (0, again.rows_read)
+    assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 1

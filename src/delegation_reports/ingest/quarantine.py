@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from . import files
 from .content import scrub_csv_line
+from .kinds import Kind
 from .repeats import content_sql, key_join, key_sql
 from .source import Source
 from .staging import staged_sql
@@ -55,16 +56,38 @@ def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool
     if source.detected.layout.container != "jsonl":
         fix_line_numbers(con, source)
     _collect_raw_lines(con, source)
+    record_key = _record_key_sql(kind, "l")
+    detail = (
+        "array_to_string(list_transform(l.problems, "
+        "lambda p: p.reason || coalesce(': ' || p.detail, '')), '; ')"
+    )
+    # A record quarantined from an earlier file with the same problems (the same record, maybe
+    # in another container) is a duplicate, not a new quarantine row.
+    already = (
+        "EXISTS (SELECT 1 FROM quarantine AS q WHERE q.record_kind = $kind "
+        f"AND q.record_key = {record_key} AND q.reason = l.problems[1].reason "
+        f"AND q.detail = {detail} AND q.file_id <> $file_id)"
+    )
+    params = {
+        "file_id": file_id,
+        "sha": source.fingerprint.sha256,
+        "offset": source.line_offset,
+        "kind": kind.name,
+    }
+    n_requarantined = con.execute(
+        f"SELECT count(*) FROM located AS l WHERE len(l.problems) > 0 AND {already}",
+        {"file_id": file_id, "kind": kind.name},
+    ).fetchone()[0]
     con.execute(
-        f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) "
-        "SELECT $file_id, $sha, l.line_number + $offset, l.problems[1].reason, "
-        "array_to_string(list_transform(l.problems, lambda p: p.reason || coalesce(': ' || p.detail, '')), '; '), "
-        "coalesce(r.raw_text, l.raw_text) "
-        "FROM located AS l LEFT JOIN raw_lines AS r USING (line_number) WHERE len(l.problems) > 0",
-        {"file_id": file_id, "sha": source.fingerprint.sha256, "offset": source.line_offset},
+        f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}, record_kind, record_key) "
+        f"SELECT $file_id, $sha, l.line_number + $offset, l.problems[1].reason, {detail}, "
+        f"coalesce(r.raw_text, l.raw_text), $kind, {record_key} "
+        "FROM located AS l LEFT JOIN raw_lines AS r USING (line_number) "
+        f"WHERE len(l.problems) > 0 AND NOT {already}",
+        params,
     )
     if not conflict_keys:
-        return 0
+        return n_requarantined
     stored = ", ".join(kind.stored)
     con.execute(
         f"""
@@ -90,22 +113,25 @@ def locate_and_quarantine(con, source: Source, file_id: int, conflict_keys: bool
     )
     con.execute(
         f"""
-        INSERT INTO quarantine ({QUARANTINE_COLUMNS})
+        INSERT INTO quarantine ({QUARANTINE_COLUMNS}, record_kind, record_key)
         SELECT $file_id, $sha, c.line_number + $offset, 'conflicting_duplicate',
             CASE WHEN c.earlier_file_id IS NOT NULL
                 THEN 'same key as a row of file ' || c.earlier_file_id || ', different content'
                 ELSE 'same key as line ' || (c.first_line + $offset) || ' of this file, different content' END,
-            r.raw_text
+            r.raw_text, $kind, {_record_key_sql(kind, "c")}
         FROM conflict_rows AS c LEFT JOIN raw_lines AS r USING (line_number)
         WHERE c.content IS DISTINCT FROM coalesce(c.earlier_content, c.first_content)
         """,
-        {"file_id": file_id, "sha": source.fingerprint.sha256, "offset": source.line_offset},
+        params,
     )
-    return con.execute(
-        "SELECT count(*) FROM conflict_rows "
-        "WHERE content IS NOT DISTINCT FROM coalesce(earlier_content, first_content) "
-        "AND NOT (earlier_file_id IS NULL AND line_number = first_line)"
-    ).fetchone()[0]
+    return (
+        n_requarantined
+        + con.execute(
+            "SELECT count(*) FROM conflict_rows "
+            "WHERE content IS NOT DISTINCT FROM coalesce(earlier_content, first_content) "
+            "AND NOT (earlier_file_id IS NULL AND line_number = first_line)"
+        ).fetchone()[0]
+    )
 
 
 def quarantine_rejects(con, source: Source, file_id: int) -> None:
@@ -114,6 +140,12 @@ def quarantine_rejects(con, source: Source, file_id: int) -> None:
         "SELECT ?, ?, line_number + ?, reason, detail, raw_text FROM rejects",
         [file_id, source.fingerprint.sha256, source.line_offset],
     )
+
+
+def _record_key_sql(kind: Kind, alias: str) -> str:
+    """A row's identity as text (its kind's key fields), NULL when a field is missing."""
+    fields = [f"{alias}.{k}::VARCHAR" for k in kind.key]
+    return f"CASE WHEN {' AND '.join(f + ' IS NOT NULL' for f in fields)} THEN concat_ws(chr(31), {', '.join(fields)}) END"
 
 
 def _collect_raw_lines(con, source: Source) -> None:

@@ -74,6 +74,14 @@ CREATE TABLE IF NOT EXISTS quarantine (
 ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS quarantined_at TIMESTAMPTZ;
 ALTER TABLE quarantine ALTER COLUMN quarantined_at SET DEFAULT current_timestamp;
 
+-- What the quarantined row is, whatever file brought it: its kind (`audit` for an access,
+-- `delegations` for a delegation change...) and its key (the kind's key fields joined by
+-- U+001F) when they could be read. A record already quarantined from an earlier file is not
+-- quarantined again when it comes back, in the same or another container: it counts as a
+-- duplicate. Added after the first release: NULL for older rows and unreadable records.
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS record_kind VARCHAR;
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS record_key VARCHAR;
+
 -- Grain: one row per audit event (operator + event_id).
 CREATE TABLE IF NOT EXISTS audit_event (
     operator           VARCHAR NOT NULL,
