@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 
+import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
@@ -14,13 +16,17 @@ from conftest import (
     INVALID,
     OPERATOR,
     VALID,
+    audit_fields,
     audit_record,
+    csv_line,
     paris,
     utc,
     write_csv,
     write_lines,
 )
 from delegation_reports.cli import main
+from delegation_reports.ingest import pipeline
+from delegation_reports.warehouse import opened
 
 RESULT_KEYS = {
     "file",
@@ -307,3 +313,60 @@ def test_every_command_has_help(command):
     assert result.stdout.startswith("Usage:")
     long_form = run(*command, "--help")
     assert long_form.stdout == result.stdout
+
+
+def test_control_characters_are_refused_in_keys_and_never_printed(db_path, tmp_path):
+    lines = [
+        csv_line(AUDIT_COLUMNS),
+        csv_line(audit_fields("E-1", user_agent="Agent\x1b[2Jforged\x00")),
+        csv_line(audit_fields("E-\x002", actor="eve\x01@pro.mssante.fr")),
+        csv_line(audit_fields("E-3", operator="Op\x1b[31mRed")),
+    ]
+    path = write_lines(tmp_path / "controls\x1b[1m.csv", lines)
+
+    outputs = [
+        run("ingest", "--db", db_path, "--no-refresh", path),
+        run("status", "--db", db_path),
+        run("quarantine", "--db", db_path),
+    ]
+
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.output), result.output
+    details = [r["detail"] for r in json.loads(run("quarantine", "--db", db_path, "--json").output)]
+    assert details == [
+        "invalid_value: control character in event_id, actor",
+        "invalid_value: control character in operator",
+    ]
+    with opened(db_path, read_only=True) as con:
+        assert con.execute("SELECT event_id, user_agent FROM audit_event").fetchall() == [
+            ("E-1", "Agent\x1b[2Jforged\x00")
+        ]
+
+
+def test_a_file_failing_as_a_whole_is_recorded_listed_and_loads_once_fixed(db_path, monkeypatch):
+    utf16 = INVALID / "audit_utf16.csv"
+    good = VALID / "audit.csv"
+
+    def _broken(*args, **kwargs):
+        raise duckdb.InvalidInputException("broken reader")
+
+    monkeypatch.setattr(pipeline, "settle_repeats", _broken)
+    failed = run("ingest", "--db", db_path, "--no-refresh", "--json", utf16, good)
+    monkeypatch.undo()
+    status = json.loads(run("status", "--db", db_path, "--json").output)
+    shown = run("status", "--db", db_path)
+    retry = json.loads(run("ingest", "--db", db_path, "--no-refresh", "--json", good).output)
+    after = json.loads(run("status", "--db", db_path, "--json").output)
+
+    assert [r["status"] for r in json.loads(failed.output)] == ["failed", "failed"]
+    failures = {f["file_name"]: f for f in status["failures"]}
+    assert set(failures) == {"audit_utf16.csv", "audit.csv"}
+    assert "UTF-16" in failures["audit_utf16.csv"]["reason"]
+    assert failures["audit.csv"]["n_lines"] == len(good.read_bytes().splitlines())
+    assert failures["audit.csv"]["sha256"] == _sha(good)
+    assert status["files"] == []
+    assert "Files that failed (2)" in shown.output
+    assert retry[0]["status"] == "loaded"
+    loaded_since = {f["file_name"]: f["loaded_since"] for f in after["failures"]}
+    assert loaded_since == {"audit_utf16.csv": False, "audit.csv": True}

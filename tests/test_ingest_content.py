@@ -10,6 +10,7 @@ import pytest
 from conftest import (
     AUDIT_COLUMNS,
     FR_JOURNAL_HEADERS,
+    INVALID,
     audit_fields,
     audit_record,
     csv_line,
@@ -18,6 +19,8 @@ from conftest import (
     text_columns,
     write_lines,
 )
+from delegation_reports.ingest.content import is_content_column
+from delegation_reports.warehouse import connect
 
 SECRET = "Résultats biopsie M. Durand"
 
@@ -162,3 +165,64 @@ def test_objet_column_of_a_profile_export_is_stored_nowhere(con, tmp_path):
     }
     assert _occurrences(con, SECRET) == []
     assert con.execute("SELECT dropped_content_columns FROM ingest_file").fetchone()[0] == ["Objet"]
+
+
+CANARY = "CANARY-Biopsie-7QX"
+# Fixtures planting the canary in every format and shape: a good row, a quarantined row, a row
+# with a wrong field count, a malformed row, nested keys. (file, options, rows quarantined)
+CANARY_FILES = [
+    ("audit_content_canary.csv", {}, 5),
+    ("audit_content_canary.jsonl", {}, 3),
+    ("fr_journal_acces_content_canary.csv", {}, 3),
+    ("m365_content_canary.jsonl", {"operator": "CHU Exemple"}, 1),
+    ("m365_purview_content_canary.csv", {"operator": "CHU Exemple"}, 1),
+    ("dovecot_content_canary.log", {"operator": "Messagerie Dovecot"}, 1),
+]
+
+
+def test_a_canary_subject_planted_everywhere_is_stored_nowhere(tmp_path):
+    db = tmp_path / "canary.duckdb"
+    con = connect(db)
+    try:
+        for name, options, n_quarantined in CANARY_FILES:
+            path = INVALID / name
+            assert CANARY.encode() in path.read_bytes(), name
+            result = ingest(con, path, **options)
+            assert result.rows_quarantined >= n_quarantined, (name, result)
+            assert result.rows_loaded + result.rows_duplicate >= 1, (name, result)
+        assert _occurrences(con, CANARY) == []
+        assert _occurrences(con, "CANARY") == []
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    for stored in tmp_path.iterdir():
+        assert b"CANARY" not in stored.read_bytes(), stored.name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Objet du message",
+        "mail_subject",
+        "Item.Subject",
+        "MessageBody",
+        "Corps du message",
+        "Contenu",
+        "Texte du message",
+        "Message text",
+        "Pièces jointes",
+        "AttachmentNames",
+        "sujet",
+        "body_html",
+    ],
+)
+def test_content_names_are_recognised_in_french_and_english(name):
+    assert is_content_column(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["message_id", "Identifiant du message", "event_id", "mailbox", "Boîte aux lettres", "Session"],
+)
+def test_identifier_names_are_not_content(name):
+    assert not is_content_column(name)

@@ -10,16 +10,23 @@ import pytest
 from conftest import (
     AUDIT_COLUMNS,
     FR_DELEGATION_HEADERS,
+    INVALID,
+    NOT_EXPORTS,
     ROSTER_COLUMNS,
+    SAMPLES,
+    VALID,
     audit_fields,
     audit_record,
     csv_line,
     ingest,
     quarantined,
     roster_record,
+    text_columns,
     write_lines,
     write_roster,
 )
+from delegation_reports.ingest.pipeline import ingest_file
+from delegation_reports.warehouse import connect
 
 NAMES = ("Cabinet Cœur–Vallée", "Noémie D’Hondt", "Hélène Noël — « Ça »")
 
@@ -242,3 +249,98 @@ def test_audit_user_agent_keeps_every_character(con, tmp_path):
     ingest(con, path)
 
     assert con.execute("SELECT user_agent FROM audit_event").fetchone()[0] == agent
+
+
+def test_a_utf8_file_through_a_windows_1252_profile_is_read_as_utf8(con):
+    path = VALID / "fr_delegations_utf8.csv"
+    assert "Santé Sud".encode() in path.read_bytes()
+
+    first = ingest(con, path, profile="fr-delegations")
+    again = ingest(con, VALID / "fr_delegations.csv")
+
+    assert (first.format, first.rows_loaded, first.rows_quarantined) == (
+        "profile:fr-delegations",
+        3,
+        0,
+    )
+    # The same events in Windows-1252 are the same rows: nothing loaded twice.
+    assert (again.rows_loaded, again.rows_duplicate) == (0, 3)
+    assert con.execute("SELECT DISTINCT operator FROM delegation_event").fetchall() == [
+        ("Santé Sud",)
+    ]
+    encodings = con.execute("SELECT file_name, encoding FROM ingest_file ORDER BY file_id")
+    assert encodings.fetchall() == [
+        ("fr_delegations_utf8.csv", "utf-8"),
+        ("fr_delegations.csv", "cp1252"),
+    ]
+
+
+def test_a_mostly_utf8_file_with_one_windows_1252_byte_is_read_as_utf8(con, tmp_path):
+    data = (
+        (VALID / "fr_delegations_utf8.csv")
+        .read_bytes()
+        .replace(b"D\xe2\x80\x99Hondt", b"D\x92Hondt")
+    )
+    path = tmp_path / "fr_delegations_mixed.csv"
+    path.write_bytes(data)
+
+    result = ingest(con, path)
+
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 1)
+    assert [(q["line_number"], q["reason"]) for q in quarantined(con)] == [(2, "undecodable_bytes")]
+    assert "\\x92" in quarantined(con)[0]["raw_text"]
+    assert con.execute("SELECT DISTINCT operator FROM delegation_event").fetchall() == [
+        ("Santé Sud",)
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_utf16_is_refused_with_a_clear_message(con, tmp_path, encoding):
+    if encoding == "utf-16":
+        path = INVALID / "audit_utf16.csv"
+    else:
+        path = tmp_path / f"audit_{encoding}.csv"
+        path.write_bytes((VALID / "audit.csv").read_text(encoding="utf-8").encode(encoding))
+
+    result = ingest_file(con, path)
+
+    assert result.status == "failed"
+    assert result.message == (
+        f"{path}: the file is in UTF-16 (or UTF-32), which is not supported: re-export it as UTF-8"
+    )
+    assert con.execute("SELECT count(*) FROM audit_event").fetchone()[0] == 0
+
+
+def _fixtures() -> list:
+    folders = (VALID, INVALID, SAMPLES)
+    return sorted(p for f in folders for p in f.iterdir() if p.name not in NOT_EXPORTS)
+
+
+def test_no_mojibake_reaches_any_table_from_any_fixture(con):
+    for path in _fixtures():
+        ingest_file(con, path, operator="Opérateur test")
+
+    assert con.execute("SELECT count(*) FROM ingest_file").fetchone()[0] > 30
+    for table, column, data_type in text_columns(con):
+        text = f"array_to_string({column}, '|')" if data_type.endswith("[]") else column
+        found = con.execute(
+            f'SELECT {column} FROM "{table}" WHERE contains({text}, chr(195) || chr(169)) '
+            f"OR regexp_matches({text}, 'Ã[\\x80-\\xbf©¨«®´]|Â[°«»]|â€')"
+        ).fetchall()
+        assert found == [], (table, column, found[:3])
+
+
+def test_a_warehouse_made_before_the_encoding_column_still_loads(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = connect(path)
+    ingest(con, VALID / "roster.csv")
+    con.execute("ALTER TABLE ingest_file DROP COLUMN encoding")
+    con.close()
+
+    con = connect(path)
+    try:
+        ingest(con, VALID / "fr_delegations.csv")
+        rows = con.execute("SELECT file_name, encoding FROM ingest_file ORDER BY file_id")
+        assert rows.fetchall() == [("roster.csv", None), ("fr_delegations.csv", "cp1252")]
+    finally:
+        con.close()

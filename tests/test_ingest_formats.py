@@ -16,6 +16,7 @@ from conftest import (
     DELEGATION_COLUMNS,
     DIRECTORY_FIELDS,
     DIRECTORY_HEADERS,
+    INVALID,
     OPERATOR,
     VALID,
     audit_record,
@@ -23,6 +24,7 @@ from conftest import (
     ingest,
     paris,
     profile_variant,
+    quarantined,
     records,
     rows_by,
     text_or_none,
@@ -523,3 +525,42 @@ def test_operator_column_wins_over_the_given_operator(con, tmp_path):
     ingest(con, path, operator="Fallback")
 
     assert con.execute("SELECT DISTINCT operator FROM audit_event").fetchall() == [(OPERATOR,)]
+
+
+def test_jsonl_numbers_used_as_identifiers_keep_their_literal_text(con):
+    result = ingest(con, VALID / "audit_numeric_ids.jsonl")
+
+    # 1.10 and 1.1, 1e2 and 100 are four events, not two events and two duplicates.
+    assert (result.rows_read, result.rows_loaded, result.rows_duplicate) == (6, 6, 0)
+    stored = con.execute("SELECT event_id FROM audit_event ORDER BY session_id").fetchall()
+    assert [r[0] for r in stored] == ["1.10", "1.1", "1e2", "100", "12345678901234567890123", "-0"]
+
+
+def test_a_powershell_type_line_is_skipped_and_line_numbers_stay_physical(con):
+    path = INVALID / "audit_powershell_type_line.csv"
+    lines = path.read_bytes().decode("utf-8").split("\r\n")
+    assert lines[0].startswith("#TYPE ")
+
+    result = ingest(con, path)
+
+    assert (result.format, result.rows_read, result.rows_loaded) == ("audit", 5, 4)
+    [row] = quarantined(con)
+    assert (row["line_number"], row["reason"], row["raw_text"]) == (4, "unknown_action", lines[3])
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("audit.jsonl", "audit_array.json"),
+        ("audit.jsonl", "audit_wrapper_object.json"),
+        ("m365_purview_new_header.csv", "m365_purview_powershell_type_line.csv"),
+    ],
+)
+def test_real_world_containers_load_the_same_rows(con, first, second):
+    options = {"operator": "CHU Exemple"} if first.startswith("m365") else {}
+    before = ingest(con, VALID / first, **options)
+    after = ingest(con, VALID / second, **options)
+
+    assert before.rows_loaded > 0 and before.rows_quarantined == 0
+    assert (after.status, after.rows_loaded, after.rows_quarantined) == ("loaded", 0, 0)
+    assert after.rows_duplicate == before.rows_loaded + before.rows_duplicate

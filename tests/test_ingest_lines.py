@@ -13,6 +13,7 @@ import pytest
 
 from conftest import (
     AUDIT_COLUMNS,
+    INVALID,
     OPERATOR,
     audit_fields,
     audit_record,
@@ -21,6 +22,7 @@ from conftest import (
     quarantined,
     write_lines,
 )
+from delegation_reports.ingest.pipeline import ingest_paths
 
 TRICKY_AGENT = 'Client "Pro", v2{eol}second line; third'
 
@@ -115,15 +117,16 @@ def test_blank_lines_do_not_shift_the_lines_of_later_rows(con, tmp_path):
     assert {r["line_number"]: r["raw_text"] for r in quarantined(con)} == expected
 
 
+@pytest.mark.parametrize("surplus", ["surplus", ""], ids=["extra-value", "extra-empty-field"])
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
-def test_blank_lines_and_rejected_lines_before_quarantined_rows(con, tmp_path, line_end):
+def test_blank_lines_and_rejected_lines_before_quarantined_rows(con, tmp_path, line_end, surplus):
     lines = [csv_line(AUDIT_COLUMNS)]
     expected = {}
     for block in range(6):
         lines += [""] * (block % 3)
         lines.append(csv_line(audit_fields(f"E-{block}")))
         if block % 2:
-            lines.append(csv_line([*audit_fields(f"W-{block}"), "surplus"]))
+            lines.append(csv_line([*audit_fields(f"W-{block}"), surplus]))
             expected[len(lines)] = "wrong_column_count"
         lines.append(_bad(f"B-{block}"))
         expected[len(lines)] = "unknown_action"
@@ -151,3 +154,63 @@ def test_jsonl_line_numbers_count_every_physical_line(con, tmp_path):
 
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 1, 2)
     assert [r["line_number"] for r in quarantined(con)] == [3, 6]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "audit_stray_carriage_returns.csv",
+            {3: "malformed_row", 5: "malformed_row", 7: "unknown_action"},
+        ),
+        ("audit_stray_lf_in_crlf_file.csv", {3: "malformed_row", 5: "unknown_action"}),
+    ],
+)
+def test_a_stray_line_end_quarantines_its_line_not_the_file(con, name, expected):
+    path = INVALID / name
+    lines = path.read_bytes().split(b"\n")
+
+    result = ingest(con, path)
+
+    assert (result.rows_loaded, result.rows_quarantined) == (2, len(expected))
+    assert result.rows_read == result.rows_loaded + result.rows_quarantined
+    rows = quarantined(con)
+    assert {r["line_number"]: r["reason"] for r in rows} == expected
+    for r in rows:
+        assert r["raw_text"] == lines[r["line_number"] - 1].rstrip(b"\r").decode()
+    assert sorted(e for (e,) in con.execute("SELECT event_id FROM audit_event").fetchall()) == [
+        "E-1",
+        "E-2",
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["auto", "audit"])
+def test_a_broken_first_jsonl_line_is_quarantined_not_the_file(con, fmt):
+    result = ingest(con, INVALID / "audit_first_line_malformed.jsonl", fmt=fmt)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 3, 1)
+    [row] = quarantined(con)
+    assert (row["line_number"], row["reason"]) == (1, "malformed_row")
+
+
+def test_a_broken_first_m365_record_is_quarantined_not_the_file(con):
+    result = ingest(con, INVALID / "m365_first_line_malformed.jsonl", fmt="m365")
+
+    assert result.rows_loaded >= 3
+    assert result.rows_read == result.rows_loaded + result.rows_duplicate + result.rows_quarantined
+    assert [(r["line_number"], r["reason"]) for r in quarantined(con)] == [(1, "malformed_row")]
+
+
+def test_deeply_nested_json_quarantines_its_record_and_later_files_still_load(con, tmp_path):
+    paths = [INVALID / "audit_deeply_nested.jsonl", INVALID / "audit_wrong_column_count.csv"]
+
+    results = ingest_paths(con, paths)
+
+    assert [r.status for r in results] == ["loaded", "loaded"]
+    assert (results[0].rows_loaded, results[0].rows_quarantined) == (2, 1)
+    row = quarantined(con, results[0].sha256)[0]
+    assert (row["line_number"], row["reason"], row["detail"]) == (
+        2,
+        "malformed_row",
+        "JSON nested too deep",
+    )

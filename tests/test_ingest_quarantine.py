@@ -24,6 +24,8 @@ from conftest import (
     write_lines,
 )
 from delegation_reports.ingest.pipeline import REASONS
+from delegation_reports.status import warehouse_status
+from delegation_reports.warehouse import connect
 
 MARKER = b"QX"
 
@@ -33,6 +35,13 @@ def _line_too_long(tmp_path: Path) -> Path:
     lines.append(csv_line(audit_fields("QX-1", user_agent="U" * 1_100_000)))
     lines.append(csv_line(audit_fields("E-2")))
     return write_lines(tmp_path / "audit_line_too_long.csv", lines)
+
+
+def _hundred_thousand_commas(tmp_path: Path) -> Path:
+    lines = [csv_line(AUDIT_COLUMNS), csv_line(audit_fields("E-1"))]
+    lines.append(csv_line(audit_fields("QX-1")) + "," * 100_000)
+    lines.append(csv_line(audit_fields("E-2")))
+    return write_lines(tmp_path / "audit_hundred_thousand_commas.csv", lines, line_end="\r\n")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class Case:
 
 CASES = [
     Case("wrong_column_count", "audit_wrong_column_count.csv"),
+    Case("wrong_column_count", "audit_trailing_empty_fields.csv"),
+    Case("wrong_column_count", _hundred_thousand_commas),
     Case("malformed_row", "audit_malformed_row.csv"),
     Case("malformed_row", "audit_malformed_row.jsonl"),
     Case("undecodable_bytes", "audit_undecodable_bytes.csv"),
@@ -64,6 +75,7 @@ CASES = [
     Case("nonexistent_local_time", "fr_journal_acces_nonexistent_local_time.csv", "cp1252"),
     Case("unknown_action", "audit_unknown_action.csv"),
     Case("invalid_value", "audit_invalid_value.csv"),
+    Case("invalid_value", "audit_control_characters.csv"),
     Case("invalid_address", "delegations_invalid_address.csv"),
     Case("invalid_identifier", "roster_invalid_identifier.csv"),
     Case("invalid_check_digit", "roster_invalid_check_digit.csv"),
@@ -96,11 +108,7 @@ def test_each_reason_is_quarantined_with_its_line_and_raw_text(con, tmp_path, ca
     [row] = quarantined(con)
     assert (row["reason"], row["line_number"]) == (case.reason, line)
     assert row["file_sha256"] == result.sha256
-    if case.reason == "conflicting_duplicate":
-        as_parsed = json.loads(row["raw_text"])
-        assert as_parsed["event_id"] == "E-1"
-        assert as_parsed["actor"] == "qx.intruder@pro.mssante.fr"
-    elif case.reason == "line_too_long":
+    if case.reason == "line_too_long":
         assert raw_line.decode().startswith(row["raw_text"])
         assert row["raw_text"].startswith("QX-1,")
     elif case.reason == "undecodable_bytes":
@@ -271,3 +279,74 @@ def test_a_row_with_several_problems_reports_the_first_reason_and_all_details(co
     assert row["reason"] == "missing_required_field"
     for reason in ("missing_required_field", "unknown_action", "invalid_address"):
         assert reason in row["detail"]
+
+
+def test_raw_text_is_the_line_as_written_and_quarantined_at_is_recorded(con, tmp_path):
+    path = INVALID / "audit_raw_text_as_written.csv"
+    jsonl = tmp_path / "spaced.jsonl"
+    spaced = '{ "event_id":"QX-2" ,"occurred_at":"2026-03-02T09:15:00+01:00", "mailbox":"a@b.fr",  "actor": "c@d.fr","action":"fly","outcome":"success","operator":"Op", "n": 1.50}'
+    jsonl.write_text(spaced + "\n", encoding="utf-8")
+
+    result = ingest(con, path)
+    ingest(con, jsonl)
+
+    rows = con.execute(
+        "SELECT line_number, reason, raw_text, quarantined_at, "
+        "quarantined_at BETWEEN f.started_at AND f.ended_at "
+        "FROM quarantine JOIN ingest_file AS f USING (file_id) ORDER BY file_id"
+    ).fetchall()
+    written = path.read_bytes().decode("utf-8").split("\r\n")[2]
+    assert written.startswith('"QX-1","2026-03-02T09:15:00+01:00"')
+    assert [r[:3] for r in rows] == [(3, "unknown_action", written), (1, "unknown_action", spaced)]
+    assert all(r[3] is not None and r[4] for r in rows)
+    assert result.rows_quarantined == 1
+
+
+def test_quarantine_rows_of_an_older_warehouse_keep_no_quarantined_at(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = connect(path)
+    ingest(con, INVALID / "audit_unknown_action.csv")
+    con.execute("ALTER TABLE quarantine DROP COLUMN quarantined_at")
+    con.close()
+
+    con = connect(path)
+    try:
+        ingest(con, INVALID / "audit_invalid_value.csv")
+        stamps = con.execute("SELECT quarantined_at IS NULL FROM quarantine ORDER BY file_id")
+        assert [r[0] for r in stamps.fetchall()] == [True, False]
+    finally:
+        con.close()
+
+
+def test_a_record_quarantined_once_is_not_quarantined_again_from_another_container(con):
+    names = [
+        "m365_requarantined.jsonl",
+        "m365_requarantined_purview_old_header.csv",
+        "m365_requarantined_purview_new_header.csv",
+    ]
+
+    results = [ingest(con, INVALID / name, operator="CHU Exemple") for name in names]
+
+    assert [(r.rows_loaded, r.rows_duplicate, r.rows_quarantined) for r in results] == [
+        (1, 0, 2),
+        (0, 3, 0),
+        (0, 3, 0),
+    ]
+    kinds = con.execute(
+        "SELECT record_kind, reason FROM quarantine ORDER BY record_kind"
+    ).fetchall()
+    assert kinds == [("audit", "invalid_address"), ("delegations", "invalid_address")]
+    by_reason = warehouse_status(con)["quarantine"]
+    assert [(q["kind"], q["n_rows"]) for q in by_reason] == [("audit", 1), ("delegations", 1)]
+
+
+def test_a_canonical_row_quarantined_again_in_a_later_export_counts_as_a_duplicate(con, tmp_path):
+    first = ingest(con, INVALID / "audit_unknown_action.csv")
+    copy = tmp_path / "audit_unknown_action_again.csv"
+    copy.write_bytes((INVALID / "audit_unknown_action.csv").read_bytes() + b"\n")
+
+    again = ingest(con, copy)
+
+    assert first.rows_quarantined == 1
+    assert (again.rows_quarantined, again.rows_duplicate) == (0, again.rows_read)
+    assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 1

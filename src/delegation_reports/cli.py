@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -44,6 +45,16 @@ db_option = click.option(
     default=None,
     help=f"Warehouse file (default: ${DB_ENV} or ./delegation.duckdb).",
 )
+
+
+# Control characters but tab and line feed: a NUL, a carriage return or an escape sequence in
+# an audit field would garble or rewrite what the terminal shows.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape(text: str) -> str:
+    """Text from input files as printed: control characters removed, rich markup escaped."""
+    return escape_markup(_CONTROL.sub("", text))
 
 
 def _console(err: bool = False) -> Console:
@@ -251,6 +262,19 @@ def status(db, as_json):
             f"{row['rows_quarantined']:,}",
         )
     console.print(table)
+    if report["failures"]:
+        table = Table(title=f"Files that failed ({len(report['failures'])})")
+        for name in ("file", "lines", "reason", "at (UTC)", "loaded since"):
+            table.add_column(name, overflow="fold")
+        for row in report["failures"]:
+            table.add_row(
+                escape(row["file_name"]),
+                "" if row["n_lines"] is None else f"{row['n_lines']:,}",
+                escape(row["reason"]),
+                _fmt_ts(row["started_at"]),
+                "yes" if row["loaded_since"] else "no",
+            )
+        console.print(table)
     for warning in report["warnings"]:
         console.print(f"[bold]Note:[/bold] {escape(warning)}")
 
@@ -272,7 +296,7 @@ def quarantine(db, file_, reason, as_json):
     with opened(db or default_db_path(), read_only=True) as con:
         rows = status_lib.quarantined_rows(con, file_, reason)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return
     console = _console()
     if not rows:

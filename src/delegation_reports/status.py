@@ -14,13 +14,15 @@ def _records(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict
 
 
 def warehouse_status(con: duckdb.DuckDBPyConnection) -> dict:
-    """Rows and coverage per operator and kind, quarantine counts by reason, files ingested."""
+    """Rows and coverage per operator and kind, quarantine counts by reason, files ingested,
+    files that failed as a whole."""
     files = _records(con, sql_text("status/files.sql"))
     warnings = [f"{f['file_name']}: {f['notes']}" for f in files if f["notes"]]
     return {
         "holdings": _records(con, sql_text("status/holdings.sql")),
         "quarantine": _records(con, sql_text("status/quarantine_by_reason.sql")),
         "files": files,
+        "failures": _records(con, sql_text("status/failures.sql")),
         "warnings": warnings,
     }
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..errors import InputFileError, UnknownFormat
 from . import dovecot, files, m365
-from .kinds import AUDIT, DIRECTORY, DIRECTORY_COLUMNS, KINDS, is_content_column
+from .content import is_content_column
+from .kinds import AUDIT, DIRECTORY, DIRECTORY_COLUMNS, KINDS
 from .layout import Layout, bundled_profiles, canonical_layout, find_profile, normalise_header
 
 # Real-world sources read by an adapter (ingest/m365.py, ingest/dovecot.py) rather than by a
@@ -91,6 +92,10 @@ class Detected:
     positions: dict[str, int]
     ignored_columns: list[str] = field(default_factory=list)
     content_columns: list[str] = field(default_factory=list)
+    # Lines before the header that are not data (PowerShell's "#TYPE ..." line).
+    skip_lines: int = 0
+    # One JSON document (an array, or a wrapper object's list) rather than JSON Lines.
+    json_document: bool = False
 
     @property
     def format_name(self) -> str:
@@ -189,12 +194,14 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
     head = files.read_head(path)
     if not head.strip():
         raise InputFileError(f"{path}: the file is empty")
+    files.check_supported_encoding(path, head)
 
     if profile:
         layout = find_profile(profile)
-        text = files.decode_head(head, layout.encoding)
+        text, skip_lines = files.without_type_line(files.decode_head(head, layout.encoding))
         header = files.parse_header(files.first_line(text), layout.delimiter)
         detected = _build(layout, header, layout.delimiter)
+        detected.skip_lines = skip_lines
         missing = _missing(layout, detected.positions)
         if missing:
             raise UnknownFormat(
@@ -202,12 +209,26 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
             )
         return detected
 
-    text = files.decode_head(head)
+    text, skip_lines = files.without_type_line(files.decode_head(head))
+    detected = _detect_text(path, text, fmt)
+    detected.skip_lines = skip_lines
+    return detected
+
+
+def _detect_text(path: Path, text: str, fmt: str) -> Detected:
+    json_document = False
     if fmt == "auto" or fmt in ADAPTER_FORMATS:
         adapted = _sniff_adapter(path, text, fmt)
         if adapted:
             return adapted
-    if files.looks_like_jsonl(path, text):
+    if files.is_json_document(path, text):
+        first = next((r for _, _, r, _ in files.json_document_records(path) if r is not None), None)
+        if first is None:
+            raise InputFileError(f"{path}: the JSON list holds no object")
+        header, json_document = list(first), True
+        candidates = [canonical_layout(k, "jsonl") for k in KINDS.values() if k is not DIRECTORY]
+        delimiter = ""
+    elif files.looks_like_jsonl(path, text):
         header = files.jsonl_keys(text, path)
         candidates = [canonical_layout(k, "jsonl") for k in KINDS.values() if k is not DIRECTORY]
         delimiter = ""
@@ -237,6 +258,7 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
             raise UnknownFormat(
                 f"{path}: header does not match format {fmt}: missing columns {missing}"
             )
+        detected.json_document = json_document
         return detected
 
     matches = []
@@ -253,4 +275,6 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
             "Use --format or --profile to choose one."
         )
     # The layout that recognises the most columns is the most specific.
-    return max(matches, key=lambda d: len(d.positions))
+    best = max(matches, key=lambda d: len(d.positions))
+    best.json_document = json_document
+    return best

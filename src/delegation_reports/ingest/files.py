@@ -57,6 +57,67 @@ def fingerprint(path: Path, on_progress=None) -> Fingerprint:
     return Fingerprint(digest.hexdigest(), size, blank, newlines + (last not in (b"", b"\n")))
 
 
+_UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# A multi-byte UTF-8 sequence: a lead byte and its continuation bytes.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def check_supported_encoding(path: Path, head: bytes) -> None:
+    """Refuse UTF-16 and UTF-32 files, which the readers would take for text full of NUL bytes."""
+    wide = head.startswith(_UTF16_BOMS)
+    if not wide and head:
+        # Without a BOM, UTF-16 text of Latin letters has a NUL byte every other byte.
+        sample = head[:4096]
+        wide = sample.count(0) * 4 >= len(sample)
+    if wide:
+        raise InputFileError(
+            f"{path}: the file is in UTF-16 (or UTF-32), which is not supported: "
+            "re-export it as UTF-8"
+        )
+
+
+def file_encoding(path: Path, declared: str) -> str:
+    """The encoding to read ``path`` with, given the one its layout declares.
+
+    A file declared in a single-byte encoding (Windows-1252, Latin-1) but written in UTF-8
+    would load as mojibake (``SantÃ© Sud``), and since names are part of the keys, the same
+    events would load again under a second name. A file whose non-ASCII bytes are mostly valid
+    UTF-8 sequences is UTF-8 whatever the layout says; its few stray bytes quarantine their rows.
+    """
+    if codecs.lookup(declared).name == "utf-8":
+        return "utf-8"
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    non_ascii = False
+    with path.open("rb") as handle:
+        try:
+            while chunk := handle.read(CHUNK):
+                decoder.decode(chunk)
+                non_ascii = non_ascii or not chunk.isascii()
+            decoder.decode(b"", final=True)
+            return "utf-8" if non_ascii else codecs.lookup(declared).name
+        except UnicodeDecodeError:
+            pass
+        handle.seek(0)
+        counts = [0, 0]
+        while chunk := handle.read(CHUNK):
+            _count_utf8(chunk, counts)
+    return "utf-8" if _mostly_utf8(counts) else codecs.lookup(declared).name
+
+
+def _count_utf8(data: bytes, counts: list[int]) -> None:
+    counts[0] += len(data) - len(data.translate(None, _HIGH_BYTES))
+    counts[1] += sum(len(m) for m in _UTF8_SEQUENCE.findall(data))
+
+
+def _mostly_utf8(counts: list[int]) -> bool:
+    """True when most non-ASCII bytes belong to valid UTF-8 sequences."""
+    n_high, n_in_sequences = counts
+    return n_in_sequences * 2 > n_high
+
+
 def read_head(path: Path, limit: int = 1 << 16) -> bytes:
     try:
         with path.open("rb") as handle:
@@ -66,17 +127,20 @@ def read_head(path: Path, limit: int = 1 << 16) -> bytes:
 
 
 def decode_head(head: bytes, encoding: str | None = None) -> str:
-    """Decode a file's first bytes: the given encoding, else UTF-8, else Windows-1252."""
+    """Decode a file's first bytes: UTF-8 when they are (see ``file_encoding``), else the given
+    encoding, else Windows-1252."""
     if head.startswith(codecs.BOM_UTF8):
         head = head[len(codecs.BOM_UTF8) :]
-    candidates = [encoding] if encoding else ["utf-8", "cp1252"]
-    for candidate in candidates:
-        decoder = codecs.getincrementaldecoder(candidate)(errors="strict")
-        try:
-            return decoder.decode(head, final=False)
-        except UnicodeDecodeError:
-            continue
-    return head.decode(candidates[-1], errors="replace")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    try:
+        return decoder.decode(head, final=False)
+    except UnicodeDecodeError:
+        pass
+    counts = [0, 0]
+    _count_utf8(head, counts)
+    if _mostly_utf8(counts):
+        return head.decode("utf-8", errors="replace")
+    return head.decode(encoding or "cp1252", errors="replace")
 
 
 def first_line(text: str) -> str:
@@ -95,18 +159,96 @@ def parse_header(header_line: str, delimiter: str) -> list[str]:
     return [name.strip() for name in row]
 
 
+def first_json_object(text: str, max_lines: int = 100) -> dict | None:
+    """The first of the first lines of JSON Lines text that is a JSON object, if any."""
+    for line in text.splitlines()[:max_lines]:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            return record
+    return None
+
+
 def jsonl_keys(text: str, path: Path) -> list[str]:
-    """The keys of the first JSON object of a JSON Lines file."""
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputFileError(f"{path}: line 1 is not valid JSON") from None
-            if not isinstance(record, dict):
-                raise InputFileError(f"{path}: line 1 is not a JSON object")
-            return list(record)
-    return []
+    """The keys of the first JSON object of a JSON Lines file. Lines before it that are not
+    JSON objects are quarantined when the file is read; the file is refused only when none of
+    its first lines is one."""
+    if not text.strip():
+        return []
+    record = first_json_object(text)
+    if record is None:
+        raise InputFileError(f"{path}: line 1 is not a JSON object, nor any line after it")
+    return list(record)
+
+
+# The keys of a wrapper object whose list holds the records: {"value": [...]} as Microsoft
+# Graph and OData write it, {"events": [...]}, {"records": [...]}.
+_WRAPPER_LIST = re.compile(r'"(?:events|value|records)"\s*:\s*\[', re.I)
+
+
+def is_json_document(path: Path, text: str) -> bool:
+    """True for one JSON document holding the records (an array, or a pretty-printed wrapper
+    object), rather than JSON Lines."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        return True
+    return (
+        stripped.startswith("{")
+        and first_json_object(text) is None
+        and bool(_WRAPPER_LIST.search(text))
+    )
+
+
+def json_document_records(path: Path):
+    """(line number, text, record, reject) for each element of the records list of a JSON
+    document (see ``is_json_document``): the line is where the element starts, the text is the
+    element as written. An element that is not an object comes with its reject row; a document
+    that cannot be read past some point raises ``InputFileError`` naming the line."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputFileError(f"{path}: bytes that are not UTF-8 at line {line}") from None
+    decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str)
+    stripped = len(text) - len(text.lstrip())
+    if text.startswith("[", stripped):
+        position = stripped + 1
+    else:
+        wrapper = _WRAPPER_LIST.search(text)
+        if not wrapper:
+            raise InputFileError(f"{path}: a JSON object without an events, value or records list")
+        position = wrapper.end()
+    whitespace = re.compile(r"[\s,]*")
+    while True:
+        position = whitespace.match(text, position).end()
+        line = text.count("\n", 0, position) + 1
+        if position >= len(text):
+            raise InputFileError(f"{path}: the JSON list is not closed (line {line})")
+        if text[position] == "]":
+            return
+        try:
+            record, end = decoder.raw_decode(text, position)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            message = getattr(exc, "msg", "nested too deep")
+            raise InputFileError(f"{path}: not valid JSON at line {line}: {message}") from None
+        raw = text[position:end]
+        if isinstance(record, dict):
+            yield line, raw, record, None
+        else:
+            yield line, raw, None, (line, "malformed_row", "not a JSON object", raw)
+        position = end
+
+
+def without_type_line(text: str) -> tuple[str, int]:
+    """The text without the ``#TYPE System.Management...`` line that PowerShell 5.1's
+    ``Export-Csv`` writes first unless told ``-NoTypeInformation``, and how many lines that is."""
+    if text.startswith("#TYPE"):
+        return (text.split("\n", 1)[1] if "\n" in text else ""), 1
+    return text, 0
 
 
 def looks_like_jsonl(path: Path, text: str) -> bool:
@@ -141,6 +283,172 @@ def raw_line(path: Path, offset: int, limit: int = 8192) -> str:
     lines = (head.rsplit(b"\n", 1)[-1] + tail).split(b"\n")
     line = next((line for line in lines if line.rstrip(b"\r")), b"")
     return line.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+
+
+def trailing_field_lines(
+    path: Path, delimiter: str, n_fields: int, quote: str
+) -> list[tuple[int, str]]:
+    """The lines with more fields than the header whose extra fields are all empty, with their
+    text: ``...,OpC,,`` or a row followed by thousands of delimiters.
+
+    The CSV reader loads such a row silently (it reports extra fields only when one holds a
+    value); its fields cannot be trusted to be in their columns. Only a line ending with the
+    delimiter can be one, so the scan looks at those alone (a byte search on clean files).
+    """
+    end = delimiter.encode()
+    found: list[tuple[int, str]] = []
+    n_before = 0  # line ends before the current chunk
+    carry = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            data = carry + chunk
+            last_end = data.rfind(b"\n")
+            if last_end < 0:
+                carry = data
+                continue
+            body, carry = data[: last_end + 1], data[last_end + 1 :]
+            for marker in (end + b"\n", end + b"\r\n"):
+                position = body.find(marker)
+                while position >= 0:
+                    start = body.rfind(b"\n", 0, position) + 1
+                    stop = body.find(b"\n", position)
+                    line = body[start:stop].rstrip(b"\r")
+                    if line.count(end) >= n_fields:
+                        row = _single_line_fields(line, delimiter, quote)
+                        if row and len(row) > n_fields and not any(row[n_fields:]):
+                            number = n_before + body.count(b"\n", 0, start) + 1
+                            found.append((number, line.decode("utf-8", errors="backslashreplace")))
+                    position = body.find(marker, stop)
+            n_before += body.count(b"\n")
+    return sorted(found)
+
+
+def stray_line_end_lines(path: Path, quote: str) -> tuple[list[tuple[int, str]], set[int]]:
+    """Lines whose line end differs from the header's (a CRLF line or a bare carriage return
+    in an LF file, an LF line in a CRLF file), outside quoted values. The CSV reader refuses the
+    whole file for one of them. Returns the lines with text (to quarantine) and the blank ones
+    (``\\r\\n`` alone in an LF file, to skip like any blank line).
+
+    A file with one kind of line end is recognised by byte counts alone.
+    """
+    crlf_file = _header_ends_with_crlf(path)
+    if _line_ends_consistent(path, crlf_file):
+        return [], set()
+    stray: list[tuple[int, str]] = []
+    blank: set[int] = set()
+    quote_byte = quote.encode()
+    inside = False  # within a quoted value at the start of the line
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            body = line.rstrip(b"\r\n")
+            ends_crlf = line.endswith(b"\r\n")
+            outside = _outside_quotes(body, quote_byte, inside)
+            if quote_byte:
+                inside = inside != bool(body.count(quote_byte) % 2)
+            if number == 1 or inside:
+                continue
+            wrong_end = line.endswith(b"\n") and ends_crlf != crlf_file
+            if not (wrong_end or b"\r" in outside):
+                continue
+            if not body.strip(b"\r"):
+                blank.add(number)
+            else:
+                stray.append((number, _shown_line(body)))
+    return stray, blank
+
+
+def _header_ends_with_crlf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.readline().endswith(b"\r\n")
+
+
+def _line_ends_consistent(path: Path, crlf_file: bool) -> bool:
+    """True when every line ends the header's way and no other carriage return is there."""
+    with path.open("rb") as handle:
+        carry = b""
+        while chunk := handle.read(CHUNK):
+            data = carry + chunk
+            # Keep a trailing CR for the next chunk: it may start a CRLF.
+            carry = data[-1:] if data.endswith(b"\r") else b""
+            data = data[: len(data) - len(carry)]
+            n_cr, n_lf, n_crlf = data.count(b"\r"), data.count(b"\n"), data.count(b"\r\n")
+            if crlf_file and not (n_cr == n_crlf == n_lf):
+                return False
+            if not crlf_file and n_cr:
+                return False
+        return not carry
+
+
+def _outside_quotes(body: bytes, quote: bytes, inside: bool) -> bytes:
+    """The parts of a line outside quoted values, given whether it starts inside one."""
+    if not quote:
+        return body
+    parts = body.split(quote)
+    return b"".join(parts[1 if inside else 0 :: 2])
+
+
+def _single_line_fields(line: bytes, delimiter: str, quote: str) -> list[str] | None:
+    """The fields of one physical line, or None when a quoted value runs past its end."""
+    text = line.decode("utf-8", errors="replace")
+    if quote and text.count(quote) % 2:
+        return None
+    options = {"quotechar": quote} if quote else {"quoting": csv.QUOTE_NONE}
+    try:
+        return next(csv.reader([text], delimiter=delimiter, strict=True, **options), [])
+    except csv.Error:
+        return None
+
+
+def copy_without_first_lines(source: Path, target: Path, n_lines: int) -> None:
+    """Copy ``source`` from its line ``n_lines + 1`` on."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        for _ in range(n_lines):
+            src.readline()
+        while chunk := src.read(CHUNK):
+            dst.write(chunk)
+
+
+def blank_out_lines(source: Path, target: Path, line_numbers: set[int]) -> None:
+    """Copy ``source`` with the given lines emptied (each keeps a line end, the header's kind,
+    so every other line keeps its number and the CSV reader skips them)."""
+    blank = b"\r\n" if _header_ends_with_crlf(source) else b"\n"
+    with source.open("rb") as src, target.open("wb") as dst:
+        for number, line in enumerate(src, start=1):
+            if number in line_numbers:
+                line = blank if line.endswith(b"\n") else b""
+            dst.write(line)
+
+
+def raw_records(path: Path, numbers: set[int], quote: str) -> dict[int, str]:
+    """The text of the records at the given line numbers, numbered as the quarantine numbers
+    them: a quoted value spanning lines makes one record. Bytes that are not UTF-8 are shown
+    escaped (``\\x92``)."""
+    out: dict[int, str] = {}
+    last = max(numbers)
+    quote_byte = quote.encode()
+    number = 0
+    pending = b""
+    with path.open("rb") as handle:
+        for line in handle:
+            if not pending:
+                number += 1
+            pending += line
+            if quote_byte and pending.count(quote_byte) % 2:
+                continue  # inside a quoted value: the record goes on
+            if number in numbers:
+                out[number] = _shown_line(pending)
+            pending = b""
+            if number >= last:
+                return out
+    if pending and number in numbers:
+        out[number] = _shown_line(pending)
+    return out
+
+
+def _shown_line(line: bytes) -> str:
+    if line.startswith(codecs.BOM_UTF8):
+        line = line[len(codecs.BOM_UTF8) :]
+    return line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
 
 
 def logical_blank_lines(path: Path, delimiter: str) -> list[int]:

@@ -199,33 +199,3 @@ DIRECTORY = Kind(
 )
 
 KINDS: dict[str, Kind] = {k.name: k for k in (DELEGATIONS, SNAPSHOT, AUDIT, ROSTER, DIRECTORY)}
-
-# Columns that carry message content in some exports: dropped before anything is stored.
-CONTENT_COLUMNS = frozenset(
-    {
-        "subject",
-        "body",
-        "message",
-        "message_body",
-        "content",
-        "attachment",
-        "attachment_name",
-        "attachments",
-        "objet",
-        "sujet",
-        "corps",
-        "contenu",
-        "pièce jointe",
-        "piece jointe",
-        "pièces jointes",
-        "pieces jointes",
-        "item.subject",
-        "snippet",
-        "preview",
-    }
-)
-
-
-def is_content_column(name: str) -> bool:
-    """True for a header that names message content (subject, body, attachment...)."""
-    return name.strip().lower() in CONTENT_COLUMNS

@@ -61,10 +61,6 @@ class Layout:
     def is_profile(self) -> bool:
         return self.source != "built-in"
 
-    @property
-    def is_utf8(self) -> bool:
-        return codecs.lookup(self.encoding).name == "utf-8"
-
     def signature(self) -> frozenset[str]:
         """Normalised source headers that must be present for this layout to match a file."""
         return frozenset(

@@ -25,6 +25,7 @@ import duckdb
 
 from . import files
 from .adapters import RowSink, Staging, address_like, has_surrogates, shown
+from .content import is_content_column, scrub_csv_line, scrub_json_text
 
 DEFAULT_OPERATOR = "Microsoft 365"
 # An aggregated record standing for more accesses than this is quarantined (invalid_value)
@@ -184,11 +185,9 @@ def sniff(path: Path, text: str) -> bool:
     if stripped.startswith("["):
         return '"CreationTime"' in text and '"Operation"' in text
     if stripped.startswith("{"):
-        try:
-            record = json.loads(stripped.splitlines()[0])
-        except json.JSONDecodeError:
-            return False
-        if not isinstance(record, dict):
+        # The first line that is a JSON object decides: a broken first line is quarantined.
+        record = files.first_json_object(stripped)
+        if record is None:
             return False
         keys = {k.casefold() for k in record}
         return {"creationtime", "operation"} <= keys and bool({"recordtype", "workload"} & keys)
@@ -218,7 +217,7 @@ def scrub(value, found: set[str], path: str = "", in_folder: bool = False):
         out = {}
         for key, item in value.items():
             folded = key.casefold()
-            if folded in CONTENT_KEYS or (in_folder and folded == "name"):
+            if folded in CONTENT_KEYS or is_content_column(key) or (in_folder and folded == "name"):
                 if item not in (None, "", [], {}):
                     found.add(f"{path}{key}")
                 out[key] = ""
@@ -232,7 +231,7 @@ def scrub(value, found: set[str], path: str = "", in_folder: bool = False):
 
 def scrub_text(text: str) -> str:
     """Blank content values in JSON text that could not be parsed."""
-    return _CONTENT_TEXT.sub(lambda m: m.group(1) + '""', text)
+    return scrub_json_text(_CONTENT_TEXT.sub(lambda m: m.group(1) + '""', text))
 
 
 def _csv_records(path: Path, header: list[str], delimiter: str = ","):
@@ -242,7 +241,9 @@ def _csv_records(path: Path, header: list[str], delimiter: str = ","):
     csv.field_size_limit(64 * 1024 * 1024)
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        next(reader, None)
+        first = next(reader, None)
+        if first and first[0].startswith("#TYPE"):  # PowerShell 5.1's Export-Csv
+            next(reader, None)
         previous = reader.line_num
         while True:
             try:
@@ -257,14 +258,19 @@ def _csv_records(path: Path, header: list[str], delimiter: str = ","):
                 continue
             raw = _csv_raw(row, delimiter)
             if any(has_surrogates(f) for f in row):
-                yield _Reject(line, "undecodable_bytes", "bytes that are not UTF-8", shown(raw))
+                yield _Reject(
+                    line,
+                    "undecodable_bytes",
+                    "bytes that are not UTF-8",
+                    scrub_csv_line(shown(raw), header, delimiter),
+                )
                 continue
             if len(row) != len(header):
                 yield _Reject(
                     line,
                     "wrong_column_count",
                     f"{len(row)} fields, the header has {len(header)}",
-                    raw,
+                    scrub_csv_line(raw, header, delimiter),
                 )
                 continue
             yield _json_record(line, row[index], "AuditData ")
@@ -276,11 +282,17 @@ def _csv_raw(row: list[str], delimiter: str = ",") -> str:
     return out.getvalue()
 
 
+def _json_error(exc: Exception) -> str:
+    return getattr(exc, "msg", "nested too deep")
+
+
 def _json_record(line: int, text: str, what: str = ""):
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return _Reject(line, "malformed_row", f"{what}invalid JSON: {exc.msg}", scrub_text(text))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return _Reject(
+            line, "malformed_row", f"{what}invalid JSON: {_json_error(exc)}", scrub_text(text)
+        )
     if not isinstance(data, dict):
         return _Reject(line, "malformed_row", f"{what}not a JSON object", scrub_text(text)[:2000])
     return _Record(line, data)
@@ -306,9 +318,12 @@ def _json_lines(path: Path):
             if decoded.lstrip().startswith("["):
                 try:
                     items = json.loads(decoded)
-                except json.JSONDecodeError as exc:
+                except (json.JSONDecodeError, RecursionError) as exc:
                     yield _Reject(
-                        line, "malformed_row", f"invalid JSON: {exc.msg}", scrub_text(decoded)
+                        line,
+                        "malformed_row",
+                        f"invalid JSON: {_json_error(exc)}",
+                        scrub_text(decoded),
                     )
                     continue
                 for item in items if isinstance(items, list) else [items]:
@@ -353,13 +368,13 @@ def _json_array(path: Path):
         start_line = line
         try:
             item, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             end_of_line = text.find("\n", pos)
             end_of_line = length if end_of_line < 0 else end_of_line
             fragment = text[pos:end_of_line]
             reason = "undecodable_bytes" if has_surrogates(fragment) else "malformed_row"
             yield _Reject(
-                start_line, reason, f"invalid JSON: {exc.msg}", scrub_text(shown(fragment))
+                start_line, reason, f"invalid JSON: {_json_error(exc)}", scrub_text(shown(fragment))
             )
             advance(end_of_line)
             continue

@@ -47,6 +47,16 @@ END;
 CREATE OR REPLACE TEMP MACRO address_ok(s) AS
     regexp_full_match(s, '[^@\s<>"]+@[^@\s<>"]+\.[^@\s<>"]+');
 
+-- A control character (NUL, C0, DEL, C1) in an identifier, address or operator name: a key
+-- that prints as something else than it is. The problem names the fields holding one; NULL
+-- when none does. Free text (names, user agents) keeps them; the CLI strips them when printing.
+CREATE OR REPLACE TEMP MACRO control_problem(names, vals) AS CASE
+    WHEN regexp_matches(array_to_string(vals, ''), '[\x00-\x1f\x7f-\x{9f}]') THEN {
+        'reason': 'invalid_value',
+        'detail': 'control character in ' || array_to_string(
+            list_filter(names, lambda n, i: regexp_matches(vals[i], '[\x00-\x1f\x7f-\x{9f}]')), ', ')}
+END;
+
 CREATE OR REPLACE TEMP MACRO ip_ok(s) AS
     regexp_full_match(s, '([0-9]{1,3}\.){3}[0-9]{1,3}')
     OR regexp_full_match(s, '[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*');

@@ -34,6 +34,7 @@ checked AS (
         *,
         list_filter([
             CASE WHEN has_bad_bytes THEN {'reason': 'undecodable_bytes', 'detail': 'bytes not valid in the file encoding'} END,
+            control_problem(['operator', 'event_id', 'mailbox', 'actor', 'session_id', 'message_id'], [operator, event_id, mailbox, actor, session_id, message_id]),
             CASE WHEN event_id IS NULL THEN {'reason': 'missing_required_field', 'detail': 'event_id'} END,
             CASE WHEN occurred_at_text IS NULL THEN {'reason': 'missing_required_field', 'detail': 'occurred_at'} END,
             CASE WHEN mailbox IS NULL THEN {'reason': 'missing_required_field', 'detail': 'mailbox'} END,

@@ -38,6 +38,7 @@ checked AS (
         *,
         list_filter([
             CASE WHEN has_bad_bytes THEN {'reason': 'undecodable_bytes', 'detail': 'bytes not valid in the file encoding'} END,
+            control_problem(['operator', 'event_id', 'mailbox', 'delegate', 'performed_by'], [operator, event_id, mailbox, delegate, performed_by]),
             CASE WHEN event_id IS NULL THEN {'reason': 'missing_required_field', 'detail': 'event_id'} END,
             CASE WHEN event_type_text IS NULL THEN {'reason': 'missing_required_field', 'detail': 'event_type'} END,
             CASE WHEN event_at_text IS NULL THEN {'reason': 'missing_required_field', 'detail': 'event_at'} END,

@@ -60,6 +60,7 @@ checked AS (
         *,
         list_filter([
             CASE WHEN has_bad_bytes THEN {'reason': 'undecodable_bytes', 'detail': 'bytes not valid in the file encoding'} END,
+            control_problem(['address', 'pp_id', 'pp_national_id', 'structure_id'], [address, pp_id, pp_national_id, structure_id]),
             CASE WHEN bal_type IS NULL THEN {'reason': 'missing_required_field', 'detail': 'Type de BAL'} END,
             CASE WHEN address IS NULL THEN {'reason': 'missing_required_field', 'detail': 'Adresse BAL'} END,
             CASE WHEN NOT address_ok(address)

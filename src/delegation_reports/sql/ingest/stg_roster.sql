@@ -20,6 +20,7 @@ checked AS (
         lower(member_kind_text) AS member_kind,
         list_filter([
             CASE WHEN has_bad_bytes THEN {'reason': 'undecodable_bytes', 'detail': 'bytes not valid in the file encoding'} END,
+            control_problem(['practice_id', 'member', 'member_rpps', 'practice_siret', 'practice_finess'], [practice_id, member, member_rpps, practice_siret, practice_finess]),
             CASE WHEN practice_id IS NULL THEN {'reason': 'missing_required_field', 'detail': 'practice_id'} END,
             CASE WHEN practice_name IS NULL THEN {'reason': 'missing_required_field', 'detail': 'practice_name'} END,
             CASE WHEN member IS NULL THEN {'reason': 'missing_required_field', 'detail': 'member'} END,

@@ -34,6 +34,7 @@ checked AS (
         *,
         list_filter([
             CASE WHEN has_bad_bytes THEN {'reason': 'undecodable_bytes', 'detail': 'bytes not valid in the file encoding'} END,
+            control_problem(['operator', 'mailbox', 'delegate'], [operator, mailbox, delegate]),
             CASE WHEN as_of_text IS NULL THEN {'reason': 'missing_required_field', 'detail': 'as_of'} END,
             CASE WHEN mailbox IS NULL THEN {'reason': 'missing_required_field', 'detail': 'mailbox'} END,
             CASE WHEN delegate IS NULL THEN {'reason': 'missing_required_field', 'detail': 'delegate'} END,

@@ -34,6 +34,31 @@ CREATE TABLE IF NOT EXISTS ingest_file (
 -- older warehouses get the column when opened for writing.
 ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS rows_skipped BIGINT DEFAULT 0;
 
+-- The encoding the file was read with (`utf-8`, `cp1252`...): a profile's declared encoding,
+-- unless the file turned out to be UTF-8. Added after the first release: NULL for files
+-- loaded before.
+ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS encoding VARCHAR;
+
+-- Grain: one row per attempt to load a file that failed as a whole (unknown format, refused
+-- encoding, an error midway...): nothing of it was loaded, and `n_lines` says how many lines it
+-- holds, so that its lines are accounted for. Loading the file again later (after a fix) is
+-- possible: a failure is not a load, and a successful one goes to ingest_file as usual.
+CREATE TABLE IF NOT EXISTS ingest_failure (
+    path               VARCHAR NOT NULL,
+    file_name          VARCHAR NOT NULL,
+    size_bytes         BIGINT,
+    sha256             VARCHAR,
+    n_lines            BIGINT,
+    kind               VARCHAR,
+    format             VARCHAR,
+    operator           VARCHAR,
+    rows_read          BIGINT NOT NULL,
+    reason             VARCHAR NOT NULL,
+    started_at         TIMESTAMPTZ NOT NULL,
+    ended_at           TIMESTAMPTZ NOT NULL,
+    tool_version       VARCHAR
+);
+
 -- Grain: one row per rejected input row, with the reason it was not loaded.
 CREATE TABLE IF NOT EXISTS quarantine (
     file_id            INTEGER NOT NULL,
@@ -43,6 +68,19 @@ CREATE TABLE IF NOT EXISTS quarantine (
     detail             VARCHAR,
     raw_text           VARCHAR
 );
+
+-- When the row was quarantined (the load's transaction time). Added after the first release:
+-- NULL for rows quarantined by versions that did not record it.
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS quarantined_at TIMESTAMPTZ;
+ALTER TABLE quarantine ALTER COLUMN quarantined_at SET DEFAULT current_timestamp;
+
+-- What the quarantined row is, whatever file brought it: its kind (`audit` for an access,
+-- `delegations` for a delegation change...) and its key (the kind's key fields joined by
+-- U+001F) when they could be read. A record already quarantined from an earlier file is not
+-- quarantined again when it comes back, in the same or another container: it counts as a
+-- duplicate. Added after the first release: NULL for older rows and unreadable records.
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS record_kind VARCHAR;
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS record_key VARCHAR;
 
 -- Grain: one row per audit event (operator + event_id).
 CREATE TABLE IF NOT EXISTS audit_event (
