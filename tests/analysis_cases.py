@@ -330,8 +330,15 @@ class Case:
         assert result.status == "loaded", result.message
         assert result.rows_loaded == expected_rows, (result.rows_quarantined, path.read_text())
 
-    def ingest_roster(self, records: Sequence[dict], name: str = "roster.csv") -> None:
-        self._ingest(self._write(name, ROSTER_COLUMNS, records), len(records))
+    def ingest_roster(
+        self, records: Sequence[dict], name: str = "roster.csv", expected_rows: int | None = None
+    ) -> None:
+        # The optional end date is written only when a record has one.
+        columns = ROSTER_COLUMNS + (
+            ("member_until",) if any("member_until" in r for r in records) else ()
+        )
+        loaded = len(records) if expected_rows is None else expected_rows
+        self._ingest(self._write(name, columns, records), loaded)
 
     def ingest_delegations(self, records: Sequence[dict], name: str = "delegations.csv") -> None:
         full = [

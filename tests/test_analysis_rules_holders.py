@@ -171,3 +171,87 @@ def test_findings_on_a_mailbox_of_no_roster_are_listed_in_the_overview(case):
     assert "<script>" not in html
     assert "sans avoir jamais reçu de délégation sur cette boîte" in html
     assert "unrostered" in OverviewReport.SECTIONS
+
+
+def test_a_holder_who_left_the_practice_by_the_roster(case):
+    practice = {"practice_id": "P1", "practice_name": "Cabinet"}
+    members = [
+        {**practice, "member": HOLDER, "member_kind": "holder"},
+        {**practice, "member": SECRETARY, "member_kind": "staff"},
+    ]
+    case.ingest_roster(members)
+    # The same roster again, the holder now with an end date: a fact added, not a conflict.
+    case.ingest_roster(
+        [{**members[0], "member_until": "2026-03-13"}, members[1]],
+        name="roster-2.csv",
+        expected_rows=1,
+    )
+    stored = case.con.execute(
+        "SELECT member, member_until_at FROM roster_member ORDER BY member, member_until_at"
+    ).fetchall()
+    assert stored == [
+        (HOLDER, local("2026-03-14 00:00")),
+        (HOLDER, None),
+        (SECRETARY, None),
+    ]
+    granted = case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.event(HOLDER, SECRETARY, "2026-03-13 23:59")  # near miss: the last day
+    after = case.event(HOLDER, SECRETARY, "2026-03-16 10:00")
+    case.refresh()
+    [finding] = case.findings("holder_left_delegate_active")
+    assert (finding["practice_id"], finding["evidence"], finding["delegation_key"]) == (
+        "P1",
+        [after],
+        granted,
+    )
+    assert "a quitté le cabinet le 13 mars 2026" in finding["explanation_fr"]
+
+
+def test_a_holder_leaving_one_of_two_practices(case):
+    # Dr HOLDER leaves P1 but still works in P2: only P1's délégataire is flagged.
+    rows = [
+        {
+            "practice_id": "P1",
+            "practice_name": "Un",
+            "member": HOLDER,
+            "member_kind": "holder",
+            "member_until": "2026-03-01",
+        },
+        {"practice_id": "P1", "practice_name": "Un", "member": SECRETARY, "member_kind": "staff"},
+        {"practice_id": "P2", "practice_name": "Deux", "member": HOLDER, "member_kind": "holder"},
+        {
+            "practice_id": "P2",
+            "practice_name": "Deux",
+            "member": REPLACEMENT,
+            "member_kind": "staff",
+        },
+    ]
+    case.ingest_roster(rows)
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.grant(HOLDER, REPLACEMENT, "2026-01-05 09:00", role="secretary")
+    flagged = case.event(HOLDER, SECRETARY, "2026-03-10 10:00")
+    case.event(HOLDER, REPLACEMENT, "2026-03-10 10:00")
+    case.refresh()
+    [finding] = case.findings("holder_left_delegate_active")
+    assert (finding["practice_id"], finding["actor"], finding["evidence"]) == (
+        "P1",
+        SECRETARY,
+        [flagged],
+    )
+
+
+def test_a_bad_end_date_is_quarantined(case):
+    case.ingest_roster(
+        [
+            {
+                "practice_id": "P1",
+                "practice_name": "Un",
+                "member": HOLDER,
+                "member_kind": "holder",
+                "member_until": "31/13/2026",
+            }
+        ],
+        expected_rows=0,
+    )
+    reasons = case.con.execute("SELECT reason, detail FROM quarantine").fetchall()
+    assert reasons == [("bad_timestamp", "bad_timestamp: member_until=31/13/2026")]

@@ -26,6 +26,8 @@ class Kind:
     description: str
     # Stored columns when they are not simply the key and the content (the directory).
     stored_columns: tuple[str, ...] = ()
+    # Key columns that may be empty: compared as equal when both are (NULL-safe).
+    nullable_key: frozenset[str] = frozenset()
 
     @property
     def stored(self) -> tuple[str, ...]:
@@ -142,12 +144,16 @@ ROSTER = Kind(
         "member_rpps",
         "practice_siret",
         "practice_finess",
+        "member_until",
     ),
     required=frozenset({"practice_id", "practice_name", "member", "member_kind"}),
-    key=("practice_id", "member"),
+    # A member's end date is part of the key: the same roster loaded again with an end date
+    # for someone who left adds that fact instead of conflicting with the row without it.
+    key=("practice_id", "member", "member_until_at"),
     content=("practice_name", "member_kind", "member_rpps", "practice_siret", "practice_finess"),
     coverage=None,
     description="practice roster",
+    nullable_key=frozenset({"member_until_at"}),
 )
 
 # The directory's 31 columns, in the extraction's order, under the names stored.

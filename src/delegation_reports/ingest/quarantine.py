@@ -144,8 +144,12 @@ def quarantine_rejects(con, source: Source, file_id: int) -> None:
 
 def _record_key_sql(kind: Kind, alias: str) -> str:
     """A row's identity as text (its kind's key fields), NULL when a field is missing."""
-    fields = [f"{alias}.{k}::VARCHAR" for k in kind.key]
-    return f"CASE WHEN {' AND '.join(f + ' IS NOT NULL' for f in fields)} THEN concat_ws(chr(31), {', '.join(fields)}) END"
+    required = [f"{alias}.{k}::VARCHAR" for k in kind.key if k not in kind.nullable_key]
+    fields = [
+        f"coalesce({alias}.{k}::VARCHAR, '')" if k in kind.nullable_key else f"{alias}.{k}::VARCHAR"
+        for k in kind.key
+    ]
+    return f"CASE WHEN {' AND '.join(f + ' IS NOT NULL' for f in required)} THEN concat_ws(chr(31), {', '.join(fields)}) END"
 
 
 def _collect_raw_lines(con, source: Source) -> None:

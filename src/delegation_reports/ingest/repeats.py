@@ -17,7 +17,12 @@ def content_sql(kind: Kind, alias: str) -> str:
 
 
 def key_join(kind: Kind, left: str, right: str) -> str:
-    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in kind.key)
+    return " AND ".join(
+        f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}"
+        if k in kind.nullable_key
+        else f"{left}.{k} = {right}.{k}"
+        for k in kind.key
+    )
 
 
 def settle_repeats(con, kind: Kind, file_id: int) -> tuple[int, bool]:

@@ -11,7 +11,10 @@ WITH typed AS (
         nullif(trim(member_kind), '') AS member_kind_text,
         nullif(replace(trim(member_rpps), ' ', ''), '') AS member_rpps,
         nullif(replace(trim(practice_siret), ' ', ''), '') AS practice_siret,
-        nullif(upper(replace(trim(practice_finess), ' ', '')), '') AS practice_finess
+        nullif(upper(replace(trim(practice_finess), ' ', '')), '') AS practice_finess,
+        nullif(trim(member_until), '') AS member_until_text,
+        -- The last day the member belonged to the practice (a date: the whole Paris day).
+        bound_ts(nullif(trim(member_until), ''), true) AS member_until
     FROM raw_canonical
 ),
 checked AS (
@@ -37,7 +40,9 @@ checked AS (
             CASE WHEN siret_problem(practice_siret) IS NOT NULL
                 THEN {'reason': siret_problem(practice_siret), 'detail': 'practice_siret=' || left(practice_siret, 40)} END,
             CASE WHEN finess_problem(practice_finess) IS NOT NULL
-                THEN {'reason': finess_problem(practice_finess), 'detail': 'practice_finess=' || left(practice_finess, 40)} END
+                THEN {'reason': finess_problem(practice_finess), 'detail': 'practice_finess=' || left(practice_finess, 40)} END,
+            CASE WHEN member_until.problem IS NOT NULL
+                THEN {'reason': member_until.problem, 'detail': 'member_until=' || left(member_until_text, 60)} END
         ], lambda p: p IS NOT NULL) AS problems
     FROM typed
 )
@@ -50,6 +55,7 @@ SELECT
     member_rpps,
     practice_siret,
     practice_finess,
+    member_until.ts AS member_until_at,
     problems,
     CASE WHEN len(problems) > 0 THEN raw_text END AS raw_text
 FROM checked

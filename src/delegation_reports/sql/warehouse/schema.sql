@@ -140,8 +140,12 @@ CREATE TABLE IF NOT EXISTS roster_member (
     member_rpps        VARCHAR,
     practice_siret     VARCHAR,
     practice_finess    VARCHAR,
+    -- The member left the practice at this instant (end of the roster's `member_until` day).
+    member_until_at    TIMESTAMPTZ,
     source_file_id     INTEGER NOT NULL
 );
+-- Warehouses made before rosters carried end dates.
+ALTER TABLE roster_member ADD COLUMN IF NOT EXISTS member_until_at TIMESTAMPTZ;
 
 -- Grain: one row per line of an MSSanté directory extraction (extraction time + line content).
 CREATE TABLE IF NOT EXISTS directory_entry (

@@ -1,7 +1,8 @@
--- Grain: one row per time a BAL PER held by a practitioner of a practice disappeared from the
--- national directory extraction (`directory_change`): from `left_at` (the first extraction
--- without it) until it came back (`back_at`, the first extraction listing it again), if ever.
--- A délégataire acting in the mailbox in between acts for someone who has left.
+-- Grain: one row per departure of a BAL PER's holder: its disappearance from the national
+-- directory extraction (`directory_change`: from `left_at`, the first extraction without it,
+-- until `back_at`, the first one listing it again, if ever), or the end date a practice's
+-- roster gives the holder (`member_until`: that practice only). A délégataire acting in the
+-- mailbox after it acts for someone who has left.
 WITH changes AS (
     SELECT c.address AS mailbox, c.previous_extracted_at, c.extracted_at, c.change
     FROM directory_change AS c
@@ -16,9 +17,21 @@ ordered AS (
 )
 SELECT
     mailbox,
+    NULL::VARCHAR AS practice_id,
     previous_extracted_at AS last_listed_at,
     extracted_at AS left_at,
     CASE WHEN next_change = 'appeared' THEN next_change_at END AS back_at,
     'directory' AS source
 FROM ordered
 WHERE change = 'disappeared'
+UNION ALL
+SELECT
+    member AS mailbox,
+    practice_id,
+    NULL::TIMESTAMPTZ AS last_listed_at,
+    min(member_until_at) AS left_at,
+    NULL::TIMESTAMPTZ AS back_at,
+    'roster' AS source
+FROM roster_member
+WHERE member_kind = 'holder' AND member_until_at IS NOT NULL
+GROUP BY member, practice_id
