@@ -195,7 +195,7 @@ def test_new_actor_is_not_a_new_client(case):
 
 def test_delegate_active_while_holder_silent(case):
     case.practice(staff=[SECRETARY])
-    case.grant(HOLDER, SECRETARY, "2025-11-03 09:00")
+    granted = case.grant(HOLDER, SECRETARY, "2025-11-03 09:00")
     case.coverage("2025-12-01 00:00", "2026-03-31 23:00")
     case.event(HOLDER, HOLDER, "2025-12-15 10:00")
     active = case.events(HOLDER, SECRETARY, ["2026-03-10 10:00", "2026-03-12 10:00"])
@@ -203,7 +203,11 @@ def test_delegate_active_while_holder_silent(case):
     [finding] = case.findings("owner_inactive_delegate_active")
     assert finding["severity"] == "warning"
     assert (finding["actor"], finding["evidence"], finding["n_events"]) == (SECRETARY, active, 2)
-    assert "plus de 60 jours" in finding["explanation_fr"]
+    assert (finding["delegation_key"], finding["delegation_ids"]) == (granted, [granted])
+    text = finding["explanation_fr"]
+    assert f"{SECRETARY} (secrétaire) a utilisé la boîte" in text
+    assert "du 10 mars 2026 à 10 h 00 au 12 mars 2026 à 10 h 00 (2 actions)" in text
+    assert "plus de 60 jours (dernière connexion connue : le 15 décembre 2025 à 10 h 00)" in text
 
 
 def test_holder_active_within_60_days(case):
@@ -251,7 +255,7 @@ def test_operator_gap_for_each_practice_it_serves(case):
             local(f"{missing} 00:00"),
             local(f"{missing} 23:59:59"),
         )
-        assert "Messagerie Test le 11/03/2026, un jour ouvré" in finding["explanation_fr"]
+        assert "Messagerie Test le 11 mars 2026, un jour ouvré" in finding["explanation_fr"]
     assert [f for f in found if f["mailbox"] is not None] == []
 
 
@@ -265,7 +269,7 @@ def test_operator_gap_of_several_days(case):
         local("2026-03-13 00:00"),
         local("2026-03-16 23:59:59"),
     )
-    assert "du 13/03/2026 au 16/03/2026 (2 jours ouvrés)" in finding["explanation_fr"]
+    assert "du 13 mars 2026 au 16 mars 2026 (2 jours ouvrés)" in finding["explanation_fr"]
 
 
 def test_no_gap_on_weekends_and_public_holidays(case):

@@ -43,7 +43,7 @@ def test_dormant_delegation(case):
     assert "depuis au moins 90 jours" in found[HOLDER]["explanation_fr"]
     assert found[HOLDER_2]["evidence"] == [used_long_ago]
     assert found[HOLDER_2]["last_at"] == local("2025-12-10 10:00")
-    assert "depuis le 10/12/2025" in found[HOLDER_2]["explanation_fr"]
+    assert "depuis le 10 décembre 2025" in found[HOLDER_2]["explanation_fr"]
 
 
 def test_dormancy_unknown_when_traces_are_too_short(case):
@@ -103,7 +103,7 @@ def test_open_ended_replacement(case):
         [open_ended],
     )
     assert finding["explanation_fr"].startswith("Pauline Guillou remplace ")
-    assert "depuis le 02/03/2026" in finding["explanation_fr"]
+    assert "depuis le 2 mars 2026" in finding["explanation_fr"]
 
 
 def test_open_ended_replacement_from_snapshots(case):
@@ -347,7 +347,7 @@ def test_open_ended_replacement_modified_is_one_finding(case):
     case.refresh()
     [finding] = case.findings("open_ended_replacement")
     assert finding["evidence"] == [granted, modified]
-    assert "depuis le 02/02/2026" in finding["explanation_fr"]
+    assert "depuis le 2 février 2026" in finding["explanation_fr"]
 
 
 # ---- the delegation a finding is about ------------------------------------------------------

@@ -49,6 +49,12 @@ CREATE OR REPLACE TEMP MACRO fr_long_date(ts) AS
     || ' ' || ['janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre',
                'octobre', 'novembre', 'décembre'][month(timezone('Europe/Paris', ts))]
     || ' ' || year(timezone('Europe/Paris', ts));
+-- The same for a calendar day (a DATE, no time zone to apply).
+CREATE OR REPLACE TEMP MACRO fr_calendar_day(d) AS
+    CASE WHEN day(d) = 1 THEN '1er' ELSE CAST(day(d) AS VARCHAR) END
+    || ' ' || ['janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre',
+               'octobre', 'novembre', 'décembre'][month(d)]
+    || ' ' || year(d);
 CREATE OR REPLACE TEMP MACRO fr_day(ts) AS
     ['lundi', 'mardi', 'mercredi', 'jeudi', 'vendredi', 'samedi', 'dimanche'][isodow(timezone('Europe/Paris', ts))]
     || ' ' || fr_long_date(ts);

@@ -57,8 +57,8 @@ SELECT
     0 AS n_events, []::VARCHAR[] AS evidence,
     'Journaux manquants chez l''opérateur' AS title_fr,
     'Aucune trace n''a été reçue de l''opérateur ' || r.operator || ' '
-        || CASE WHEN r.n_days = 1 THEN 'le ' || strftime(r.first_day, '%d/%m/%Y')
-                ELSE 'du ' || strftime(r.first_day, '%d/%m/%Y') || ' au ' || strftime(r.last_day, '%d/%m/%Y') END
+        || CASE WHEN r.n_days = 1 THEN 'le ' || fr_calendar_day(r.first_day)
+                ELSE 'du ' || fr_calendar_day(r.first_day) || ' au ' || fr_calendar_day(r.last_day) END
         || CASE WHEN r.n_days = 1 THEN ', un jour ouvré' ELSE ' (' || r.n_days || ' jours ouvrés)' END
         || ' : des traces ont pu être perdues. Demandez à l''opérateur l''export de ces journées.' AS explanation_fr
 FROM operator_runs AS r
@@ -72,7 +72,7 @@ SELECT
     0, []::VARCHAR[],
     'Boîte sans aucune trace pendant plusieurs jours',
     'Aucune trace pour la boîte de ' || coalesce(m.holder_name, r.mailbox) || ' du '
-        || strftime(r.first_day, '%d/%m/%Y') || ' au ' || strftime(r.last_day, '%d/%m/%Y') || ' ('
+        || fr_calendar_day(r.first_day) || ' au ' || fr_calendar_day(r.last_day) || ' ('
         || r.n_days || ' jours ouvrés), alors qu''elle était utilisée avant et après. Si personne n''a utilisé '
         || 'la boîte (congés sans remplaçant), tout va bien ; sinon, des traces ont pu être perdues.'
 FROM mailbox_runs AS r

@@ -5,7 +5,7 @@ SELECT
     i.event_at AS first_at, i.event_at AS last_at, 1 AS n_events,
     [i.event_id] AS evidence,
     'Historique de délégation incohérent' AS title_fr,
-    'L''export de l''opérateur ' || i.operator || ' contient, le ' || fr_date(i.event_at) || ', '
+    'L''export de l''opérateur ' || i.operator || ' contient, le ' || fr_when(i.event_at) || ', '
         || CASE i.issue
             WHEN 'revoke_without_grant' THEN 'le retrait d''une délégation jamais donnée'
             WHEN 'revoke_after_revoke' THEN 'le retrait d''une délégation déjà retirée'

@@ -10,7 +10,7 @@ SELECT
     'Remplacement sans date de fin' AS title_fr,
     coalesce(any_value(p.delegate_name), p.delegate) || ' remplace ' || coalesce(any_value(m.holder_name), p.mailbox)
         || ' avec un accès à sa boîte'
-        || coalesce(' depuis le ' || fr_date(min(coalesce(p.valid_from_at, p.started_latest_at))), '')
+        || coalesce(' depuis le ' || fr_long_date(min(coalesce(p.valid_from_at, p.started_latest_at))), '')
         || ', sans date de fin. Un remplacement est temporaire : demandez à votre opérateur d''y fixer une date de fin.' AS explanation_fr
 FROM delegation_period AS p
 LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox

@@ -61,13 +61,22 @@ flagged AS (
 )
 SELECT
     'owner_inactive_delegate_active' AS rule_id,
-    practice_id, mailbox, actor,
-    min(first_at) AS first_at, max(last_at) AS last_at, sum(n_events)::BIGINT AS n_events,
-    flatten(list(evidence ORDER BY day)) AS evidence,
+    f.practice_id, f.mailbox, f.actor,
+    min(f.first_at) AS first_at, max(f.last_at) AS last_at, sum(f.n_events)::BIGINT AS n_events,
+    flatten(list(f.evidence ORDER BY f.day)) AS evidence,
+    arg_max(s.judged_against.delegation_key, f.day) AS delegation_key,
+    arg_max(s.judged_against.delegation_ids, f.day) AS delegation_ids,
     'Délégataire actif en l''absence du titulaire' AS title_fr,
-    'Le compte ' || actor || ' a utilisé la boîte de ' || coalesce(any_value(holder_name), mailbox)
-        || ' (' || sum(n_events)::BIGINT || ' actions du ' || fr_date(min(first_at)) || ' au ' || fr_date(max(last_at))
-        || ') alors que le titulaire ne s''y était pas connecté depuis plus de ' || CAST($days AS BIGINT)
-        || ' jours. Assurez-vous que cette délégation est toujours voulue.' AS explanation_fr
-FROM flagged
-GROUP BY practice_id, mailbox, actor
+    'Le compte ' || fr_person(arg_max(s.judged_against.delegate_name, f.day), f.actor, arg_max(s.judged_against.delegate_role, f.day))
+        || ' a utilisé la boîte de ' || coalesce(any_value(f.holder_name), f.mailbox)
+        || ' ' || fr_during(min(f.first_at), max(f.last_at)) || ' (' || fr_actions(sum(f.n_events)::BIGINT)
+        || ') alors que le titulaire ne s''y était pas connecté depuis plus de ' || CAST($days AS BIGINT) || ' jours'
+        || coalesce(' (dernière connexion connue : le ' || fr_when(min(f.owner_last_at)) || ')', '')
+        || '. Assurez-vous que cette délégation est toujours voulue : '
+        || fr_delegation(arg_max(s.judged_against, f.day)) || '.' AS explanation_fr
+FROM flagged AS f
+-- The delegation the délégataire's last flagged day was judged against.
+LEFT JOIN delegation_segment AS s
+    ON s.mailbox = f.mailbox AND s.delegate = f.actor
+   AND f.last_at >= s.seg_from_at AND f.last_at < s.seg_until_at
+GROUP BY f.practice_id, f.mailbox, f.actor
