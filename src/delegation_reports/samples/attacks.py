@@ -49,6 +49,13 @@ def _failures(
     ]
 
 
+def _on_own_account(
+    rule_id: str, practice: Practice, holder: Person, note: str, events: list[AuditEvent]
+) -> Injection:
+    """An attack on the holder's own account, in their own mailbox."""
+    return Injection((rule_id,), practice, holder.address, holder.address, note, events)
+
+
 def _span_minutes(events: list[AuditEvent]) -> int:
     return round((events[-1].at - events[0].at).total_seconds() / 60)
 
@@ -75,20 +82,18 @@ def password_found(world: World, rng: random.Random) -> list[Injection]:
         event.auth_method, event.user_agent = "password", _ATTACKER_AGENT
     minutes = _span_minutes(failures)
     return [
-        Injection(
-            ("failed_login_burst",),
+        _on_own_account(
+            "failed_login_burst",
             practice,
-            holder.address,
-            holder.address,
+            holder,
             f"{len(failures)} failed logins in {minutes} minutes on Dr Perrot's own account at "
             "night from an unknown address",
             failures,
         ),
-        Injection(
-            ("login_after_failures",),
+        _on_own_account(
+            "login_after_failures",
             practice,
-            holder.address,
-            holder.address,
+            holder,
             "the same address gets into Dr Perrot's mailbox with her password "
             f"{round((session[0].at - failures[-1].at).total_seconds() / 60)} minutes after "
             "the failures, and reads",
@@ -111,11 +116,10 @@ def slow_series(world: World, rng: random.Random) -> list[Injection]:
     failures = _failures(practice, holder.address, holder, saturday, offsets, "203.0.113.140")
     minutes = _span_minutes(failures)
     return [
-        Injection(
-            ("failed_login_burst",),
+        _on_own_account(
+            "failed_login_burst",
             practice,
-            holder.address,
-            holder.address,
+            holder,
             f"{len(failures)} failed logins in {minutes} minutes, 12 to 18 minutes apart, on "
             "Dr Le Gall's account: a slow series under the burst threshold",
             failures,
