@@ -253,8 +253,23 @@ def test_defaults_cover_every_rule():
             "rules.bulk_access: unknown setting 'ceilng'",
         ),
         (
-            '[rules.off_hours_access]\ninclude_owner = "yes"',
-            "rules.off_hours_access.include_owner must be true or false",
+            "[rules.off_hours_access]\ninclude_owner = true",
+            "rules.off_hours_access.include_owner was removed: the holder's own activity in "
+            "their mailbox never raises off_hours_access (nor bulk_access or new_client); "
+            "delete this line",
+        ),
+        (
+            '[practices."P1".rules.off_hours_access]\ninclude_owner = false',
+            "practices.P1.rules.off_hours_access.include_owner was removed",
+        ),
+        (
+            '[practices."P1".rules.login_after_failures]\nafter_failures_window = 30',
+            "practices.P1.rules.login_after_failures.after_failures_window applies to every "
+            "practice",
+        ),
+        (
+            '[rules.failed_login_burst]\nslow_failures = "twenty"',
+            "rules.failed_login_burst.slow_failures must be a number",
         ),
         ("[rules.new_client]\nenabled = 0", "rules.new_client.enabled must be true or false"),
         (
@@ -303,13 +318,14 @@ def test_valid_overrides_are_accepted(tmp_path):
         ceiling = 400.5
         enabled = true
         [practices."C-1.x_2"]
-        rules.off_hours_access.include_owner = true
+        rules.failed_login_burst.slow_failures = 30
         opening_hours.monday = ["00:00-24:00"]
     """,
     )
     assert config.for_practice("C-1.x_2")["rules"]["bulk_access"]["ceiling"] == 400.5
     assert config.for_practice("C-1.x_2")["opening_hours"]["monday"] == ["00:00-24:00"]
     assert config.for_practice("C-1.x_2")["opening_hours"]["sunday"] == ["10:00-12:00"]
+    assert config.for_practice("C-1.x_2")["rules"]["failed_login_burst"]["slow_failures"] == 30
     assert config.digest != load_config().digest
 
 

@@ -135,8 +135,10 @@ def build_varied(case: Case) -> None:
         "failure",
         operator=CONNECT,
     )
+    case.event(HOLDER_3, HOLDER_3, "2026-03-24 12:20", operator=CONNECT)  # in, after failing
+    case.event(HOLDER, ASSISTANT, "2026-03-13 10:00", "login_failed", "failure")  # revoked
     case.events(ORPHAN, STRANGER, ["2026-03-25 22:00", "2026-03-25 22:05"])
-    case.event(HOLDER, HOLDER, "2026-03-20 11:00", ip="198.51.100.7")
+    case.event(HOLDER, SECRETARY, "2026-03-20 11:00", ip="198.51.100.7")
     case.event(HOLDER_4, STAFF_3, "2026-03-16 10:00")
     case.refresh(*MONTHS)
 

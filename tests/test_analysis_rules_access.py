@@ -381,29 +381,6 @@ def test_fall_back_sunday_and_the_monday_after(case):
     assert found[date(2026, 10, 25)]["n_events"] == 2
 
 
-def test_holder_at_night_only_with_include_owner(case, tmp_path):
-    case.practice("P1", holders=[HOLDER])
-    case.practice("P2", holders=[HOLDER_2])
-    night = case.event(HOLDER, HOLDER, "2026-03-03 23:00")
-    case.event(HOLDER_2, HOLDER_2, "2026-03-03 23:00")
-    case.refresh()
-    assert case.findings("off_hours_access") == []
-    config = config_from(
-        tmp_path,
-        """
-        [practices."P1".rules.off_hours_access]
-        include_owner = true
-    """,
-    )
-    case.refresh(config=config)
-    [finding] = case.findings("off_hours_access")
-    assert (finding["practice_id"], finding["actor"], finding["evidence"]) == (
-        "P1",
-        HOLDER,
-        [night],
-    )
-
-
 def test_off_hours_ignores_failures_and_system(case):
     case.practice(staff=[SECRETARY])
     case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")

@@ -94,7 +94,7 @@ def test_bulk_access_by_ceiling(case):
     assert finding["severity"] == "warning"
     assert (finding["actor"], finding["n_events"], finding["evidence"]) == (SECRETARY, 300, big)
     assert finding["explanation_fr"].startswith(f"Le compte {SECRETARY} a ouvert 300 messages")
-    assert "entre 14:00 et 14:19" in finding["explanation_fr"]
+    assert "le 3 mars 2026 entre 14 h 00 et 14 h 19" in finding["explanation_fr"]
     assert "d'habitude" not in finding["explanation_fr"]
 
 
@@ -154,10 +154,11 @@ def test_new_address_after_enough_history(case):
 
 
 def test_new_client_software(case):
-    case.practice()
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
     for day in range(2, 20):
-        case.event(HOLDER, HOLDER, local(f"2026-03-{day:02d} 09:00"))
-    new = case.event(HOLDER, HOLDER, "2026-03-20 09:00", agent="Outlook 16.0")
+        case.event(HOLDER, SECRETARY, local(f"2026-03-{day:02d} 09:00"))
+    new = case.event(HOLDER, SECRETARY, "2026-03-20 09:00", agent="Outlook 16.0")
     case.refresh()
     [finding] = case.findings("new_client")
     assert finding["title_fr"] == "Nouveau logiciel de messagerie"
@@ -166,13 +167,14 @@ def test_new_client_software(case):
 
 
 def test_new_client_evidence_is_the_event_with_the_new_address(case):
-    case.practice()
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
     for day in range(2, 20):
-        case.event(HOLDER, HOLDER, local(f"2026-03-{day:02d} 09:00"))
+        case.event(HOLDER, SECRETARY, local(f"2026-03-{day:02d} 09:00"))
     # Two events in the same second, from the usual address and from a new one.
     at = local("2026-03-20 09:00")
-    usual = case.event(HOLDER, HOLDER, at, ip=IP)
-    new = case.event(HOLDER, HOLDER, at, ip="198.51.100.7")
+    usual = case.event(HOLDER, SECRETARY, at, ip=IP)
+    new = case.event(HOLDER, SECRETARY, at, ip="198.51.100.7")
     assert usual < new
     case.refresh()
     [finding] = case.findings("new_client")

@@ -237,6 +237,19 @@ def test_ground_truth_covers_every_rule_and_cites_existing_events(generated):
     assert {"A", "S", "C"} <= operators
 
 
+def test_ground_truth_holds_a_slow_series_of_failed_logins(generated):
+    """At least 20 failed logins within 24 hours, never 10 minutes apart or less: no burst."""
+    times = _audit_local_times(generated)
+    slow = []
+    for row in _ground_truth(generated):
+        if row["rule_id"] == "failed_login_burst":
+            at = sorted(times[i] for i in row["event_ids"].split("|"))
+            gaps = [b - a for a, b in zip(at, at[1:], strict=False)]
+            if min(gaps) > timedelta(minutes=10) and at[-1] - at[0] < timedelta(hours=24):
+                slow.append(len(at))
+    assert len(slow) == 1 and slow[0] >= 20
+
+
 def test_background_is_clean(generated):
     cited = {i for row in _ground_truth(generated) for i in row["event_ids"].split("|") if i}
     for event_id, local in _audit_local_times(generated).items():

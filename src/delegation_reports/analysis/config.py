@@ -67,12 +67,13 @@ class AnalysisConfig:
 
 
 # Settings that are true or false; every other setting but `severity` is a number.
-_BOOLEAN = ("enabled", "include_owner")
+_BOOLEAN = ("enabled",)
 # Numbers that count whole months.
 _WHOLE = {("new_client", "lookback_months")}
 # Settings the SQL reads once for all practices (they bound windows over the whole data).
 _GLOBAL_ONLY = {
     ("failed_login_burst", "window_minutes"),
+    ("login_after_failures", "after_failures_window"),
     ("bulk_access", "gap_minutes"),
     ("bulk_access", "baseline_days"),
     ("new_client", "lookback_months"),
@@ -108,6 +109,16 @@ def holiday_days(calendar: str, years: range) -> list[tuple[date, str]]:
     code = _subdivision(calendar) or None
     french = holidays.France(years=list(years), subdiv=code, language="fr")
     return sorted((day, name) for day, name in french.items() if isinstance(day, date))
+
+
+# Settings that no longer exist, and why: a file still setting them is refused rather than
+# silently read otherwise than its author meant.
+_REMOVED = {
+    ("off_hours_access", "include_owner"): (
+        "was removed: the holder's own activity in their mailbox never raises off_hours_access "
+        "(nor bulk_access or new_client); delete this line"
+    ),
+}
 
 
 def _check(condition: bool, source: str, message: str) -> None:
@@ -194,6 +205,11 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
                 f"{where}rules.{rule_id}.{name} must be one of {SEVERITIES}",
             )
         for name, value in params.items():
+            _check(
+                (rule_id, name) not in _REMOVED,
+                source,
+                f"{where}rules.{rule_id}.{name} {_REMOVED.get((rule_id, name))}",
+            )
             _check(
                 name in defaults[rule_id] or name == "enabled",
                 source,

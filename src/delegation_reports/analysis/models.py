@@ -49,7 +49,7 @@ AUDIT_CORE_MODELS = ("paris_hour", "system_account")
 # The tables the core models read, besides the configuration.
 _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "directory_entry")
 # In-memory tables of the month being built, read by its rules, in build order.
-MONTH_MODELS = ("month_access", "month_heavy_reader")
+MONTH_MODELS = ("month_access", "month_heavy_reader", "month_failure_episode")
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month")
 # A finding as the rules give it and `findings` prints it.
@@ -71,6 +71,11 @@ FINDING_FIELDS = (
 # The `finding` table: the month and a stable id besides.
 FINDING_COLUMNS = ("month", "finding_id", *FINDING_FIELDS)
 PARIS = ZoneInfo("Europe/Paris")
+# A burst or series (of reads, of failed logins) belongs to the month it starts in: rules with a
+# time window follow it this far past the month's end, and look this far before its start to
+# tell whether the month's first events continue one started earlier. Slow series of failed
+# logins span less than this.
+WINDOW_MARGIN = timedelta(days=1)
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _PARAM = re.compile(r"\$([a-z_]+)")
 _COMMENT = re.compile(r"--[^\n]*")
@@ -306,13 +311,15 @@ def _rule_params(config: AnalysisConfig, month: Month) -> dict:
     that scans filter on are computed here: a time-zone expression in SQL would not be folded
     into a constant, and the scan would read every row group."""
     rules = config.for_practice(None)["rules"]
-    baseline_start = datetime(month.year, month.month, 1, tzinfo=PARIS) - timedelta(
-        days=rules["bulk_access"]["baseline_days"]
+    # At least the margin before the month, so that a burst running over its start is whole.
+    baseline_start = datetime(month.year, month.month, 1, tzinfo=PARIS) - max(
+        timedelta(days=rules["bulk_access"]["baseline_days"]), WINDOW_MARGIN
     )
     return {
         "month": month.first_day,
         "baseline_from_at": datetime(baseline_start.year, baseline_start.month, 1, tzinfo=PARIS),
         "window_minutes": rules["failed_login_burst"]["window_minutes"],
+        "after_failures_window": rules["login_after_failures"]["after_failures_window"],
         "gap_minutes": rules["bulk_access"]["gap_minutes"],
         "baseline_days": rules["bulk_access"]["baseline_days"],
         "history_month": month.minus(rules["new_client"]["lookback_months"]).first_day,
@@ -343,7 +350,17 @@ def _audit_files_by_month(con) -> dict[date, str]:
 def _month_params(con, month: Month, config: AnalysisConfig) -> dict:
     """What the month's SQL binds: its bounds and the global settings."""
     from_at, until_at = month_bounds(con, month)
-    return {"from_at": from_at, "until_at": until_at, **_rule_params(config, month)}
+    params = _rule_params(config, month)
+    after = timedelta(minutes=params["after_failures_window"])
+    return {
+        "from_at": from_at,
+        "until_at": until_at,
+        # What rules with a time window read around the month (see WINDOW_MARGIN).
+        "margin_from_at": from_at - WINDOW_MARGIN,
+        "margin_until_at": until_at + WINDOW_MARGIN,
+        "after_until_at": until_at + WINDOW_MARGIN + after,
+        **params,
+    }
 
 
 def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:

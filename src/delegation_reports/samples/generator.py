@@ -28,6 +28,7 @@ from .activity import (
     inject_anomalies,
     simulate_background,
 )
+from .attacks import inject_authentication_attacks
 from .world import (
     ALPHA,
     CONNECT,
@@ -55,6 +56,8 @@ RULE_IDS = (
     "right_exceeded",
     "off_hours_access",
     "failed_login_burst",
+    "login_after_failures",
+    "attempt_without_delegation",
     "bulk_access",
     "open_ended_replacement",
     "delegation_not_by_holder",
@@ -609,6 +612,12 @@ def generate(outdir: Path, seed: int = DEFAULT_SEED) -> list[Path]:
     events = simulate_background(world, rng)
     injected_events, injections = inject_anomalies(world, rng)
     events += injected_events
+    # A generator of their own: the other choices stay what they were without them.
+    attack_events, attacks = inject_authentication_attacks(
+        world, random.Random(f"{seed}:authentication")
+    )
+    events += attack_events
+    injections += attacks
     assign_event_ids(world, events)
     injections += departure_injections(world, events)
 

@@ -120,3 +120,8 @@ CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
             THEN ', valable ' || coalesce('du ' || fr_long_date(d.valid_from_at), 'sans date de début')
                 || coalesce(' au ' || fr_long_date(d.valid_until_at - INTERVAL 1 SECOND), ' sans date de fin')
             ELSE '' END;
+
+-- An account as explanations name it: "x@… (titulaire de la boîte)", "x@… (secrétaire)", "x@…".
+CREATE OR REPLACE TEMP MACRO fr_account(account, mailbox, r) AS account || CASE
+    WHEN account = mailbox THEN ' (titulaire de la boîte)'
+    ELSE coalesce(' (' || fr_role(r) || ')', '') END;

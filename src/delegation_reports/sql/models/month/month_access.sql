@@ -7,7 +7,7 @@ SELECT
     coalesce(make_timestamp(epoch_us(a.occurred_at) + h.offset_us), timezone('Europe/Paris', a.occurred_at))
         AS occurred_local,
     a.practice_id, a.mailbox, a.holder_name, a.actor, a.action, a.outcome, a.attribution, a.right_needed,
-    a.auth_method, a.is_before_recording
+    a.auth_method, a.is_before_recording, a.delegate_role
 FROM attributed_access AS a
 LEFT JOIN paris_hour AS h ON h.utc_hour = epoch_us(a.occurred_at) // 3600000000
 WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at

@@ -1,6 +1,7 @@
--- Grain: one row per (mailbox, account) whose successful reads in the month are numerous
--- enough for one burst of them to be flagged by `bulk_access` (at least the smaller of its
--- `ceiling` and `min_reads` for the practice), service accounts left out. Kept in memory:
+-- Grain: one row per (mailbox, account) whose successful reads from the month's start to a
+-- day past its end are numerous enough for one burst of them, started in the month, to be
+-- flagged by `bulk_access` (at least the smaller of its `ceiling` and `min_reads` for the
+-- practice). Holders in their own mailbox and service accounts are left out. Kept in memory:
 -- its exact size lets the planner join the events to it the right way round.
 WITH thresholds AS (
     -- Each practice's settings, looked up once per practice rather than once per account.
@@ -9,10 +10,22 @@ WITH thresholds AS (
         rule_num(practice_id, 'bulk_access', 'min_reads') AS min_reads,
         rule_num(practice_id, 'bulk_access', 'baseline_factor') AS baseline_factor
     FROM (SELECT DISTINCT practice_id FROM mailbox_practice UNION SELECT NULL)
+),
+reads AS (
+    -- The month's reads from its mart, and those of the margin after it (a burst started on
+    -- the last evening goes on past midnight) from the events.
+    SELECT mailbox, actor, n_reads FROM actor_month WHERE month = $month
+    UNION ALL
+    SELECT mailbox, actor, count(*)
+    FROM audit_event
+    WHERE occurred_at >= $until_at AND occurred_at < $margin_until_at
+      AND action = 'read' AND outcome = 'success'
+    GROUP BY ALL
 )
-SELECT am.mailbox, am.actor, m.practice_id, m.holder_name, t.ceiling, t.min_reads, t.baseline_factor
-FROM actor_month AS am
+SELECT r.mailbox, r.actor, m.practice_id, m.holder_name, t.ceiling, t.min_reads, t.baseline_factor
+FROM (SELECT mailbox, actor, sum(n_reads) AS n_reads FROM reads GROUP BY ALL) AS r
 LEFT JOIN mailbox_practice AS m USING (mailbox)
 JOIN thresholds AS t ON t.practice_id IS NOT DISTINCT FROM m.practice_id
-WHERE am.month = $month AND am.n_reads >= least(t.ceiling, t.min_reads)
-  AND am.actor NOT IN (SELECT actor FROM system_account)
+WHERE r.n_reads >= least(t.ceiling, t.min_reads)
+  AND r.actor <> r.mailbox
+  AND r.actor NOT IN (SELECT actor FROM system_account)

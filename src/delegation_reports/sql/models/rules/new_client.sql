@@ -1,11 +1,12 @@
 -- Grain: one finding per (mailbox, actor, new address or client software) first seen in the
 -- window, for actors with at least `min_history_days` of history on the mailbox before it.
+-- Délégataires and unknown accounts only: the holder's own new phone or address is theirs.
 -- "New" means not seen in the $lookback_months calendar months before the window's month,
 -- read from `client_month` (one row per combination and month), not from the events.
 WITH history AS (
     SELECT mailbox, actor, client_ip, user_agent, min(first_at) AS first_at
     FROM client_month
-    WHERE month >= $history_month AND month <= $month
+    WHERE month >= $history_month AND month <= $month AND actor <> mailbox
     GROUP BY ALL
 ),
 actor_start AS (

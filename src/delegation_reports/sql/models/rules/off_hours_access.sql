@@ -1,27 +1,16 @@
 -- Grain: one finding per (mailbox, actor, Paris day) with successful actions outside the
--- practice's opening hours or on a public holiday. The holder's own activity counts only when
--- the rule's `include_owner` is true.
+-- practice's opening hours or on a public holiday, by délégataires and unknown accounts: the
+-- holder working in their own mailbox at night is their business.
 WITH own_hours AS (
     -- Practices with opening hours of their own; the others use the defaults (NULL rows).
     SELECT DISTINCT practice_id FROM cfg_opening_hours WHERE practice_id IS NOT NULL
-),
-owner_counted AS (
-    -- Practices whose holders' own activity counts (the rule's include_owner setting).
-    SELECT DISTINCT m.practice_id
-    FROM mailbox_practice AS m
-    LEFT JOIN cfg_rule_param AS own
-        ON own.practice_id = m.practice_id AND own.rule_id = 'off_hours_access' AND own.name = 'include_owner'
-    JOIN cfg_rule_param AS standard
-        ON standard.practice_id IS NULL AND standard.rule_id = 'off_hours_access' AND standard.name = 'include_owner'
-    WHERE coalesce(own.value, standard.value) = 'true'
 ),
 events AS (
     SELECT a.*,
         CAST(a.occurred_local AS DATE) AS day,
         CASE WHEN a.practice_id IN (SELECT practice_id FROM own_hours) THEN a.practice_id END AS hours_of
     FROM month_access AS a
-    WHERE a.outcome = 'success' AND a.action <> 'login_failed' AND a.attribution <> 'system'
-      AND (a.attribution <> 'owner' OR a.practice_id IN (SELECT practice_id FROM owner_counted))
+    WHERE a.outcome = 'success' AND a.action <> 'login_failed' AND a.attribution NOT IN ('system', 'owner')
 ),
 flagged AS (
     -- Opening ranges of one day do not overlap (the configuration checks it): at most one
