@@ -301,8 +301,20 @@ def test_off_hours_boundaries_in_march(case):
         day: [event] for day, event in expected.items()
     }
     assert {f["severity"] for f in found.values()} == {"warning"}
-    assert "en dehors des heures d'ouverture" in found[date(2026, 3, 15)]["explanation_fr"]
-    assert "à 03:30 (1 action)" in found[date(2026, 3, 29)]["explanation_fr"]
+    # The day of the week when it is what makes it off hours; the opening hours otherwise.
+    assert (
+        "le dimanche 15 mars 2026 à 10 h 00 (1 action : lecture ; authentification : carte CPS), "
+        "un dimanche, jour où le cabinet est fermé." in found[date(2026, 3, 15)]["explanation_fr"]
+    )
+    assert (
+        "le jeudi 5 mars 2026 à 20 h 01 (1 action : lecture ; authentification : carte CPS), en "
+        "dehors des heures d'ouverture du cabinet ce jour-là (de 7 h 00 à 20 h 00)."
+        in found[date(2026, 3, 5)]["explanation_fr"]
+    )
+    assert (
+        "le dimanche 29 mars 2026 à 3 h 30 (1 action" in found[date(2026, 3, 29)]["explanation_fr"]
+    )
+    assert found[date(2026, 3, 5)]["delegation_key"] is not None
 
 
 @pytest.mark.parametrize(
