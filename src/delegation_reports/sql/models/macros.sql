@@ -14,9 +14,6 @@ CREATE OR REPLACE TEMP MACRO rule_text(practice, rule, pname) AS coalesce(
 CREATE OR REPLACE TEMP MACRO rule_num(practice, rule, pname) AS
     CAST(rule_text(practice, rule, pname) AS DOUBLE);
 
--- French date and time for explanations.
-CREATE OR REPLACE TEMP MACRO fr_datetime(ts) AS strftime(timezone('Europe/Paris', ts), '%d/%m/%Y à %H:%M');
-CREATE OR REPLACE TEMP MACRO fr_date(ts) AS strftime(timezone('Europe/Paris', ts), '%d/%m/%Y');
 -- Rights in their usual order (read, send, documents, manage), whatever the list's order.
 CREATE OR REPLACE TEMP MACRO fr_rights(r) AS array_to_string(list_transform(list_concat(
         list_filter(['read', 'send', 'documents', 'manage'], lambda x: list_contains(r, x)),
@@ -29,14 +26,6 @@ CREATE OR REPLACE TEMP MACRO fr_action(a) AS CASE a
     WHEN 'logout' THEN 'déconnexion' WHEN 'read' THEN 'lecture' WHEN 'send' THEN 'envoi'
     WHEN 'delete' THEN 'suppression' WHEN 'move' THEN 'déplacement'
     WHEN 'download' THEN 'téléchargement' ELSE 'autre action' END;
-
--- "à 09:30" for one instant, "entre 09:30 et 09:41" for a span (Paris time).
-CREATE OR REPLACE TEMP MACRO fr_span(first_ts, last_ts) AS CASE
-    WHEN strftime(timezone('Europe/Paris', first_ts), '%H:%M') = strftime(timezone('Europe/Paris', last_ts), '%H:%M')
-        THEN 'à ' || strftime(timezone('Europe/Paris', first_ts), '%H:%M')
-    ELSE 'entre ' || strftime(timezone('Europe/Paris', first_ts), '%H:%M') || ' et '
-        || strftime(timezone('Europe/Paris', last_ts), '%H:%M')
-END;
 
 -- "1 action", "3 actions".
 CREATE OR REPLACE TEMP MACRO fr_actions(n) AS n || CASE WHEN n = 1 THEN ' action' ELSE ' actions' END;

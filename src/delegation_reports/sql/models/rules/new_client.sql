@@ -21,17 +21,18 @@ novelty AS (
 )
 SELECT
     'new_client' AS rule_id,
-    m.practice_id, n.mailbox, n.actor,
+    practice_of(m.practice_id, mp.practice_id) AS practice_id, n.mailbox, n.actor,
     n.first_at, n.first_at AS last_at, 1 AS n_events,
     [min(a.event_id)] AS evidence,
     CASE n.kind WHEN 'ip' THEN 'Nouvelle adresse de connexion' ELSE 'Nouveau logiciel de messagerie' END AS title_fr,
     'Le compte ' || n.actor || ' a utilisé la boîte de ' || coalesce(m.holder_name, n.mailbox) || ' le '
-        || fr_datetime(n.first_at) || CASE n.kind WHEN 'ip' THEN ' depuis une adresse jamais vue auparavant ('
+        || fr_when(n.first_at) || CASE n.kind WHEN 'ip' THEN ' depuis une adresse jamais vue auparavant ('
         ELSE ' avec un logiciel jamais vu auparavant (' END || n.value || '). C''est souvent normal '
         || '(nouveau poste, connexion à distance) ; vérifiez que c''était bien cette personne.' AS explanation_fr
 FROM novelty AS n
 JOIN actor_start AS s USING (mailbox, actor)
 LEFT JOIN mailbox_practice AS m ON m.mailbox = n.mailbox
+LEFT JOIN member_practice AS mp ON mp.mailbox = n.mailbox AND mp.actor = n.actor
 LEFT JOIN audit_event AS a
     ON a.mailbox = n.mailbox AND a.actor = n.actor AND a.occurred_at = n.first_at
    -- The event that shows the new value (others may share its second), first by id: stable.
@@ -39,6 +40,6 @@ LEFT JOIN audit_event AS a
    AND a.outcome = 'success'
    AND a.occurred_at >= $from_at AND a.occurred_at < $until_at
 WHERE n.first_at >= $from_at
-  AND n.first_at >= s.started_at + to_days(CAST(rule_num(m.practice_id, 'new_client', 'min_history_days') AS BIGINT))
+  AND n.first_at >= s.started_at + to_days(CAST(rule_num(practice_of(m.practice_id, mp.practice_id), 'new_client', 'min_history_days') AS BIGINT))
   AND n.actor NOT IN (SELECT actor FROM system_account)
 GROUP BY ALL
