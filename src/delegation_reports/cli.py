@@ -370,11 +370,21 @@ def findings(db, month, practice, rule, fmt, config):
             console.print(f"No findings for {month_}.")
             return
         table = Table(title=f"Findings {month_} ({len(rows)})")
-        for name in ("severity", "rule", "practice", "mailbox", "actor", "first (UTC)", "events"):
+        for name in (
+            "severity",
+            "status",
+            "rule",
+            "practice",
+            "mailbox",
+            "actor",
+            "first (UTC)",
+            "events",
+        ):
             table.add_column(name, overflow="fold")
         for r in rows:
             table.add_row(
                 r["severity"],
+                r["status"],
                 r["rule_id"],
                 escape(r["practice_id"] or ""),
                 escape(r["mailbox"] or ""),
