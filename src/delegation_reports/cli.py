@@ -298,24 +298,36 @@ def quarantine(db, file_, reason, as_json):
         file_ = str(Path(file_).resolve())
     with opened(db or default_db_path(), read_only=True) as con:
         rows = status_lib.quarantined_rows(con, file_, reason)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
-        return
-    console = _console()
-    if not rows:
-        console.print("No quarantined rows match.")
-        return
-    table = Table(title=f"Quarantined rows ({len(rows)})")
-    for name in ("file", "line", "reason", "detail", "raw text"):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(
+    _print_records(
+        rows,
+        as_json,
+        empty="No quarantined rows match.",
+        title="Quarantined rows",
+        columns=("file", "line", "reason", "detail", "raw text"),
+        cells=lambda row: (
             escape(row["file_name"]),
             str(row["line_number"]),
             row["reason"],
             escape(row["detail"] or ""),
             escape((row["raw_text"] or "")[:300]),
-        )
+        ),
+    )
+
+
+def _print_records(rows: list[dict], as_json: bool, *, empty, title, columns, cells) -> None:
+    """Rows as JSON, or as a table titled with their number (``cells`` gives a row's)."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        return
+    console = _console()
+    if not rows:
+        console.print(empty)
+        return
+    table = Table(title=f"{title} ({len(rows)})")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*cells(row))
     console.print(table)
 
 
@@ -419,7 +431,23 @@ def review(finding_id, db, decision, list_, reason, by, until, as_json):
             raise click.UsageError("--list takes no decision options")
         with opened(db or default_db_path(), read_only=True) as con:
             rows = lifecycle.decisions(con, finding_id)
-        _print_decisions(rows, as_json)
+        _print_records(
+            rows,
+            as_json,
+            empty="No review decisions.",
+            title="Review decisions",
+            columns=("id", "finding", "decision", "by", "at (UTC)", "until", "reason", "rule"),
+            cells=lambda r: (
+                str(r["review_id"]),
+                r["finding_id"],
+                r["decision"],
+                escape(r["decided_by"]),
+                _fmt_ts(r["decided_at"]),
+                str(r["valid_until"] or ""),
+                escape(r["reason"] or ""),
+                r["rule_id"],
+            ),
+        )
         return
     if not decision:
         raise click.UsageError("choose --accept or --reopen (or --list)")
@@ -433,31 +461,6 @@ def review(finding_id, db, decision, list_, reason, by, until, as_json):
     click.echo(
         f"decision {row['review_id']}: finding {row['finding_id']} {verb} by {row['decided_by']}{limit}"
     )
-
-
-def _print_decisions(rows: list[dict], as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
-        return
-    console = _console()
-    if not rows:
-        console.print("No review decisions.")
-        return
-    table = Table(title=f"Review decisions ({len(rows)})")
-    for name in ("id", "finding", "decision", "by", "at (UTC)", "until", "reason", "rule"):
-        table.add_column(name, overflow="fold")
-    for r in rows:
-        table.add_row(
-            str(r["review_id"]),
-            r["finding_id"],
-            r["decision"],
-            escape(r["decided_by"]),
-            _fmt_ts(r["decided_at"]),
-            str(r["valid_until"] or ""),
-            escape(r["reason"] or ""),
-            r["rule_id"],
-        )
-    console.print(table)
 
 
 @main.command()
