@@ -76,6 +76,14 @@ def test_the_delegation_level_rules_are_registered_in_one_place():
     assert not {"access_without_delegation", "off_hours_access", "audit_gap"} & known
 
 
+def test_delegation_level_rules_read_no_table_of_a_single_month():
+    """They are evaluated for every month at once: the in-memory tables of the month being
+    built would give every month that month's events."""
+    for rule_id in DELEGATION_LEVEL_RULES & set(RULE_IDS):
+        sql = (SRC / "sql" / "models" / "rules" / f"{rule_id}.sql").read_text("utf-8")
+        assert not re.search(r"\bmonth_(access|heavy_reader)\b", sql), rule_id
+
+
 def test_a_delegation_finding_keeps_its_id_across_months_and_runs(case):
     grant = open_ended_replacement(case)
     case.coverage("2026-02-01 00:00", "2026-04-30 23:00")
