@@ -429,10 +429,7 @@ def _delegation_history(con, month: Month, rules: list[str], params: dict, defau
     the run of consecutive covered months, ending with ``month``, in which it holds. The
     result depends on the data only, never on which months were built before."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE month_grid AS "
-        "SELECT m AS month, timezone('Europe/Paris', m::TIMESTAMP) AS from_at, "
-        "timezone('Europe/Paris', (m + INTERVAL 1 MONTH)::TIMESTAMP) AS until_at, "
-        "row_number() OVER (ORDER BY m) AS position FROM unnest($months::DATE[]) AS t(m)",
+        f"CREATE OR REPLACE TEMP TABLE month_grid AS {sql_text('models/month/month_grid.sql')}",
         {"months": _coverage_months(con, month)},
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE delegation_history (month DATE, {_RULE_OUTPUT})")
