@@ -23,7 +23,7 @@ from analysis_cases import (
     rows,
 )
 from delegation_reports import status as status_lib
-from delegation_reports.analysis import lifecycle
+from delegation_reports.analysis import lifecycle, models
 from delegation_reports.analysis.config import DELEGATION_LEVEL_RULES, RULE_IDS
 from delegation_reports.analysis.findings import month_findings
 from delegation_reports.analysis.models import Month
@@ -76,12 +76,36 @@ def test_the_delegation_level_rules_are_registered_in_one_place():
     assert not {"access_without_delegation", "off_hours_access", "audit_gap"} & known
 
 
-def test_delegation_level_rules_read_no_table_of_a_single_month():
-    """They are evaluated for every month at once: the in-memory tables of the month being
-    built would give every month that month's events."""
+def test_delegation_level_rules_reading_one_month_of_events_are_known():
+    """Rules evaluated for every month at once must not read the in-memory tables of the month
+    being built (they would give every month that month's events); those that do are
+    evaluated for their month only."""
+    one_month = set()
     for rule_id in DELEGATION_LEVEL_RULES & set(RULE_IDS):
         sql = (SRC / "sql" / "models" / "rules" / f"{rule_id}.sql").read_text("utf-8")
-        assert not re.search(r"\bmonth_(access|heavy_reader)\b", sql), rule_id
+        reads = bool(re.search(r"\bmonth_(access|heavy_reader)\b", sql))
+        assert models.reads_all_months(rule_id) is not reads, rule_id
+        if reads:
+            one_month.add(rule_id)
+    assert one_month <= {"replacement_while_holder_active"}
+
+
+def test_a_rule_reading_one_month_of_events_keeps_its_id_and_is_new_each_month(case):
+    """replacement_while_holder_active reads the month's accesses: its finding is the same
+    from month to month (an acceptance carries over) but its run cannot be known."""
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, REPLACEMENT, "2026-02-23 09:00", role="replacement", valid_to="2026-04-30")
+    for day in ("03-02", "03-03", "03-10", "03-17", "04-01", "04-02", "04-07", "04-08"):
+        case.events(HOLDER, REPLACEMENT, [f"2026-{day} 09:00", f"2026-{day} 16:00"])
+        case.event(HOLDER, HOLDER, f"2026-{day} 11:00")
+    case.refresh("2026-03", "2026-04")
+    rule = "replacement_while_holder_active"
+    [(_, march_id, march_status, _)] = lifecycle_of(case, MARCH, rule)
+    [(_, april_id, april_status, april_first)] = lifecycle_of(case, APRIL, rule)
+    assert march_id == april_id
+    assert (march_status, april_status, april_first) == ("new", "new", APRIL.first_day)
+    lifecycle.record_decision(case.con, march_id, lifecycle.ACCEPT, by="DPO", reason="Vu")
+    assert [s for _, _, s, _ in lifecycle_of(case, APRIL, rule)] == ["accepted"]
 
 
 def test_a_delegation_finding_keeps_its_id_across_months_and_runs(case):

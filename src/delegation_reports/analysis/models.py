@@ -139,6 +139,8 @@ _RULE_OUTPUT = (
 # The window parameters of a rule, which a delegation-level rule's history takes from each
 # month of the grid instead (see `_delegation_history`).
 _WINDOW_PARAM = re.compile(r"\$(month|from_at|until_at)\b")
+# The in-memory tables of the month being built: a rule reading them sees that month only.
+_MONTH_TABLES = re.compile(r"\b(" + "|".join(MONTH_MODELS) + r")\b")
 
 
 @dataclass(frozen=True)
@@ -421,6 +423,14 @@ def _coverage_months(con, month: Month) -> list[date]:
     return sorted(covered | {month.first_day})
 
 
+def reads_all_months(rule_id: str) -> bool:
+    """Whether a rule can be evaluated for any month at once: it reads no in-memory table of
+    the month being built (a delegation-level rule that does is evaluated for that month
+    only, and its findings are `new` in every month: their run cannot be known without
+    reading the events of the months before)."""
+    return not _MONTH_TABLES.search(_COMMENT.sub("", sql_text(f"models/rules/{rule_id}.sql")))
+
+
 def _delegation_history(con, month: Month, rules: list[str], params: dict, defaults: dict) -> None:
     """Evaluate the delegation-level ``rules`` for every month of trace coverage up to
     ``month``, one statement per rule over all those months (they read small tables:
@@ -472,13 +482,13 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         )
     # Each rule writes its rows as they come; severity, the `enabled` switch and the finding
     # id are then settled once for all of them. Delegation-level rules are evaluated over
-    # every month of trace coverage up to this one, which gives their rows of this month and
-    # the first month of each finding's run.
+    # every month of trace coverage up to this one (when they read no table of this month
+    # only), which gives their rows of this month and the first month of each finding's run.
     con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({_RULE_OUTPUT})")
-    levels = [r for r in rules if r in DELEGATION_LEVEL_RULES]
-    _delegation_history(con, month, levels, params, defaults)
+    across = [r for r in rules if r in DELEGATION_LEVEL_RULES and reads_all_months(r)]
+    _delegation_history(con, month, across, params, defaults)
     for rule_id in rules:
-        if rule_id in DELEGATION_LEVEL_RULES:
+        if rule_id in across:
             continue
         rule_params = dict(params, days=defaults[rule_id].get("days"))
         sql = sql_text(f"models/rules/{rule_id}.sql")
