@@ -687,6 +687,14 @@ def without_generation_time(text: str) -> str:
     return GENERATED.sub("", text)
 
 
+# The note naming the report a new version replaces: it depends on the runs made before.
+VERSION = re.compile(r'\s*<div class="version" id="version">.*?</div>', re.S)
+
+
+def without_version(text: str) -> str:
+    return VERSION.sub("", text)
+
+
 # ---- shared fixtures ------------------------------------------------------------------------
 # Test modules register this module as a plugin (``pytest_plugins = ["reports_cases"]``), so
 # these session fixtures are defined once and each expensive value is made once per session.

@@ -122,11 +122,18 @@ def test_findings_json_has_exactly_the_documented_fields(samples_db):
         "explanation_fr",
         "delegation_key",
         "delegation_ids",
+        "finding_id",
+        "status",
+        "first_month",
     ]
     for row in rows:
         assert list(row) == list(FIELDS)
         assert isinstance(row["evidence"], list) and isinstance(row["n_events"], int)
         assert row["rule_id"] in RULE_IDS
+        assert row["status"] in ("new", "ongoing") and len(row["finding_id"]) == 32
+        assert row["first_month"] <= "2026-03-01"
+        if row["status"] == "new":
+            assert row["first_month"] == "2026-03-01"
     # Most severe first.
     order = {"critical": 0, "warning": 1, "info": 2}
     ranks = [order[r["severity"]] for r in rows]

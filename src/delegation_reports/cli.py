@@ -17,6 +17,7 @@ from rich.table import Table
 
 from . import __version__
 from . import status as status_lib
+from .analysis import lifecycle
 from .analysis.config import RULE_IDS, load_config
 from .analysis.evaluate import evaluate as evaluate_findings
 from .analysis.evaluate import read_ground_truth
@@ -277,6 +278,8 @@ def status(db, as_json):
         console.print(table)
     for warning in report["warnings"]:
         console.print(f"[bold]Note:[/bold] {escape(warning)}")
+    for late in report["late_findings"]:
+        console.print(f"[bold]Findings changed after a report:[/bold] {escape(late['text'])}")
 
 
 @main.command()
@@ -295,24 +298,36 @@ def quarantine(db, file_, reason, as_json):
         file_ = str(Path(file_).resolve())
     with opened(db or default_db_path(), read_only=True) as con:
         rows = status_lib.quarantined_rows(con, file_, reason)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
-        return
-    console = _console()
-    if not rows:
-        console.print("No quarantined rows match.")
-        return
-    table = Table(title=f"Quarantined rows ({len(rows)})")
-    for name in ("file", "line", "reason", "detail", "raw text"):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(
+    _print_records(
+        rows,
+        as_json,
+        empty="No quarantined rows match.",
+        title="Quarantined rows",
+        columns=("file", "line", "reason", "detail", "raw text"),
+        cells=lambda row: (
             escape(row["file_name"]),
             str(row["line_number"]),
             row["reason"],
             escape(row["detail"] or ""),
             escape((row["raw_text"] or "")[:300]),
-        )
+        ),
+    )
+
+
+def _print_records(rows: list[dict], as_json: bool, *, empty, title, columns, cells) -> None:
+    """Rows as JSON, or as a table titled with their number (``cells`` gives a row's)."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        return
+    console = _console()
+    if not rows:
+        console.print(empty)
+        return
+    table = Table(title=f"{title} ({len(rows)})")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*cells(row))
     console.print(table)
 
 
@@ -367,11 +382,21 @@ def findings(db, month, practice, rule, fmt, config):
             console.print(f"No findings for {month_}.")
             return
         table = Table(title=f"Findings {month_} ({len(rows)})")
-        for name in ("severity", "rule", "practice", "mailbox", "actor", "first (UTC)", "events"):
+        for name in (
+            "severity",
+            "status",
+            "rule",
+            "practice",
+            "mailbox",
+            "actor",
+            "first (UTC)",
+            "events",
+        ):
             table.add_column(name, overflow="fold")
         for r in rows:
             table.add_row(
                 r["severity"],
+                r["status"],
                 r["rule_id"],
                 escape(r["practice_id"] or ""),
                 escape(r["mailbox"] or ""),
@@ -380,6 +405,62 @@ def findings(db, month, practice, rule, fmt, config):
                 str(r["n_events"]),
             )
         console.print(table)
+
+
+@main.command()
+@click.argument("finding_id", required=False)
+@db_option
+@click.option("--accept", "decision", flag_value=lifecycle.ACCEPT, help="Accept the finding.")
+@click.option("--reopen", "decision", flag_value=lifecycle.REOPEN, help="Withdraw an acceptance.")
+@click.option("--list", "list_", is_flag=True, help="List the decisions (of FINDING_ID if given).")
+@click.option("--reason", default=None, help="Why (required to accept).")
+@click.option("--by", "by", default=None, help="Who decides (required to decide).")
+@click.option(
+    "--until", default=None, help="Last day the acceptance holds, YYYY-MM-DD (default: no end)."
+)
+@click.option("--json", "as_json", is_flag=True, help="--list: print the decisions as JSON.")
+def review(finding_id, db, decision, list_, reason, by, until, as_json):
+    """Record a review decision on a finding (kept for good, never changed), or list them.
+    An accepted finding is shown as an accepted exception, not as an alert, until its last
+    day or until its delegation changes.
+
+    Example: delegation-reports review 3f0c... --accept --reason "remplacement signé" --by "Dr Garnier" --until 2026-06-30
+    """
+    if list_:
+        if decision or reason or by or until:
+            raise click.UsageError("--list takes no decision options")
+        with opened(db or default_db_path(), read_only=True) as con:
+            rows = lifecycle.decisions(con, finding_id)
+        _print_records(
+            rows,
+            as_json,
+            empty="No review decisions.",
+            title="Review decisions",
+            columns=("id", "finding", "decision", "by", "at (UTC)", "until", "reason", "rule"),
+            cells=lambda r: (
+                str(r["review_id"]),
+                r["finding_id"],
+                r["decision"],
+                escape(r["decided_by"]),
+                _fmt_ts(r["decided_at"]),
+                str(r["valid_until"] or ""),
+                escape(r["reason"] or ""),
+                r["rule_id"],
+            ),
+        )
+        return
+    if not decision:
+        raise click.UsageError("choose --accept or --reopen (or --list)")
+    if not finding_id:
+        raise click.UsageError("give the FINDING_ID to decide on")
+    day = lifecycle.parse_day(until) if until is not None else None
+    with opened(db or default_db_path()) as con:
+        row = lifecycle.record_decision(con, finding_id, decision, by=by, reason=reason, until=day)
+    verb = "accepted" if decision == lifecycle.ACCEPT else "reopened"
+    limit = f" until {row['valid_until']}" if row["valid_until"] else ""
+    click.echo(
+        f"decision {row['review_id']}: finding {row['finding_id']} {verb} by {row['decided_by']}{limit}"
+    )
 
 
 @main.command()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from .analysis.lifecycle import late_changes
+from .reports.labels import late_findings
 from .warehouse import sql_text
 
 
@@ -15,10 +17,23 @@ def _records(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict
 
 def warehouse_status(con: duckdb.DuckDBPyConnection) -> dict:
     """Rows and coverage per operator and kind, quarantine counts by reason, files ingested,
-    files that failed as a whole."""
+    files that failed as a whole, and the reported months whose findings changed after their
+    report (``late_findings``)."""
     files = _records(con, sql_text("status/files.sql"))
     warnings = [f"{f['file_name']}: {f['notes']}" for f in files if f["notes"]]
+    late = late_changes(con)
     return {
+        "late_findings": [
+            {
+                "month": str(c["month"])[:7],
+                "practice_id": c["practice_id"],
+                "reported_at": c["reported_at"],
+                "appeared": [f["finding_id"] for f in c["appeared"]],
+                "disappeared": [f["finding_id"] for f in c["disappeared"]],
+                "text": late_findings(c),
+            }
+            for c in late
+        ],
         "holdings": _records(con, sql_text("status/holdings.sql")),
         "quarantine": _records(con, sql_text("status/quarantine_by_reason.sql")),
         "files": files,

@@ -36,6 +36,22 @@ def _default() -> dict:
 
 
 RULE_IDS: tuple[str, ...] = tuple(_default()["rules"])
+# Rules whose finding is about a delegation rather than about events: such a finding lives as
+# long as its condition holds (it is `new` in its first month, then `ongoing`), and its
+# identity is the delegation's. A new rule of this kind registers here; names not (yet) in
+# RULE_IDS are ignored. Such a rule is evaluated for every month of trace coverage at once
+# (see models._delegation_history): it reads delegation periods and monthly marts, never the
+# in-memory tables of the month being built (month_access, month_heavy_reader).
+DELEGATION_LEVEL_RULES: frozenset[str] = frozenset(
+    {
+        "delegation_not_by_holder",
+        "delegation_self_granted",
+        "open_ended_replacement",
+        "delegate_outside_practice",
+        "dormant_delegation",
+        "replacement_while_holder_active",
+    }
+)
 
 
 def _merge(base: dict, override: dict) -> dict:

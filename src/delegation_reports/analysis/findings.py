@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import date
 
 import duckdb
 
@@ -13,7 +13,9 @@ from ..warehouse import sql_text
 from .config import AnalysisConfig
 from .models import FINDING_FIELDS, Month, create_model_macros, is_stale, refresh
 
-FIELDS = FINDING_FIELDS
+# What `findings` prints: the rule's fields, then the finding's identity and lifecycle.
+FIELDS = (*FINDING_FIELDS, "finding_id", "status", "first_month")
+STATUSES = ("new", "ongoing", "accepted")
 # Cells a spreadsheet would run as formulas.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -32,7 +34,8 @@ def month_findings(
     practice_id: str | None = None,
     rule_id: str | None = None,
 ) -> list[dict]:
-    """The month's findings as dicts (fields of ``FIELDS``), most severe first."""
+    """The month's findings as dicts (fields of ``FIELDS``, and an acceptance's who, when,
+    why and until), most severe first."""
     cursor = con.execute(
         sql_text("marts/findings_for_month.sql"),
         {"month": month.first_day, "practice_id": practice_id, "rule_id": rule_id},
@@ -42,7 +45,7 @@ def month_findings(
 
 
 def _plain(value):
-    if isinstance(value, datetime):
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list):
         return "|".join(value)
@@ -66,7 +69,7 @@ def to_csv(findings: list[dict]) -> str:
 
 def to_json(findings: list[dict]) -> str:
     rows = [
-        {f: (v.isoformat() if isinstance(v := finding[f], datetime) else v) for f in FIELDS}
+        {f: (v.isoformat() if isinstance(v := finding[f], date) else v) for f in FIELDS}
         for finding in findings
     ]
     return json.dumps(rows, indent=2, ensure_ascii=False)

@@ -32,7 +32,13 @@ import duckdb
 
 from ..errors import UserError
 from ..warehouse import sql_statements, sql_text, transaction
-from .config import RULE_IDS, AnalysisConfig, load_config, write_config_tables
+from .config import (
+    DELEGATION_LEVEL_RULES,
+    RULE_IDS,
+    AnalysisConfig,
+    load_config,
+    write_config_tables,
+)
 
 # Built from delegations, rosters, the directory and the configuration, in build order:
 # rebuilt only when one of them changed.
@@ -68,8 +74,14 @@ FINDING_FIELDS = (
     "delegation_key",
     "delegation_ids",
 )
-# The `finding` table: the month and a stable id besides.
-FINDING_COLUMNS = ("month", "finding_id", *FINDING_FIELDS)
+# The `finding` table: the month, a stable id besides, and the first month of the run of
+# months in which the finding holds.
+FINDING_COLUMNS = (
+    "month",
+    "finding_id",
+    *FINDING_FIELDS,
+    "first_month",
+)
 PARIS = ZoneInfo("Europe/Paris")
 # A burst or series (of reads, of failed logins) belongs to the month it starts in: rules with a
 # time window follow it this far past the month's end, and look this far before its start to
@@ -86,10 +98,12 @@ _SCHEMA = (
         severity VARCHAR NOT NULL, practice_id VARCHAR, mailbox VARCHAR, actor VARCHAR,
         first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, n_events BIGINT NOT NULL,
         evidence VARCHAR[] NOT NULL, title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL,
-        delegation_key VARCHAR, delegation_ids VARCHAR[])""",
-    # Findings stored by an earlier layout lack the delegation they are about.
+        delegation_key VARCHAR, delegation_ids VARCHAR[], first_month DATE)""",
+    # Columns added after the first release: older warehouses get them here, and their
+    # months are rebuilt (the model code changed).
     "ALTER TABLE finding ADD COLUMN IF NOT EXISTS delegation_key VARCHAR",
     "ALTER TABLE finding ADD COLUMN IF NOT EXISTS delegation_ids VARCHAR[]",
+    "ALTER TABLE finding ADD COLUMN IF NOT EXISTS first_month DATE",
     """CREATE TABLE IF NOT EXISTS mailbox_day (
         month DATE NOT NULL, operator VARCHAR NOT NULL, mailbox VARCHAR NOT NULL, day DATE NOT NULL,
         n_events BIGINT NOT NULL)""",
@@ -122,6 +136,11 @@ _RULE_OUTPUT = (
     "title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL, "
     "delegation_key VARCHAR, delegation_ids VARCHAR[], severity VARCHAR"
 )
+# The window parameters of a rule, which a delegation-level rule's history takes from each
+# month of the grid instead (see `_delegation_history`).
+_WINDOW_PARAM = re.compile(r"\$(month|from_at|until_at)\b")
+# The in-memory tables of the month being built: a rule reading them sees that month only.
+_MONTH_TABLES = re.compile(r"\b(" + "|".join(MONTH_MODELS) + r")\b")
 
 
 @dataclass(frozen=True)
@@ -293,6 +312,8 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     if force or built_from != key:
         write_config_tables(con, config, _years(con))
     create_model_macros(con)
+    # What reports read: every finding with its status, from the findings and the reviews.
+    con.execute(f"CREATE OR REPLACE VIEW finding_status AS {sql_text('marts/finding_status.sql')}")
     for model in AUDIT_CORE_MODELS:
         con.execute(f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}")
     if not force and built_from == key:
@@ -395,6 +416,56 @@ def refresh_marts(con, config: AnalysisConfig, skip: Iterable[Month] = ()) -> li
     return todo
 
 
+def _coverage_months(con, month: Month) -> list[date]:
+    """The months up to ``month`` that the audit traces cover (from the manifest), and the
+    month itself: where a delegation-level rule's condition can be known."""
+    covered = {day for day in _audit_files_by_month(con) if day <= month.first_day}
+    return sorted(covered | {month.first_day})
+
+
+def reads_all_months(rule_id: str) -> bool:
+    """Whether a rule can be evaluated for any month at once: it reads no in-memory table of
+    the month being built (a delegation-level rule that does is evaluated for that month
+    only, and its findings are `new` in every month: their run cannot be known without
+    reading the events of the months before)."""
+    return not _MONTH_TABLES.search(_COMMENT.sub("", sql_text(f"models/rules/{rule_id}.sql")))
+
+
+def _delegation_history(con, month: Month, rules: list[str], params: dict, defaults: dict) -> None:
+    """Evaluate the delegation-level ``rules`` for every month of trace coverage up to
+    ``month``, one statement per rule over all those months (they read small tables:
+    delegation periods, monthly marts). Their rows of ``month`` go to ``rule_output``; the
+    temp table ``finding_first_month`` gets, for each of their findings, the first month of
+    the run of consecutive covered months, ending with ``month``, in which it holds. The
+    result depends on the data only, never on which months were built before."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE month_grid AS {sql_text('models/month/month_grid.sql')}",
+        {"months": _coverage_months(con, month)},
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE delegation_history (month DATE, {_RULE_OUTPUT})")
+    for rule_id in rules:
+        sql = _WINDOW_PARAM.sub(r"g.\1", sql_text(f"models/rules/{rule_id}.sql"))
+        _run(
+            con,
+            f"INSERT INTO delegation_history BY NAME SELECT g.month, r.* "
+            f"FROM month_grid AS g, LATERAL ({sql}) AS r",
+            dict(params, days=defaults[rule_id].get("days")),
+        )
+    con.execute(
+        "INSERT INTO rule_output BY NAME SELECT * EXCLUDE (month) FROM delegation_history "
+        "WHERE month = $month",
+        {"month": month.first_day},
+    )
+    _run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE finding_first_month AS "
+        + sql_text("models/month/finding_first_month.sql"),
+        params,
+    )
+    con.execute("DROP TABLE temp.delegation_history")
+    con.execute("DROP TABLE temp.month_grid")
+
+
 def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] = RULE_IDS) -> None:
     """Recompute the month's marts and findings, replacing earlier results. The marts of the
     other months must be up to date (``refresh_marts``): rules look back and ahead."""
@@ -410,9 +481,15 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
             params,
         )
     # Each rule writes its rows as they come; severity, the `enabled` switch and the finding
-    # id are then settled once for all of them.
+    # id are then settled once for all of them. Delegation-level rules are evaluated over
+    # every month of trace coverage up to this one (when they read no table of this month
+    # only), which gives their rows of this month and the first month of each finding's run.
     con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({_RULE_OUTPUT})")
+    across = [r for r in rules if r in DELEGATION_LEVEL_RULES and reads_all_months(r)]
+    _delegation_history(con, month, across, params, defaults)
     for rule_id in rules:
+        if rule_id in across:
+            continue
         rule_params = dict(params, days=defaults[rule_id].get("days"))
         sql = sql_text(f"models/rules/{rule_id}.sql")
         _run(con, f"INSERT INTO rule_output BY NAME {sql}", rule_params)
@@ -422,19 +499,23 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         INSERT INTO finding BY NAME
         SELECT
             $month::DATE AS month,
-            md5(concat_ws('|', r.rule_id, r.practice_id, r.mailbox, r.actor, r.first_at,
-                          array_to_string(r.evidence, ','))) AS finding_id,
+            r.finding_id,
+            coalesce(h.first_month, $month::DATE) AS first_month,
             coalesce(r.severity, own.severity, standard.severity) AS severity,
-            r.* EXCLUDE (severity) REPLACE (coalesce(r.evidence, []::VARCHAR[]) AS evidence)
-        FROM rule_output AS r
+            r.* EXCLUDE (finding_id, severity) REPLACE (coalesce(r.evidence, []::VARCHAR[]) AS evidence)
+        FROM (SELECT *, finding_key(rule_id, practice_id, mailbox, actor, first_at, evidence,
+                                    delegation_key, list_contains($levels, rule_id)) AS finding_id
+              FROM rule_output) AS r
+        LEFT JOIN finding_first_month AS h USING (finding_id)
         LEFT JOIN cfg_rule_switch AS own ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id
         JOIN cfg_rule_switch AS standard ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id
         -- `enabled = false` turns a rule off, for every practice or for one.
         WHERE coalesce(own.enabled, standard.enabled)
         """,
-        {"month": month.first_day},
+        {"month": month.first_day, "levels": sorted(DELEGATION_LEVEL_RULES)},
     )
     con.execute("DROP TABLE temp.rule_output")
+    con.execute("DROP TABLE temp.finding_first_month")
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     con.execute(
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",

@@ -105,3 +105,51 @@ def short_month(value: datetime) -> str:
 
 def short_day(value: datetime) -> str:
     return format_datetime(value, "d MMM", tzinfo=PARIS, locale=LOCALE)
+
+
+def long_day(value: datetime) -> str:
+    """'1 avril 2026', Paris time."""
+    return when(value, "d MMMM y")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n > 1 else ''}"
+
+
+def findings_changed(appeared: int, disappeared: int) -> str:
+    """'2 constats apparus et 1 disparu': what changed in a month's findings since a report."""
+    parts = []
+    if appeared:
+        parts.append(f"{_count(appeared, 'constat')} {'apparus' if appeared > 1 else 'apparu'}")
+    if disappeared:
+        word = "disparus" if disappeared > 1 else "disparu"
+        parts.append(
+            f"{disappeared} {word}" if parts else f"{_count(disappeared, 'constat')} {word}"
+        )
+    return " et ".join(parts) if parts else "aucun constat n'a changé"
+
+
+def late_findings(change: dict) -> str:
+    """'mars 2026 : 2 constats apparus après le rapport du 1 avril 2026 (Cabinet X)': a
+    reported month whose findings changed with data that arrived after the report."""
+    changed = findings_changed(len(change["appeared"]), len(change["disappeared"]))
+    who = change["practice_name"] or change["practice_id"]
+    return (
+        f"{month_title(change['month'])} : {changed} après le rapport du "
+        f"{long_day(change['reported_at'])} ({who})"
+    )
+
+
+def long_day_of(value: date) -> str:
+    """'30 juin 2026' for a calendar day."""
+    return format_date(value, "d MMMM y", locale=LOCALE)
+
+
+STATUSES = {"new": "Nouveau", "ongoing": "En cours", "accepted": "Exception acceptée"}
+
+
+def finding_status(status: str, first_month: date | None) -> str:
+    """'Nouveau', or 'En cours depuis mars 2026'."""
+    if status == "ongoing" and first_month:
+        return f"{STATUSES[status]} depuis {month_title(first_month)}"
+    return STATUSES[status]

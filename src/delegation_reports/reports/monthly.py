@@ -17,6 +17,7 @@ import jinja2
 
 from .. import __version__
 from ..analysis.findings import month_findings
+from ..analysis.lifecycle import report_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..errors import UserError
 from ..warehouse import connect, sql_text
@@ -73,6 +74,8 @@ class MonthlyReport:
     changes: list = field(default_factory=list)
     activity: list = field(default_factory=list)
     findings: list = field(default_factory=list)
+    exceptions: list = field(default_factory=list)
+    version: SimpleNamespace | None = None
     recommendations: list = field(default_factory=list)
     sources: list = field(default_factory=list)
     quarantine: list = field(default_factory=list)
@@ -118,6 +121,7 @@ class MonthlyReport:
         report._load_delegations(con, params, from_at, until_at)
         report._load_activity(con, params)
         report._load_findings(con, params)
+        report._load_version(con)
         report._load_quality(con, params)
         report.hours_text = _hours_text(con)
         return report
@@ -212,8 +216,23 @@ class MonthlyReport:
                     client_ip=ip or "—",
                     user_agent=agent or "—",
                 )
+        # Accepted findings are exceptions: listed apart with who accepted them and why.
+        alerts = [f for f in rows if f["status"] != "accepted"]
+        self.exceptions = [
+            SimpleNamespace(
+                title=f["title_fr"],
+                mailbox=f["mailbox"],
+                actor=f["actor"],
+                accepted_by=f["accepted_by"],
+                accepted_on=labels.day(f["accepted_at"]),
+                reason=f["accepted_reason"],
+                until=labels.long_day_of(f["accepted_until"]) if f["accepted_until"] else None,
+            )
+            for f in rows
+            if f["status"] == "accepted"
+        ]
         self.findings = []
-        for f in rows:
+        for f in alerts:
             period = ""
             if f["first_at"] and f["last_at"] and f["last_at"] != f["first_at"]:
                 period = f"du {labels.when(f['first_at'])} au {labels.when(f['last_at'])}"
@@ -230,16 +249,32 @@ class MonthlyReport:
                     actor=f["actor"],
                     n_evidence=len(f["evidence"]),
                     events=[events[e] for e in f["evidence"][:MAX_EVIDENCE_ROWS] if e in events],
+                    status=labels.finding_status(f["status"], f["first_month"]),
                 )
             )
         self.recommendations = [
             SimpleNamespace(
                 title=f["title_fr"], action=f"{f['explanation_fr']} {RECOMMENDATIONS[f['rule_id']]}"
             )
-            for f in rows
+            for f in alerts
             if f["rule_id"] in RECOMMENDATIONS
         ]
         self.gaps = [f["explanation_fr"] for f in rows if f["rule_id"] == "audit_gap"]
+
+    def _load_version(self, con) -> None:
+        """When the month was reported before: the report this one replaces, and the
+        findings that appeared or disappeared since (data that arrived later)."""
+        previous = report_changes(con, self.month, self.practice_id)
+        if not previous:
+            return
+        p = previous[0]
+        self.version = SimpleNamespace(
+            number=p["n_runs"] + 1,
+            replaces=labels.when(p["reported_at"], "d MMMM y 'à' HH:mm"),
+            changes=labels.findings_changed(len(p["appeared"]), len(p["disappeared"])),
+            appeared=[SimpleNamespace(**f) for f in p["appeared"]],
+            disappeared=[SimpleNamespace(**f) for f in p["disappeared"]],
+        )
 
     def _load_quality(self, con, params) -> None:
         sources = _records(con, "reports/sources.sql", params)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..analysis.lifecycle import late_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..warehouse import connect
 from . import figures, labels
@@ -25,6 +26,7 @@ class OverviewReport:
     quarantine: list = field(default_factory=list)
     trend: list = field(default_factory=list)
     trend_html: str | None = None
+    late: list = field(default_factory=list)
 
     @classmethod
     def load(
@@ -68,6 +70,8 @@ class OverviewReport:
             )
             for f in _records(con, "reports/overview_unrostered.sql", params)
         ]
+        # Months already reported whose findings changed with data that arrived later.
+        report.late = [labels.late_findings(c) for c in late_changes(con, up_to=month)]
         report.operators = [
             SimpleNamespace(
                 operator=o.operator,

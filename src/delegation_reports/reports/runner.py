@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
+from ..analysis.lifecycle import record_report_run
 from ..analysis.models import Month
 from ..errors import UserError
 from ..warehouse import opened, sql_text
@@ -290,6 +291,12 @@ def run_monthly(
             if on_done:
                 on_done(outcome)
     ordered = [outcomes[o.practice_id] for o in chosen]
+    # What each practice was shown, and when: findings that change afterwards (data arriving
+    # late) are named by `status`, the overview and the next version of the report.
+    with opened(db) as con:
+        for o in ordered:
+            if o.ok:
+                record_report_run(con, month, o.practice_id, datetime.fromisoformat(generated_at))
     index = folder / "index.html"
     write_atomically(index, index_html(month, ordered, generated_at))
     return BatchResult(month, folder, index, ordered)

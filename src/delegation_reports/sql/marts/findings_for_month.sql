@@ -1,9 +1,10 @@
 -- Grain: one row per finding of a month, most severe first, optionally for one practice and
--- one rule.
+-- one rule, with its lifecycle status and, when accepted, the acceptance.
 SELECT
     rule_id, severity, practice_id, mailbox, actor, first_at, last_at, n_events, evidence,
-    title_fr, explanation_fr, delegation_key, delegation_ids, finding_id
-FROM finding
+    title_fr, explanation_fr, finding_id, status, first_month, delegation_key, delegation_ids,
+    accepted_by, accepted_at, accepted_reason, accepted_until
+FROM finding_status
 WHERE month = $month
   AND ($practice_id IS NULL OR practice_id = $practice_id)
   AND ($rule_id IS NULL OR rule_id = $rule_id)

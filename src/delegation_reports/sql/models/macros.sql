@@ -114,3 +114,13 @@ CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
 CREATE OR REPLACE TEMP MACRO fr_account(account, mailbox, r) AS account || CASE
     WHEN account = mailbox THEN ' (titulaire de la boîte)'
     ELSE coalesce(' (' || fr_role(r) || ')', '') END;
+
+-- A finding's stable identity. An event-level finding is its events: rule, practice, mailbox,
+-- actor, first instant and evidence. A delegation-level finding is the same in every month
+-- and every run: rule, practice, mailbox, actor and the delegation it is about.
+CREATE OR REPLACE TEMP MACRO finding_key(rule_id, practice_id, mailbox, actor, first_at, evidence,
+                                         delegation_key, is_delegation_level) AS CASE
+    WHEN is_delegation_level
+    THEN md5(concat_ws('|', 'delegation', rule_id, practice_id, mailbox, actor, delegation_key))
+    ELSE md5(concat_ws('|', rule_id, practice_id, mailbox, actor, first_at, array_to_string(evidence, ',')))
+END;

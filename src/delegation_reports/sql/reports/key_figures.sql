@@ -9,8 +9,10 @@ SELECT
     count(*) FILTER (attribution LIKE 'delegate_%') AS n_delegate_actions,
     count(*) FILTER (attribution = 'no_delegation') AS n_unknown_actions,
     count(DISTINCT actor) FILTER (attribution LIKE 'delegate_%') AS n_delegates_active,
-    (SELECT count(*) FROM finding WHERE month = $month AND practice_id = $practice_id AND severity = 'critical') AS n_critical,
-    (SELECT count(*) FROM finding WHERE month = $month AND practice_id = $practice_id AND severity = 'warning') AS n_warning,
-    (SELECT count(*) FROM finding WHERE month = $month AND practice_id = $practice_id AND severity = 'info') AS n_info
+    -- Accepted findings are exceptions, not alerts.
+    (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status <> 'accepted' AND severity = 'critical') AS n_critical,
+    (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status <> 'accepted' AND severity = 'warning') AS n_warning,
+    (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status <> 'accepted' AND severity = 'info') AS n_info,
+    (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status = 'accepted') AS n_accepted
 FROM attributed_access
 WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id

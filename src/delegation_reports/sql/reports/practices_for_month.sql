@@ -1,10 +1,12 @@
--- Grain: one row per practice on the roster, with its findings of the month by severity.
+-- Grain: one row per practice on the roster, with its findings of the month by severity
+-- (accepted findings are exceptions, not alerts, and are counted apart).
 SELECT
     r.practice_id,
     min(r.practice_name) AS practice_name,
-    (SELECT count(*) FROM finding AS f WHERE f.month = $month AND f.practice_id = r.practice_id AND f.severity = 'critical') AS n_critical,
-    (SELECT count(*) FROM finding AS f WHERE f.month = $month AND f.practice_id = r.practice_id AND f.severity = 'warning') AS n_warning,
-    (SELECT count(*) FROM finding AS f WHERE f.month = $month AND f.practice_id = r.practice_id AND f.severity = 'info') AS n_info
+    (SELECT count(*) FROM finding_status AS f WHERE f.month = $month AND f.practice_id = r.practice_id AND f.status <> 'accepted' AND f.severity = 'critical') AS n_critical,
+    (SELECT count(*) FROM finding_status AS f WHERE f.month = $month AND f.practice_id = r.practice_id AND f.status <> 'accepted' AND f.severity = 'warning') AS n_warning,
+    (SELECT count(*) FROM finding_status AS f WHERE f.month = $month AND f.practice_id = r.practice_id AND f.status <> 'accepted' AND f.severity = 'info') AS n_info,
+    (SELECT count(*) FROM finding_status AS f WHERE f.month = $month AND f.practice_id = r.practice_id AND f.status = 'accepted') AS n_accepted
 FROM roster_member AS r
 GROUP BY r.practice_id
 ORDER BY r.practice_id

@@ -266,3 +266,49 @@ WHERE p.address IS NULL OR c.address IS NULL
    OR p.holders IS DISTINCT FROM c.holders
    OR p.structures IS DISTINCT FROM c.structures
    OR p.bal_types IS DISTINCT FROM c.bal_types;
+
+CREATE SEQUENCE IF NOT EXISTS finding_review_seq START 1;
+
+-- Grain: one row per review decision on a finding (review_id). Append-only: a decision is
+-- never changed or deleted; a later one (a reopening, a new acceptance) supersedes it. Each
+-- row stands alone: what was decided (`accept` or `reopen`), by whom, when, why, until which
+-- day (inclusive), and what the finding and its delegation were at that moment (the
+-- delegation events the finding rested on). It is what a breach register needs.
+CREATE TABLE IF NOT EXISTS finding_review (
+    review_id          INTEGER PRIMARY KEY DEFAULT nextval('finding_review_seq'),
+    finding_id         VARCHAR NOT NULL,
+    decision           VARCHAR NOT NULL CHECK (decision IN ('accept', 'reopen')),
+    reason             VARCHAR,
+    decided_by         VARCHAR NOT NULL,
+    decided_at         TIMESTAMPTZ NOT NULL,
+    valid_until        DATE,
+    rule_id            VARCHAR NOT NULL,
+    practice_id        VARCHAR,
+    mailbox            VARCHAR,
+    actor              VARCHAR,
+    delegation_key     VARCHAR,
+    delegation_ids     VARCHAR[]
+);
+
+CREATE SEQUENCE IF NOT EXISTS report_run_seq START 1;
+
+-- Grain: one row per monthly report rendered for a practice (run_id). Append-only: what a
+-- practice was told, and when, so that findings changed by data arriving later can be named.
+CREATE TABLE IF NOT EXISTS report_run (
+    run_id             INTEGER PRIMARY KEY DEFAULT nextval('report_run_seq'),
+    month              DATE NOT NULL,
+    practice_id        VARCHAR NOT NULL,
+    reported_at        TIMESTAMPTZ NOT NULL
+);
+
+-- Grain: one row per finding a report run showed (run_id + finding_id), with what it said.
+CREATE TABLE IF NOT EXISTS report_run_finding (
+    run_id             INTEGER NOT NULL,
+    finding_id         VARCHAR NOT NULL,
+    rule_id            VARCHAR NOT NULL,
+    severity           VARCHAR NOT NULL,
+    status             VARCHAR NOT NULL,
+    mailbox            VARCHAR,
+    actor              VARCHAR,
+    title_fr           VARCHAR NOT NULL
+);
