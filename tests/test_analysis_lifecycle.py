@@ -87,25 +87,31 @@ def test_delegation_level_rules_reading_one_month_of_events_are_known():
         assert models.reads_all_months(rule_id) is not reads, rule_id
         if reads:
             one_month.add(rule_id)
-    assert one_month <= {"replacement_while_holder_active"}
+    # Every delegation-level rule reads delegation periods and monthly marts only.
+    assert one_month == set()
 
 
-def test_a_rule_reading_one_month_of_events_keeps_its_id_and_is_new_each_month(case):
-    """replacement_while_holder_active reads the month's accesses: its finding is the same
-    from month to month (an acceptance carries over) but its run cannot be known."""
-    case.practice(staff=[SECRETARY])
-    case.grant(HOLDER, REPLACEMENT, "2026-02-23 09:00", role="replacement", valid_to="2026-04-30")
-    for day in ("03-02", "03-03", "03-10", "03-17", "04-01", "04-02", "04-07", "04-08"):
-        case.events(HOLDER, REPLACEMENT, [f"2026-{day} 09:00", f"2026-{day} 16:00"])
-        case.event(HOLDER, HOLDER, f"2026-{day} 11:00")
-    case.refresh("2026-03", "2026-04")
-    rule = "replacement_while_holder_active"
-    [(_, march_id, march_status, _)] = lifecycle_of(case, MARCH, rule)
-    [(_, april_id, april_status, april_first)] = lifecycle_of(case, APRIL, rule)
-    assert march_id == april_id
-    assert (march_status, april_status, april_first) == ("new", "new", APRIL.first_day)
-    lifecycle.record_decision(case.con, march_id, lifecycle.ACCEPT, by="DPO", reason="Vu")
-    assert [s for _, _, s, _ in lifecycle_of(case, APRIL, rule)] == ["accepted"]
+@pytest.mark.parametrize("order", ["april alone", "march then april"])
+def test_a_replacement_working_beside_the_holder_is_new_then_ongoing(tmp_path, order):
+    """replacement_while_holder_active reads the holder's and the replacement's days from a
+    monthly mart: its run is known whatever was built before."""
+    with new_case(tmp_path) as case:
+        case.practice(staff=[SECRETARY])
+        case.grant(
+            HOLDER, REPLACEMENT, "2026-02-23 09:00", role="replacement", valid_to="2026-04-30"
+        )
+        for day in ("03-02", "03-03", "03-10", "03-17", "04-01", "04-02", "04-07", "04-08"):
+            case.events(HOLDER, REPLACEMENT, [f"2026-{day} 09:00", f"2026-{day} 16:00"])
+            case.event(HOLDER, HOLDER, f"2026-{day} 11:00")
+        case.refresh(*(["2026-03", "2026-04"] if order != "april alone" else ["2026-04"]))
+        rule = "replacement_while_holder_active"
+        [(_, april_id, april_status, april_first)] = lifecycle_of(case, APRIL, rule)
+        assert (april_status, april_first) == ("ongoing", MARCH.first_day)
+        case.refresh("2026-03")
+        [(_, march_id, march_status, _)] = lifecycle_of(case, MARCH, rule)
+        assert (march_id, march_status) == (april_id, "new")
+        lifecycle.record_decision(case.con, march_id, lifecycle.ACCEPT, by="DPO", reason="Vu")
+        assert [s for _, _, s, _ in lifecycle_of(case, APRIL, rule)] == ["accepted"]
 
 
 def test_a_delegation_finding_keeps_its_id_across_months_and_runs(case):

@@ -57,7 +57,7 @@ _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "dir
 # In-memory tables of the month being built, read by its rules, in build order.
 MONTH_MODELS = ("month_access", "month_heavy_reader", "month_failure_episode")
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
-MART_MODELS = ("mailbox_day", "actor_month", "client_month")
+MART_MODELS = ("mailbox_day", "actor_month", "client_month", "actor_day")
 # A finding as the rules give it and `findings` prints it.
 FINDING_FIELDS = (
     "rule_id",
@@ -111,6 +111,9 @@ _SCHEMA = (
         month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL, n_events BIGINT NOT NULL,
         n_success BIGINT NOT NULL, n_reads BIGINT NOT NULL, first_success_at TIMESTAMPTZ,
         last_success_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS actor_day (
+        month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL, day DATE NOT NULL,
+        first_at TIMESTAMPTZ NOT NULL, last_at TIMESTAMPTZ NOT NULL, first_event_id VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS client_month (
         month DATE NOT NULL, mailbox VARCHAR NOT NULL, actor VARCHAR NOT NULL, client_ip VARCHAR,
         user_agent VARCHAR, first_at TIMESTAMPTZ NOT NULL)""",

@@ -2,30 +2,31 @@
 -- the holder both acted in the mailbox on more than `concurrent_days` working days of the
 -- window (Monday to Friday, not a public holiday of the practice's calendar). A replaced
 -- practitioner stops practising during the replacement: concurrent work means the delegation
--- is a permanent one in disguise, or a shared account.
+-- is a permanent one in disguise, or a shared account. Reads the `actor_day` mart, so that
+-- it can be judged for any month (a delegation-level rule: new, then ongoing).
 WITH replacement AS (
-    SELECT mailbox, delegate,
-        arg_max(struct_pack(delegation_key, delegation_ids, delegate_name, delegate_role), in_force_from_at) AS d
-    FROM delegation_period
-    WHERE delegate_role = 'replacement' AND in_force_from_at < $until_at AND in_force_until_at > $from_at
-    GROUP BY ALL
+    SELECT p.mailbox, p.delegate,
+        practice_of(any_value(m.practice_id), any_value(mp.practice_id)) AS practice_id,
+        any_value(m.holder_name) AS holder_name,
+        arg_max(struct_pack(p.delegation_key, p.delegation_ids, p.delegate_name), p.in_force_from_at) AS d
+    FROM delegation_period AS p
+    LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
+    LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate
+    WHERE p.delegate_role = 'replacement' AND p.in_force_from_at < $until_at AND p.in_force_until_at > $from_at
+    GROUP BY p.mailbox, p.delegate
 ),
 own_calendar AS (
     SELECT DISTINCT practice_id FROM public_holiday WHERE practice_id IS NOT NULL
 ),
 days AS (
-    SELECT r.mailbox, r.delegate, CAST(a.occurred_local AS DATE) AS day,
-        any_value(a.practice_id) FILTER (a.actor = r.delegate) AS practice_id,
-        any_value(a.holder_name) AS holder_name,
-        min(a.occurred_at) AS first_at, max(a.occurred_at) AS last_at,
-        arg_min(a.event_id, a.occurred_at) FILTER (a.actor = r.mailbox) AS holder_event,
-        arg_min(a.event_id, a.occurred_at) FILTER (a.actor = r.delegate) AS replacement_event
-    FROM month_access AS a
-    JOIN replacement AS r ON r.mailbox = a.mailbox AND (a.actor = r.delegate OR a.actor = r.mailbox)
-    WHERE a.outcome = 'success' AND a.action NOT IN ('login_failed', 'logout')
-      AND isodow(a.occurred_local) <= 5
-    GROUP BY ALL
-    HAVING bool_or(a.actor = r.mailbox) AND bool_or(a.actor = r.delegate)
+    -- Days both acted, Monday to Friday.
+    SELECT r.mailbox, r.delegate, r.practice_id, w.day,
+        least(w.first_at, o.first_at) AS first_at, greatest(w.last_at, o.last_at) AS last_at,
+        w.first_event_id AS replacement_event, o.first_event_id AS holder_event
+    FROM replacement AS r
+    JOIN actor_day AS w ON w.month = $month AND w.mailbox = r.mailbox AND w.actor = r.delegate
+    JOIN actor_day AS o ON o.month = $month AND o.mailbox = r.mailbox AND o.actor = r.mailbox AND o.day = w.day
+    WHERE isodow(w.day) <= 5
 ),
 working AS (
     SELECT d.*
@@ -44,7 +45,7 @@ SELECT
     any_value(r.d.delegation_key) AS delegation_key, any_value(r.d.delegation_ids) AS delegation_ids,
     'Remplaçant et titulaire actifs en même temps' AS title_fr,
     fr_person(any_value(r.d.delegate_name), w.delegate, 'replacement') || ' et le titulaire, '
-        || coalesce(any_value(w.holder_name), w.mailbox) || ', ont tous deux agi dans la boîte '
+        || coalesce(any_value(r.holder_name), w.mailbox) || ', ont tous deux agi dans la boîte '
         || count(*) || ' jours ouvrés du mois : les '
         || array_to_string(list(CASE WHEN day(w.day) = 1 THEN '1er' ELSE CAST(day(w.day) AS VARCHAR) END ORDER BY w.day), ', ')
         || ' ' || ['janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre',
