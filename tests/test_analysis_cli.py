@@ -196,7 +196,18 @@ def test_findings_filters(samples_db):
         ).stdout
     )
     assert both == [r for r in by_rule if r["practice_id"] == practice]
-    none = run("findings", "--db", samples_db, "--month", "2026-03", "--practice", "nope")
+    # A known practice and a rule that found nothing: an empty answer is the right one.
+    none = run(
+        "findings",
+        "--db",
+        samples_db,
+        "--month",
+        "2026-03",
+        "--practice",
+        practice,
+        "--rule",
+        "delegation_inconsistency",
+    )
     assert none.exit_code == 0 and "No findings for 2026-03." in none.output
 
 
@@ -225,7 +236,7 @@ def test_unknown_rule_is_refused(samples_db):
 def test_missing_warehouse_is_a_clear_error(tmp_path):
     result = run("findings", "--db", tmp_path / "none" / "w.duckdb", "--month", "2026-03")
     assert result.exit_code != 0
-    assert "Traceback" not in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output and "no warehouse at" in result.output
 
 
 # ---- CSV safe for spreadsheets ------------------------------------------------------------
@@ -383,3 +394,47 @@ def test_refresh_command_rebuilds_what_an_incremental_refresh_keeps(tmp_path):
     with new_case(tmp_path) as case:
         assert case.attribution(sent) == "delegate_beyond_rights"
         assert [f["evidence"] for f in case.findings("right_exceeded")] == [[sent]]
+
+
+# ---- never a false all-clear ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("findings", "--month", "2026-03"),
+        ("refresh",),
+        ("review", "--list"),
+        ("evaluate", str(GROUND_TRUTH)),
+        ("report", "monthly", "--month", "2026-03", "--all"),
+        ("report", "overview", "--month", "2026-03"),
+        ("status",),
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_a_missing_warehouse_is_an_error_not_an_empty_answer(tmp_path, args):
+    db = tmp_path / "mistyped.duckdb"
+    result = run(*args, "--db", db, *(("--out", tmp_path / "out") if "report" in args else ()))
+    assert result.exit_code == 1, result.output
+    assert f"no warehouse at {db}: run 'delegation-reports ingest' first" in result.output
+    assert "Traceback" not in result.output
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("month", ["2030-01", "2025-12"])
+def test_a_month_without_traces_is_refused_with_the_covered_range(samples_db, month, tmp_path):
+    for args in (
+        ("findings", "--month", month),
+        ("report", "monthly", "--month", month, "--all", "--out", tmp_path),
+    ):
+        result = run(*args, "--db", samples_db)
+        assert result.exit_code == 1, result.output
+        assert f"no traces for {month}: the warehouse's traces cover 2026-01 to 2026-03" in (
+            result.output
+        )
+
+
+def test_findings_of_an_unknown_practice_is_an_error(samples_db):
+    result = run("findings", "--db", samples_db, "--month", "2026-03", "--practice", "C-TYPO")
+    assert result.exit_code == 1
+    assert "unknown practice 'C-TYPO': it is on no roster" in result.output

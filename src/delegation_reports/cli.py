@@ -22,7 +22,13 @@ from .analysis.config import RULE_IDS, load_config
 from .analysis.evaluate import evaluate as evaluate_findings
 from .analysis.evaluate import read_ground_truth
 from .analysis.findings import ensure_month, month_findings, to_csv, to_json
-from .analysis.models import Month, data_months, months_of_files
+from .analysis.models import (
+    Month,
+    data_months,
+    months_of_files,
+    practice_exists,
+    require_traces,
+)
 from .analysis.models import refresh as refresh_models
 from .errors import UserError
 from .ingest.detect import FORMAT_CHOICES
@@ -344,7 +350,7 @@ def refresh(db, month, config):
     Example: delegation-reports refresh --month 2026-03 --config rules.toml
     """
     months = [Month.parse(month)] if month else None
-    with opened(db or default_db_path()) as con:
+    with opened(db or default_db_path(), create=False) as con:
         built = refresh_models(con, months, load_config(config), force=True)
     click.echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
 
@@ -369,7 +375,10 @@ def findings(db, month, practice, rule, fmt, config):
     Example: delegation-reports findings --month 2026-03 --format csv > findings.csv
     """
     month_ = Month.parse(month)
-    with opened(db or default_db_path()) as con:
+    with opened(db or default_db_path(), create=False) as con:
+        require_traces(con, month_)
+        if practice is not None and not practice_exists(con, practice):
+            raise UserError(f"unknown practice {practice!r}: it is on no roster")
         ensure_month(con, month_, load_config(config))
         rows = month_findings(con, month_, practice, rule)
     if fmt == "csv":
@@ -454,7 +463,7 @@ def review(finding_id, db, decision, list_, reason, by, until, as_json):
     if not finding_id:
         raise click.UsageError("give the FINDING_ID to decide on")
     day = lifecycle.parse_day(until) if until is not None else None
-    with opened(db or default_db_path()) as con:
+    with opened(db or default_db_path(), create=False) as con:
         row = lifecycle.record_decision(con, finding_id, decision, by=by, reason=reason, until=day)
     verb = "accepted" if decision == lifecycle.ACCEPT else "reopened"
     limit = f" until {row['valid_until']}" if row["valid_until"] else ""
@@ -474,7 +483,7 @@ def evaluate(ground_truth, db, config):
     Example: delegation-reports evaluate data/samples/ground_truth.csv
     """
     truths = read_ground_truth(ground_truth)
-    with opened(db or default_db_path()) as con:
+    with opened(db or default_db_path(), create=False) as con:
         cfg = load_config(config)
         for month in data_months(con):
             ensure_month(con, month, cfg)

@@ -47,15 +47,17 @@ def _lock_holder(message: str) -> str:
 
 
 def connect(
-    path: Path | str | None = None, *, read_only: bool = False
+    path: Path | str | None = None, *, read_only: bool = False, create: bool = True
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file, creating its schema when writing.
+    """Open the warehouse file, creating its schema when writing (and the file, unless
+    ``create`` is false: commands that only read or refresh never answer from an empty
+    warehouse made by a mistyped path).
 
     Raises ``WarehouseInUse`` when another process holds the file, and ``UserError`` when a
-    read-only open finds no warehouse.
+    read-only open, or one that must not create, finds no warehouse.
     """
     path = Path(path) if path is not None else default_db_path()
-    if read_only and not path.exists():
+    if (read_only or not create) and not path.exists():
         raise UserError(f"no warehouse at {path}: run 'delegation-reports ingest' first")
     if not read_only and path.parent and not path.parent.exists():
         raise UserError(f"cannot create the warehouse {path}: folder {path.parent} does not exist")
@@ -100,10 +102,10 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 @contextmanager
 def opened(
-    path: Path | str | None = None, *, read_only: bool = False
+    path: Path | str | None = None, *, read_only: bool = False, create: bool = True
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """``connect`` as a context manager that always closes the connection."""
-    con = connect(path, read_only=read_only)
+    con = connect(path, read_only=read_only, create=create)
     try:
         yield con
     finally:

@@ -223,6 +223,29 @@ def data_months(con) -> list[Month]:
     return [Month.parse(r[0]) for r in rows]
 
 
+def require_traces(con, month: Month) -> None:
+    """Refuse a month the audit traces do not cover (from the manifest), naming the range they
+    do: a month without traces would read as a month without findings."""
+    lo, hi = con.execute(
+        "SELECT min(covered_from_at), max(covered_to_at) FROM ingest_file "
+        "WHERE kind = 'audit' AND covered_from_at IS NOT NULL"
+    ).fetchone()
+    if lo is None:
+        raise UserError("the warehouse holds no audit traces yet: ingest an audit export first")
+    first, last = (Month(d.year, d.month) for d in (lo.astimezone(PARIS), hi.astimezone(PARIS)))
+    if not first.first_day <= month.first_day <= last.first_day:
+        raise UserError(f"no traces for {month}: the warehouse's traces cover {first} to {last}")
+
+
+def practice_exists(con, practice_id: str) -> bool:
+    """Whether a practice id is on a roster."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM roster_member WHERE practice_id = ?", [practice_id]
+        ).fetchone()[0]
+    )
+
+
 def months_of_files(con, sha256s: list[str]) -> list[Month]:
     """The months new files change: those their audit events cover, or every month when they
     carry delegations, rosters or the directory. Other months are rebuilt when next read,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
-from ..analysis.models import Month, months_between
+from ..analysis.models import Month, months_between, require_traces
 from ..errors import UserError
 from ..warehouse import opened
 from .history import window
@@ -79,7 +79,7 @@ def run_history(
     mailbox = mailbox.strip().lower()
     first, last = window(start, end)
     config = config or load_config()
-    with opened(db) as con:
+    with opened(db, create=False) as con:
         known = con.execute(
             "SELECT (SELECT count(*) FROM audit_event WHERE mailbox = $m) "
             "+ (SELECT count(*) FROM roster_member WHERE member = $m) "
@@ -121,7 +121,8 @@ def run_overview(
     """The DPO's overview of a month, as ``OUT/YYYY-MM/overview.html``, beside the monthly
     reports it links to. The trend covers the twelve months up to ``month``."""
     config = config or load_config()
-    with opened(db) as con:
+    with opened(db, create=False) as con:
+        require_traces(con, month)
         months = [month.minus(k) for k in range(11, -1, -1)]
         has_data = {
             r[0]

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
 from ..analysis.lifecycle import record_report_run
-from ..analysis.models import Month
+from ..analysis.models import Month, require_traces
 from ..errors import UserError
 from ..warehouse import opened, sql_text
 from . import labels
@@ -246,7 +246,8 @@ def run_monthly(
 
         chromium()  # fail before any work when PDFs cannot be printed
     config = config or load_config()
-    with opened(db) as con:
+    with opened(db, create=False) as con:
+        require_traces(con, month)
         ensure_month(con, month, config)
         known = _practices(con, month)
     if practices:
@@ -293,7 +294,7 @@ def run_monthly(
     ordered = [outcomes[o.practice_id] for o in chosen]
     # What each practice was shown, and when: findings that change afterwards (data arriving
     # late) are named by `status`, the overview and the next version of the report.
-    with opened(db) as con:
+    with opened(db, create=False) as con:
         for o in ordered:
             if o.ok:
                 record_report_run(con, month, o.practice_id, datetime.fromisoformat(generated_at))
