@@ -36,7 +36,8 @@ def build(path: Path, events: int, mailboxes: int) -> None:
     n_practices = mailboxes // 4
     con.execute(
         """
-        INSERT INTO roster_member
+        INSERT INTO roster_member (practice_id, practice_name, member, member_kind, member_rpps,
+                                   practice_siret, practice_finess, source_file_id)
         SELECT 'P' || lpad((m // 4)::VARCHAR, 5, '0'), 'Cabinet ' || (m // 4),
                'praticien' || m || '@medecin.mssante.fr', 'holder', NULL, NULL, NULL, 0
         FROM range($mailboxes) AS t(m)
