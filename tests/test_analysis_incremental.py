@@ -371,7 +371,11 @@ def test_paris_days_and_opening_hours_around_a_change_of_offset(case, change, th
     assert got == dict(expected)
     [finding] = [f for f in case.findings("off_hours_access", month) if f["actor"] == SECRETARY]
     assert finding["evidence"] == [night, early]
-    assert f"le {monday:%d/%m/%Y} entre 00:30 et 06:30" in finding["explanation_fr"]
+    month_name = {3: "mars", 10: "octobre"}[monday.month]
+    assert (
+        f"le lundi {monday.day} {month_name} 2026 entre 0 h 30 et 6 h 30"
+        in finding["explanation_fr"]
+    )
 
 
 # ---- 4. marts rebuilt only for the months an audit file touches -----------------------------

@@ -345,6 +345,7 @@ def reviewed_db(tmp_path) -> tuple[Path, str]:
     """A warehouse with one open-ended replacement finding in March; its path and id."""
     with new_case(tmp_path) as case:
         open_ended_replacement(case)
+        case.coverage("2026-03-01 00:00", "2026-03-31 23:00")  # traces cover March
         case.refresh()
         [finding] = case.findings("open_ended_replacement")
     return tmp_path / "w.duckdb", finding["finding_id"]
