@@ -401,6 +401,19 @@ def ingest(con: duckdb.DuckDBPyConnection, path: Path, **options) -> FileResult:
     return result
 
 
+def older_warehouse(path: Path, first_file: Path, drop_column: str) -> Path:
+    """A warehouse holding ``first_file``, made as a version before ``drop_column``
+    (``table.column``) existed: the column is dropped again."""
+    con = connect(path)
+    try:
+        ingest(con, first_file)
+        table, column = drop_column.split(".")
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    finally:
+        con.close()
+    return path
+
+
 def records(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description]

@@ -19,6 +19,7 @@ from conftest import (
     audit_record,
     csv_line,
     ingest,
+    older_warehouse,
     quarantined,
     roster_record,
     text_columns,
@@ -26,7 +27,7 @@ from conftest import (
     write_roster,
 )
 from delegation_reports.ingest.pipeline import ingest_file
-from delegation_reports.warehouse import connect
+from delegation_reports.warehouse import opened
 
 NAMES = ("Cabinet Cœur–Vallée", "Noémie D’Hondt", "Hélène Noël — « Ça »")
 
@@ -331,16 +332,9 @@ def test_no_mojibake_reaches_any_table_from_any_fixture(con):
 
 
 def test_a_warehouse_made_before_the_encoding_column_still_loads(tmp_path):
-    path = tmp_path / "old.duckdb"
-    con = connect(path)
-    ingest(con, VALID / "roster.csv")
-    con.execute("ALTER TABLE ingest_file DROP COLUMN encoding")
-    con.close()
+    path = older_warehouse(tmp_path / "old.duckdb", VALID / "roster.csv", "ingest_file.encoding")
 
-    con = connect(path)
-    try:
+    with opened(path) as con:
         ingest(con, VALID / "fr_delegations.csv")
         rows = con.execute("SELECT file_name, encoding FROM ingest_file ORDER BY file_id")
         assert rows.fetchall() == [("roster.csv", None), ("fr_delegations.csv", "cp1252")]
-    finally:
-        con.close()

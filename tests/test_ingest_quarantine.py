@@ -19,13 +19,14 @@ from conftest import (
     audit_record,
     csv_line,
     ingest,
+    older_warehouse,
     physical_line_of,
     quarantined,
     write_lines,
 )
 from delegation_reports.ingest.pipeline import REASONS
 from delegation_reports.status import warehouse_status
-from delegation_reports.warehouse import connect
+from delegation_reports.warehouse import opened
 
 MARKER = b"QX"
 
@@ -303,19 +304,14 @@ def test_raw_text_is_the_line_as_written_and_quarantined_at_is_recorded(con, tmp
 
 
 def test_quarantine_rows_of_an_older_warehouse_keep_no_quarantined_at(tmp_path):
-    path = tmp_path / "old.duckdb"
-    con = connect(path)
-    ingest(con, INVALID / "audit_unknown_action.csv")
-    con.execute("ALTER TABLE quarantine DROP COLUMN quarantined_at")
-    con.close()
+    path = older_warehouse(
+        tmp_path / "old.duckdb", INVALID / "audit_unknown_action.csv", "quarantine.quarantined_at"
+    )
 
-    con = connect(path)
-    try:
+    with opened(path) as con:
         ingest(con, INVALID / "audit_invalid_value.csv")
         stamps = con.execute("SELECT quarantined_at IS NULL FROM quarantine ORDER BY file_id")
         assert [r[0] for r in stamps.fetchall()] == [True, False]
-    finally:
-        con.close()
 
 
 def test_a_record_quarantined_once_is_not_quarantined_again_from_another_container(con):

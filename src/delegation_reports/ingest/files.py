@@ -159,6 +159,15 @@ def parse_header(header_line: str, delimiter: str) -> list[str]:
     return [name.strip() for name in row]
 
 
+def nonblank_lines(path: Path):
+    """(line number, bytes without the line end) of each line that is not blank."""
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            text = data.rstrip(b"\r\n")
+            if text.strip():
+                yield number, text
+
+
 def first_json_object(text: str, max_lines: int = 100) -> dict | None:
     """The first of the first lines of JSON Lines text that is a JSON object, if any."""
     for line in text.splitlines()[:max_lines]:

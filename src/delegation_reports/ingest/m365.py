@@ -300,44 +300,40 @@ def _json_record(line: int, text: str, what: str = ""):
 
 def _json_lines(path: Path):
     """Records of JSON Lines (each line an object, or an array of objects)."""
-    with path.open("rb") as handle:
-        for line, data in enumerate(handle, start=1):
-            text = data.rstrip(b"\r\n")
-            if not text.strip():
-                continue
+    for line, text in files.nonblank_lines(path):
+        try:
+            decoded = text.decode("utf-8-sig" if line == 1 else "utf-8")
+        except UnicodeDecodeError:
+            yield _Reject(
+                line,
+                "undecodable_bytes",
+                "bytes that are not UTF-8",
+                scrub_text(text.decode("utf-8", errors="backslashreplace")),
+            )
+            continue
+        if decoded.lstrip().startswith("["):
             try:
-                decoded = text.decode("utf-8-sig" if line == 1 else "utf-8")
-            except UnicodeDecodeError:
+                items = json.loads(decoded)
+            except (json.JSONDecodeError, RecursionError) as exc:
                 yield _Reject(
                     line,
-                    "undecodable_bytes",
-                    "bytes that are not UTF-8",
-                    scrub_text(text.decode("utf-8", errors="backslashreplace")),
+                    "malformed_row",
+                    f"invalid JSON: {_json_error(exc)}",
+                    scrub_text(decoded),
                 )
                 continue
-            if decoded.lstrip().startswith("["):
-                try:
-                    items = json.loads(decoded)
-                except (json.JSONDecodeError, RecursionError) as exc:
+            for item in items if isinstance(items, list) else [items]:
+                if isinstance(item, dict):
+                    yield _Record(line, item)
+                else:
                     yield _Reject(
                         line,
                         "malformed_row",
-                        f"invalid JSON: {_json_error(exc)}",
-                        scrub_text(decoded),
+                        "not a JSON object",
+                        scrub_text(json.dumps(item))[:2000],
                     )
-                    continue
-                for item in items if isinstance(items, list) else [items]:
-                    if isinstance(item, dict):
-                        yield _Record(line, item)
-                    else:
-                        yield _Reject(
-                            line,
-                            "malformed_row",
-                            "not a JSON object",
-                            scrub_text(json.dumps(item))[:2000],
-                        )
-                continue
-            yield _json_record(line, decoded)
+            continue
+        yield _json_record(line, decoded)
 
 
 def _json_array(path: Path):

@@ -99,29 +99,25 @@ def stage_jsonl(con, source: Source) -> int:
 def _json_lines(path: Path):
     """(line number, text, record, reject) for each non-blank line of a JSON Lines file; a line
     that is not a JSON object comes with its reject row instead of a record."""
-    with path.open("rb") as handle:
-        for line_number, data in enumerate(handle, start=1):
-            text = data.rstrip(b"\r\n")
-            if not text.strip():
-                continue
-            try:
-                decoded = text.decode("utf-8-sig" if line_number == 1 else "utf-8")
-                record = parse_json(decoded)
-            except UnicodeDecodeError:
-                shown = text.decode("utf-8", errors="backslashreplace")
-                reject = (line_number, "undecodable_bytes", "bytes that are not UTF-8")
-                yield line_number, shown, None, (*reject, scrub_json_text(shown))
-                continue
-            except RecursionError:
-                reject = (line_number, "malformed_row", "JSON nested too deep")
-                yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
-                continue
-            except json.JSONDecodeError as exc:
-                reject = (line_number, "malformed_row", f"invalid JSON: {exc.msg}")
-                yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
-                continue
-            if not isinstance(record, dict):
-                reject = (line_number, "malformed_row", "not a JSON object")
-                yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
-                continue
-            yield line_number, decoded, record, None
+    for line_number, text in files.nonblank_lines(path):
+        try:
+            decoded = text.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            record = parse_json(decoded)
+        except UnicodeDecodeError:
+            shown = text.decode("utf-8", errors="backslashreplace")
+            reject = (line_number, "undecodable_bytes", "bytes that are not UTF-8")
+            yield line_number, shown, None, (*reject, scrub_json_text(shown))
+            continue
+        except RecursionError:
+            reject = (line_number, "malformed_row", "JSON nested too deep")
+            yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
+            continue
+        except json.JSONDecodeError as exc:
+            reject = (line_number, "malformed_row", f"invalid JSON: {exc.msg}")
+            yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
+            continue
+        if not isinstance(record, dict):
+            reject = (line_number, "malformed_row", "not a JSON object")
+            yield line_number, decoded, None, (*reject, scrub_json_text(decoded))
+            continue
+        yield line_number, decoded, record, None
