@@ -1,32 +1,34 @@
 -- Grain: one finding per (mailbox, actor, Paris day) with refused attempts (failed logins or
 -- failed actions) by an account holding no delegation in force on the mailbox: never granted,
 -- withdrawn, or outside its dates. Successful accesses are for the access rules.
-WITH attempts AS (
-    SELECT a.*,
-        -- The latest revocation before the attempt, for those after one.
-        CASE WHEN a.attribution = 'delegate_after_revocation' THEN (
-            SELECT max(p.revoked_at) FROM delegation_period AS p
-            WHERE p.mailbox = a.mailbox AND p.delegate = a.actor AND p.revoked_at <= a.occurred_at) END AS revoked_at
-    FROM month_access AS a
-    WHERE (a.outcome = 'failure' OR a.action = 'login_failed')
-      AND a.attribution IN ('no_delegation', 'delegate_after_revocation', 'delegate_outside_period')
+WITH days AS (
+    SELECT practice_id, mailbox, actor,
+        min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
+        list(event_id ORDER BY occurred_at, event_id) AS evidence,
+        any_value(holder_name) AS holder_name,
+        any_value(delegate_role) AS delegate_role,
+        list_sort(list_distinct(list(fr_action(action)))) AS actions,
+        list(auth_method) AS auth_methods,
+        arg_max(attribution, occurred_at) AS attribution
+    FROM month_access
+    WHERE (outcome = 'failure' OR action = 'login_failed')
+      AND attribution IN ('no_delegation', 'delegate_after_revocation', 'delegate_outside_period')
+    GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)
 )
 SELECT
     'attempt_without_delegation' AS rule_id,
-    practice_id, mailbox, actor,
-    min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
-    list(event_id ORDER BY occurred_at, event_id) AS evidence,
+    d.practice_id, d.mailbox, d.actor, d.first_at, d.last_at, d.n_events, d.evidence,
     'Tentatives d''accès sans délégation' AS title_fr,
-    'Le compte ' || fr_account(actor, mailbox, any_value(delegate_role)) || ' a tenté d''accéder à la boîte de '
-        || coalesce(any_value(holder_name), mailbox) || ' ' || fr_during(min(occurred_at), max(occurred_at))
-        || ' (' || count(*) || CASE WHEN count(*) = 1 THEN ' tentative refusée : ' ELSE ' tentatives refusées : ' END
-        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
-        || fr_auths(list(auth_method))
-        || '), ' || CASE arg_max(attribution, occurred_at)
+    'Le compte ' || fr_account(d.actor, d.mailbox, d.delegate_role) || ' a tenté d''accéder à la boîte de '
+        || coalesce(d.holder_name, d.mailbox) || ' ' || fr_during(d.first_at, d.last_at)
+        || ' (' || d.n_events || CASE WHEN d.n_events = 1 THEN ' tentative refusée : ' ELSE ' tentatives refusées : ' END
+        || array_to_string(d.actions, ', ') || fr_auths(d.auth_methods)
+        || '), ' || CASE d.attribution
             WHEN 'no_delegation' THEN 'sans avoir jamais reçu de délégation sur cette boîte'
-            WHEN 'delegate_after_revocation' THEN 'alors que sa délégation avait été retirée'
-                || coalesce(' le ' || fr_long_date(max(revoked_at)), '')
+            -- The latest revocation before the day's last attempt: looked up per finding.
+            WHEN 'delegate_after_revocation' THEN 'alors que sa délégation avait été retirée' || coalesce(' le ' || fr_long_date((
+                SELECT max(p.revoked_at) FROM delegation_period AS p
+                WHERE p.mailbox = d.mailbox AND p.delegate = d.actor AND p.revoked_at <= d.last_at)), '')
             ELSE 'en dehors des dates de sa délégation' END
         || '. L''accès a été refusé, mais quelqu''un cherche encore à entrer : vérifiez qui, et pourquoi.' AS explanation_fr
-FROM attempts
-GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)
+FROM days AS d
