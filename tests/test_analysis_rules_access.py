@@ -415,3 +415,24 @@ def test_access_after_the_second_revocation_counts_each_event_once(case):
     assert (finding["evidence"], finding["n_events"]) == (after, 2)
     assert "(2 actions : lecture ; authentification : carte CPS)" in finding["explanation_fr"]
     assert "retirée le 2 mars 2026 à 9 h 00" in finding["explanation_fr"]
+
+
+def test_prose_times_are_paris_wall_clock_with_the_offset_only_when_ambiguous():
+    from datetime import UTC, datetime
+
+    from delegation_reports.analysis import prose
+
+    assert prose.when(datetime(2026, 3, 1, 10, 5, tzinfo=UTC)) == "1er mars 2026 à 11 h 05"
+    assert prose.weekday_date(datetime(2026, 3, 15, 23, 30, tzinfo=UTC)) == "lundi 16 mars 2026"
+    # 25 October 2026: 02:30 happens twice, once in summer time, once in winter time.
+    assert prose.clock(datetime(2026, 10, 25, 0, 30, tzinfo=UTC)) == "2 h 30 (UTC+2)"
+    assert prose.clock(datetime(2026, 10, 25, 1, 30, tzinfo=UTC)) == "2 h 30 (UTC+1)"
+    assert prose.clock(datetime(2026, 10, 25, 2, 30, tzinfo=UTC)) == "3 h 30"
+    # 29 March 2026: 01:59:59 UTC+1 is followed by 03:00 UTC+2, never ambiguous.
+    assert prose.clock(datetime(2026, 3, 29, 1, 0, tzinfo=UTC)) == "3 h 00"
+    assert (
+        prose.during(
+            datetime(2026, 3, 31, 21, 50, tzinfo=UTC), datetime(2026, 3, 31, 22, 10, tzinfo=UTC)
+        )
+        == "du 31 mars 2026 à 23 h 50 au 1er avril 2026 à 0 h 10"
+    )

@@ -32,6 +32,7 @@ import duckdb
 
 from ..errors import UserError
 from ..warehouse import sql_statements, sql_text, transaction
+from . import prose
 from .config import (
     DELEGATION_LEVEL_RULES,
     RULE_IDS,
@@ -285,7 +286,9 @@ def _years(con) -> range:
 
 
 def create_model_macros(con) -> None:
-    """The models' helper macros; they read the cfg_* tables, which must exist."""
+    """The models' helper macros and functions; the macros read the cfg_* tables, which must
+    exist."""
+    prose.register(con)
     for statement in sql_statements("models/macros.sql"):
         con.execute(statement)
 

@@ -30,30 +30,8 @@ CREATE OR REPLACE TEMP MACRO fr_action(a) AS CASE a
 -- "1 action", "3 actions".
 CREATE OR REPLACE TEMP MACRO fr_actions(n) AS n || CASE WHEN n = 1 THEN ' action' ELSE ' actions' END;
 
--- Prose dates and times, Paris time: "1er mars 2026", "dimanche 15 mars 2026",
--- "4 mars 2026 à 11 h 20". When that wall-clock time happens twice (the night clocks go back),
--- the offset says which: "25 octobre 2026 à 2 h 30 (UTC+1)".
-CREATE OR REPLACE TEMP MACRO fr_long_date(ts) AS
-    CASE WHEN day(timezone('Europe/Paris', ts)) = 1 THEN '1er' ELSE CAST(day(timezone('Europe/Paris', ts)) AS VARCHAR) END
-    || ' ' || ['janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre',
-               'octobre', 'novembre', 'décembre'][month(timezone('Europe/Paris', ts))]
-    || ' ' || year(timezone('Europe/Paris', ts));
--- The same for a calendar day (a DATE, no time zone to apply).
-CREATE OR REPLACE TEMP MACRO fr_calendar_day(d) AS
-    CASE WHEN day(d) = 1 THEN '1er' ELSE CAST(day(d) AS VARCHAR) END
-    || ' ' || ['janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre',
-               'octobre', 'novembre', 'décembre'][month(d)]
-    || ' ' || year(d);
-CREATE OR REPLACE TEMP MACRO fr_day(ts) AS
-    ['lundi', 'mardi', 'mercredi', 'jeudi', 'vendredi', 'samedi', 'dimanche'][isodow(timezone('Europe/Paris', ts))]
-    || ' ' || fr_long_date(ts);
-CREATE OR REPLACE TEMP MACRO fr_clock(ts) AS
-    hour(timezone('Europe/Paris', ts)) || ' h ' || lpad(CAST(minute(timezone('Europe/Paris', ts)) AS VARCHAR), 2, '0')
-    || CASE WHEN timezone('Europe/Paris', ts + INTERVAL 1 HOUR) = timezone('Europe/Paris', ts)
-              OR timezone('Europe/Paris', ts - INTERVAL 1 HOUR) = timezone('Europe/Paris', ts)
-            THEN ' (UTC+' || CAST((epoch(timezone('Europe/Paris', ts)) - epoch(ts)) // 3600 AS BIGINT) || ')'
-            ELSE '' END;
-CREATE OR REPLACE TEMP MACRO fr_when(ts) AS fr_long_date(ts) || ' à ' || fr_clock(ts);
+-- Prose dates and times, Paris time (fr_long_date, fr_calendar_day, fr_day, fr_clock, fr_when,
+-- fr_during) are scalar functions registered on the connection: see analysis/prose.py.
 
 -- A délégataire's role and an authentication method, in words (NULL when unknown).
 CREATE OR REPLACE TEMP MACRO fr_role(r) AS CASE r
@@ -77,14 +55,6 @@ CREATE OR REPLACE TEMP MACRO fr_person(name, address, r) AS CASE
     WHEN nullif(trim(name), '') IS NOT NULL
         THEN name || ' (' || address || coalesce(', ' || fr_role(r), '') || ')'
     ELSE address || coalesce(' (' || fr_role(r) || ')', '') END;
-
--- A span of time in prose: "le 4 mars 2026 à 11 h 20", "le 4 mars 2026 entre 11 h 20 et
--- 11 h 41", "du 4 mars 2026 à 23 h 50 au 5 mars 2026 à 0 h 10".
-CREATE OR REPLACE TEMP MACRO fr_during(first_ts, last_ts) AS CASE
-    WHEN fr_when(first_ts) = fr_when(last_ts) THEN 'le ' || fr_when(first_ts)
-    WHEN fr_long_date(first_ts) = fr_long_date(last_ts)
-        THEN 'le ' || fr_long_date(first_ts) || ' entre ' || fr_clock(first_ts) || ' et ' || fr_clock(last_ts)
-    ELSE 'du ' || fr_when(first_ts) || ' au ' || fr_when(last_ts) END;
 
 -- The authentication methods of a set of events, when the export gives them:
 -- " ; authentification : carte CPS", or nothing.

@@ -1,0 +1,99 @@
+"""French dates and times for findings' explanations, as DuckDB scalar functions.
+
+The rules' explanations speak of instants in words, in Paris time: "le 4 mars 2026 à
+11 h 20", "dimanche 15 mars 2026". Written as SQL macros these expand into large expressions
+that DuckDB must plan again in every rule; as functions they are planned once and called once
+per finding. ``register`` adds them to a connection (`create_model_macros` calls it).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import duckdb
+from duckdb.sqltypes import DATE, TIMESTAMP_TZ, VARCHAR
+
+PARIS = ZoneInfo("Europe/Paris")
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+
+def calendar_day(day: date) -> str:
+    """ "1er mars 2026", "15 mars 2026"."""
+    number = "1er" if day.day == 1 else str(day.day)
+    return f"{number} {MONTHS[day.month - 1]} {day.year}"
+
+
+def long_date(instant: datetime) -> str:
+    """The Paris day of an instant: "1er mars 2026"."""
+    return calendar_day(instant.astimezone(PARIS).date())
+
+
+def weekday_date(instant: datetime) -> str:
+    """ "dimanche 15 mars 2026"."""
+    local = instant.astimezone(PARIS)
+    return f"{WEEKDAYS[local.weekday()]} {calendar_day(local.date())}"
+
+
+def clock(instant: datetime) -> str:
+    """ "11 h 20"; "2 h 30 (UTC+1)" when that wall-clock time happens twice (the night the
+    clocks go back), so that the two are told apart."""
+    local = instant.astimezone(PARIS)
+    text = f"{local.hour} h {local.minute:02d}"
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() != local.utcoffset():
+        hours = int(local.utcoffset().total_seconds() // 3600)
+        text += f" (UTC+{hours})"
+    return text
+
+
+def when(instant: datetime) -> str:
+    """ "4 mars 2026 à 11 h 20"."""
+    return f"{long_date(instant)} à {clock(instant)}"
+
+
+def during(first: datetime, last: datetime) -> str:
+    """ "le 4 mars 2026 à 11 h 20", "le 4 mars 2026 entre 11 h 20 et 11 h 41", "du 4 mars
+    2026 à 23 h 50 au 5 mars 2026 à 0 h 10"."""
+    if when(first) == when(last):
+        return f"le {when(first)}"
+    if long_date(first) == long_date(last):
+        return f"le {long_date(first)} entre {clock(first)} et {clock(last)}"
+    return f"du {when(first)} au {when(last)}"
+
+
+_FUNCTIONS = (
+    ("fr_calendar_day", calendar_day, [DATE]),
+    ("fr_long_date", long_date, [TIMESTAMP_TZ]),
+    ("fr_day", weekday_date, [TIMESTAMP_TZ]),
+    ("fr_clock", clock, [TIMESTAMP_TZ]),
+    ("fr_when", when, [TIMESTAMP_TZ]),
+    ("fr_during", during, [TIMESTAMP_TZ, TIMESTAMP_TZ]),
+)
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the functions to a connection (once: they stay until it closes)."""
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE 'fr\\_%' ESCAPE '\\'"
+        ).fetchall()
+    }
+    for name, function, parameters in _FUNCTIONS:
+        if name not in have:
+            con.create_function(name, function, parameters, VARCHAR, side_effects=False)
