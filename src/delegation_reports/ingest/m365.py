@@ -193,14 +193,22 @@ def sniff(path: Path, text: str) -> bool:
     stripped = text.lstrip()
     if stripped.startswith("["):
         return '"CreationTime"' in text and '"Operation"' in text
-    if stripped.startswith("{"):
-        # The first line that is a JSON object decides: a broken first line is quarantined.
-        record = files.first_json_object(stripped)
-        if record is None:
-            return False
-        keys = {k.casefold() for k in record}
-        return {"creationtime", "operation"} <= keys and bool({"recordtype", "workload"} & keys)
-    return False
+    # A damaged first record must not hide the others: any of the first lines will do.
+    return any(_looks_like_record(line) for line in stripped.splitlines()[:_SNIFF_LINES])
+
+
+_SNIFF_LINES = 50
+
+
+def _looks_like_record(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    if not isinstance(record, dict):
+        return False
+    keys = {k.casefold() for k in record}
+    return {"creationtime", "operation"} <= keys and bool({"recordtype", "workload"} & keys)
 
 
 # ---- reading records ----------------------------------------------------------------------
@@ -293,6 +301,10 @@ def _csv_raw(row: list[str], delimiter: str = ",") -> str:
 
 def _json_error(exc: Exception) -> str:
     return getattr(exc, "msg", "nested too deep")
+
+
+# Python's JSON reader and the content scrubber recurse once per nesting level.
+TOO_DEEP = "invalid JSON: nested too deep"
 
 
 def _json_record(line: int, text: str, what: str = ""):
@@ -391,7 +403,7 @@ def _json_array(path: Path):
                 "not a JSON object",
                 scrub_text(json.dumps(item))[:2000],
             )
-        elif any(has_surrogates(v) for v in _strings(item)):
+        elif _deep_surrogates(item):
             yield _Reject(
                 start_line,
                 "undecodable_bytes",
@@ -400,6 +412,13 @@ def _json_array(path: Path):
             )
         else:
             yield _Record(start_line, item)
+
+
+def _deep_surrogates(item) -> bool:
+    try:
+        return any(has_surrogates(v) for v in _strings(item))
+    except RecursionError:
+        return False  # the record is quarantined as too deep when it is read
 
 
 def _strings(value):
@@ -415,7 +434,8 @@ def _strings(value):
 
 
 def records(path: Path, header: list[str], delimiter: str = ","):
-    if header:
+    # A first line that is neither a Purview header nor a record ("42") is not a header.
+    if any(h.casefold() == "auditdata" for h in header):
         return _csv_records(path, header, delimiter)
     with path.open("rb") as handle:
         start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -753,7 +773,10 @@ class M365Reader:
             if isinstance(item, _Reject):
                 staging.reject(item.line, item.reason, item.detail, item.raw)
                 continue
-            self._record(item.line, item.data)
+            try:
+                self._record(item.line, item.data)
+            except RecursionError:
+                staging.reject(item.line, "malformed_row", TOO_DEEP, "")
         self._apply_changes()
         self.sink.close()
         n_audit, n_delegations = self.sink.counts["audit"], self.sink.counts["delegations"]
