@@ -7,7 +7,16 @@ from __future__ import annotations
 from conftest import VALID, ingest, quarantined, records, write_lines
 from delegation_reports.ingest.m365 import GROUP_SETUP
 from delegation_reports.ingest.m365_identities import lookup_keys
-from test_m365 import ADMIN, HOLDER, A, B, admin_record, assert_invariant, write_api
+from test_m365 import (
+    ADMIN,
+    HOLDER,
+    A,
+    B,
+    admin_record,
+    assert_invariant,
+    mailbox_record,
+    write_api,
+)
 
 PUBLIC = VALID / "m365_public_records.jsonl"
 OPAQUE = "MGZlYTRlMDMtODE0Ni00NTNiLWI4ODktNTRiNGJkMTE1NjViXGJkYmI4MjM2LTBmNDgtNGZjNi05Zjc3LTkxNGNkY2MwMmIzYw2"
@@ -185,19 +194,13 @@ def test_a_quarantined_change_leaves_no_permission_state(con, tmp_path):
 
 
 def test_group_roles_set_by_a_person_are_not_taken_for_the_system(con, tmp_path):
-    record = {
-        "CreationTime": "2026-03-02T10:00:00",
-        "Id": "g-1",
-        "Operation": "ModifyFolderPermissions",
-        "RecordType": 2,
-        "ResultStatus": "Succeeded",
-        "Workload": "Exchange",
-        "UserId": ADMIN,
-        "LogonType": 1,
-        "MailboxOwnerUPN": HOLDER,
-        "ClientInfoString": "Client=OWA",
-        "Item": {"ParentFolder": {"MemberUpn": "Member@local", "MemberRights": "ReadAny"}},
-    }
+    record = mailbox_record(
+        "g-1",
+        "ModifyFolderPermissions",
+        ADMIN,
+        LogonType=1,
+        Item={"ParentFolder": {"MemberUpn": "Member@local", "MemberRights": "ReadAny"}},
+    )
     result = ingest(con, write_api(tmp_path / "role.jsonl", [record]))
     assert_invariant(result)
     assert GROUP_SETUP not in _notes(con)
