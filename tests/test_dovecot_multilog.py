@@ -86,9 +86,11 @@ def test_mail_log_events_are_never_counted_as_other_messages(con, tmp_path):
         "session=kJd8 Mailbox Brouillons: delete: uid=2, msgid=<b@b>",
         "2026-03-02T09:17:00+01:00 mx dovecot: imap[4121]: session=kJd8 mailbox_rename: Old -> New",
         "2026-03-02T09:18:00+01:00 mx dovecot: imap[4121]: Logged out in=10 out=20 deleted=0 expunged=0",
+        "2026-03-02T09:19:00+01:00 imap(helene.garnier@medecin.mssante.fr)<4121><kJd8>: Error: "
+        "copy from Archives failed: Quota exceeded",
     ]
     result = ingest(con, write_lines(tmp_path / "custom.log", lines), operator="Plateforme Test")
-    assert (result.rows_loaded, result.rows_quarantined, result.rows_skipped) == (2, 1, 1)
+    assert (result.rows_loaded, result.rows_quarantined, result.rows_skipped) == (2, 1, 2)
     actions = [
         r[0] for r in con.execute("SELECT action FROM audit_event ORDER BY occurred_at").fetchall()
     ]

@@ -49,6 +49,7 @@ _LOOKS_LIKE_PREFIX = re.compile(r"[a-z][a-z0-9_-]*[(<:]")
 _SERVICE_PID = re.compile(r"[a-z][a-z0-9_-]*\[\d+\]: ")
 _SYSLOG_TAG = re.compile(r"(?P<host>\S+) (?P<program>[^\s\[\]:]+)(?:\[\d+\])?: (?P<message>.*)$")
 _LEVEL = re.compile(r"(?:Info|Warning|Error|Fatal|Panic|Debug): ")
+_PROBLEM = re.compile(r"(?:Warning|Error|Fatal|Panic): ")
 _EVENTS = (
     r"save|copy|expunged?|deleted?|undeleted?|flag_change|mailbox_create|mailbox_delete|"
     r"mailbox_rename"
@@ -339,8 +340,12 @@ class DovecotReader:
         if service.endswith("-login"):
             self._login(number, line, parsed, prefix, message)
             return
-        event = _EVENT.match(message)
+        # mail_log writes its events at Info level; an error may read "copy from X failed".
+        event = None if _PROBLEM.match(prefix.group("message")) else _EVENT.match(message)
         if not event:
+            if _PROBLEM.match(prefix.group("message")):
+                staging.skip("other Dovecot messages")
+                return
             if not self._custom_event(number, line, parsed, message, prefix):
                 staging.skip("other Dovecot messages")
             return
@@ -364,12 +369,13 @@ class DovecotReader:
         """A mail_log event after a prefix set by ``mail_log_prefix``: parsed when the prefix
         names the user (``user=<u>``), else quarantined; False when the message holds no
         mail_log event."""
+        if _PROBLEM.search(message):
+            return False
         message = _LEVEL.sub("", message, count=1)
         event = _EVENT_INSIDE.search(message)
+        # An error message may say "copy from ... failed": an event carries its fields.
         if not event or not (
-            event.group("event").startswith("mailbox_")
-            or event.group("tail").startswith((" from ", " -> "))
-            or _EVENT_FIELDS.search(event.group("tail"))
+            event.group("event").startswith("mailbox_") or _EVENT_FIELDS.search(event.group("tail"))
         ):
             return False
         lead = message[: event.start()]
