@@ -60,7 +60,8 @@ def huge_field(data: bytes, rng: random.Random) -> bytes:
 def wide_line(data: bytes, rng: random.Random, columns: int = WIDE_COLUMNS) -> bytes:
     lines = _lines(data)
     index = _body_line(lines, rng)
-    separator = rng.choice([b",", b";", b"|", b"\t"])
+    # The file's own delimiter, so that the line really has that many fields.
+    separator = b";" if lines[0].count(b";") > lines[0].count(b",") else b","
     lines.insert(index, separator.join([b"v"] * columns) + b"\n")
     return b"".join(lines)
 
