@@ -28,7 +28,7 @@ from ..warehouse import sql_text
 from . import files
 from .adapters import RowSink, Staging, has_surrogates, shown
 from .content import is_content_column, scrub_csv_line, scrub_json_text
-from .m365_identities import Identities, Unresolved
+from .m365_identities import Identities
 
 DEFAULT_OPERATOR = "Microsoft 365"
 # An aggregated record standing for more accesses than this is quarantined (invalid_value)
@@ -906,17 +906,7 @@ class M365Reader:
             staging.reject(line, "bad_timestamp", f"CreationTime={at_text[:60]}", raw)
             return
         change = _Change(line, record_id, at, at_text, "", actor_of(data), raw)
-        try:
-            applies = self._operations(change, data, operation)
-        except Unresolved as exc:
-            staging.reject(
-                line,
-                "invalid_address",
-                f"{exc}: not an address, and nothing resolves it (the record's ObjectId or "
-                "MailboxOwnerUPN, an alias or a name of a roster or directory address)",
-                raw,
-            )
-            return
+        applies = self._operations(change, data, operation)
         if applies:
             self.changes.append(change)
 

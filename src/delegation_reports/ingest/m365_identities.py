@@ -20,14 +20,6 @@ from .adapters import address_like
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
-class Unresolved(Exception):
-    """Raised when an identity that is not an address resolves to no single address."""
-
-    def __init__(self, field: str, value: str):
-        super().__init__(f"{field}={value[:120]}")
-        self.field, self.value = field, value
-
-
 def lookup_keys(value: str) -> list[str]:
     """What an identity may be looked up by: the alias at the end of a directory path or after
     ``DOMAIN\\``, and the whole value (an alias or a display name). GUIDs match nothing."""
@@ -70,10 +62,9 @@ class Identities:
         text = value.strip().lower()
         if not text or address_like(text):
             return text
-        found = self._known(value)
-        if found is None:
-            raise Unresolved(field, value.strip())
-        return found
+        # Unresolved, the value stays: the staging model quarantines it as invalid_address,
+        # naming it, and a later copy of the record counts as a duplicate.
+        return self._known(value) or text
 
     def mailbox(self, value: str, record_fields: dict[str, str]) -> str:
         """A mailbox named by ``value`` (the cmdlet's Identity), helped by the record's
@@ -89,7 +80,4 @@ class Identities:
                 found = self._known(candidate)
                 if found:
                     return found
-        if not text and not any(v.strip() for v in record_fields.values()):
-            return ""
-        shown = value.strip() or next(v for v in record_fields.values() if v.strip())
-        raise Unresolved("Identity", shown)
+        return text
