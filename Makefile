@@ -1,22 +1,32 @@
 # Everyday actions. `make demo` and `make test` work on a fresh machine: they create the
-# virtualenv they need.
+# virtualenv they need, from the lock file (exact versions, checked by hash).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DB ?= out/delegation.duckdb
 REPORTS ?= out/reports
 MONTH ?= 2026-03
+LOCK := requirements.lock
 SAMPLES := data/samples
 # Every sample export; the ground truth and the generator's record are not exports.
 SAMPLE_EXPORTS := $(filter-out $(SAMPLES)/ground_truth.csv $(SAMPLES)/samples.json,$(wildcard $(SAMPLES)/*))
 
-.PHONY: demo test bench lint format samples clean
+.PHONY: demo test bench lint format samples clean lock
 
-$(BIN)/.installed: pyproject.toml
+# Runtime and dev dependencies, and the build backend, come from the lock; the package itself
+# is installed without resolving anything.
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Re-resolves pyproject.toml's ranges (with the dev extra and the build backend) into exact
+# versions with their hashes, for every platform and Python 3.11+.
+lock: $(BIN)/.installed
+	echo 'setuptools>=77' | $(BIN)/uv pip compile pyproject.toml - --extra dev --universal \
+		--python-version 3.11 --generate-hashes --upgrade --quiet \
+		--custom-compile-command 'make lock' -o $(LOCK)
 
 demo: $(BIN)/.installed
 	test -f $(SAMPLES)/samples.json || $(BIN)/delegation-reports samples $(SAMPLES)

@@ -407,7 +407,17 @@ def test_stringly_typed_fields_read_like_numbers(con, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("value", "shown"), [("many", "many"), (0, "0"), (-2, "-2"), (10**9, "1000000000")]
+    ("value", "shown"),
+    [
+        ("many", "many: not a whole number"),
+        ("1.5", "1.5: not a whole number"),
+        (2.5, "2.5: not a whole number"),
+        (0, "0: zero accesses"),
+        (-2, "-2: negative"),
+        ("-2", "-2: negative"),
+        (10**9, "1000000000: more than 100,000 accesses in one record"),
+        ("1e999999999", "1e999999999: not a whole number"),
+    ],
 )
 def test_an_unreadable_operation_count_is_quarantined(con, tmp_path, value, shown):
     path = write_api(

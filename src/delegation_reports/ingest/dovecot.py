@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -32,18 +34,39 @@ _ISO_TS = re.compile(
 _SYSLOG_TS = re.compile(
     r"(?P<mon>[A-Za-z]{3}) +(?P<day>\d{1,2}) (?P<time>\d{1,2}:\d{2}:\d{2})(?P<frac>\.\d+)? +"
 )
+# daemontools / multilog: "@" and a TAI64N label, 16 hex digits of seconds, 8 of nanoseconds.
+_TAI64N_TS = re.compile(r"@(?P<seconds>[0-9a-fA-F]{16})(?P<nanos>[0-9a-fA-F]{8}) +")
+# libtai's tai_now() labels 2^62 + 10 + the Unix time and tai64nlocal subtracts the same: the
+# 10 s are TAI-UTC in 1972, a constant, so the label's seconds are UTC seconds shifted by it.
+TAI64_EPOCH = 2**62 + 10
+_LAST_SECOND = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
 # Dovecot's own prefix: %{service}(%{user})<%{pid}><%{session}>: ; login processes have no user.
 _PREFIX = re.compile(
     r"(?P<service>[a-z][a-z0-9_-]*)(?:\((?P<user>[^()]*)\))?(?:<(?P<pid>\d+)>)?(?:<(?P<session>[^<>]*)>)?: (?P<message>.*)$"
 )
 _LOOKS_LIKE_PREFIX = re.compile(r"[a-z][a-z0-9_-]*[(<:]")
+# A log prefix set to "%s[%p]: " (log_prefix / mail_log_prefix), as syslog tags look.
+_SERVICE_PID = re.compile(r"[a-z][a-z0-9_-]*\[\d+\]: ")
 _SYSLOG_TAG = re.compile(r"(?P<host>\S+) (?P<program>[^\s\[\]:]+)(?:\[\d+\])?: (?P<message>.*)$")
 _LEVEL = re.compile(r"(?:Info|Warning|Error|Fatal|Panic|Debug): ")
+_PROBLEM = re.compile(r"(?:Warning|Error|Fatal|Panic): ")
+_EVENTS = (
+    r"save|copy|expunged?|deleted?|undeleted?|flag_change|mailbox_create|mailbox_delete|"
+    r"mailbox_rename"
+)
 _EVENT = re.compile(
     r"(?:Mailbox (?P<box>.+?): )?"
-    r"(?P<event>save|copy|expunge|delete|undelete|flag_change|mailbox_create|mailbox_delete|mailbox_rename)"
-    r"(?P<tail>(?::| from ).*)?$"
+    r"(?P<event>" + _EVENTS + r")"
+    r"(?P<tail>(?::| from | -> ).*)?$"
 )
+# An event further in the message, after a prefix set by mail_log_prefix
+# ("imap[4121]: user=<dr.martin> ip=192.0.2.5 session=kJd8 copy from INBOX: uid=908, ...").
+_EVENT_INSIDE = re.compile(
+    r"(?:(?<=\s)|(?<=:))(?:Mailbox (?P<box>[^:]+?): )?(?P<event>" + _EVENTS + r")"
+    r"(?P<tail>(?::| from | -> ).*)$"
+)
+_EVENT_FIELDS = re.compile(r"\b(?:uid|box|msgid|size|vsize|flags)=")
+_CUSTOM_SERVICE = re.compile(r"(?P<service>[a-z][a-z0-9_-]*)(?:\[(?P<pid>\d+)\])?:? ")
 _FIELD = re.compile(r"\b(?P<name>[a-z_]+)=(?:<(?P<bracketed>[^<>]*)>|(?P<plain>[^,\s]*))")
 _MSGID = re.compile(r"\bmsgid=(?P<msgid><[^<>]*>|[^,\s]+)")
 _SCRUB = (
@@ -60,6 +83,10 @@ _SCRUB = (
 )
 
 ACTIONS = {
+    # Dovecot 1.x names: "deleted", "expunged", "undeleted", "copy -> Box".
+    "deleted": "other",
+    "expunged": "delete",
+    "undeleted": "other",
     "save": "other",
     "copy": "move",
     "expunge": "delete",
@@ -103,17 +130,19 @@ def scrub(line: str) -> str:
 def _split(line: str) -> dict | None:
     """A log line's parts: timestamp, program, Dovecot prefix; None when it has no timestamp."""
     out: dict = {"iso": None, "syslog": None}
+    out["tai64n"] = None
     match = _ISO_TS.match(line)
     if match:
         out["iso"] = match
-    else:
-        match = _SYSLOG_TS.match(line)
-        if not match:
-            return None
+    elif match := _SYSLOG_TS.match(line):
         out["syslog"] = match
+    elif match := _TAI64N_TS.match(line):
+        out["tai64n"] = match
+    else:
+        return None
     rest = line[match.end() :]
     prefix = _PREFIX.match(rest)
-    if prefix or _LOOKS_LIKE_PREFIX.match(rest):
+    if prefix or _LOOKS_LIKE_PREFIX.match(rest) or _SERVICE_PID.match(rest):
         # Dovecot's own log file: the prefix follows the timestamp.
         out.update(program="dovecot", dovecot=True, prefix=prefix, rest=rest)
         return out
@@ -140,6 +169,32 @@ def _fields(text: str) -> dict[str, str]:
         else m.group("plain")
         for m in _FIELD.finditer(text)
     }
+
+
+class _BadTime(ValueError):
+    """Raised for a timestamp that has the right shape but names no representable time."""
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Who logged a mailbox event: Dovecot's prefix, or the fields of a custom one."""
+
+    service: str
+    user: str
+    pid: str
+    session: str | None
+
+
+def tai64n_utc(seconds_hex: str, nanos_hex: str) -> str:
+    """A TAI64N label (multilog's ``@4000000…``) as ISO UTC text with microseconds."""
+    seconds = int(seconds_hex, 16) - TAI64_EPOCH
+    nanos = int(nanos_hex, 16)
+    if not 0 <= seconds <= _LAST_SECOND or nanos >= 1_000_000_000:
+        raise _BadTime(
+            f"TAI64N label @{seconds_hex}{nanos_hex} names no time between 1970 and 9999"
+        )
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos // 1000:06d}Z"
 
 
 def _owner_and_master(user: str) -> tuple[str, str | None]:
@@ -262,8 +317,17 @@ class DovecotReader:
         if not parsed["dovecot"]:
             staging.skip(f"other program {parsed['program']}")
             return
+        try:
+            self._dovecot_line(number, line, parsed)
+        except _BadTime as exc:
+            staging.reject(number, "bad_timestamp", str(exc), scrub(line))
+
+    def _dovecot_line(self, number: int, line: str, parsed: dict) -> None:
+        staging = self.staging
         prefix = parsed["prefix"]
         if prefix is None:
+            if self._custom_event(number, line, parsed, parsed["rest"]):
+                return
             if _LOOKS_LIKE_PREFIX.match(parsed["rest"]):
                 staging.reject(
                     number, "malformed_row", "a Dovecot prefix that cannot be read", scrub(line)
@@ -276,26 +340,88 @@ class DovecotReader:
         if service.endswith("-login"):
             self._login(number, line, parsed, prefix, message)
             return
-        event = _EVENT.match(message)
+        # mail_log writes its events at Info level; an error may read "copy from X failed".
+        event = None if _PROBLEM.match(prefix.group("message")) else _EVENT.match(message)
         if not event:
-            staging.skip("other Dovecot messages")
+            if _PROBLEM.match(prefix.group("message")):
+                staging.skip("other Dovecot messages")
+                return
+            if not self._custom_event(number, line, parsed, message, prefix):
+                staging.skip("other Dovecot messages")
             return
-        user = (prefix.group("user") or "").strip()
+        self._mailbox_event(
+            number,
+            line,
+            parsed,
+            _Origin(
+                service,
+                (prefix.group("user") or "").strip(),
+                prefix.group("pid") or "",
+                prefix.group("session") or None,
+            ),
+            message,
+            event,
+        )
+
+    def _custom_event(
+        self, number: int, line: str, parsed: dict, message: str, prefix=None
+    ) -> bool:
+        """A mail_log event after a prefix set by ``mail_log_prefix``: parsed when the prefix
+        names the user (``user=<u>``), else quarantined; False when the message holds no
+        mail_log event."""
+        if _PROBLEM.search(message):
+            return False
+        message = _LEVEL.sub("", message, count=1)
+        event = _EVENT_INSIDE.search(message)
+        # An error message may say "copy from ... failed": an event carries its fields.
+        if not event or not (
+            event.group("event").startswith("mailbox_") or _EVENT_FIELDS.search(event.group("tail"))
+        ):
+            return False
+        lead = message[: event.start()]
+        fields = _fields(lead)
+        service = _CUSTOM_SERVICE.match(lead)
+        origin = _Origin(
+            prefix.group("service") if prefix else service.group("service") if service else "",
+            (prefix.group("user") if prefix else None) or fields.get("user") or "",
+            (prefix.group("pid") if prefix else None)
+            or (service.group("pid") if service else None)
+            or fields.get("pid")
+            or "",
+            (prefix.group("session") if prefix else None) or fields.get("session") or None,
+        )
+        if not origin.user.strip():
+            self.staging.reject(
+                number,
+                "malformed_row",
+                "a mail_log event whose user cannot be read (mail_log_prefix without user=<%u>?)",
+                scrub(line),
+            )
+            return True
+        self._mailbox_event(number, line, parsed, origin, message[event.start() :], event)
+        return True
+
+    def _mailbox_event(
+        self, number: int, line: str, parsed: dict, origin: _Origin, message: str, event
+    ) -> None:
+        staging = self.staging
+        user = origin.user.strip()
         if not user:
             staging.reject(number, "malformed_row", "a mailbox event without a user", scrub(line))
             return
         occurred_at = self._timestamp(number, parsed)
         owner, master = _owner_and_master(user)
-        session = prefix.group("session") or None
+        session = origin.session
         if master is None and session in self.sessions:
             master = self.sessions[session][1]
         elif master is None and self.format_names_master:
             self.unattributed_sessions += 1
         # A delivery (LMTP, LDA) is the system's doing, not the mailbox user's.
+        service = origin.service
         actor = f"system:dovecot-{service}" if service in DELIVERY_SERVICES else master or owner
         msgid = _MSGID.search(event.group("tail") or "")
         values = {
-            "event_id": self._event_id(occurred_at, prefix, message),
+            "event_id": self._event_id(occurred_at, origin, message),
             "occurred_at": occurred_at,
             "mailbox": owner,
             "actor": actor,
@@ -333,7 +459,16 @@ class DovecotReader:
         occurred_at = self._timestamp(number, parsed)
         method = (fields.get("method") or "").casefold()
         values = {
-            "event_id": self._event_id(occurred_at, prefix, message),
+            "event_id": self._event_id(
+                occurred_at,
+                _Origin(
+                    prefix.group("service"),
+                    prefix.group("user") or "",
+                    prefix.group("pid") or "",
+                    prefix.group("session") or "",
+                ),
+                message,
+            ),
             "occurred_at": occurred_at,
             "mailbox": owner,
             "actor": master or owner,
@@ -353,6 +488,9 @@ class DovecotReader:
     def _timestamp(self, number: int, parsed: dict) -> str:
         """The line's time as text for the staging model: ISO with its offset, or a local
         wall-clock time (read in the declared zone by the staging model)."""
+        tai64n = parsed["tai64n"]
+        if tai64n:
+            return tai64n_utc(tai64n.group("seconds"), tai64n.group("nanos"))
         iso = parsed["iso"]
         if iso:
             fraction = (iso.group("frac") or "").replace(",", ".")[:7]
@@ -378,14 +516,14 @@ class DovecotReader:
         return f"{self.year_now:04d}-{month:02d}-{int(syslog.group('day')):02d}T{clock}{fraction}"
 
     @staticmethod
-    def _event_id(occurred_at: str, prefix, message: str) -> str:
+    def _event_id(occurred_at: str, origin: _Origin, message: str) -> str:
         """The same line in two overlapping files gets the same id, whatever the file."""
         parts = (
             occurred_at,
-            prefix.group("service"),
-            prefix.group("user") or "",
-            prefix.group("pid") or "",
-            prefix.group("session") or "",
+            origin.service,
+            origin.user,
+            origin.pid,
+            origin.session or "",
             message,
         )
         return "dovecot:" + hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()

@@ -19,13 +19,16 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
 
+from ..warehouse import sql_text
 from . import files
-from .adapters import RowSink, Staging, address_like, has_surrogates, shown
+from .adapters import RowSink, Staging, has_surrogates, shown
 from .content import is_content_column, scrub_csv_line, scrub_json_text
+from .m365_identities import Identities
 
 DEFAULT_OPERATOR = "Microsoft 365"
 # An aggregated record standing for more accesses than this is quarantined (invalid_value)
@@ -58,6 +61,12 @@ RECORD_TYPES = {
     78: "MicrosoftForms",
 }
 _TYPE_NUMBERS = {name.casefold(): number for number, name in RECORD_TYPES.items()}
+# Exchange sets up a Microsoft 365 group's mailbox itself: folder permissions for the group's
+# pseudo-accounts and a welcome message, as the system account (S-1-5-18).
+GROUP_SETUP = (
+    "group mailbox set up by the system (ConfigureGroupMailbox, Member@local, Owner@local)"
+)
+GROUP_ROLES = frozenset({"member@local", "owner@local"})
 MAILBOX_TYPES = frozenset({2, 3, 50})
 ADMIN_TYPE = 1
 
@@ -184,14 +193,22 @@ def sniff(path: Path, text: str) -> bool:
     stripped = text.lstrip()
     if stripped.startswith("["):
         return '"CreationTime"' in text and '"Operation"' in text
-    if stripped.startswith("{"):
-        # The first line that is a JSON object decides: a broken first line is quarantined.
-        record = files.first_json_object(stripped)
-        if record is None:
-            return False
-        keys = {k.casefold() for k in record}
-        return {"creationtime", "operation"} <= keys and bool({"recordtype", "workload"} & keys)
-    return False
+    # A damaged first record must not hide the others: any of the first lines will do.
+    return any(_looks_like_record(line) for line in stripped.splitlines()[:_SNIFF_LINES])
+
+
+_SNIFF_LINES = 50
+
+
+def _looks_like_record(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    if not isinstance(record, dict):
+        return False
+    keys = {k.casefold() for k in record}
+    return {"creationtime", "operation"} <= keys and bool({"recordtype", "workload"} & keys)
 
 
 # ---- reading records ----------------------------------------------------------------------
@@ -284,6 +301,10 @@ def _csv_raw(row: list[str], delimiter: str = ",") -> str:
 
 def _json_error(exc: Exception) -> str:
     return getattr(exc, "msg", "nested too deep")
+
+
+# Python's JSON reader and the content scrubber recurse once per nesting level.
+TOO_DEEP = "invalid JSON: nested too deep"
 
 
 def _json_record(line: int, text: str, what: str = ""):
@@ -382,7 +403,7 @@ def _json_array(path: Path):
                 "not a JSON object",
                 scrub_text(json.dumps(item))[:2000],
             )
-        elif any(has_surrogates(v) for v in _strings(item)):
+        elif _deep_surrogates(item):
             yield _Reject(
                 start_line,
                 "undecodable_bytes",
@@ -391,6 +412,13 @@ def _json_array(path: Path):
             )
         else:
             yield _Record(start_line, item)
+
+
+def _deep_surrogates(item) -> bool:
+    try:
+        return any(has_surrogates(v) for v in _strings(item))
+    except RecursionError:
+        return False  # the record is quarantined as too deep when it is read
 
 
 def _strings(value):
@@ -406,7 +434,8 @@ def _strings(value):
 
 
 def records(path: Path, header: list[str], delimiter: str = ","):
-    if header:
+    # A first line that is neither a Purview header nor a record ("42") is not a header.
+    if any(h.casefold() == "auditdata" for h in header):
         return _csv_records(path, header, delimiter)
     with path.open("rb") as handle:
         start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -443,7 +472,8 @@ def _text(value) -> str:
 
 
 def _number(value) -> int | None:
-    """An integer given as a number or as text ("0", " 3 ")."""
+    """An integer given as a number or as text ("0", " 3 ", "6.0", "1e3"); None when the value
+    is not an integral number."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -451,7 +481,16 @@ def _number(value) -> int | None:
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
     text = str(value).strip()
-    return int(text) if re.fullmatch(r"[+-]?\d+", text) else None
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    # Bounded before int(): "1e999999999" would build a billion-digit integer.
+    if not number.is_finite() or number.adjusted() > 18 or number != number.to_integral_value():
+        return None
+    return int(number)
 
 
 def record_type(data: dict) -> tuple[int | None, str]:
@@ -475,6 +514,20 @@ def record_type(data: dict) -> tuple[int | None, str]:
 def _is_system(user: str) -> bool:
     upper = user.upper()
     return upper.startswith("NT AUTHORITY") or upper.startswith("S-1-5-18")
+
+
+def group_mailbox_setup(data: dict, operation: str) -> bool:
+    """True for the records of Exchange setting up a group mailbox by itself."""
+    if not (
+        _is_system(_text(_get(data, "UserId"))) or _is_system(_text(_get(data, "LogonUserSid")))
+    ):
+        return False
+    if "action=configuregroupmailbox" in _text(_get(data, "ClientInfoString")).casefold():
+        return True
+    item = _get(data, "Item")
+    folder = _get(item, "ParentFolder") if isinstance(item, dict) else None
+    member = _text(_get(folder, "MemberUpn")).casefold() if isinstance(folder, dict) else ""
+    return operation in FOLDER_OPERATIONS and member in GROUP_ROLES
 
 
 def actor_of(data: dict) -> str | None:
@@ -594,15 +647,6 @@ def _hashtable(value) -> dict[str, list[str]] | None:
     return out
 
 
-def _mailbox_identity(value, data: dict) -> str:
-    identity = _text(value).lower()
-    if not address_like(identity):
-        object_id = _text(_get(data, "ObjectId")).lower()
-        if address_like(object_id):
-            return object_id
-    return identity
-
-
 def _folder_key(path: str) -> str:
     """A folder's key in the permission state: a digest, so no folder name is stored."""
     normalised = re.sub(r"^[:\\/]+", "", path.strip()).casefold()
@@ -720,6 +764,7 @@ class M365Reader:
         self.staging = Staging()
         self.changes: list[_Change] = []
         self.n_expanded = 0
+        self.identities = Identities(con)
 
     def read(self) -> Staging:
         staging = self.staging
@@ -728,7 +773,10 @@ class M365Reader:
             if isinstance(item, _Reject):
                 staging.reject(item.line, item.reason, item.detail, item.raw)
                 continue
-            self._record(item.line, item.data)
+            try:
+                self._record(item.line, item.data)
+            except RecursionError:
+                staging.reject(item.line, "malformed_row", TOO_DEEP, "")
         self._apply_changes()
         self.sink.close()
         n_audit, n_delegations = self.sink.counts["audit"], self.sink.counts["delegations"]
@@ -758,7 +806,9 @@ class M365Reader:
         number, name = record_type(data)
         operation = _text(_get(data, "Operation"))
         folded = operation.casefold()
-        if number in MAILBOX_TYPES and folded in FOLDER_OPERATIONS:
+        if number in MAILBOX_TYPES and group_mailbox_setup(data, folded):
+            staging.skip(GROUP_SETUP)
+        elif number in MAILBOX_TYPES and folded in FOLDER_OPERATIONS:
             self._change(line, data, self._raw(data), folded)
         elif number in MAILBOX_TYPES:
             self._audit(line, data, self._raw(data))
@@ -782,9 +832,23 @@ class M365Reader:
             count = len(affected) if isinstance(affected, list) and affected else 1
         else:
             count = _number(count_value)
-            if count is None or count < 1 or count > MAX_OPERATION_COUNT:
+            problem = (
+                "not a whole number"
+                if count is None
+                else "negative"
+                if count < 0
+                else "zero accesses"
+                if count == 0
+                else f"more than {MAX_OPERATION_COUNT:,} accesses in one record"
+                if count > MAX_OPERATION_COUNT
+                else None
+            )
+            if problem:
                 staging.reject(
-                    line, "invalid_value", f"OperationCount={_text(count_value)[:40]}", raw
+                    line,
+                    "invalid_value",
+                    f"OperationCount={_text(count_value)[:40]}: {problem}",
+                    raw,
                 )
                 return
         if folded == "sendas":
@@ -841,16 +905,28 @@ class M365Reader:
         if at is None:
             staging.reject(line, "bad_timestamp", f"CreationTime={at_text[:60]}", raw)
             return
-        user = actor_of(data)
-        change = _Change(line, record_id, at, at_text, "", user, raw)
+        change = _Change(line, record_id, at, at_text, "", actor_of(data), raw)
+        applies = self._operations(change, data, operation)
+        if applies:
+            self.changes.append(change)
+
+    def _operations(self, change: _Change, data: dict, operation: str) -> bool:
+        """Fill ``change`` with the record's permission operations; False when the record
+        turns out not to change delegations (skipped)."""
+        staging, identities = self.staging, self.identities
+        record_fields = {
+            "ObjectId": _text(_get(data, "ObjectId")),
+            "MailboxOwnerUPN": _text(_get(data, "MailboxOwnerUPN")),
+        }
         if operation in FOLDER_OPERATIONS:
             item = _get(data, "Item")
             folder = _get(item, "ParentFolder") if isinstance(item, dict) else None
             folder = folder if isinstance(folder, dict) else {}
-            change.mailbox = _text(_get(data, "MailboxOwnerUPN")).lower()
-            delegate = (
-                _text(_get(folder, "MemberUpn")) or _text(_get(folder, "MemberSid"))
-            ).lower()
+            change.mailbox = identities.account(
+                _text(_get(data, "MailboxOwnerUPN")), "MailboxOwnerUPN"
+            )
+            member = _text(_get(folder, "MemberUpn")) or _text(_get(folder, "MemberSid"))
+            delegate = identities.account(member, "MemberUpn")
             key = "folder:" + _folder_key(_text(_get(folder, "Path")) or _text(_get(folder, "Id")))
             self._folder_operation(
                 change, FOLDER_OPERATIONS[operation], delegate, key, _get(folder, "MemberRights")
@@ -860,9 +936,9 @@ class M365Reader:
             if operation in ("add-mailboxpermission", "remove-mailboxpermission"):
                 if _text(params.get("deny")).casefold() == "true":
                     staging.skip("deny permission entries (not modelled)")
-                    return
-                change.mailbox = _mailbox_identity(params.get("identity"), data)
-                delegate = _text(params.get("user")).lower()
+                    return False
+                change.mailbox = identities.mailbox(_text(params.get("identity")), record_fields)
+                delegate = identities.account(_text(params.get("user")), "User")
                 rights = _split_rights(params.get("accessrights"))
                 if operation.startswith("add"):
                     self._rights_operation(change, "set", delegate, rights, MAILBOX_RIGHTS, "mbx:")
@@ -873,39 +949,43 @@ class M365Reader:
                 else:
                     change.operations.append((delegate, "remove_prefix", "mbx:", frozenset(), []))
             elif operation in ("add-recipientpermission", "remove-recipientpermission"):
-                change.mailbox = _mailbox_identity(params.get("identity"), data)
-                delegate = _text(params.get("trustee")).lower()
+                change.mailbox = identities.mailbox(_text(params.get("identity")), record_fields)
+                delegate = identities.account(_text(params.get("trustee")), "Trustee")
                 rights = _split_rights(params.get("accessrights")) or ["sendas"]
                 action = "set" if operation.startswith("add") else "remove"
                 self._rights_operation(change, action, delegate, rights, RECIPIENT_RIGHTS, "")
             elif operation == "set-mailbox":
                 if "grantsendonbehalfto" not in params:
                     staging.skip("RecordType 1 (ExchangeAdmin) not a delegation change")
-                    return
-                change.mailbox = _mailbox_identity(params.get("identity"), data)
+                    return False
+                change.mailbox = identities.mailbox(_text(params.get("identity")), record_fields)
                 change.suffix_by_delegate = True
                 value = params.get("grantsendonbehalfto")
                 incremental = _hashtable(value)
+
+                def accounts(items: list[str]) -> list[str]:
+                    return sorted({identities.account(i, "GrantSendOnBehalfTo") for i in items})
+
                 if incremental is None:
-                    change.send_on_behalf = _split_list(value)
+                    change.send_on_behalf = accounts(_split_list(value))
                 else:
-                    for delegate in incremental["add"]:
+                    for delegate in accounts(incremental["add"]):
                         change.operations.append(
                             (delegate, "set", "sendonbehalf", frozenset({"send"}), [])
                         )
-                    for delegate in incremental["remove"]:
+                    for delegate in accounts(incremental["remove"]):
                         change.operations.append(
                             (delegate, "remove", "sendonbehalf", frozenset(), [])
                         )
             else:  # folder permission cmdlets
                 identity = _text(params.get("identity"))
                 mailbox, _, folder_path = identity.partition(":")
-                change.mailbox = mailbox.strip().lower()
-                delegate = _text(params.get("user")).lower()
+                change.mailbox = identities.mailbox(mailbox, {})
+                delegate = identities.account(_text(params.get("user")), "User")
                 key = "folder:" + _folder_key(folder_path)
                 action = "remove" if operation.startswith("remove") else "set"
                 self._folder_operation(change, action, delegate, key, params.get("accessrights"))
-        self.changes.append(change)
+        return True
 
     @staticmethod
     def _rights_operation(
@@ -946,6 +1026,9 @@ class M365Reader:
         mailboxes = {c.mailbox for c in self.changes}
         state = _PermissionState(self.con, self.operator, mailboxes)
         out_of_order = 0
+        # (source event id, mailbox, delegate) of a state change -> the delegation event it
+        # produced: the state is kept only when that event reaches the warehouse.
+        event_of: dict[tuple[str, str, str], str] = {}
         for change in sorted(self.changes, key=lambda c: (c.at, c.record_id)):
             targets: dict[str, dict[str, frozenset]] = {}
             unmapped: dict[str, list[str]] = defaultdict(list)
@@ -1002,8 +1085,10 @@ class M365Reader:
                 else:
                     event_type = "modify" if rights_before else "grant"
                     rights = sorted(rights_after)
+                event_id = f"{change.record_id}#{delegate}" if several else change.record_id
+                event_of[(change.record_id, change.mailbox, delegate)] = event_id
                 values = {
-                    "event_id": f"{change.record_id}#{delegate}" if several else change.record_id,
+                    "event_id": event_id,
                     "event_type": event_type,
                     "event_at": change.at_text,
                     "mailbox": change.mailbox or None,
@@ -1029,14 +1114,33 @@ class M365Reader:
                 "revocations after them may be wrong"
             )
         new_rows = state.new
+        operator = self.operator
 
         def persist(con: duckdb.DuckDBPyConnection, file_id: int) -> None:
-            if new_rows:
+            # A permission change whose delegation event was quarantined leaves no state.
+            # Changes of tokens that left the rights as they were emit no event and are kept:
+            # later changes are diffed against them.
+            wanted = sorted(
+                {event_of[(r[3], r[0], r[1])] for r in new_rows if (r[3], r[0], r[1]) in event_of}
+            )
+            loaded = {
+                row[0]
+                for row in con.execute(
+                    sql_text("ingest/m365_loaded_delegations.sql"),
+                    {"operator": operator, "event_ids": wanted},
+                ).fetchall()
+            }
+            kept = [
+                r
+                for r in new_rows
+                if (r[3], r[0], r[1]) not in event_of or event_of[(r[3], r[0], r[1])] in loaded
+            ]
+            if kept:
                 con.executemany(
                     "INSERT INTO m365_permission_state VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
                         (self.operator, m, d, at, event_id, tokens, file_id)
-                        for m, d, at, event_id, tokens in new_rows
+                        for m, d, at, event_id, tokens in kept
                     ],
                 )
 

@@ -7,7 +7,6 @@ a PDF with ``pdf=True``).
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +18,13 @@ from ..errors import UserError
 from ..warehouse import opened
 from .history import window
 from .monthly import page_html
+from .output import copy_file, write_file
 from .pdf import print_pdf
 from .runner import (
     PLOTLY_FILE,
     execute,
     notebook_body,
     notebook_path,
-    write_atomically,
     write_shared_plotly,
 )
 
@@ -51,9 +50,9 @@ def render_document(
         executed = Path(tmp) / f"{target.stem}.ipynb"
         execute(notebook, executed, parameters)
         html = page_html(notebook_body(executed), title, plotly_js=assets, plotly_src=PLOTLY_FILE)
-        write_atomically(target, html)
+        write_file(target, html)
         if keep_notebook:
-            shutil.copy(executed, target.with_suffix(".ipynb"))
+            copy_file(executed, target.with_suffix(".ipynb"))
     if pdf:
         print_pdf(target, target.with_suffix(".pdf"))
     return target

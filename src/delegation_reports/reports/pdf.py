@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError
+from .output import replacing
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Flags for a closed network: no background services, no first-run work, no sandbox as root.
@@ -34,20 +35,24 @@ def chromium() -> str:
 
 
 def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> Path:
-    """Print ``html`` to ``pdf``; scripts (the charts) run before printing."""
-    with tempfile.TemporaryDirectory(prefix="delegation-pdf-") as profile:
+    """Print ``html`` to ``pdf``; scripts (the charts) run before printing. Chromium prints to
+    a new temporary file beside ``pdf``, which then replaces it."""
+    with (
+        tempfile.TemporaryDirectory(prefix="delegation-pdf-") as profile,
+        replacing(pdf) as printed,
+    ):
         command = [
             chromium(),
             *CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
             "--no-pdf-header-footer",
             "--virtual-time-budget=10000",
-            f"--print-to-pdf={pdf}",
+            f"--print-to-pdf={printed}",
             html.resolve().as_uri(),
         ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0 or not pdf.is_file() or pdf.stat().st_size == 0:
-        raise UserError(
-            f"{html.name}: Chromium could not print the PDF ({done.stderr.strip()[-300:]})"
-        )
+        if done.returncode != 0 or printed.stat().st_size == 0:
+            raise UserError(
+                f"{html.name}: Chromium could not print the PDF ({done.stderr.strip()[-300:]})"
+            )
     return pdf

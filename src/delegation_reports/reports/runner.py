@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from ..errors import UserError
 from ..warehouse import opened, sql_text
 from . import labels
 from .monthly import _environment, page_html, stylesheet
+from .output import copy_file, write_file
 
 NOTEBOOK_ENV = "DELEGATION_REPORTS_NOTEBOOKS"
 ASSET_CHOICES = ("inline", "shared")
@@ -111,13 +111,7 @@ def write_shared_plotly(folder: Path) -> None:
     """plotly.js once beside the reports that load it (``--assets shared``)."""
     from plotly.offline import get_plotlyjs
 
-    write_atomically(folder / PLOTLY_FILE, get_plotlyjs())
-
-
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_file(folder / PLOTLY_FILE, get_plotlyjs())
 
 
 @dataclass
@@ -181,7 +175,7 @@ def _render_monthly(args: dict) -> ReportOutcome:
             title = f"{outcome.practice_name} — {args['month_title']}"
             html = page_html(body, title, plotly_js=args["assets"], plotly_src=PLOTLY_FILE)
             path = folder / f"{outcome.practice_id}.html"
-            write_atomically(path, html)
+            write_file(path, html)
             if args["pdf"]:
                 from .pdf import print_pdf
 
@@ -189,7 +183,7 @@ def _render_monthly(args: dict) -> ReportOutcome:
             if args["keep_notebooks"]:
                 kept = folder / "notebooks"
                 kept.mkdir(exist_ok=True)
-                shutil.copy(executed, kept / executed.name)
+                copy_file(executed, kept / executed.name)
         outcome.path = path
     except Exception as exc:  # noqa: BLE001 - one practice's failure must not stop the batch
         outcome.error = _error_text(exc)
@@ -299,7 +293,7 @@ def run_monthly(
             if o.ok:
                 record_report_run(con, month, o.practice_id, datetime.fromisoformat(generated_at))
     index = folder / "index.html"
-    write_atomically(index, index_html(month, ordered, generated_at))
+    write_file(index, index_html(month, ordered, generated_at))
     return BatchResult(month, folder, index, ordered)
 
 
