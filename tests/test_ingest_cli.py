@@ -370,3 +370,12 @@ def test_a_file_failing_as_a_whole_is_recorded_listed_and_loads_once_fixed(db_pa
     assert retry[0]["status"] == "loaded"
     loaded_since = {f["file_name"]: f["loaded_since"] for f in after["failures"]}
     assert loaded_since == {"audit_utf16.csv": False, "audit.csv": True}
+
+
+def test_an_unknown_header_with_control_characters_is_not_echoed_raw(tmp_path):
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_bytes(b"col\x1b[2J\x07,other\x00\r\nx,y\n")
+    result = CliRunner().invoke(main, ["ingest", str(hostile), "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 1
+    assert "unknown format" in result.output
+    assert not any(c in result.output for c in ("\x1b", "\x07", "\x00", "\r"))

@@ -79,7 +79,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            raise click.ClickException(str(exc)) from None
+            # Messages may quote a file's header or name: no control character reaches the
+            # terminal.
+            raise click.ClickException(_CONTROL.sub("", str(exc))) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
