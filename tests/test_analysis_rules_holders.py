@@ -68,7 +68,7 @@ def test_replacement_and_holder_on_four_working_days(case):
         local("2026-03-02 09:00"),
         local("2026-03-17 16:00"),
     )
-    assert "4 jours ouvrés du mois : les 2, 3, 10, 17 mars" in finding["explanation_fr"]
+    assert "4 jours ouvrés du mois : les 2, 3, 10, 17 mars 2026." in finding["explanation_fr"]
 
 
 def test_three_concurrent_days_are_not_more_than_three(case):

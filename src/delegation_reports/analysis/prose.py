@@ -39,6 +39,11 @@ def calendar_day(day: date) -> str:
     return f"{number} {MONTHS[day.month - 1]} {day.year}"
 
 
+def month_of(day: date) -> str:
+    """ "mars 2026"."""
+    return f"{MONTHS[day.month - 1]} {day.year}"
+
+
 def long_date(instant: datetime) -> str:
     """The Paris day of an instant: "1er mars 2026"."""
     return calendar_day(instant.astimezone(PARIS).date())
@@ -79,6 +84,7 @@ def during(first: datetime, last: datetime) -> str:
 
 _FUNCTIONS = (
     ("fr_calendar_day", calendar_day, [DATE]),
+    ("fr_month", month_of, [DATE]),
     ("fr_long_date", long_date, [TIMESTAMP_TZ]),
     ("fr_day", weekday_date, [TIMESTAMP_TZ]),
     ("fr_clock", clock, [TIMESTAMP_TZ]),

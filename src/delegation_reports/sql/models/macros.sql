@@ -30,8 +30,8 @@ CREATE OR REPLACE TEMP MACRO fr_action(a) AS CASE a
 -- "1 action", "3 actions".
 CREATE OR REPLACE TEMP MACRO fr_actions(n) AS n || CASE WHEN n = 1 THEN ' action' ELSE ' actions' END;
 
--- Prose dates and times, Paris time (fr_long_date, fr_calendar_day, fr_day, fr_clock, fr_when,
--- fr_during) are scalar functions registered on the connection: see analysis/prose.py.
+-- Prose dates and times, Paris time (fr_long_date, fr_calendar_day, fr_month, fr_day, fr_clock,
+-- fr_when, fr_during) are scalar functions registered on the connection: see analysis/prose.py.
 
 -- A délégataire's role and an authentication method, in words (NULL when unknown).
 CREATE OR REPLACE TEMP MACRO fr_role(r) AS CASE r

@@ -48,8 +48,7 @@ SELECT
         || coalesce(any_value(r.holder_name), w.mailbox) || ', ont tous deux agi dans la boîte '
         || count(*) || ' jours ouvrés du mois : les '
         || array_to_string(list(CASE WHEN day(w.day) = 1 THEN '1er' ELSE CAST(day(w.day) AS VARCHAR) END ORDER BY w.day), ', ')
-        || ' ' || ['janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre',
-                  'octobre', 'novembre', 'décembre'][month(min(w.day))]
+        || ' ' || fr_month(min(w.day))
         || '. Pendant un remplacement, le praticien remplacé cesse d''exercer : un travail simultané laisse penser '
         || 'que la délégation est en réalité permanente, ou que le compte est partagé. Vérifiez avec le titulaire '
         || 'et, s''il s''agit d''une collaboration durable, demandez à l''opérateur une délégation adaptée '
