@@ -294,98 +294,178 @@ def raw_line(path: Path, offset: int, limit: int = 8192) -> str:
     return line.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
 
 
-def trailing_field_lines(
-    path: Path, delimiter: str, n_fields: int, quote: str
-) -> list[tuple[int, str]]:
-    """The lines with more fields than the header whose extra fields are all empty, with their
-    text: ``...,OpC,,`` or a row followed by thousands of delimiters.
+# A line with this many fields more than the header is set apart before the CSV reader sees it:
+# the reader keeps one reject row per extra field, each with the whole line, and takes time
+# quadratic in their number (a 100,000-field line: minutes).
+WIDE_LINE_EXTRA_FIELDS = 1024
 
-    The CSV reader loads such a row silently (it reports extra fields only when one holds a
-    value); its fields cannot be trusted to be in their columns. Only a line ending with the
-    delimiter can be one, so the scan looks at those alone (a byte search on clean files).
+
+@dataclass
+class Screen:
+    """What one pass over a delimited file finds before the CSV reader reads it."""
+
+    # (line number, text, number of fields) of lines with more fields than the header that
+    # the reader would mishandle (see ``screen``).
+    extra_fields: list[tuple[int, str, int]]
+    # Every line ends the header's way and no other carriage return is there.
+    line_ends_consistent: bool
+
+
+def screen(path: Path, delimiter: str, n_fields: int, quote: str) -> Screen:
+    """One pass over the file for the lines the CSV reader would mishandle.
+
+    Lines with more fields than the header: lines whose extra fields are all empty
+    (``...,OpC,,`` or a row followed by thousands of delimiters), which the reader loads
+    silently (it reports extra fields only when one holds a value), and lines with at least
+    ``WIDE_LINE_EXTRA_FIELDS`` extra fields, which it takes minutes to reject. Both are found
+    by byte searches on clean files: a line of the first kind ends with the delimiter; a line of
+    the second kind is longer than ``WIDE_LINE_EXTRA_FIELDS`` bytes, and long lines are found by
+    hopping from line end to line end at most that far apart.
+
+    Line ends: a file with one kind of line end is recognised by byte counts alone; the others
+    go through ``stray_line_end_lines``.
     """
     end = delimiter.encode()
-    found: list[tuple[int, str]] = []
+    crlf_file = _header_ends_with_crlf(path)
+    consistent = True
+    found: dict[int, tuple[int, str, int]] = {}
+
+    def consider(body: bytes, start: int, stop: int, n_before: int, wide_only: bool) -> None:
+        line = body[start:stop].rstrip(b"\r")
+        n_delimiters = line.count(end)
+        if n_delimiters < n_fields:
+            return
+        if wide_only and n_delimiters + 1 < n_fields + WIDE_LINE_EXTRA_FIELDS:
+            return
+        row = _single_line_fields(line, delimiter, quote)
+        if not row or len(row) <= n_fields:
+            return
+        if len(row) >= n_fields + WIDE_LINE_EXTRA_FIELDS or not any(row[n_fields:]):
+            number = n_before + body.count(b"\n", 0, start) + 1
+            text = line.decode("utf-8", errors="backslashreplace")
+            found.setdefault(number, (number, text, len(row)))
+
     n_before = 0  # line ends before the current chunk
     carry = b""
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
+        while True:
+            chunk = handle.read(CHUNK)
             data = carry + chunk
-            last_end = data.rfind(b"\n")
+            # Whole lines only; at the end of the file, the last line without a line end.
+            last_end = data.rfind(b"\n") if chunk else len(data)
             if last_end < 0:
                 carry = data
                 continue
             body, carry = data[: last_end + 1], data[last_end + 1 :]
+            if consistent:
+                n_cr = body.count(b"\r")
+                consistent = (
+                    n_cr == body.count(b"\r\n") == body.count(b"\n") if crlf_file else not n_cr
+                )
             for marker in (end + b"\n", end + b"\r\n"):
                 position = body.find(marker)
                 while position >= 0:
                     start = body.rfind(b"\n", 0, position) + 1
                     stop = body.find(b"\n", position)
-                    line = body[start:stop].rstrip(b"\r")
-                    if line.count(end) >= n_fields:
-                        row = _single_line_fields(line, delimiter, quote)
-                        if row and len(row) > n_fields and not any(row[n_fields:]):
-                            number = n_before + body.count(b"\n", 0, start) + 1
-                            found.append((number, line.decode("utf-8", errors="backslashreplace")))
+                    consider(body, start, stop, n_before, wide_only=False)
                     position = body.find(marker, stop)
+            for start, stop in _long_lines(body, WIDE_LINE_EXTRA_FIELDS):
+                consider(body, start, stop, n_before, wide_only=True)
+            if not chunk:
+                break
             n_before += body.count(b"\n")
-    return sorted(found)
+    return Screen(sorted(found.values()), consistent)
 
 
-def stray_line_end_lines(path: Path, quote: str) -> tuple[list[tuple[int, str]], set[int]]:
+def _long_lines(body: bytes, length: int):
+    """(start, stop) of the lines of ``body`` (whole lines) at least ``length`` bytes long.
+    Each step looks for the last line end at most ``length`` bytes ahead: on a file of short
+    lines it moves nearly that far at a time."""
+    size = len(body)
+    previous = -1  # the line end before the current line
+    while previous + length < size:
+        following = body.rfind(b"\n", previous + 1, previous + length + 1)
+        if following >= 0:
+            previous = following
+            continue
+        stop = body.find(b"\n", previous + 1)
+        stop = size if stop < 0 else stop
+        yield previous + 1, stop
+        previous = stop
+
+
+@dataclass
+class StrayLineEnds:
+    """Lines whose line end differs from the header's (see ``stray_line_end_lines``)."""
+
+    # (line number, text) of lines to quarantine.
+    stray: list[tuple[int, str]]
+    # Lines with nothing but line ends, to skip like any blank line.
+    blank: set[int]
+    # When the header line holds a bare carriage return, the header's length before it: the
+    # rest of that line (rows behind the carriage return) is in ``stray`` as line 1.
+    header_length: int | None = None
+
+
+def stray_line_end_lines(path: Path, quote: str) -> StrayLineEnds:
     """Lines whose line end differs from the header's (a CRLF line or a bare carriage return
     in an LF file, an LF line in a CRLF file), outside quoted values. The CSV reader refuses the
-    whole file for one of them. Returns the lines with text (to quarantine) and the blank ones
-    (``\\r\\n`` alone in an LF file, to skip like any blank line).
-
-    A file with one kind of line end is recognised by byte counts alone.
+    whole file for one of them. A header that ends with a bare carriage return (``header\\r``
+    then rows) is cut there: the rows behind it on its line are a stray line numbered 1; the
+    file's line end is the one that ends that line.
     """
     crlf_file = _header_ends_with_crlf(path)
-    if _line_ends_consistent(path, crlf_file):
-        return [], set()
-    stray: list[tuple[int, str]] = []
-    blank: set[int] = set()
+    found = StrayLineEnds([], set())
     quote_byte = quote.encode()
     inside = False  # within a quoted value at the start of the line
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             body = line.rstrip(b"\r\n")
             ends_crlf = line.endswith(b"\r\n")
+            if number == 1:
+                found.header_length = _bare_cr_in_header(line, quote_byte)
+                if found.header_length is not None:
+                    rest = line[found.header_length + 1 :].rstrip(b"\r\n")
+                    if rest.strip(b"\r"):
+                        found.stray.append((1, _shown_line(rest.lstrip(b"\r"))))
+                    body = line[: found.header_length]
             outside = _outside_quotes(body, quote_byte, inside)
             if quote_byte:
                 inside = inside != bool(body.count(quote_byte) % 2)
             if number == 1 or inside:
                 continue
-            wrong_end = line.endswith(b"\n") and ends_crlf != crlf_file
+            if line.endswith(b"\n"):
+                wrong_end = ends_crlf != crlf_file
+            else:
+                # The last line: a bare carriage return ending it is one in an LF file only.
+                wrong_end = line.endswith(b"\r") and not crlf_file
             if not (wrong_end or b"\r" in outside):
                 continue
             if not body.strip(b"\r"):
-                blank.add(number)
+                found.blank.add(number)
             else:
-                stray.append((number, _shown_line(body)))
-    return stray, blank
+                found.stray.append((number, _shown_line(body)))
+    return found
+
+
+def _bare_cr_in_header(line: bytes, quote: bytes) -> int | None:
+    """The position of the first carriage return in the header line that is not its line end
+    (nor inside a quoted name), if any. A file without any line feed ends its lines with
+    carriage returns alone (old Mac files), which the CSV reader reads."""
+    if not line.endswith(b"\n"):
+        return None
+    core = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+    position = core.find(b"\r")
+    while position >= 0:
+        if not quote or not core.count(quote, 0, position) % 2:
+            return position
+        position = core.find(b"\r", position + 1)
+    return None
 
 
 def _header_ends_with_crlf(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.readline().endswith(b"\r\n")
-
-
-def _line_ends_consistent(path: Path, crlf_file: bool) -> bool:
-    """True when every line ends the header's way and no other carriage return is there."""
-    with path.open("rb") as handle:
-        carry = b""
-        while chunk := handle.read(CHUNK):
-            data = carry + chunk
-            # Keep a trailing CR for the next chunk: it may start a CRLF.
-            carry = data[-1:] if data.endswith(b"\r") else b""
-            data = data[: len(data) - len(carry)]
-            n_cr, n_lf, n_crlf = data.count(b"\r"), data.count(b"\n"), data.count(b"\r\n")
-            if crlf_file and not (n_cr == n_crlf == n_lf):
-                return False
-            if not crlf_file and n_cr:
-                return False
-        return not carry
 
 
 def _outside_quotes(body: bytes, quote: bytes, inside: bool) -> bytes:
@@ -417,13 +497,18 @@ def copy_without_first_lines(source: Path, target: Path, n_lines: int) -> None:
             dst.write(chunk)
 
 
-def blank_out_lines(source: Path, target: Path, line_numbers: set[int]) -> None:
+def blank_out_lines(
+    source: Path, target: Path, line_numbers: set[int], header_length: int | None = None
+) -> None:
     """Copy ``source`` with the given lines emptied (each keeps a line end, the header's kind,
-    so every other line keeps its number and the CSV reader skips them)."""
+    so every other line keeps its number and the CSV reader skips them). With
+    ``header_length``, the header line keeps only its first bytes, then its line end."""
     blank = b"\r\n" if _header_ends_with_crlf(source) else b"\n"
     with source.open("rb") as src, target.open("wb") as dst:
         for number, line in enumerate(src, start=1):
-            if number in line_numbers:
+            if number == 1 and header_length is not None:
+                line = line[:header_length] + (blank if line.endswith(b"\n") else b"")
+            elif number in line_numbers:
                 line = blank if line.endswith(b"\n") else b""
             dst.write(line)
 

@@ -4,7 +4,6 @@ physical line numbers of rows."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from . import files
@@ -41,27 +40,42 @@ def quote_char(container: str) -> str:
 
 def screen_lines(source: Source, tmp: Path) -> None:
     """Set apart the lines the CSV reader would mishandle: lines whose extra fields are empty
-    (it would load them, though their fields cannot be trusted) and lines with a stray line end
-    (it would refuse the whole file). They are rejected here, one by one, and the reader reads
-    a copy of the file where they are blank."""
+    (it would load them, though their fields cannot be trusted), lines with thousands of fields
+    (it would take minutes to reject them) and lines with a stray line end (it would refuse the
+    whole file). They are rejected here, one by one, and the reader reads a copy of the file
+    where they are blank."""
     detected = source.detected
     quote = quote_char(detected.layout.container)
     n_fields = len(detected.header)
-    stray, blank = files.stray_line_end_lines(source.read_path, quote)
+    found = files.screen(source.read_path, detected.delimiter, n_fields, quote)
+    line_ends = files.StrayLineEnds([], set())
+    if not found.line_ends_consistent:
+        line_ends = files.stray_line_end_lines(source.read_path, quote)
     screened = {
         number: (number, "malformed_row", "a stray carriage return or line end", text)
-        for number, text in stray
+        for number, text in line_ends.stray
     }
-    for number, text in files.trailing_field_lines(
-        source.read_path, detected.delimiter, n_fields, quote
-    ):
-        n_found = len(next(csv.reader([text], delimiter=detected.delimiter)))
-        detail = f"{n_found} fields, the header has {n_fields} (extra empty fields)"
-        screened.setdefault(number, (number, "wrong_column_count", detail, text))
+    for number, text, n_found in found.extra_fields:
+        wide = n_found >= n_fields + files.WIDE_LINE_EXTRA_FIELDS
+        detail = f"{n_found} fields, the header has {n_fields}"
+        screened.setdefault(
+            number,
+            (
+                number,
+                "wrong_column_count",
+                detail + ("" if wide else " (extra empty fields)"),
+                text,
+            ),
+        )
     source.screened = sorted(screened.values())
-    if screened or blank:
+    if screened or line_ends.blank or line_ends.header_length is not None:
         screened_path = tmp / "screened.csv"
-        files.blank_out_lines(source.read_path, screened_path, set(screened) | blank)
+        files.blank_out_lines(
+            source.read_path,
+            screened_path,
+            set(screened) | line_ends.blank,
+            line_ends.header_length,
+        )
         source.read_path = screened_path
 
 
@@ -179,7 +193,13 @@ def count_records(con, source: Source) -> int:
 def fix_line_numbers(con, source: Source) -> None:
     """Staged line numbers assume no line was skipped; shift them past the rejected and blank
     lines before each row."""
-    rejected = [r[0] for r in con.execute("SELECT DISTINCT line_number FROM rejects").fetchall()]
+    # A row rejected at line 1 sat behind the header on its line: no line skipped.
+    rejected = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT line_number FROM rejects WHERE line_number > 1"
+        ).fetchall()
+    ]
     offset = source.line_offset
     blank = [b - offset for b in source.fingerprint.blank_lines if b > offset]
     if (
