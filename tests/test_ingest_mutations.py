@@ -15,7 +15,7 @@ from conftest import VALID
 from delegation_reports.cli import main
 from delegation_reports.ingest.pipeline import REASONS, ingest_file
 from delegation_reports.warehouse import connect
-from mutations import FAMILIES, WIDE_COLUMNS, mutate
+from mutations import FAMILIES, mutate
 
 pytestmark = pytest.mark.slow
 
@@ -26,37 +26,28 @@ INPUTS = {
     "m365-api": "m365_api.jsonl",
     "m365-purview": "m365_purview_new_header.csv",
 }
-# Inputs the CSV loader reads with DuckDB's read_csv; the others are read by the Microsoft 365
-# adapter in Python.
-DUCKDB_CSV = {"audit", "delegations", "fr-journal-acces"}
 # Seeds per (family, input): 9 light families x 5 inputs x 7 seeds, plus the 10 MB and
-# 100,000-column families once per input: 327 mutations.
+# 100,000-column families once per input: 325 mutations.
 HEAVY = {"huge_field", "wide_line"}
 SEEDS = 7
-# NOTE: read_csv with store_rejects keeps one reject row per column beyond the header and
-# takes time quadratic in their number (20,000 extra columns: 14 s; 100,000: minutes), so a
-# 100,000-column line in a canonical CSV stalls the load. Listed, not hidden: the CSV inputs run
-# the family at 2,000 columns until the loader guards against such lines.
-WIDE_IN_DUCKDB = 2_000
-KNOWN = {
-    ("wide_line", name): (
-        f"a {WIDE_COLUMNS:,}-column line makes DuckDB's read_csv (store_rejects) run for "
-        "minutes: one reject row per extra column, quadratic"
-    )
-    for name in DUCKDB_CSV
+# Every delimited input, for the line-end family: each seed must load, never refuse the file.
+DELIMITED = {
+    "audit": "audit.csv",
+    "delegations": "delegations.csv",
+    "fr-journal-acces": "fr_journal_acces.csv",
+    "fr-delegations": "fr_delegations.csv",
+    "roster": "roster.csv",
+    "snapshot": "snapshot.csv",
+    "directory": "Extraction_Correspondance_MSSante_202604010830.txt",
+    "m365-purview": "m365_purview_new_header.csv",
 }
+LINE_END_SEEDS = 40
 
 
 def _cases():
     for family in FAMILIES:
         for name in INPUTS:
-            marks = []
-            if (family, name) in KNOWN:
-                marks.append(pytest.mark.skip(reason=KNOWN[(family, name)]))
-            yield pytest.param(family, name, id=f"{family}-{name}", marks=marks)
-        if family == "wide_line":
-            for name in sorted(DUCKDB_CSV):
-                yield pytest.param(family, name, id=f"wide_line_{WIDE_IN_DUCKDB}-{name}")
+            yield pytest.param(family, name, id=f"{family}-{name}")
 
 
 def _check(result, path) -> None:
@@ -71,13 +62,12 @@ def _check(result, path) -> None:
 
 @pytest.mark.parametrize(("family", "name"), list(_cases()))
 def test_mutated_inputs_load_or_fail_clearly(family, name, tmp_path):
-    options = {"columns": WIDE_IN_DUCKDB} if family == "wide_line" and name in DUCKDB_CSV else {}
     original = (VALID / INPUTS[name]).read_bytes()
     con = connect(tmp_path / "w.duckdb")
     try:
         for seed in range(1 if family in HEAVY else SEEDS):
             path = tmp_path / f"{family}-{seed}-{INPUTS[name]}"
-            path.write_bytes(mutate(original, family, seed, **options))
+            path.write_bytes(mutate(original, family, seed))
             result = ingest_file(con, path, operator="Fuzz")
             _check(result, path)
             reasons = {
@@ -92,6 +82,53 @@ def test_mutated_inputs_load_or_fail_clearly(family, name, tmp_path):
             path.unlink()
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("name", sorted(DELIMITED))
+def test_mixed_line_ends_quarantine_lines_never_the_file(name, tmp_path):
+    """Stray carriage returns, CRLF and LF lines mixed, lines ending in a bare carriage return
+    (the header's too), blank CRLF lines: the file loads, each damaged line is quarantined at
+    its physical line (line 1 for rows behind a header's bare carriage return)."""
+    original = (VALID / DELIMITED[name]).read_bytes()
+    con = connect(tmp_path / "w.duckdb")
+    try:
+        for seed in range(LINE_END_SEEDS):
+            data = mutate(original, "cr_lf_mix", seed)
+            path = tmp_path / f"{seed}-{DELIMITED[name]}"
+            path.write_bytes(data)
+            result = ingest_file(con, path, operator="Fuzz")
+            header = data.split(b"\n", 1)[0].rstrip(b"\r")
+            if name == "m365-purview" and b"\r" in header and result.status == "failed":
+                # KNOWN: the Microsoft 365 adapter reads a Purview header holding a bare
+                # carriage return inside a name as two lines: an unknown format.
+                assert result.message.startswith(f"{path}: unknown format"), result.message
+                continue
+            # A small file may come out of two seeds the same: loaded once.
+            assert result.status in ("loaded", "unchanged"), (seed, result.message)
+            _check(result, path)
+            if name == "m365-purview":
+                continue  # the adapter quarantines a record as its AuditData, not its line
+            lines = data.split(b"\n")
+            for line_number, raw_text in con.execute(
+                "SELECT line_number, raw_text FROM quarantine WHERE file_sha256 = ?",
+                [result.sha256],
+            ).fetchall():
+                shown = [text.replace("\r", "") for text in _shown(lines[line_number - 1])]
+                assert any(raw_text.replace("\r", "") in text for text in shown), (
+                    seed,
+                    line_number,
+                    raw_text,
+                )
+    finally:
+        con.close()
+
+
+def _shown(line: bytes) -> list[str]:
+    """A line as the quarantine may show it: UTF-8 with bad bytes escaped, or Windows-1252."""
+    return [
+        line.decode("utf-8", errors="backslashreplace"),
+        line.decode("cp1252", errors="replace"),
+    ]
 
 
 @pytest.mark.parametrize("family", sorted(set(FAMILIES) - HEAVY))

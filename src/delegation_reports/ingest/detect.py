@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputFileError, UnknownFormat
+from ..errors import InputFileError, UnknownFormat, UserError
 from . import dovecot, files, m365
 from .content import is_content_column
 from .kinds import AUDIT, DIRECTORY, DIRECTORY_COLUMNS, KINDS
@@ -96,6 +96,8 @@ class Detected:
     skip_lines: int = 0
     # One JSON document (an array, or a wrapper object's list) rather than JSON Lines.
     json_document: bool = False
+    # The header line holds carriage returns that are not its line end: read without them.
+    header_without_cr: bool = False
 
     @property
     def format_name(self) -> str:
@@ -199,19 +201,41 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
     if profile:
         layout = find_profile(profile)
         text, skip_lines = files.without_type_line(files.decode_head(head, layout.encoding))
-        header = files.parse_header(files.first_line(text), layout.delimiter)
-        detected = _build(layout, header, layout.delimiter)
-        detected.skip_lines = skip_lines
-        missing = _missing(layout, detected.positions)
-        if missing:
-            raise UnknownFormat(
-                f"{path}: header does not match profile {layout.name}: missing columns {missing}"
-            )
+        detected = _with_header_repaired(path, text, lambda t: _profile_text(path, t, layout))
+    else:
+        text, skip_lines = files.without_type_line(files.decode_head(head))
+        detected = _with_header_repaired(path, text, lambda t: _detect_text(path, t, fmt))
+    detected.skip_lines = skip_lines
+    return detected
+
+
+def _with_header_repaired(path: Path, text: str, read) -> Detected:
+    """``read(text)``; when the header is not recognised and its line holds carriage returns
+    that are not its line end, the same without them (a delimited file only)."""
+    try:
+        return read(text)
+    except UnknownFormat:
+        repaired = files.without_bare_cr_in_header(text)
+        if repaired is None:
+            raise
+        try:
+            detected = read(repaired)
+        except UserError:
+            detected = None
+        if detected is None or detected.layout.container not in ("csv", "directory"):
+            raise
+        detected.header_without_cr = True
         return detected
 
-    text, skip_lines = files.without_type_line(files.decode_head(head))
-    detected = _detect_text(path, text, fmt)
-    detected.skip_lines = skip_lines
+
+def _profile_text(path: Path, text: str, layout: Layout) -> Detected:
+    header = files.parse_header(files.first_line(text), layout.delimiter)
+    detected = _build(layout, header, layout.delimiter)
+    missing = _missing(layout, detected.positions)
+    if missing:
+        raise UnknownFormat(
+            f"{path}: header does not match profile {layout.name}: missing columns {missing}"
+        )
     return detected
 
 

@@ -402,17 +402,19 @@ class StrayLineEnds:
     stray: list[tuple[int, str]]
     # Lines with nothing but line ends, to skip like any blank line.
     blank: set[int]
-    # When the header line holds a bare carriage return, the header's length before it: the
-    # rest of that line (rows behind the carriage return) is in ``stray`` as line 1.
-    header_length: int | None = None
+    # When the header line holds a bare carriage return, the header the reader must read
+    # instead (without its line end).
+    header: bytes | None = None
 
 
-def stray_line_end_lines(path: Path, quote: str) -> StrayLineEnds:
+def stray_line_end_lines(path: Path, quote: str, *, join_header: bool = False) -> StrayLineEnds:
     """Lines whose line end differs from the header's (a CRLF line or a bare carriage return
     in an LF file, an LF line in a CRLF file), outside quoted values. The CSV reader refuses the
     whole file for one of them. A header that ends with a bare carriage return (``header\\r``
     then rows) is cut there: the rows behind it on its line are a stray line numbered 1; the
-    file's line end is the one that ends that line.
+    file's line end is the one that ends that line. With ``join_header`` (detection read the
+    header without its carriage returns, see ``without_bare_cr_in_header``), the header is
+    that line without them and nothing of it is quarantined.
     """
     crlf_file = _header_ends_with_crlf(path)
     found = StrayLineEnds([], set())
@@ -423,12 +425,14 @@ def stray_line_end_lines(path: Path, quote: str) -> StrayLineEnds:
             body = line.rstrip(b"\r\n")
             ends_crlf = line.endswith(b"\r\n")
             if number == 1:
-                found.header_length = _bare_cr_in_header(line, quote_byte)
-                if found.header_length is not None:
-                    rest = line[found.header_length + 1 :].rstrip(b"\r\n")
+                cut = _bare_cr_in_header(line, quote_byte)
+                if cut is not None and join_header:
+                    body = found.header = body.replace(b"\r", b"")
+                elif cut is not None:
+                    rest = line[cut + 1 :].rstrip(b"\r\n")
                     if rest.strip(b"\r"):
                         found.stray.append((1, _shown_line(rest.lstrip(b"\r"))))
-                    body = line[: found.header_length]
+                    body = found.header = line[:cut]
             outside = _outside_quotes(body, quote_byte, inside)
             if quote_byte:
                 inside = inside != bool(body.count(quote_byte) % 2)
@@ -461,6 +465,17 @@ def _bare_cr_in_header(line: bytes, quote: bytes) -> int | None:
             return position
         position = core.find(b"\r", position + 1)
     return None
+
+
+def without_bare_cr_in_header(text: str) -> str | None:
+    """``text`` (a file's first lines) without the carriage returns inside its first line, when
+    there are any: a header damaged by one (``event_id,occ\\rurred_at``) may read as a known
+    header once they are gone."""
+    first, newline, rest = text.partition("\n")
+    core = first.rstrip("\r")
+    if not newline or "\r" not in core:
+        return None
+    return core.replace("\r", "") + first[len(core) :] + newline + rest
 
 
 def _header_ends_with_crlf(path: Path) -> bool:
@@ -498,16 +513,16 @@ def copy_without_first_lines(source: Path, target: Path, n_lines: int) -> None:
 
 
 def blank_out_lines(
-    source: Path, target: Path, line_numbers: set[int], header_length: int | None = None
+    source: Path, target: Path, line_numbers: set[int], header: bytes | None = None
 ) -> None:
     """Copy ``source`` with the given lines emptied (each keeps a line end, the header's kind,
     so every other line keeps its number and the CSV reader skips them). With
-    ``header_length``, the header line keeps only its first bytes, then its line end."""
+    ``header``, the header line is that text, then its line end."""
     blank = b"\r\n" if _header_ends_with_crlf(source) else b"\n"
     with source.open("rb") as src, target.open("wb") as dst:
         for number, line in enumerate(src, start=1):
-            if number == 1 and header_length is not None:
-                line = line[:header_length] + (blank if line.endswith(b"\n") else b"")
+            if number == 1 and header is not None:
+                line = header + (blank if line.endswith(b"\n") else b"")
             elif number in line_numbers:
                 line = blank if line.endswith(b"\n") else b""
             dst.write(line)

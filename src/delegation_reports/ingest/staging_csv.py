@@ -50,7 +50,9 @@ def screen_lines(source: Source, tmp: Path) -> None:
     found = files.screen(source.read_path, detected.delimiter, n_fields, quote)
     line_ends = files.StrayLineEnds([], set())
     if not found.line_ends_consistent:
-        line_ends = files.stray_line_end_lines(source.read_path, quote)
+        line_ends = files.stray_line_end_lines(
+            source.read_path, quote, join_header=detected.header_without_cr
+        )
     screened = {
         number: (number, "malformed_row", "a stray carriage return or line end", text)
         for number, text in line_ends.stray
@@ -68,13 +70,13 @@ def screen_lines(source: Source, tmp: Path) -> None:
             ),
         )
     source.screened = sorted(screened.values())
-    if screened or line_ends.blank or line_ends.header_length is not None:
+    if screened or line_ends.blank or line_ends.header is not None:
         screened_path = tmp / "screened.csv"
         files.blank_out_lines(
             source.read_path,
             screened_path,
             set(screened) | line_ends.blank,
-            line_ends.header_length,
+            line_ends.header,
         )
         source.read_path = screened_path
 
