@@ -214,3 +214,103 @@ def test_deeply_nested_json_quarantines_its_record_and_later_files_still_load(co
         "malformed_row",
         "JSON nested too deep",
     )
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_rows_behind_a_header_ending_in_a_bare_carriage_return_are_line_1(con, tmp_path, line_end):
+    behind = [csv_line(audit_fields("E-1")), csv_line(audit_fields("E-2"))]
+    lines = [
+        "\r".join([csv_line(AUDIT_COLUMNS), *behind]),
+        csv_line(audit_fields("E-3")),
+        "",
+        _bad("B-1"),
+        csv_line(audit_fields("E-4")),
+    ]
+    path = write_lines(tmp_path / "header_cr.csv", lines, line_end=line_end)
+
+    result = ingest(con, path)
+
+    assert result.status == "loaded"
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 2, 2)
+    assert [(r["line_number"], r["reason"], r["raw_text"]) for r in quarantined(con)] == [
+        (1, "malformed_row", "\r".join(behind)),
+        (4, "unknown_action", _bad("B-1")),
+    ]
+    assert _event_ids(con) == ["E-3", "E-4"]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("position", [1, 20, -1])
+def test_a_carriage_return_inside_the_header_is_left_out(con, tmp_path, line_end, position):
+    header = csv_line(AUDIT_COLUMNS)
+    lines = [
+        header[:position] + "\r" + header[position:],
+        csv_line(audit_fields("E-1")),
+        _bad("B-1"),
+        "",
+        csv_line(audit_fields("E-2")),
+        _bad("B-2"),
+    ]
+    path = write_lines(tmp_path / "header_inner_cr.csv", lines, line_end=line_end)
+
+    result = ingest(con, path)
+
+    assert result.status == "loaded", result.message
+    assert [(r["line_number"], r["raw_text"]) for r in quarantined(con)] == [
+        (3, _bad("B-1")),
+        (6, _bad("B-2")),
+    ]
+    assert _event_ids(con) == ["E-1", "E-2"]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_a_bare_carriage_return_in_a_crlf_or_lf_file_quarantines_its_line(con, tmp_path, line_end):
+    row = csv_line(audit_fields("E-2"))
+    lines = [
+        csv_line(AUDIT_COLUMNS),
+        csv_line(audit_fields("E-1")),
+        row[:12] + "\r" + row[12:],
+        "",
+        _bad("B-1"),
+        csv_line(audit_fields("E-3")),
+    ]
+    path = write_lines(tmp_path / "inner_cr.csv", lines, line_end=line_end)
+
+    ingest(con, path)
+
+    assert [(r["line_number"], r["reason"]) for r in quarantined(con)] == [
+        (3, "malformed_row"),
+        (5, "unknown_action"),
+    ]
+    assert _event_ids(con) == ["E-1", "E-3"]
+
+
+def test_a_last_line_ending_in_a_bare_carriage_return_in_an_lf_file(con, tmp_path):
+    last = _bad("B-2")
+    lines = [csv_line(AUDIT_COLUMNS), csv_line(audit_fields("E-1")), _bad("B-1"), "", last]
+    path = tmp_path / "last_cr.csv"
+    path.write_bytes(("\n".join(lines) + "\r").encode())
+
+    result = ingest(con, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 1, 2)
+    assert [(r["line_number"], r["reason"]) for r in quarantined(con)] == [
+        (3, "unknown_action"),
+        (5, "malformed_row"),
+    ]
+
+
+@pytest.mark.parametrize("tail", ["\r", "\n\r"], ids=["cr-only-file", "lf-file-ending-in-cr"])
+def test_carriage_returns_that_end_lines_harmlessly_load(con, tmp_path, tail):
+    lines = [csv_line(AUDIT_COLUMNS), csv_line(audit_fields("E-1")), csv_line(audit_fields("E-2"))]
+    path = tmp_path / "harmless_cr.csv"
+    separator = "\r" if tail == "\r" else "\n"
+    path.write_bytes((separator.join(lines) + tail).encode())
+
+    result = ingest(con, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 2, 0)
+
+
+def _event_ids(con) -> list[str]:
+    return sorted(e for (e,) in con.execute("SELECT event_id FROM audit_event").fetchall())

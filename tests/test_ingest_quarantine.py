@@ -15,6 +15,7 @@ from conftest import (
     AUDIT_COLUMNS,
     INVALID,
     TESTS,
+    VALID,
     audit_fields,
     audit_record,
     csv_line,
@@ -24,6 +25,7 @@ from conftest import (
     quarantined,
     write_lines,
 )
+from delegation_reports.ingest.files import WIDE_LINE_EXTRA_FIELDS
 from delegation_reports.ingest.pipeline import REASONS
 from delegation_reports.status import warehouse_status
 from delegation_reports.warehouse import opened
@@ -43,6 +45,21 @@ def _hundred_thousand_commas(tmp_path: Path) -> Path:
     lines.append(csv_line(audit_fields("QX-1")) + "," * 100_000)
     lines.append(csv_line(audit_fields("E-2")))
     return write_lines(tmp_path / "audit_hundred_thousand_commas.csv", lines, line_end="\r\n")
+
+
+def _hundred_thousand_fields(tmp_path: Path) -> Path:
+    lines = [csv_line(AUDIT_COLUMNS), csv_line(audit_fields("E-1"))]
+    lines.append(",".join(["QX-1", *["v"] * 99_999]))
+    lines.append(csv_line(audit_fields("E-2")))
+    return write_lines(tmp_path / "audit_hundred_thousand_fields.csv", lines)
+
+
+def _hundred_thousand_fields_french_profile(tmp_path: Path) -> Path:
+    lines = (VALID / "fr_journal_acces.csv").read_bytes().split(b"\n")
+    lines.insert(2, b";".join([b"QX-1", *[b"v\xe9"] * 99_999]))
+    path = tmp_path / "fr_journal_acces_hundred_thousand_fields.csv"
+    path.write_bytes(b"\n".join(lines))
+    return path
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,8 @@ CASES = [
     Case("wrong_column_count", "audit_wrong_column_count.csv"),
     Case("wrong_column_count", "audit_trailing_empty_fields.csv"),
     Case("wrong_column_count", _hundred_thousand_commas),
+    Case("wrong_column_count", _hundred_thousand_fields),
+    Case("wrong_column_count", _hundred_thousand_fields_french_profile, "cp1252"),
     Case("malformed_row", "audit_malformed_row.csv"),
     Case("malformed_row", "audit_malformed_row.jsonl"),
     Case("undecodable_bytes", "audit_undecodable_bytes.csv"),
@@ -117,6 +136,29 @@ def test_each_reason_is_quarantined_with_its_line_and_raw_text(con, tmp_path, ca
         assert "\\x92" in row["raw_text"]
     else:
         assert row["raw_text"] == raw_line.decode(case.encoding)
+
+
+@pytest.mark.parametrize(
+    "extra", [WIDE_LINE_EXTRA_FIELDS - 1, WIDE_LINE_EXTRA_FIELDS, 100_000 - len(AUDIT_COLUMNS)]
+)
+def test_a_line_with_thousands_of_fields_is_one_row_quarantined_at_its_line(con, tmp_path, extra):
+    wide = ",".join(["QX-1", *["v"] * (len(AUDIT_COLUMNS) + extra - 1)])
+    bad = csv_line(audit_fields("B-1", action="fly"))
+    lines = [csv_line(AUDIT_COLUMNS), csv_line(audit_fields("E-1")), "", wide, bad]
+    path = write_lines(tmp_path / "wide.csv", [*lines, csv_line(audit_fields("E-2"))])
+
+    result = ingest(con, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 2, 2)
+    rows = quarantined(con)
+    assert [(r["line_number"], r["reason"]) for r in rows] == [
+        (4, "wrong_column_count"),
+        (5, "unknown_action"),
+    ]
+    assert [r["raw_text"] for r in rows] == [wide, bad]
+    if extra >= WIDE_LINE_EXTRA_FIELDS:
+        n_fields = len(AUDIT_COLUMNS) + extra
+        assert rows[0]["detail"] == f"{n_fields} fields, the header has {len(AUDIT_COLUMNS)}"
 
 
 def test_every_reason_has_a_case():

@@ -210,22 +210,30 @@ def detect(path: Path, fmt: str = "auto", profile: str | None = None) -> Detecte
 
 
 def _with_header_repaired(path: Path, text: str, read) -> Detected:
-    """``read(text)``; when the header is not recognised and its line holds carriage returns
-    that are not its line end, the same without them (a delimited file only)."""
+    """``read(text)``, unless the header line holds carriage returns that are not its line end
+    and reads better without them: a carriage return inside a name (``occ\\rurred_at``) leaves
+    columns out of the header cut at it, while one ending the header (rows behind it) would
+    merge a row into the header. Only for a delimited file."""
     try:
-        return read(text)
-    except UnknownFormat:
-        repaired = files.without_bare_cr_in_header(text)
-        if repaired is None:
-            raise
+        detected, error = read(text), None
+    except UnknownFormat as exc:
+        detected, error = None, exc
+    repaired = files.without_bare_cr_in_header(text)
+    if repaired is not None:
         try:
-            detected = read(repaired)
+            joined = read(repaired)
         except UserError:
-            detected = None
-        if detected is None or detected.layout.container not in ("csv", "directory"):
-            raise
-        detected.header_without_cr = True
-        return detected
+            joined = None
+        if (
+            joined is not None
+            and joined.layout.container in ("csv", "directory")
+            and (detected is None or len(joined.positions) > len(detected.positions))
+        ):
+            joined.header_without_cr = True
+            return joined
+    if detected is None:
+        raise error
+    return detected
 
 
 def _profile_text(path: Path, text: str, layout: Layout) -> Detected:
