@@ -33,6 +33,7 @@ from .analysis.models import refresh as refresh_models
 from .errors import UserError
 from .ingest.detect import FORMAT_CHOICES
 from .ingest.pipeline import REASONS, FileResult, ingest_paths
+from .integrity import verify as verify_lib
 from .reports.runner import ASSET_CHOICES, run_monthly
 from .warehouse import DB_ENV, default_db_path, opened
 
@@ -337,6 +338,40 @@ def _print_records(rows: list[dict], as_json: bool, *, empty, title, columns, ce
     for row in rows:
         table.add_row(*cells(row))
     console.print(table)
+
+
+@main.command()
+@db_option
+@click.option(
+    "--sources",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder holding the files loaded (repeatable): each must match its manifest entry.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(db, sources, as_json):
+    """Check that the warehouse still holds what was loaded: the hash chain of manifest
+    entries, review decisions and purges, and the digest of every file's rows; exit 1 when
+    something no longer matches.
+
+    Example: delegation-reports verify --sources exports/
+    """
+    with opened(db or default_db_path(), read_only=True) as con:
+        result = verify_lib.verify(con, list(sources))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        console = _console()
+        for problem in result.problems:
+            console.print(f"{problem.scope}: {escape(problem.text)}")
+        if result.sources_not_found:
+            console.print(
+                f"{len(result.sources_not_found)} loaded file(s) not found under --sources: "
+                + escape(", ".join(result.sources_not_found[:10]))
+                + (" …" if len(result.sources_not_found) > 10 else "")
+            )
+        console.print(escape(result.verdict))
+    sys.exit(0 if result.ok else 1)
 
 
 @main.command()
