@@ -33,6 +33,8 @@ from .analysis.models import refresh as refresh_models
 from .errors import UserError
 from .ingest.detect import FORMAT_CHOICES
 from .ingest.pipeline import REASONS, FileResult, ingest_paths
+from .integrity import retention
+from .integrity import verify as verify_lib
 from .reports.runner import ASSET_CHOICES, run_monthly
 from .warehouse import DB_ENV, default_db_path, opened
 
@@ -221,14 +223,17 @@ def _print_results(console: Console, results: list[FileResult]) -> None:
 @main.command()
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(db, as_json):
+@config_option
+def status(db, as_json, config):
     """What the warehouse holds: rows and coverage per operator and kind, quarantine by
     reason, files ingested.
 
     Example: delegation-reports status --json
     """
+    months = retention.retention_months(load_config(config))
     with opened(db or default_db_path(), read_only=True) as con:
         report = status_lib.warehouse_status(con)
+        report["retention"] = retention.retention_status(con, months)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str))
         return
@@ -284,10 +289,29 @@ def status(db, as_json):
                 "yes" if row["loaded_since"] else "no",
             )
         console.print(table)
+    _print_retention(console, report["retention"])
     for warning in report["warnings"]:
         console.print(f"[bold]Note:[/bold] {escape(warning)}")
     for late in report["late_findings"]:
         console.print(f"[bold]Findings changed after a report:[/bold] {escape(late['text'])}")
+
+
+def _print_retention(console: Console, state: dict) -> None:
+    oldest = state["oldest_trace_at"]
+    line = f"Retention: {state['retention_months']} months; oldest trace: " + (
+        _fmt_ts(oldest) + " UTC" if oldest else "none"
+    )
+    if state["next_purge_due_on"]:
+        due = state["next_purge_due_on"]
+        line += (
+            f"; purge overdue since {due} (delegation-reports purge)"
+            if state["purge_overdue"]
+            else f"; next purge due on {due}"
+        )
+    last = state["last_purge"]
+    if last:
+        line += f"; last purge {_fmt_ts(last['performed_at'])} UTC (before {last['purged_before']:%Y-%m})"
+    console.print(line)
 
 
 @main.command()
@@ -337,6 +361,98 @@ def _print_records(rows: list[dict], as_json: bool, *, empty, title, columns, ce
     for row in rows:
         table.add_row(*cells(row))
     console.print(table)
+
+
+@main.command()
+@db_option
+@click.option(
+    "--sources",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder holding the files loaded (repeatable): each must match its manifest entry.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(db, sources, as_json):
+    """Check that the warehouse still holds what was loaded: the hash chain of manifest
+    entries, review decisions and purges, and the digest of every file's rows; exit 1 when
+    something no longer matches.
+
+    Example: delegation-reports verify --sources exports/
+    """
+    with opened(db or default_db_path(), read_only=True) as con:
+        result = verify_lib.verify(con, list(sources))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        console = _console()
+        for problem in result.problems:
+            console.print(f"{problem.scope}: {escape(problem.text)}")
+        if result.sources_not_found:
+            console.print(
+                f"{len(result.sources_not_found)} loaded file(s) not found under --sources: "
+                + escape(", ".join(result.sources_not_found[:10]))
+                + (" …" if len(result.sources_not_found) > 10 else "")
+            )
+        console.print(escape(result.verdict))
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@db_option
+@click.option(
+    "--before",
+    default=None,
+    help="Purge traces before this month, YYYY-MM (default: what retention_months no longer keeps).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.option(
+    "--delegations", is_flag=True, help="Also remove delegation history before that month."
+)
+@click.option(
+    "--force", is_flag=True, help="Allow a retention outside 6 to 12 months (needs --reason)."
+)
+@click.option("--reason", default=None, help="Why the purge is forced (recorded).")
+@click.option("--by", "by", default=None, help="Who runs the purge (default: the system user).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@config_option
+def purge(db, before, dry_run, delegations, force, reason, by, as_json, config):
+    """Remove traces older than the retention (audit events, their quarantined lines, the
+    months' summaries and findings), in one transaction recorded in the warehouse's chain.
+
+    Example: delegation-reports purge --dry-run
+    """
+    if force and not (reason or "").strip():
+        raise click.UsageError("--force needs --reason: it is recorded with the purge")
+    if reason and not force:
+        raise click.UsageError("--reason goes with --force")
+    months = retention.retention_months(load_config(config))
+    with opened(db or default_db_path(), create=False) as con:
+        result = retention.purge(
+            con,
+            months=months,
+            before=Month.parse(before) if before else None,
+            delegations=delegations,
+            dry_run=dry_run,
+            force_reason=reason if force else None,
+            by=by,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return
+    console = _console()
+    table = Table(title=f"{'Would purge' if dry_run else 'Purged'}: before {result.purged_before}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in sorted(result.row_counts.items()):
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+    if dry_run:
+        click.echo(f"dry run: {result.total:,} row(s) of traces would be removed; nothing changed")
+    else:
+        click.echo(
+            f"purge {result.purge_id}: {result.total:,} row(s) of traces removed by "
+            f"{result.performed_by}, recorded in the chain (head {result.head})"
+        )
 
 
 @main.command()

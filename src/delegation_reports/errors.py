@@ -21,3 +21,8 @@ class InputFileError(UserError):
 
 class ProfileError(UserError):
     """Raised when an operator profile is missing or invalid."""
+
+
+class ChainBroken(UserError):
+    """Raised when the quick check of the warehouse's hash chain fails: its head does not
+    match its last link, or links are missing (see docs/integrity.md)."""

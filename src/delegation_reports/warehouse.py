@@ -80,9 +80,15 @@ def connect(
         con.execute("SET enable_progress_bar = false")
     con.execute("SET memory_limit = ?", [os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_LIMIT)])
     if not read_only:
+        from .integrity import chain
+
         with transaction(con):
+            sealed = chain.has_chain(con)
             for statement in sql_statements("warehouse/schema.sql"):
                 con.execute(statement)
+            if not sealed:
+                # A warehouse made before the chain existed: what it holds is sealed now.
+                chain.seal_existing(con)
     for statement in sql_statements("ingest/macros.sql"):
         con.execute(statement)
     return con

@@ -73,7 +73,9 @@ class AnalysisConfig:
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.data, sort_keys=True).encode()).hexdigest()[:16]
+        """What the findings depend on in the configuration (the retention is not)."""
+        rules = {k: v for k, v in self.data.items() if k != "retention_months"}
+        return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:16]
 
     def for_practice(self, practice_id: str | None) -> dict:
         """Settings of one practice: its overrides merged over the defaults."""
@@ -168,7 +170,9 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
     """Check one level of settings: the whole file (``where`` empty) or a practice's overrides.
     Whatever would be silently ignored (a misspelt key, a setting the SQL reads once for every
     practice) is refused."""
-    known = {"opening_hours", "rules"} | (set() if where else {"system_actors", "practices"})
+    known = {"opening_hours", "rules"} | (
+        set() if where else {"system_actors", "practices", "retention_months"}
+    )
     unknown = set(settings) - known
     _check(
         not unknown,
@@ -177,6 +181,14 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
     )
     for key in ("opening_hours", "rules", "practices"):
         _check(isinstance(settings.get(key, {}), dict), source, f"{where}{key} must be a table")
+    if "retention_months" in settings:
+        months = settings["retention_months"]
+        _check(
+            isinstance(months, int) and not isinstance(months, bool) and months >= 1,
+            source,
+            "retention_months must be a whole number of months (6 to 12; others need "
+            "'purge --force')",
+        )
     if "system_actors" in settings:
         _check(
             isinstance(settings["system_actors"], list)

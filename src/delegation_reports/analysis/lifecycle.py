@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from ..errors import UserError
+from ..integrity import chain
 from ..warehouse import sql_text, transaction
 from .models import Month
 
@@ -73,6 +74,8 @@ def record_decision(
     try:
         with transaction(con):
             rows = _records(con, sql_text("lifecycle/insert_review.sql"), params)
+            if rows:  # each decision is a link of the warehouse's chain
+                chain.append(con, chain.REVIEW, rows[0]["review_id"])
     except duckdb.CatalogException:  # no month was ever built: no finding at all
         rows = []
     if not rows:

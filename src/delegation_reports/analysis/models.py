@@ -224,15 +224,34 @@ def data_months(con) -> list[Month]:
     return [Month.parse(r[0]) for r in rows]
 
 
+def purged_before(con) -> datetime | None:
+    """The first instant of the traces kept by the latest retention purge (none: no purge)."""
+    try:
+        return con.execute("SELECT max(cutoff_at) FROM purge_record").fetchone()[0]
+    except duckdb.CatalogException:  # a warehouse not yet opened by a version that purges
+        return None
+
+
+def _first_kept_month(con) -> date | None:
+    cutoff = purged_before(con)
+    return cutoff.astimezone(PARIS).date() if cutoff else None
+
+
 def require_traces(con, month: Month) -> None:
-    """Refuse a month the audit traces do not cover (from the manifest), naming the range they
-    do: a month without traces would read as a month without findings."""
+    """Refuse a month the audit traces do not cover (from the manifest, less what a purge
+    removed), naming the range they do: a month without traces would read as a month without
+    findings."""
     lo, hi = con.execute(
         "SELECT min(covered_from_at), max(covered_to_at) FROM ingest_file "
         "WHERE kind = 'audit' AND covered_from_at IS NOT NULL"
     ).fetchone()
     if lo is None:
         raise UserError("the warehouse holds no audit traces yet: ingest an audit export first")
+    kept = _first_kept_month(con)
+    if kept and month.first_day < kept:
+        raise UserError(
+            f"no traces for {month}: traces before {kept:%Y-%m} were purged (retention)"
+        )
     first, last = (Month(d.year, d.month) for d in (lo.astimezone(PARIS), hi.astimezone(PARIS)))
     if not first.first_day <= month.first_day <= last.first_day:
         raise UserError(f"no traces for {month}: the warehouse's traces cover {first} to {last}")
@@ -385,15 +404,18 @@ def _marts_digest() -> str:
 
 def _audit_files_by_month(con) -> dict[date, str]:
     """For each month (Paris) holding audit events, the audit files that loaded some, from the
-    manifest: a month's marts are rebuilt when this list changes."""
+    manifest (months a purge removed left out): a month's marts are rebuilt when this list
+    changes."""
     files: dict[date, list[int]] = {}
     rows = con.execute(
         "SELECT file_id, covered_from_at, covered_to_at FROM ingest_file "
         "WHERE kind = 'audit' AND covered_from_at IS NOT NULL ORDER BY file_id"
     ).fetchall()
+    kept = _first_kept_month(con) or date.min
     for file_id, start, end in rows:
         for month in _months_covered(start, end):
-            files.setdefault(month.first_day, []).append(file_id)
+            if month.first_day >= kept:  # months a purge removed hold no traces
+                files.setdefault(month.first_day, []).append(file_id)
     return {day: ",".join(map(str, ids)) for day, ids in files.items()}
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
+from ..integrity import chain, digest
 from ..warehouse import transaction
 from . import files
 from .kinds import Kind
@@ -94,6 +95,8 @@ def record_manifest(
     coverage: tuple,
     kind: str | None = None,
 ) -> None:
+    """Record the file's manifest entry, with the digest of the rows it loaded, and seal it
+    with a link of the warehouse's chain, in the load's transaction."""
     if source.detected.content_columns:
         result.notes.append(
             "message content columns dropped: " + ", ".join(source.detected.content_columns)
@@ -103,8 +106,8 @@ def record_manifest(
         INSERT INTO ingest_file (file_id, path, file_name, size_bytes, sha256, kind, format,
             operator, rows_read, rows_loaded, rows_duplicate, rows_quarantined,
             ignored_columns, dropped_content_columns, covered_from_at, covered_to_at,
-            started_at, ended_at, tool_version, notes, rows_skipped, encoding)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            started_at, ended_at, tool_version, notes, rows_skipped, encoding, rows_digest)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             file_id,
@@ -129,8 +132,10 @@ def record_manifest(
             "; ".join(result.notes) or None,
             result.rows_skipped,
             source.encoding,
+            digest.encode(digest.file_digest(con, file_id)),
         ],
     )
+    chain.append(con, chain.FILE, file_id)
 
 
 def record_failure(con, path: Path, result: FileResult, started: datetime) -> None:

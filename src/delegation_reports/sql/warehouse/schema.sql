@@ -312,3 +312,53 @@ CREATE TABLE IF NOT EXISTS report_run_finding (
     actor              VARCHAR,
     title_fr           VARCHAR NOT NULL
 );
+
+-- The digest of the rows each loaded file contributed to the tables of traces, delegations,
+-- rosters and the directory, and its quarantined rows (see integrity/digest.py): JSON, one
+-- count and one sum of row hashes per table. Part of the manifest entry, so of the chain.
+-- Added after the first release: NULL for files loaded before, which the chain sealed when
+-- the warehouse was first opened by a version that has it.
+ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS rows_digest VARCHAR;
+
+CREATE SEQUENCE IF NOT EXISTS purge_seq START 1;
+
+-- Grain: one row per retention purge (purge_id). Append-only. What was removed (traces before
+-- `purged_before`, the first day of the first month kept, Europe/Paris), under which
+-- retention, by whom, why when forced, how many rows per table (`row_counts`, JSON) and the
+-- digest of the removed rows of each file (`removed`, JSON: file id -> table -> count and
+-- sum, the same digest as the files' `rows_digest`), with `removed_digest`, the sha256 of
+-- that JSON.
+CREATE TABLE IF NOT EXISTS purge_record (
+    purge_id           INTEGER PRIMARY KEY DEFAULT nextval('purge_seq'),
+    purged_before      DATE NOT NULL,
+    cutoff_at          TIMESTAMPTZ NOT NULL,
+    delegations        BOOLEAN NOT NULL,
+    retention_months   INTEGER NOT NULL,
+    forced_reason      VARCHAR,
+    performed_by       VARCHAR NOT NULL,
+    performed_at       TIMESTAMPTZ NOT NULL,
+    row_counts         VARCHAR NOT NULL,
+    removed            VARCHAR NOT NULL,
+    removed_digest     VARCHAR NOT NULL
+);
+
+-- Grain: one row per link of the warehouse's hash chain (seq, from 1). Append-only. Each
+-- manifest entry (`file`), review decision (`review`) and purge (`purge`) gets one, in the
+-- order they happen: `content` is the canonical JSON of its row, `entry_hash` the sha256 of
+-- the link's position, kind, reference, content and the previous link's hash (see
+-- integrity/chain.py and docs/integrity.md).
+CREATE TABLE IF NOT EXISTS chain_entry (
+    seq                INTEGER NOT NULL,
+    entry_kind         VARCHAR NOT NULL,
+    ref_id             INTEGER NOT NULL,
+    content            VARCHAR NOT NULL,
+    previous_hash      VARCHAR NOT NULL,
+    entry_hash         VARCHAR NOT NULL
+);
+
+-- Grain: one row: the number of links and the hash of the last, rewritten with each link:
+-- what the quick check compares with the chain's last link.
+CREATE TABLE IF NOT EXISTS chain_head (
+    n_entries          INTEGER NOT NULL,
+    head_hash          VARCHAR NOT NULL
+);

@@ -28,5 +28,8 @@ LEFT JOIN last_used AS l ON l.mailbox = p.mailbox AND l.actor = p.delegate
 WHERE p.in_force_from_at <= $until_at - to_days(CAST($days AS BIGINT))
   AND p.in_force_until_at >= $until_at
   AND (l.last_at IS NULL OR l.last_at < $until_at - to_days(CAST($days AS BIGINT)))
-  AND (SELECT min(f.covered_from_at) FROM ingest_file AS f WHERE f.kind = 'audit' AND f.operator = p.operator)
+  -- Traces since, from the manifest, less what a purge removed.
+  AND (SELECT greatest(min(f.covered_from_at), (SELECT max(cutoff_at) FROM purge_record))
+       FROM ingest_file AS f WHERE f.kind = 'audit' AND f.operator = p.operator
+       HAVING min(f.covered_from_at) IS NOT NULL)
       <= $until_at - to_days(CAST($days AS BIGINT))

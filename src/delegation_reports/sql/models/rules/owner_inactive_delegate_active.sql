@@ -34,9 +34,10 @@ owner_logins AS (
     SELECT mailbox, last_at FROM owner_before
 ),
 coverage AS (
-    -- How far back each operator's traces go, from the manifest.
-    SELECT operator, min(covered_from_at) AS traced_from
+    -- How far back each operator's traces go, from the manifest, less what a purge removed.
+    SELECT operator, greatest(min(covered_from_at), (SELECT max(cutoff_at) FROM purge_record)) AS traced_from
     FROM ingest_file WHERE kind = 'audit' AND operator IS NOT NULL GROUP BY operator
+    HAVING min(covered_from_at) IS NOT NULL
 ),
 checked AS (
     -- The holder's last activity before the délégataire's day: an ASOF join, not a lookup
