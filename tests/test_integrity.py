@@ -419,3 +419,39 @@ def test_digests_cover_every_column_of_every_table_a_file_loads(con):
             ).fetchall()
         }
         assert columns == {table.file_column, *table.columns}, table.name
+
+
+def test_a_published_head_must_be_a_link_of_the_chain(copy):
+    con = connect(copy, read_only=True)
+    try:
+        published = chain.links(con)[3].entry_hash
+    finally:
+        con.close()
+    runner = CliRunner()
+    ok = runner.invoke(main, ["verify", "--db", str(copy), "--head", published])
+    assert ok.exit_code == 0, ok.output
+    # A rewrite of the whole chain from link 2 on, consistent in itself.
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("UPDATE ingest_file SET notes = 'rewritten' WHERE file_id = 2")
+        rows = con.execute("SELECT * FROM chain_entry ORDER BY seq").fetchall()
+        previous = chain.GENESIS
+        con.execute("DELETE FROM chain_entry")
+        for seq, kind, ref_id, content, _, _ in rows:
+            if ref_id == 2:
+                content = content.replace('"notes":null', '"notes":"rewritten"')
+            new = chain.link_hash(seq, kind, ref_id, content, previous)
+            con.execute(
+                "INSERT INTO chain_entry VALUES (?, ?, ?, ?, ?, ?)",
+                [seq, kind, ref_id, content, previous, new],
+            )
+            previous = new
+        con.execute("UPDATE chain_head SET head_hash = ?", [previous])
+    finally:
+        con.close()
+    assert verified(copy).ok  # consistent in itself: only a published head shows it
+    bad = runner.invoke(main, ["verify", "--db", str(copy), "--head", published])
+    assert bad.exit_code == 1
+    assert f"the published head {published} is no link of this chain" in bad.output
+    wrong = runner.invoke(main, ["verify", "--db", str(copy), "--head", "abc"])
+    assert wrong.exit_code == 2 and "64 hex digits" in wrong.output

@@ -371,16 +371,28 @@ def _print_records(rows: list[dict], as_json: bool, *, empty, title, columns, ce
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A folder holding the files loaded (repeatable): each must match its manifest entry.",
 )
+@click.option(
+    "--head",
+    "heads",
+    multiple=True,
+    help="A chain head published earlier (a report shows the one it rests on; repeatable): "
+    "it must be a link of the chain.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(db, sources, as_json):
+def verify(db, sources, heads, as_json):
     """Check that the warehouse still holds what was loaded: the hash chain of manifest
     entries, review decisions and purges, and the digest of every file's rows; exit 1 when
     something no longer matches.
 
     Example: delegation-reports verify --sources exports/
     """
+    for head in heads:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", head):
+            raise click.BadParameter(
+                f"{head!r} is not a chain head (64 hex digits)", param_hint="--head"
+            )
     with opened(db or default_db_path(), read_only=True) as con:
-        result = verify_lib.verify(con, list(sources))
+        result = verify_lib.verify(con, list(sources), list(heads))
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -292,8 +292,29 @@ def _check_sources(out: Verification, files: dict, folders: list[Path]) -> None:
         )
 
 
-def verify(con: duckdb.DuckDBPyConnection, sources: list[Path] | None = None) -> Verification:
-    """Recompute the chain and every digest; with ``sources``, compare the source files."""
+def _check_published(out: Verification, links: list[chain.Link], heads: list[str]) -> None:
+    """A head published earlier (a report carries the one it was built from) must be the hash
+    of one of the chain's links: otherwise the chain was rewritten since."""
+    known = {link.entry_hash: link.seq for link in links}
+    for head in heads:
+        if head.lower() not in known:
+            out.problems.append(
+                Problem(
+                    "chain",
+                    f"the published head {head} is no link of this chain: the warehouse was "
+                    "rewritten or cut since it was published",
+                    what="unknown-head",
+                )
+            )
+
+
+def verify(
+    con: duckdb.DuckDBPyConnection,
+    sources: list[Path] | None = None,
+    heads: list[str] | None = None,
+) -> Verification:
+    """Recompute the chain and every digest; with ``sources``, compare the source files;
+    with ``heads``, check that each published head is a link of the chain."""
     out = Verification()
     if not chain.has_chain(con):
         n_files = con.execute("SELECT count(*) FROM ingest_file").fetchone()[0]
@@ -313,4 +334,5 @@ def verify(con: duckdb.DuckDBPyConnection, sources: list[Path] | None = None) ->
     _check_rows(con, out, _expected_digests(out, trusted), files)
     if sources:
         _check_sources(out, files, sources)
+    _check_published(out, links, heads or [])
     return out
