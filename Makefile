@@ -43,6 +43,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/analysis.py
 	$(BIN)/python benchmarks/directory.py
 	$(BIN)/python benchmarks/reports.py
+	$(BIN)/python benchmarks/verify.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
