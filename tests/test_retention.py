@@ -323,3 +323,22 @@ def test_nothing_but_the_purge_updates_or_deletes_evidence():
     ]
     assert not unexpected, unexpected
     assert {(where.split(":")[0], statement) for where, statement in found} == allowed
+
+
+def test_the_monthly_report_states_the_retention(path):
+    from delegation_reports.reports.monthly import MonthlyReport
+
+    def method_text() -> str:
+        con = connect(path)
+        try:
+            refresh(con)
+            report = MonthlyReport.from_connection(con, "C52249671000024", Month(2026, 7))
+            return report.section("method")
+        finally:
+            con.close()
+
+    assert "la plus ancienne conservée date du 2 janvier 2026" in method_text()
+    do_purge(path, months=6)
+    text = method_text()
+    assert "Les traces sont conservées 6 mois" in text
+    assert "antérieures au 1 mai 2026 ont été supprimées le" in text

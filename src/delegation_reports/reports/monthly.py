@@ -6,6 +6,7 @@ functions render the report without a notebook (``MonthlyReport.body_html``).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -83,6 +84,7 @@ class MonthlyReport:
     operators: list = field(default_factory=list)
     coverage: tuple | None = None
     hours_text: str = ""
+    retention_text: str = ""
     timeline_html: str | None = None
     heatmap_html: str | None = None
 
@@ -124,6 +126,7 @@ class MonthlyReport:
         report._load_version(con)
         report._load_quality(con, params)
         report.hours_text = _hours_text(con)
+        report.retention_text = retention_text(con)
         return report
 
     def _load_delegations(self, con, params, from_at, until_at) -> None:
@@ -378,6 +381,29 @@ def _hours_text(con) -> str:
         by_day.setdefault(isodow, []).append(f"{opens}–{closes}")
     parts = [f"{labels.WEEKDAYS[d - 1]} {', '.join(r)}" for d, r in sorted(by_day.items())]
     return "; ".join(parts) if parts else "aucun"
+
+
+def retention_text(con) -> str:
+    """What the retention purges removed so far, or the oldest trace kept, in French."""
+    last = None
+    with contextlib.suppress(duckdb.CatalogException):  # not yet opened by a version that purges
+        last = con.execute(
+            "SELECT retention_months, purged_before, performed_at FROM purge_record "
+            "ORDER BY purge_id DESC LIMIT 1"
+        ).fetchone()
+    if last:
+        months, before, at = last
+        return (
+            f"Les traces sont conservées {months} mois : celles antérieures au "
+            f"{labels.long_day_of(before)} ont été supprimées le {labels.long_day(at)}."
+        )
+    oldest = con.execute("SELECT min(occurred_at) FROM audit_event").fetchone()[0]
+    if oldest is None:
+        return "Aucune trace n'a été supprimée au titre de la durée de conservation."
+    return (
+        "Aucune trace n'a encore été supprimée au titre de la durée de conservation ; "
+        f"la plus ancienne conservée date du {labels.long_day(oldest)}."
+    )
 
 
 def page_html(
