@@ -206,7 +206,11 @@ def test_a_changed_link_breaks_the_chain_there(copy):
     )
     result = verified(copy)
     assert result.first_broken_link == 3
-    assert any(p.scope == "chain" and p.what == "changed" for p in result.problems)
+    assert [(p.scope, p.what) for p in result.problems] == [
+        ("chain", "changed"),
+        ("manifest", "changed"),
+    ]
+    assert "link 3 (file 3) was changed" in result.problems[0].text
 
 
 def test_a_relinked_chain_still_breaks_at_the_first_changed_link(copy):
