@@ -24,15 +24,20 @@ REVIEW_RULES = (
 )
 
 
-def window(start: str | None, end: str | None) -> tuple[date, date]:
-    """The history's days: given ones, else the twelve months up to today."""
+def _day(value: str | date | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def window(
+    start: str | date | None, end: str | date | None, last_trace: date | None = None
+) -> tuple[date, date]:
+    """The history's days: given ones, else the twelve months up to the last trace (when
+    known: the history never runs past the data), else up to today."""
     try:
-        last = date.fromisoformat(end) if end else datetime.now(UTC).date()
-        first = (
-            date.fromisoformat(start)
-            if start
-            else (last.replace(day=1) - timedelta(days=335)).replace(day=1)
-        )
+        last = _day(end) or last_trace or datetime.now(UTC).date()
+        first = _day(start) or (last.replace(day=1) - timedelta(days=335)).replace(day=1)
     except ValueError as exc:
         raise UserError(f"invalid date: {exc}; expected YYYY-MM-DD") from None
     if first > last:

@@ -36,7 +36,8 @@ def chromium() -> str:
 
 def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> Path:
     """Print ``html`` to ``pdf``; scripts (the charts) run before printing. Chromium prints to
-    a new temporary file beside ``pdf``, which then replaces it."""
+    a new temporary file beside ``pdf``, which then replaces it: a print that fails or is
+    interrupted (Chromium killed, Ctrl-C, time out) leaves no PDF, whole or partial."""
     with (
         tempfile.TemporaryDirectory(prefix="delegation-pdf-") as profile,
         replacing(pdf) as printed,
@@ -50,7 +51,14 @@ def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> Path:
             f"--print-to-pdf={printed}",
             html.resolve().as_uri(),
         ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise UserError(
+                f"{html.name}: Chromium did not print the PDF within {timeout:.0f} s"
+            ) from None
         if done.returncode != 0 or printed.stat().st_size == 0:
             raise UserError(
                 f"{html.name}: Chromium could not print the PDF ({done.stderr.strip()[-300:]})"
