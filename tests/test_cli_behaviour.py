@@ -15,9 +15,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,15 +47,35 @@ def run(*args) -> object:
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
 def start(*args) -> subprocess.Popen:
     """The command in a process group of its own (as a terminal would run it)."""
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [*CLI, *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
+    _STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running() -> Iterator[None]:
+    """A test that fails half-way leaves no command, server or kernel behind."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            for child in descendants(process.pid):
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def wait_until(condition: Callable[[], object], process: subprocess.Popen | None = None):
@@ -465,3 +487,69 @@ def test_an_ingest_during_a_batch_cannot_change_what_it_reads(world, db_copy, tm
             ).fetchone()[0]
             == 3
         )
+
+
+# ---- lab ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_lab_keeps_its_token_off_command_lines_and_stops_with_its_kernels(world):
+    port = free_port()
+    process = start("lab", "--db", world.db, "--port", port, "--no-browser")
+    url = wait_until(
+        lambda: next((line for line in iter(process.stdout.readline, "") if "token=" in line), ""),
+        process,
+    )
+    token = re.search(r"token=([0-9a-f]+)", url).group(1)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/kernels",
+        data=b"{}",
+        method="POST",
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        assert answer.status == 201
+        kernel_id = json.loads(answer.read())["id"]
+
+    def ready_kernels() -> list[psutil.Process]:
+        # A kernel ready for the analyst listens on its five channels (one still importing
+        # would only be interrupted mid-start).
+        found = running(descendants(process.pid), kernel_id)
+        with contextlib.suppress(psutil.Error):
+            if found and len([c for c in found[0].net_connections() if c.status == "LISTEN"]) >= 5:
+                return found
+        return []
+
+    kernels = wait_until(ready_kernels, process)
+    tree = descendants(process.pid)
+    for p in [psutil.Process(process.pid), *tree]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            assert token not in " ".join(p.cmdline()), p.cmdline()
+    token_files = [
+        Path(p.environ()["JUPYTER_TOKEN_FILE"]) for p in tree if "jupyterlab" in p.cmdline()
+    ]
+    assert token_files and all(f.stat().st_mode & 0o777 == 0o600 for f in token_files)
+    os.kill(process.pid, signal.SIGTERM)
+    code, _, err = finish(process)
+    assert code == 0, err
+    assert "Traceback" not in err, err[err.index("Traceback") - 2000 :]
+    assert_all_gone(tree + kernels)
+    assert not any(f.exists() for f in token_files)
+
+
+def test_lab_on_a_busy_port_says_so_before_any_url(world):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("lab", "--db", world.db, "--port", port, "--no-browser")
+    assert result.exit_code == 1
+    assert "http://" not in result.output
+    assert one_clear_line(result) == (
+        f"Error: port {port} on 127.0.0.1 is already in use: choose another with --port"
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
+import signal
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -975,44 +977,120 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config):
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
 def lab(db, port, no_browser):
     """Start JupyterLab on the project's notebooks, with the warehouse set for
-    ``delegation_reports.explore`` (read-only). Stop it with Ctrl-C.
+    ``delegation_reports.explore`` (read-only). Stop it with Ctrl-C (or SIGTERM): the server
+    and its kernels stop with it.
 
     Example: delegation-reports lab --db out/delegation.duckdb
     """
     import secrets
     import subprocess
+    import tempfile
 
     from .reports.runner import notebooks_dir
 
     path = (db or default_db_path()).resolve()
     if not path.exists():
         raise UserError(f"no warehouse at {path}: run 'delegation-reports ingest' first")
+    _require_free_port(port)
     folder = notebooks_dir()
     token = secrets.token_hex(16)
-    env = dict(os.environ, **{DB_ENV: str(path)})
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        f"--ServerApp.root_dir={folder}",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-    ]
-    if no_browser:
-        command.append("--no-browser")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    click.echo(
-        f"JupyterLab on {folder}, warehouse {path} (read-only through delegation_reports.explore)"
-    )
-    click.echo(f"Open http://127.0.0.1:{port}/lab?token={token}  —  Ctrl-C to stop")
-    try:
-        returncode = subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        returncode = 0
+    # The token goes to the server through a private file (0600, in a 0700 folder removed
+    # when the lab stops), never on a command line, which any local user can read.
+    with tempfile.TemporaryDirectory(prefix="delegation-lab-") as private:
+        token_file = Path(private) / "token"
+        handle = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(handle, token.encode())
+        os.close(handle)
+        env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
+        env.update({DB_ENV: str(path), "JUPYTER_TOKEN_FILE": str(token_file)})
+        command = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--ServerApp.root_dir={folder}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+        ]
+        if no_browser:
+            command.append("--no-browser")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.append("--allow-root")
+        echo(
+            f"JupyterLab on {folder}, warehouse {path} (read-only through "
+            "delegation_reports.explore): starting"
+        )
+        # Its own session: Ctrl-C reaches this process only, which stops the server cleanly
+        # (a server interrupted directly asks for a confirmation first).
+        server = subprocess.Popen(command, env=env, start_new_session=True)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            if not _wait_for_port(server, port):
+                raise UserError(
+                    f"JupyterLab could not start on port {port} (status {server.returncode}); "
+                    "see its messages above"
+                )
+            echo(f"Open http://127.0.0.1:{port}/lab?token={token}  —  Ctrl-C to stop")
+            returncode = server.wait()
+        except (KeyboardInterrupt, _Terminated):
+            echo("stopping JupyterLab and its kernels", err=True)
+            returncode = 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            _stop_server(server)
     sys.exit(returncode)
+
+
+class _Terminated(Exception):
+    """SIGTERM received: stop what was started, then exit."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated
+
+
+def _require_free_port(port: int) -> None:
+    """Refuse a port already in use on 127.0.0.1, before anything is printed or started."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise UserError(
+                f"port {port} on 127.0.0.1 is already in use: choose another with --port"
+            ) from None
+
+
+def _wait_for_port(server, port: int, timeout: float = 300.0) -> bool:
+    """Whether the server answers on the port before it ends (or ``timeout`` passes)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _stop_server(server, grace: float = 60.0) -> None:
+    """SIGTERM to the server, which shuts its kernels down before exiting; killed (with its
+    process group) if it has not within ``grace`` seconds."""
+    import subprocess
+
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 @main.command()
