@@ -60,6 +60,7 @@ class HistoryReport:
     findings: list = field(default_factory=list)
     review: list = field(default_factory=list)
     gaps: list = field(default_factory=list)
+    untraced: list = field(default_factory=list)
     n_sources: int = 0
     n_quarantined: int = 0
     timeline_html: str | None = None
@@ -148,10 +149,18 @@ class HistoryReport:
                     flagged=a.n_not_entitled > 0,
                 )
             )
+        # Every month of the window, said for what it is: actions, none, or no traces at all
+        # (a month the operators' files do not cover says nothing about the mailbox).
+        traced = _traced_months(con, mailbox)
         report.months = [
-            SimpleNamespace(title=labels.month_title(m), rows=rows)
-            for m, rows in sorted(by_month.items())
+            SimpleNamespace(
+                title=labels.month_title(m.first_day),
+                rows=by_month.get(m.first_day, []),
+                traced=m.first_day in traced,
+            )
+            for m in months
         ]
+        report.untraced = [m.title for m in report.months if not m.traced]
         report.calendar_html = figures.calendar_heatmap(
             _Frame(_records(con, "reports/history_calendar.sql", params)),
             [datetime.combine(m.first_day, time(), tzinfo=labels.PARIS) for m in months],
@@ -226,6 +235,25 @@ class HistoryReport:
 
     def body_html(self) -> str:
         return "\n".join(self.section(name) for name in self.SECTIONS)
+
+
+def _traced_months(con, mailbox: str) -> set[date]:
+    """The months the traces cover for the mailbox: those of its operators' audit files
+    (all operators' when no trace names the mailbox), from the manifest."""
+    rows = con.execute(
+        "SELECT DISTINCT f.covered_from_at, f.covered_to_at FROM ingest_file AS f "
+        "WHERE f.kind = 'audit' AND f.covered_from_at IS NOT NULL AND (f.operator IN "
+        "(SELECT DISTINCT operator FROM audit_event WHERE mailbox = $m) OR NOT EXISTS "
+        "(SELECT 1 FROM audit_event WHERE mailbox = $m))",
+        {"m": mailbox},
+    ).fetchall()
+    return {
+        m.first_day
+        for start, end in rows
+        for m in months_between(
+            start.astimezone(labels.PARIS).date(), end.astimezone(labels.PARIS).date()
+        )
+    }
 
 
 def _as_what(attribution: str | None) -> str:

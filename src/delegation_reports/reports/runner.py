@@ -131,6 +131,7 @@ class ReportOutcome:
     n_critical: int = 0
     n_warning: int = 0
     n_info: int = 0
+    has_traces: bool = True
     path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
@@ -247,6 +248,7 @@ def _practices(con, month: Month) -> dict[str, ReportOutcome]:
             n_critical=row[2],
             n_warning=row[3],
             n_info=row[4],
+            has_traces=row[5],
         )
         for row in cursor.fetchall()
     }
@@ -423,6 +425,7 @@ def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -
             "n_critical": o.n_critical,
             "n_warning": o.n_warning,
             "n_info": o.n_info,
+            "has_traces": o.has_traces,
             "failed": not o.ok,
             "error": o.error,
             "href": f"{o.practice_id}.html",
