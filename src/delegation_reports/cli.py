@@ -762,12 +762,12 @@ def evaluate(ground_truth, db, config):
     for s in scores:
         for truth in s.missed:
             console.print(
-                f"missed {s.rule_id}: {(truth.mailbox)} / {(truth.actor)} "
-                f"{truth.first_at or ''} {(truth.note)}"
+                f"missed {s.rule_id}: {escape(truth.mailbox)} / {escape(truth.actor)} "
+                f"{truth.first_at or ''} {escape(truth.note)}"
             )
         if s.in_truth:
             for f in s.unexpected:
-                console.print(f"unexpected {s.rule_id}: {(f['explanation_fr'])}")
+                console.print(f"unexpected {s.rule_id}: {escape(f['explanation_fr'])}")
 
 
 @main.group()
@@ -828,7 +828,7 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
             progress.update(task, total=total)
 
         def on_done(outcome) -> None:
-            progress.update(task, advance=1, description=(outcome.practice_id))
+            progress.update(task, advance=1, description=escape(outcome.practice_id))
 
         result = run_monthly(
             db or default_db_path(),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
-from ..analysis.models import create_model_macros, months_between
+from ..analysis.models import create_model_macros, months_between, purged_before
 from ..errors import UserError
 from ..warehouse import connect
 from . import figures, labels
@@ -247,12 +247,15 @@ def _traced_months(con, mailbox: str) -> set[date]:
         "(SELECT 1 FROM audit_event WHERE mailbox = $m))",
         {"m": mailbox},
     ).fetchall()
+    cutoff = purged_before(con)
+    kept = cutoff.astimezone(labels.PARIS).date() if cutoff else date.min
     return {
         m.first_day
         for start, end in rows
         for m in months_between(
             start.astimezone(labels.PARIS).date(), end.astimezone(labels.PARIS).date()
         )
+        if m.first_day >= kept  # months a retention purge removed hold no traces
     }
 
 
