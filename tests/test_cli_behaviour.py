@@ -368,15 +368,22 @@ def test_ctrl_c_in_a_report_batch_with_workers(world, tmp_path):
         "--out",
         out,
     )
-    kernels = wait_until(lambda: running(descendants(process.pid), "ipykernel"), process)
+    press_ctrl_c_once_running(process, "ipykernel")
+    assert [p.name for p in out.rglob("*.tmp")] == []
+
+
+def press_ctrl_c_once_running(process: subprocess.Popen, word: str) -> None:
+    """SIGINT to the command's process group once a descendant whose command line holds
+    ``word`` runs; then "interrompu", status 130, no traceback, every descendant gone (those
+    in sessions of their own, like kernels, included)."""
+    started = wait_until(lambda: running(descendants(process.pid), word), process)
     tree = descendants(process.pid)
     os.killpg(process.pid, signal.SIGINT)
     code, _, err = finish(process)
     assert code == 130, err
     assert err.strip().splitlines()[-1] == "interrompu"
     assert "Traceback" not in err
-    assert_all_gone(tree + kernels)
-    assert [p.name for p in out.rglob("*.tmp")] == []
+    assert_all_gone(tree + started)
 
 
 @pytest.fixture
@@ -390,14 +397,7 @@ def history_args(world, tmp_path) -> list:
 
 def test_ctrl_c_while_printing_a_pdf(history_args, tmp_path):
     process = start(*history_args, "--pdf")
-    chromium = wait_until(lambda: running(descendants(process.pid), "--print-to-pdf"), process)
-    tree = descendants(process.pid)
-    os.killpg(process.pid, signal.SIGINT)
-    code, _, err = finish(process)
-    assert code == 130, err
-    assert err.strip().splitlines()[-1] == "interrompu"
-    assert "Traceback" not in err
-    assert_all_gone(tree + chromium)
+    press_ctrl_c_once_running(process, "--print-to-pdf")
     assert [p.name for p in (tmp_path / "h").rglob("*") if p.suffix in (".pdf", ".tmp")] == []
 
 
@@ -552,4 +552,20 @@ def test_lab_on_a_busy_port_says_so_before_any_url(world):
     assert "http://" not in result.output
     assert one_clear_line(result) == (
         f"Error: port {port} on 127.0.0.1 is already in use: choose another with --port"
+    )
+
+
+def test_too_little_memory_is_one_clear_line(db_copy, monkeypatch):
+    """DuckDB out of memory (and of temporary disk to spill to): a line saying what to do."""
+    monkeypatch.setenv("DELEGATION_REPORTS_MEMORY_LIMIT", "2MB")
+    result = run("refresh", "--db", db_copy)
+    assert result.exit_code == 1
+    line = one_clear_line(result)
+    assert line.startswith("Error: not enough memory or temporary disk space")
+    assert "DELEGATION_REPORTS_MEMORY_LIMIT" in line
+    monkeypatch.setenv("DELEGATION_REPORTS_MEMORY_LIMIT", "lots")
+    result = run("status", "--db", db_copy)
+    assert one_clear_line(result) == (
+        "Error: invalid $DELEGATION_REPORTS_MEMORY_LIMIT 'lots': expected a size such as 2GB "
+        "or 512MB"
     )

@@ -78,7 +78,14 @@ def connect(
     # DuckDB refuses the setting without ipywidgets, and draws no bar there anyway.
     with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")
-    con.execute("SET memory_limit = ?", [os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_LIMIT)])
+    limit = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
+    try:
+        con.execute("SET memory_limit = ?", [limit])
+    except duckdb.Error:
+        con.close()
+        raise UserError(
+            f"invalid ${MEMORY_ENV} {limit!r}: expected a size such as 2GB or 512MB"
+        ) from None
     if not read_only:
         from .integrity import chain
 
