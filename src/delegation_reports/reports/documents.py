@@ -43,7 +43,7 @@ def render_document(
 ) -> Path:
     """Run one notebook and write its HTML (and PDF) document to ``target``."""
     notebook = notebook_path(notebook_name)
-    output_folder(target.parent)
+    output_folder(target.parent)  # a folder that cannot be written fails before the notebook runs
     if assets == "shared":
         write_shared_plotly(target.parent)
     with tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp:
@@ -77,7 +77,6 @@ def run_history(
     """The délégant's history of one BAL PER, as ``OUT/history/<mailbox>_<from>_<to>.html``."""
     mailbox = mailbox.strip().lower()
     config = config or load_config()
-    output_folder(Path(out))  # a folder that cannot be written fails before any work
 
     def prepare(con) -> tuple[date, date]:
         known, last_trace = con.execute(
@@ -132,7 +131,6 @@ def run_overview(
     """The DPO's overview of a month, as ``OUT/YYYY-MM/overview.html``, beside the monthly
     reports it links to. The trend covers the twelve months up to ``month``."""
     config = config or load_config()
-    output_folder(Path(out))  # a folder that cannot be written fails before any work
 
     def prepare(con) -> None:
         require_traces(con, month)

@@ -286,15 +286,13 @@ def run_monthly(
         require_traces(con, month)
         ensure_month(con, month, config)
 
-    output_folder(Path(out))  # a folder that cannot be written fails before any work
     with held_warehouse(db, prepare) as (con, _):
-        folder = output_folder(Path(out) / str(month))
         result, shown = _run_batch(
             con,
             db,
             month,
             practices,
-            folder,
+            Path(out) / str(month),
             notebook=notebook,
             workers=workers,
             assets=assets,
@@ -375,6 +373,7 @@ def _run_batch(
         chosen = list(known.values())
     if not chosen:
         raise UserError("no practice to report on: ingest a roster first")
+    output_folder(folder)  # a folder that cannot be written fails before any notebook runs
     shown = {o.practice_id: shown_findings(con, month, o.practice_id) for o in chosen}
     if assets == "shared":
         write_shared_plotly(folder)
