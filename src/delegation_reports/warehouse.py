@@ -67,8 +67,9 @@ def connect(
         message = str(exc)
         if "lock" in message.lower():
             raise WarehouseInUse(
-                f"warehouse in use: {path} is open for writing by another process"
-                f"{_lock_holder(message)}; wait for it to finish and try again"
+                f"warehouse in use: {path} is held by another process"
+                f"{_lock_holder(message)}, loading into it or making reports from it; wait "
+                "for it to finish and try again"
             ) from None
         raise UserError(f"cannot open the warehouse {path}: {message}") from None
     except duckdb.Error as exc:
