@@ -222,8 +222,11 @@ def test_findings_table(samples_db):
 @pytest.mark.parametrize("month", ["2026-13", "March", "2026-3", "26-03", ""])
 def test_invalid_month_is_one_clear_line(samples_db, month):
     result = run("findings", "--db", samples_db, "--month", month)
-    assert result.exit_code != 0
-    assert result.output == f"Error: invalid month {month!r}: expected YYYY-MM, e.g. 2026-03\n"
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        f"Error: Invalid value for '--month': {month!r} is not a month: expected YYYY-MM, "
+        "e.g. 2026-03\n"
+    )
     assert isinstance(result.exception, SystemExit)
 
 
@@ -368,7 +371,10 @@ def test_refresh_command(tmp_path):
     assert [str(m[0]) for m in months] == ["2026-02-01", "2026-03-01"]
     bad = run("refresh", "--db", db, "--month", "2026-00")
     assert bad.exit_code != 0
-    assert bad.output == "Error: invalid month '2026-00': expected YYYY-MM, e.g. 2026-03\n"
+    assert bad.output.endswith(
+        "Error: Invalid value for '--month': '2026-00' is not a month: expected YYYY-MM, "
+        "e.g. 2026-03\n"
+    )
 
 
 # ---- refresh ------------------------------------------------------------------------------

@@ -231,6 +231,21 @@ def test_holder_silence_unknown_when_traces_are_too_short(case):
     assert case.findings("owner_inactive_delegate_active") == []
 
 
+def test_holder_silence_unknown_across_a_month_without_traces(case):
+    """January and February have no traces: the holder may have logged in then."""
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2025-11-03 09:00")
+    case.coverage("2025-12-01 00:00", "2025-12-31 23:00")
+    case.coverage("2026-03-01 00:00", "2026-03-31 23:00")
+    case.event(HOLDER, HOLDER, "2025-12-15 10:00")
+    case.event(HOLDER, SECRETARY, "2026-03-10 10:00")
+    case.refresh()
+    assert case.findings("owner_inactive_delegate_active") == []
+    case.coverage("2026-01-01 00:00", "2026-02-28 23:00")
+    case.refresh()
+    assert [f["actor"] for f in case.findings("owner_inactive_delegate_active")] == [SECRETARY]
+
+
 # ---- audit_gap ----------------------------------------------------------------------------
 
 

@@ -56,6 +56,29 @@ def test_dormancy_unknown_when_traces_are_too_short(case):
     assert case.findings("dormant_delegation") == []
 
 
+@pytest.mark.parametrize(
+    "covered",
+    [
+        # A month without traces inside the 90 days: the délégataire may have used it then.
+        [("2025-11-01 00:00", "2026-01-31 23:00"), ("2026-03-01 00:00", "2026-03-31 18:00")],
+        # The traces stop before the month: nothing is known of it.
+        [("2025-11-01 00:00", "2026-01-31 23:00")],
+    ],
+    ids=["month-without-traces", "after-the-last-traces"],
+)
+def test_dormancy_unknown_when_a_month_has_no_traces(case, covered):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2025-10-01 09:00")
+    for start, end in covered:
+        case.coverage(start, end)
+    case.refresh()
+    assert case.findings("dormant_delegation") == []
+    # With every month covered, the same delegation is dormant.
+    case.coverage("2026-02-01 00:00", "2026-03-31 18:00")
+    case.refresh()
+    assert [f["actor"] for f in case.findings("dormant_delegation")] == [SECRETARY]
+
+
 @pytest.mark.parametrize("situation", ["used_recently", "granted_recently", "revoked"])
 def test_not_dormant(case, situation):
     case.practice(staff=[SECRETARY])

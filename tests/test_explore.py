@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import papermill
 import pytest
 
+from conftest import audit_record, write_audit
 from delegation_reports import explore
 from delegation_reports.analysis.models import refresh
 from delegation_reports.errors import UserError
@@ -110,8 +113,77 @@ def test_values_are_bound_never_formatted_into_sql(wh):
 
 
 def test_the_warehouse_is_opened_read_only(wh):
-    with pytest.raises(duckdb.Error):
-        wh.execute("DELETE FROM finding")
+    with wh.connection() as con, pytest.raises(duckdb.Error):
+        con.execute("DELETE FROM finding")
+
+
+def test_an_open_exploration_does_not_block_ingest(wh, sample_db, tmp_path):
+    """A notebook's explorer, alive with results fetched, holds no connection: the DPO's
+    ingest (another process, wanting the write lock) goes through."""
+    findings = explore.findings(wh, "2026-03")
+    timeline = explore.delegation_timeline(wh, GARNIER)
+    assert len(findings) > 0 and len(timeline) > 0
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(sample_db, copy)
+    alive = explore.open_warehouse(copy)
+    assert len(explore.findings(alive, "2026-03")) == len(findings)
+    export = tmp_path / "late.csv"
+    write_audit(export, [audit_record("late-1", mailbox=GARNIER, actor=GARNIER)])
+    done = subprocess.run(
+        [sys.executable, "-m", "delegation_reports.cli", "ingest", str(export), "--db", str(copy)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # The same explorer sees the new state on its next call.
+    assert len(explore.mailbox_events(alive, GARNIER).query("event_id == 'late-1'")) == 1
+
+
+def test_a_month_without_traces_is_refused_not_empty(wh):
+    with pytest.raises(UserError, match="no traces for 2030-01"):
+        explore.findings(wh, "2030-01")
+
+
+def test_open_ended_delegations_have_missing_end_dates(wh):
+    timeline = explore.delegation_timeline(wh, GARNIER)
+    open_ended = timeline[timeline.in_force_until_at.isna()]
+    assert len(open_ended) > 0  # the samples hold delegations without end date
+    for column in timeline.select_dtypes(include=["datetime", "datetimetz"]).columns:
+        years = timeline[column].dropna().dt.year
+        assert years.between(1970, 2100).all(), column
+    assert explore.timeline_figure(timeline).data  # drawn to today, not to year 294247
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "listed"),
+    [("severity", "critique", "critical, warning, info"), ("rule_id", "bulk", "bulk_access")],
+)
+def test_an_unknown_severity_or_rule_lists_the_valid_ones(wh, option, value, listed):
+    with pytest.raises(UserError, match=f"unknown .*'{value}'.*{listed}"):
+        explore.findings(wh, "2026-03", **{option: value})
+
+
+def test_explore_notebook_runs_when_the_filter_has_no_findings(sample_db, tmp_path):
+    wh = explore.open_warehouse(sample_db)
+    month_without, severity = next(
+        (month, severity)
+        for month in ("2026-01", "2026-02", "2026-03")
+        for severity in explore.SEVERITIES
+        if explore.findings(wh, month, severity=severity).empty
+    )
+    output = tmp_path / "explored.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "explore_findings.ipynb"),
+        str(output),
+        kernel_name="python3",
+        progress_bar=False,
+        parameters={"db": str(sample_db), "month": month_without, "severity": severity},
+        cwd=str(tmp_path),
+    )
+    assert "Aucune alerte n° 0 pour ce filtre (alertes du mois : 0)." in output.read_text(
+        encoding="utf-8"
+    )
 
 
 def test_plot_helpers_return_figures_with_escaped_labels(wh):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
+import signal
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import click
+import duckdb
 from rich.console import Console
 from rich.markup import escape as escape_markup
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -56,14 +60,83 @@ db_option = click.option(
 )
 
 
-# Control characters but tab and line feed: a NUL, a carriage return or an escape sequence in
-# an audit field would garble or rewrite what the terminal shows.
+# Control characters but tab and line feed: a NUL, a bell, a carriage return or an escape
+# sequence in an audit field or a file name would garble or rewrite what the terminal shows.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What JSON leaves as it is (ensure_ascii=False) but a terminal may act on: DEL and the C1
+# controls (U+009B starts an escape sequence like ESC [ does).
+_JSON_CONTROL = re.compile(r"[\x7f-\x9f]")
 
 
-def escape(text: str) -> str:
-    """Text from input files as printed: control characters removed, rich markup escaped."""
-    return escape_markup(_CONTROL.sub("", text))
+def clean(text: object) -> str:
+    """Any text printed to the terminal: control characters (but tab and line feed) removed.
+    Every line the commands print goes through here (or ``escape``, or ``dumps``)."""
+    return _CONTROL.sub("", "" if text is None else str(text))
+
+
+def escape(text: object) -> str:
+    """Text printed through rich: ``clean``, and rich markup escaped."""
+    return escape_markup(clean(text))
+
+
+def dumps(value) -> str:
+    """JSON for the terminal: every control character written as a ``\\u`` escape (JSON
+    escapes those below U+0020 itself)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return _JSON_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def echo(text: object = "", **kwargs) -> None:
+    """``click.echo`` of ``clean`` text."""
+    click.echo(clean(text), **kwargs)
+
+
+def add_row(table: Table, *cells: object) -> None:
+    """A table row, each cell through ``escape``: no cell can carry a control character."""
+    table.add_row(*(escape(cell) for cell in cells))
+
+
+class MonthType(click.ParamType):
+    """A month typed as YYYY-MM; anything else is refused naming the expected format."""
+
+    name = "YYYY-MM"
+
+    def convert(self, value, param, ctx) -> Month:
+        if isinstance(value, Month):
+            return value
+        try:
+            return Month.parse(value)
+        except UserError:
+            self.fail(
+                f"{clean(value)!r} is not a month: expected YYYY-MM, e.g. 2026-03", param, ctx
+            )
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class DayType(click.ParamType):
+    """A day typed as YYYY-MM-DD; anything else (01/01/2026, 2026-13-01) is refused naming
+    the expected format."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx) -> date:
+        if isinstance(value, date):
+            return value
+        text = str(value).strip()
+        try:
+            if not _DAY.fullmatch(text):
+                raise ValueError
+            return date.fromisoformat(text)
+        except ValueError:
+            self.fail(
+                f"{clean(value)!r} is not a day: expected YYYY-MM-DD, e.g. 2026-01-31", param, ctx
+            )
+
+
+MONTH = MonthType()
+DAY = DayType()
 
 
 def _console(err: bool = False) -> Console:
@@ -74,8 +147,34 @@ def _fmt_ts(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def _os_error_text(exc: OSError) -> str:
+    """An operating system error as one line naming the file and what to do."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        return f"{where}no space left on the device: free some space and try again"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{where}permission denied: choose a folder you can write to"
+    if exc.errno == errno.EROFS:
+        return f"{where}read-only file system: choose a folder you can write to"
+    return f"{where}{reason}"
+
+
+def _duckdb_error_text(exc: duckdb.Error) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "space left" in text.lower():
+        return f"the warehouse could not be written: no space left on the device ({text})"
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return (
+            f"not enough memory or temporary disk space ({text}); free some disk space or "
+            "raise $DELEGATION_REPORTS_MEMORY_LIMIT"
+        )
+    return f"the warehouse could not be read or written: {text}"
+
+
 class _Group(click.Group):
-    """Turns user errors into one clear line and exit status 1, never a traceback."""
+    """Turns user errors and environment problems (a folder that cannot be written, a full
+    disk, Ctrl-C) into one clear line and a non-zero exit status, never a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -83,7 +182,14 @@ class _Group(click.Group):
         except UserError as exc:
             # Messages may quote a file's header or name: no control character reaches the
             # terminal.
-            raise click.ClickException(_CONTROL.sub("", str(exc))) from None
+            raise click.ClickException(clean(exc)) from None
+        except (KeyboardInterrupt, duckdb.InterruptException):
+            click.echo("interrompu", err=True)
+            ctx.exit(130)
+        except OSError as exc:
+            raise click.ClickException(clean(_os_error_text(exc))) from None
+        except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException) as exc:
+            raise click.ClickException(clean(_duckdb_error_text(exc))) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,7 +258,7 @@ def ingest(paths, db, fmt, profile, operator, as_json, no_refresh, config, year,
         if not no_refresh and loaded:
             refresh_models(con, months_of_files(con, loaded), load_config(config))
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
+        click.echo(dumps([r.to_json() for r in results]))
     else:
         _print_results(console, results)
     if any(r.status == "failed" for r in results):
@@ -198,9 +304,10 @@ def _print_results(console: Console, results: list[FileResult]) -> None:
             justify="right" if name in ("read", "loaded", "duplicate", "quarantined") else "left",
         )
     for r in results:
-        table.add_row(
-            escape(Path(r.file).name),
-            escape(r.format or ""),
+        add_row(
+            table,
+            (Path(r.file).name),
+            (r.format or ""),
             f"{r.rows_read:,}",
             f"{r.rows_loaded:,}",
             f"{r.rows_duplicate:,}",
@@ -235,16 +342,17 @@ def status(db, as_json, config):
         report = status_lib.warehouse_status(con)
         report["retention"] = retention.retention_status(con, months)
     if as_json:
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        click.echo(dumps(report))
         return
     console = _console()
     table = Table(title="Data held")
     for name in ("kind", "operator", "rows", "from (UTC)", "to (UTC)"):
         table.add_column(name)
     for row in report["holdings"]:
-        table.add_row(
+        add_row(
+            table,
             row["kind"],
-            escape(row["operator"] or ""),
+            (row["operator"] or ""),
             f"{row['n_rows']:,}",
             _fmt_ts(row["covered_from_at"]),
             _fmt_ts(row["covered_to_at"]),
@@ -255,8 +363,8 @@ def status(db, as_json, config):
         for name in ("operator", "kind", "reason", "rows"):
             table.add_column(name)
         for row in report["quarantine"]:
-            table.add_row(
-                escape(row["operator"] or ""), row["kind"], row["reason"], f"{row['n_rows']:,}"
+            add_row(
+                table, (row["operator"] or ""), row["kind"], row["reason"], f"{row['n_rows']:,}"
             )
         console.print(table)
     else:
@@ -265,11 +373,12 @@ def status(db, as_json, config):
     for name in ("id", "file", "sha256", "format", "read", "loaded", "dup.", "quar."):
         table.add_column(name)
     for row in report["files"]:
-        table.add_row(
+        add_row(
+            table,
             str(row["file_id"]),
-            escape(row["file_name"]),
+            (row["file_name"]),
             row["sha256"][:12],
-            escape(row["format"]),
+            (row["format"]),
             f"{row['rows_read']:,}",
             f"{row['rows_loaded']:,}",
             f"{row['rows_duplicate']:,}",
@@ -281,10 +390,11 @@ def status(db, as_json, config):
         for name in ("file", "lines", "reason", "at (UTC)", "loaded since"):
             table.add_column(name, overflow="fold")
         for row in report["failures"]:
-            table.add_row(
-                escape(row["file_name"]),
+            add_row(
+                table,
+                (row["file_name"]),
                 "" if row["n_lines"] is None else f"{row['n_lines']:,}",
-                escape(row["reason"]),
+                (row["reason"]),
                 _fmt_ts(row["started_at"]),
                 "yes" if row["loaded_since"] else "no",
             )
@@ -337,19 +447,33 @@ def quarantine(db, file_, reason, as_json):
         title="Quarantined rows",
         columns=("file", "line", "reason", "detail", "raw text"),
         cells=lambda row: (
-            escape(row["file_name"]),
+            (row["file_name"]),
             str(row["line_number"]),
             row["reason"],
-            escape(row["detail"] or ""),
-            escape((row["raw_text"] or "")[:300]),
+            (row["detail"] or ""),
+            ((row["raw_text"] or "")[:300]),
         ),
     )
+
+
+def _clean_rows(rows: list[dict]) -> list[dict]:
+    """Rows whose text (and lists of text) went through ``clean``: before any output, so that
+    the CSV's guard against formulas sees the text as printed."""
+
+    def plain(value):
+        if isinstance(value, str):
+            return clean(value)
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return [{k: plain(v) for k, v in row.items()} for row in rows]
 
 
 def _print_records(rows: list[dict], as_json: bool, *, empty, title, columns, cells) -> None:
     """Rows as JSON, or as a table titled with their number (``cells`` gives a row's)."""
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        click.echo(dumps(rows))
         return
     console = _console()
     if not rows:
@@ -359,7 +483,7 @@ def _print_records(rows: list[dict], as_json: bool, *, empty, title, columns, ce
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*cells(row))
+        add_row(table, *cells(row))
     console.print(table)
 
 
@@ -394,7 +518,7 @@ def verify(db, sources, heads, as_json):
     with opened(db or default_db_path(), read_only=True) as con:
         result = verify_lib.verify(con, list(sources), list(heads))
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        click.echo(dumps(result.to_json()))
     else:
         console = _console()
         for problem in result.problems:
@@ -413,8 +537,9 @@ def verify(db, sources, heads, as_json):
 @db_option
 @click.option(
     "--before",
+    type=MONTH,
     default=None,
-    help="Purge traces before this month, YYYY-MM (default: what retention_months no longer keeps).",
+    help="Purge traces before this month (default: what retention_months no longer keeps).",
 )
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
 @click.option(
@@ -442,26 +567,26 @@ def purge(db, before, dry_run, delegations, force, reason, by, as_json, config):
         result = retention.purge(
             con,
             months=months,
-            before=Month.parse(before) if before else None,
+            before=before,
             delegations=delegations,
             dry_run=dry_run,
             force_reason=reason if force else None,
             by=by,
         )
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        click.echo(dumps(result.to_json()))
         return
     console = _console()
     table = Table(title=f"{'Would purge' if dry_run else 'Purged'}: before {result.purged_before}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, n in sorted(result.row_counts.items()):
-        table.add_row(name, f"{n:,}")
+        add_row(table, name, f"{n:,}")
     console.print(table)
     if dry_run:
-        click.echo(f"dry run: {result.total:,} row(s) of traces would be removed; nothing changed")
+        echo(f"dry run: {result.total:,} row(s) of traces would be removed; nothing changed")
     else:
-        click.echo(
+        echo(
             f"purge {result.purge_id}: {result.total:,} row(s) of traces removed by "
             f"{result.performed_by}, recorded in the chain (head {result.head})"
         )
@@ -470,7 +595,7 @@ def purge(db, before, dry_run, delegations, force, reason, by, as_json, config):
 @main.command()
 @db_option
 @click.option(
-    "--month", default=None, help="Only this month (YYYY-MM); default: every month with data."
+    "--month", type=MONTH, default=None, help="Only this month; default: every month with data."
 )
 @config_option
 def refresh(db, month, config):
@@ -479,15 +604,15 @@ def refresh(db, month, config):
 
     Example: delegation-reports refresh --month 2026-03 --config rules.toml
     """
-    months = [Month.parse(month)] if month else None
+    months = [month] if month else None
     with opened(db or default_db_path(), create=False) as con:
         built = refresh_models(con, months, load_config(config), force=True)
-    click.echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
+    echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
 
 
 @main.command()
 @db_option
-@click.option("--month", required=True, help="Month to report, YYYY-MM (Europe/Paris).")
+@click.option("--month", type=MONTH, required=True, help="Month to report (Europe/Paris).")
 @click.option("--practice", default=None, help="Only this practice id.")
 @click.option("--rule", type=click.Choice(RULE_IDS), default=None, help="Only this rule.")
 @click.option(
@@ -504,13 +629,13 @@ def findings(db, month, practice, rule, fmt, config):
 
     Example: delegation-reports findings --month 2026-03 --format csv > findings.csv
     """
-    month_ = Month.parse(month)
+    month_ = month
     with opened(db or default_db_path(), create=False) as con:
         require_traces(con, month_)
         if practice is not None and not practice_exists(con, practice):
             raise UserError(f"unknown practice {practice!r}: it is on no roster")
         ensure_month(con, month_, load_config(config))
-        rows = month_findings(con, month_, practice, rule)
+        rows = _clean_rows(month_findings(con, month_, practice, rule))
     if fmt == "csv":
         click.echo(to_csv(rows), nl=False)
     elif fmt == "json":
@@ -533,13 +658,14 @@ def findings(db, month, practice, rule, fmt, config):
         ):
             table.add_column(name, overflow="fold")
         for r in rows:
-            table.add_row(
+            add_row(
+                table,
                 r["severity"],
                 r["status"],
                 r["rule_id"],
-                escape(r["practice_id"] or ""),
-                escape(r["mailbox"] or ""),
-                escape(r["actor"] or ""),
+                (r["practice_id"] or ""),
+                (r["mailbox"] or ""),
+                (r["actor"] or ""),
                 _fmt_ts(r["first_at"]),
                 str(r["n_events"]),
             )
@@ -555,7 +681,7 @@ def findings(db, month, practice, rule, fmt, config):
 @click.option("--reason", default=None, help="Why (required to accept).")
 @click.option("--by", "by", default=None, help="Who decides (required to decide).")
 @click.option(
-    "--until", default=None, help="Last day the acceptance holds, YYYY-MM-DD (default: no end)."
+    "--until", type=DAY, default=None, help="Last day the acceptance holds (default: no end)."
 )
 @click.option("--json", "as_json", is_flag=True, help="--list: print the decisions as JSON.")
 def review(finding_id, db, decision, list_, reason, by, until, as_json):
@@ -580,10 +706,10 @@ def review(finding_id, db, decision, list_, reason, by, until, as_json):
                 str(r["review_id"]),
                 r["finding_id"],
                 r["decision"],
-                escape(r["decided_by"]),
+                (r["decided_by"]),
                 _fmt_ts(r["decided_at"]),
                 str(r["valid_until"] or ""),
-                escape(r["reason"] or ""),
+                (r["reason"] or ""),
                 r["rule_id"],
             ),
         )
@@ -592,12 +718,13 @@ def review(finding_id, db, decision, list_, reason, by, until, as_json):
         raise click.UsageError("choose --accept or --reopen (or --list)")
     if not finding_id:
         raise click.UsageError("give the FINDING_ID to decide on")
-    day = lifecycle.parse_day(until) if until is not None else None
     with opened(db or default_db_path(), create=False) as con:
-        row = lifecycle.record_decision(con, finding_id, decision, by=by, reason=reason, until=day)
+        row = lifecycle.record_decision(
+            con, finding_id, decision, by=by, reason=reason, until=until
+        )
     verb = "accepted" if decision == lifecycle.ACCEPT else "reopened"
     limit = f" until {row['valid_until']}" if row["valid_until"] else ""
-    click.echo(
+    echo(
         f"decision {row['review_id']}: finding {row['finding_id']} {verb} by {row['decided_by']}{limit}"
     )
 
@@ -624,7 +751,8 @@ def evaluate(ground_truth, db, config):
         table.add_column(name, justify="left" if name == "rule" else "right")
     for s in scores:
         if s.in_truth:
-            table.add_row(
+            add_row(
+                table,
                 s.rule_id,
                 str(s.true_positives),
                 str(s.false_positives),
@@ -633,8 +761,14 @@ def evaluate(ground_truth, db, config):
                 f"{s.recall:.2f}" if s.recall is not None else "-",
             )
         else:
-            table.add_row(
-                s.rule_id, "-", "-", "-", "not in ground truth", f"{len(s.unexpected)} finding(s)"
+            add_row(
+                table,
+                s.rule_id,
+                "-",
+                "-",
+                "-",
+                "not in ground truth",
+                f"{len(s.unexpected)} finding(s)",
             )
     console.print(table)
     for s in scores:
@@ -655,7 +789,7 @@ def report():
 
 @report.command()
 @db_option
-@click.option("--month", required=True, help="Month to report, YYYY-MM (Europe/Paris).")
+@click.option("--month", type=MONTH, required=True, help="Month to report (Europe/Paris).")
 @click.option("--practice", "practices", multiple=True, help="A practice id (repeatable).")
 @click.option("--all", "all_", is_flag=True, help="Every practice on the roster.")
 @click.option(
@@ -691,7 +825,7 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
     """
     if bool(practices) == all_:
         raise click.UsageError("choose the practices: --practice ID (repeatable) or --all")
-    month_ = Month.parse(month)
+    month_ = month
     console = _console(err=True)
     columns = (
         TextColumn("{task.description}"),
@@ -726,16 +860,17 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
     for name in ("practice", "critical", "warning", "info", "seconds", "result"):
         table.add_column(name)
     for o in result.outcomes:
-        table.add_row(
-            escape(o.practice_id),
+        add_row(
+            table,
+            (o.practice_id),
             str(o.n_critical),
             str(o.n_warning),
             str(o.n_info),
             f"{o.seconds:.1f}",
-            "ok" if o.ok else f"failed: {escape(o.error or '')}",
+            "ok" if o.ok else f"failed: {(o.error or '')}",
         )
     out_console.print(table)
-    click.echo(str(result.index))
+    echo(result.index)
     if result.failed:
         sys.exit(1)
 
@@ -756,9 +891,19 @@ assets_option = click.option(
 @db_option
 @click.option("--mailbox", required=True, help="The BAL PER address.")
 @click.option(
-    "--from", "start", default=None, help="First day, YYYY-MM-DD (default: twelve months back)."
+    "--from",
+    "start",
+    type=DAY,
+    default=None,
+    help="First day (default: twelve months before the last day).",
 )
-@click.option("--to", "end", default=None, help="Last day, YYYY-MM-DD (default: today).")
+@click.option(
+    "--to",
+    "end",
+    type=DAY,
+    default=None,
+    help="Last day (default: the day of the mailbox's last trace).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -791,14 +936,14 @@ def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
         pdf=pdf,
         config=load_config(config),
     )
-    click.echo(str(path))
+    echo(path)
     if pdf:
-        click.echo(str(path.with_suffix(".pdf")))
+        echo(path.with_suffix(".pdf"))
 
 
 @report.command()
 @db_option
-@click.option("--month", required=True, help="Month, YYYY-MM (Europe/Paris).")
+@click.option("--month", type=MONTH, required=True, help="Month (Europe/Paris).")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -820,16 +965,16 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config):
 
     path = run_overview(
         db or default_db_path(),
-        Month.parse(month),
+        month,
         out=out,
         assets=assets,
         keep_notebook=keep_notebooks,
         pdf=pdf,
         config=load_config(config),
     )
-    click.echo(str(path))
+    echo(path)
     if pdf:
-        click.echo(str(path.with_suffix(".pdf")))
+        echo(path.with_suffix(".pdf"))
 
 
 @main.command()
@@ -844,44 +989,120 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config):
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
 def lab(db, port, no_browser):
     """Start JupyterLab on the project's notebooks, with the warehouse set for
-    ``delegation_reports.explore`` (read-only). Stop it with Ctrl-C.
+    ``delegation_reports.explore`` (read-only). Stop it with Ctrl-C (or SIGTERM): the server
+    and its kernels stop with it.
 
     Example: delegation-reports lab --db out/delegation.duckdb
     """
     import secrets
     import subprocess
+    import tempfile
 
     from .reports.runner import notebooks_dir
 
     path = (db or default_db_path()).resolve()
     if not path.exists():
         raise UserError(f"no warehouse at {path}: run 'delegation-reports ingest' first")
+    _require_free_port(port)
     folder = notebooks_dir()
     token = secrets.token_hex(16)
-    env = dict(os.environ, **{DB_ENV: str(path)})
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        f"--ServerApp.root_dir={folder}",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-    ]
-    if no_browser:
-        command.append("--no-browser")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    click.echo(
-        f"JupyterLab on {folder}, warehouse {path} (read-only through delegation_reports.explore)"
-    )
-    click.echo(f"Open http://127.0.0.1:{port}/lab?token={token}  —  Ctrl-C to stop")
-    try:
-        returncode = subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        returncode = 0
+    # The token goes to the server through a private file (0600, in a 0700 folder removed
+    # when the lab stops), never on a command line, which any local user can read.
+    with tempfile.TemporaryDirectory(prefix="delegation-lab-") as private:
+        token_file = Path(private) / "token"
+        handle = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(handle, token.encode())
+        os.close(handle)
+        env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
+        env.update({DB_ENV: str(path), "JUPYTER_TOKEN_FILE": str(token_file)})
+        command = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--ServerApp.root_dir={folder}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+        ]
+        if no_browser:
+            command.append("--no-browser")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.append("--allow-root")
+        echo(
+            f"JupyterLab on {folder}, warehouse {path} (read-only through "
+            "delegation_reports.explore): starting"
+        )
+        # Its own session: Ctrl-C reaches this process only, which stops the server cleanly
+        # (a server interrupted directly asks for a confirmation first).
+        server = subprocess.Popen(command, env=env, start_new_session=True)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            if not _wait_for_port(server, port):
+                raise UserError(
+                    f"JupyterLab could not start on port {port} (status {server.returncode}); "
+                    "see its messages above"
+                )
+            echo(f"Open http://127.0.0.1:{port}/lab?token={token}  —  Ctrl-C to stop")
+            returncode = server.wait()
+        except (KeyboardInterrupt, _Terminated):
+            echo("stopping JupyterLab and its kernels", err=True)
+            returncode = 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            _stop_server(server)
     sys.exit(returncode)
+
+
+class _Terminated(Exception):
+    """SIGTERM received: stop what was started, then exit."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated
+
+
+def _require_free_port(port: int) -> None:
+    """Refuse a port already in use on 127.0.0.1, before anything is printed or started."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise UserError(
+                f"port {port} on 127.0.0.1 is already in use: choose another with --port"
+            ) from None
+
+
+def _wait_for_port(server, port: int, timeout: float = 300.0) -> bool:
+    """Whether the server answers on the port before it ends (or ``timeout`` passes)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _stop_server(server, grace: float = 60.0) -> None:
+    """SIGTERM to the server, which shuts its kernels down before exiting; killed (with its
+    process group) if it has not within ``grace`` seconds."""
+    import subprocess
+
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 @main.command()
@@ -897,7 +1118,7 @@ def samples(outdir, seed):
     outdir.mkdir(parents=True, exist_ok=True)
     written = generate(outdir, seed=DEFAULT_SEED if seed is None else seed)
     for path in written:
-        click.echo(str(path))
+        echo(path)
 
 
 if __name__ == "__main__":  # pragma: no cover

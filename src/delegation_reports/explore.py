@@ -2,7 +2,11 @@
 mailboxes and delegation timelines, as pandas DataFrames; plot helpers returning plotly
 figures.
 
-Everything opens the warehouse read-only, and every value reaches SQL as a bound parameter::
+A notebook never holds the warehouse open: ``open_warehouse`` only checks the file and keeps
+its path, and every call opens it read-only, reads, and closes it. An analyst's notebook left
+open therefore never blocks ``ingest`` or ``report`` (a call made while one of them is writing
+is told the warehouse is in use, and can simply be run again). Every value reaches SQL as a
+bound parameter::
 
     from delegation_reports import explore
 
@@ -10,11 +14,15 @@ Everything opens the warehouse read-only, and every value reaches SQL as a bound
     findings = explore.findings(wh, "2026-03", severity="critical")
     events = explore.finding_events(wh, findings.finding_id[0])
     explore.timeline_figure(explore.delegation_timeline(wh, "dr.martin@medecin.mssante.fr"))
+
+Open-ended bounds (a delegation without end date) come back as missing values (``NaT``).
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -22,11 +30,13 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from .analysis.models import Month, create_model_macros
+from .analysis.config import RULE_IDS
+from .analysis.models import Month, create_model_macros, require_traces
 from .errors import UserError
 from .warehouse import connect, default_db_path, sql_text
 
 __all__ = [
+    "Warehouse",
     "open_warehouse",
     "findings",
     "finding_events",
@@ -39,17 +49,81 @@ __all__ = [
     "activity_figure",
 ]
 
-
-def open_warehouse(db: Path | str | None = None) -> duckdb.DuckDBPyConnection:
-    """The warehouse, read-only: explorations cannot change the evidence."""
-    con = connect(db or default_db_path(), read_only=True)
-    create_model_macros(con)
-    return con
+SEVERITIES = ("critical", "warning", "info")
+# DuckDB's infinite instants (open bounds) come out of .df() as years like 294247.
+_FAR = pd.Timestamp("9999-12-31", tz="UTC")
+_EARLY = pd.Timestamp("0001-01-02", tz="UTC")
 
 
-def _frame(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> pd.DataFrame:
+class Warehouse:
+    """A warehouse to explore, by its path: nothing is held open between calls."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path).resolve()
+        with self.connection():  # a clear error now if there is no warehouse there
+            pass
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for one call, closed after it."""
+        con = connect(self.path, read_only=True)
+        try:
+            create_model_macros(con)
+            yield con
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        """Nothing to close: kept so that notebooks written for a connection still run."""
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r})"
+
+
+def open_warehouse(db: Path | str | None = None) -> Warehouse:
+    """The warehouse, read-only (explorations cannot change the evidence), opened afresh by
+    every call."""
+    return Warehouse(db or default_db_path())
+
+
+def _open_bounds_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Infinite instants (open bounds) as missing values."""
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
+            far = _FAR if isinstance(column.dtype, pd.DatetimeTZDtype) else _FAR.tz_localize(None)
+            early = (
+                _EARLY if isinstance(column.dtype, pd.DatetimeTZDtype) else _EARLY.tz_localize(None)
+            )
+            frame[name] = column.where((column < far) & (column > early))
+    return frame
+
+
+def _query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> pd.DataFrame:
     sql = sql_text(name)
-    return con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df()
+    frame = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df()
+    return _open_bounds_missing(frame)
+
+
+def _frame(wh: Warehouse | Path | str, name: str, params: dict) -> pd.DataFrame:
+    with _warehouse(wh).connection() as con:
+        return _query(con, name, params)
+
+
+def _warehouse(wh: Warehouse | Path | str) -> Warehouse:
+    if isinstance(wh, Warehouse):
+        return wh
+    if isinstance(wh, str | Path):
+        return Warehouse(wh)
+    raise TypeError(
+        f"expected the warehouse from explore.open_warehouse(), not {type(wh).__name__}"
+    )
+
+
+def _choice(value: str | None, valid, what: str) -> str | None:
+    if value is not None and value not in valid:
+        raise UserError(f"unknown {what} {value!r}: choose one of {', '.join(valid)}")
+    return value
 
 
 def _instant(value: str | date | datetime | None, *, end: bool = False) -> datetime | None:
@@ -71,44 +145,52 @@ def _instant(value: str | date | datetime | None, *, end: bool = False) -> datet
 
 
 def findings(
-    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
     month: str,
     *,
     practice_id: str | None = None,
     rule_id: str | None = None,
     severity: str | None = None,
 ) -> pd.DataFrame:
-    """The month's findings (one row each), most severe first."""
-    return _frame(
-        con,
-        "explore/findings.sql",
-        {
-            "month": Month.parse(month).first_day,
-            "practice_id": practice_id,
-            "rule_id": rule_id,
-            "severity": severity,
-        },
-    )
+    """The month's findings (one row each), most severe first. An unknown rule or severity,
+    or a month the traces do not cover, is an error (it would otherwise read as "no
+    finding")."""
+    month_ = Month.parse(month)
+    with _warehouse(wh).connection() as con:
+        require_traces(con, month_)
+        return _query(
+            con,
+            "explore/findings.sql",
+            {
+                "month": month_.first_day,
+                "practice_id": practice_id,
+                "rule_id": _choice(rule_id, RULE_IDS, "rule"),
+                "severity": _choice(severity, SEVERITIES, "severity"),
+            },
+        )
 
 
-def finding_events(con: duckdb.DuckDBPyConnection, finding_id: str) -> pd.DataFrame:
+def finding_events(wh: Warehouse, finding_id: str) -> pd.DataFrame:
     """The attributed events behind a finding, with the delegation in force (or not) at
     each event's time."""
-    frame = _frame(con, "explore/finding_events.sql", {"finding_id": finding_id})
-    if (
-        frame.empty
-        and not con.execute(
-            "SELECT count(*) FROM finding WHERE finding_id = ?", [finding_id]
-        ).fetchone()[0]
-    ):
-        raise UserError(f"no finding {finding_id!r}")
+    with _warehouse(wh).connection() as con:
+        frame = _query(con, "explore/finding_events.sql", {"finding_id": finding_id})
+        if (
+            frame.empty
+            and not con.execute(
+                "SELECT count(*) FROM finding WHERE finding_id = ?", [finding_id]
+            ).fetchone()[0]
+        ):
+            raise UserError(f"no finding {finding_id!r}")
     return frame
 
 
-def actor_events(con, actor: str, start=None, end=None, mailbox: str | None = None) -> pd.DataFrame:
+def actor_events(
+    wh: Warehouse, actor: str, start=None, end=None, mailbox: str | None = None
+) -> pd.DataFrame:
     """An account's attributed events in a window (dates are Paris days, inclusive)."""
     return _frame(
-        con,
+        wh,
         "explore/events.sql",
         {
             "actor": actor.lower(),
@@ -120,11 +202,11 @@ def actor_events(con, actor: str, start=None, end=None, mailbox: str | None = No
 
 
 def mailbox_events(
-    con, mailbox: str, start=None, end=None, actor: str | None = None
+    wh: Warehouse, mailbox: str, start=None, end=None, actor: str | None = None
 ) -> pd.DataFrame:
     """A mailbox's attributed events in a window (dates are Paris days, inclusive)."""
     return _frame(
-        con,
+        wh,
         "explore/events.sql",
         {
             "actor": actor.lower() if actor else None,
@@ -135,15 +217,15 @@ def mailbox_events(
     )
 
 
-def delegation_timeline(con, mailbox: str) -> pd.DataFrame:
-    """Every delegation period of a mailbox, oldest first."""
-    return _frame(con, "explore/delegation_timeline.sql", {"mailbox": mailbox.lower()})
+def delegation_timeline(wh: Warehouse, mailbox: str) -> pd.DataFrame:
+    """Every delegation period of a mailbox, oldest first; an open bound is missing (NaT)."""
+    return _frame(wh, "explore/delegation_timeline.sql", {"mailbox": mailbox.lower()})
 
 
-def delegations_in_force(con, mailbox: str, at) -> pd.DataFrame:
+def delegations_in_force(wh: Warehouse, mailbox: str, at) -> pd.DataFrame:
     """The delegation periods of a mailbox in force at an instant."""
     return _frame(
-        con, "explore/delegations_at.sql", {"mailbox": mailbox.lower(), "at": _instant(at)}
+        wh, "explore/delegations_at.sql", {"mailbox": mailbox.lower(), "at": _instant(at)}
     )
 
 

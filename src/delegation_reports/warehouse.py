@@ -67,8 +67,9 @@ def connect(
         message = str(exc)
         if "lock" in message.lower():
             raise WarehouseInUse(
-                f"warehouse in use: {path} is open for writing by another process"
-                f"{_lock_holder(message)}; wait for it to finish and try again"
+                f"warehouse in use: {path} is held by another process"
+                f"{_lock_holder(message)}, loading into it or making reports from it; wait "
+                "for it to finish and try again"
             ) from None
         raise UserError(f"cannot open the warehouse {path}: {message}") from None
     except duckdb.Error as exc:
@@ -78,7 +79,14 @@ def connect(
     # DuckDB refuses the setting without ipywidgets, and draws no bar there anyway.
     with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")
-    con.execute("SET memory_limit = ?", [os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_LIMIT)])
+    limit = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
+    try:
+        con.execute("SET memory_limit = ?", [limit])
+    except duckdb.Error:
+        con.close()
+        raise UserError(
+            f"invalid ${MEMORY_ENV} {limit!r}: expected a size such as 2GB or 512MB"
+        ) from None
     if not read_only:
         from .integrity import chain
 

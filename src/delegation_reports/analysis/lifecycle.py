@@ -94,18 +94,35 @@ def decisions(con: duckdb.DuckDBPyConnection, finding_id: str | None = None) -> 
         return []
 
 
+def shown_findings(con: duckdb.DuckDBPyConnection, month: Month, practice_id: str) -> list[tuple]:
+    """What a practice's monthly report shows: its findings of the month as they stand now,
+    with their status (rows of ``report_run_finding`` without the run id)."""
+    return con.execute(
+        sql_text("lifecycle/shown_findings.sql"),
+        {"month": month.first_day, "practice_id": practice_id},
+    ).fetchall()
+
+
 def record_report_run(
-    con: duckdb.DuckDBPyConnection, month: Month, practice_id: str, reported_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    month: Month,
+    practice_id: str,
+    reported_at: datetime,
+    shown: list[tuple] | None = None,
 ) -> int:
-    """Append a report run of the practice's month, with the findings it shows (those of the
-    month as they stand now, and their status). Returns the run's id."""
+    """Append a report run of the practice's month, with the findings it shows: ``shown``
+    (from ``shown_findings`` when the report was made), else those of the month as they stand
+    now. Returns the run's id."""
     params = {"month": month.first_day, "practice_id": practice_id, "reported_at": reported_at}
     with transaction(con):
+        if shown is None:
+            shown = shown_findings(con, month, practice_id)
         run_id = con.execute(sql_text("lifecycle/insert_report_run.sql"), params).fetchone()[0]
-        con.execute(
-            sql_text("lifecycle/insert_report_run_findings.sql"),
-            {"run_id": run_id, "month": month.first_day, "practice_id": practice_id},
-        )
+        if shown:
+            con.executemany(
+                "INSERT INTO report_run_finding VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row) for row in shown],
+            )
     return run_id
 
 

@@ -52,7 +52,7 @@ CORE_MODELS = (
     "delegation_segment",
 )
 # Built from the audit data: rebuilt on every refresh (both are small and quick).
-AUDIT_CORE_MODELS = ("paris_hour", "system_account")
+AUDIT_CORE_MODELS = ("paris_hour", "system_account", "trace_month")
 # The tables the core models read, besides the configuration.
 _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "directory_entry")
 # In-memory tables of the month being built, read by its rules, in build order.
@@ -465,6 +465,12 @@ def refresh_marts(con, config: AnalysisConfig, skip: Iterable[Month] = ()) -> li
     for month in todo:
         _build_marts(con, month, _month_params(con, month, config), wanted[month.first_day])
     return todo
+
+
+def covered_months(con) -> list[Month]:
+    """The months (Paris) the audit traces cover, from the manifest: only they can have
+    findings; a month before, between or after the audit files has no data, not no finding."""
+    return [Month(day.year, day.month) for day in sorted(_audit_files_by_month(con))]
 
 
 def _coverage_months(con, month: Month) -> list[date]:

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import re
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
-from ..analysis.models import Month, months_between, require_traces
+from ..analysis.models import Month, covered_months, months_between, require_traces
 from ..errors import UserError
-from ..warehouse import opened
 from .history import window
 from .monthly import page_html
-from .output import copy_file, write_file
+from .output import copy_file, output_folder, write_file
 from .pdf import print_pdf
 from .runner import (
     PLOTLY_FILE,
     execute,
+    held_warehouse,
     notebook_body,
     notebook_path,
     write_shared_plotly,
@@ -43,7 +43,7 @@ def render_document(
 ) -> Path:
     """Run one notebook and write its HTML (and PDF) document to ``target``."""
     notebook = notebook_path(notebook_name)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(target.parent)  # a folder that cannot be written fails before the notebook runs
     if assets == "shared":
         write_shared_plotly(target.parent)
     with tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp:
@@ -66,8 +66,8 @@ def run_history(
     db: Path,
     mailbox: str,
     *,
-    start: str | None = None,
-    end: str | None = None,
+    start: str | date | None = None,
+    end: str | date | None = None,
     out: Path = Path("reports"),
     assets: str = "inline",
     keep_notebook: bool = False,
@@ -76,35 +76,46 @@ def run_history(
 ) -> Path:
     """The délégant's history of one BAL PER, as ``OUT/history/<mailbox>_<from>_<to>.html``."""
     mailbox = mailbox.strip().lower()
-    first, last = window(start, end)
     config = config or load_config()
-    with opened(db, create=False) as con:
-        known = con.execute(
+
+    def prepare(con) -> tuple[date, date]:
+        known, last_trace = con.execute(
             "SELECT (SELECT count(*) FROM audit_event WHERE mailbox = $m) "
             "+ (SELECT count(*) FROM roster_member WHERE member = $m) "
-            "+ (SELECT count(*) FROM delegation_event WHERE mailbox = $m)",
+            "+ (SELECT count(*) FROM delegation_event WHERE mailbox = $m), "
+            # The day (Paris) of the mailbox's last trace, else of the warehouse's.
+            "(SELECT CAST(timezone('Europe/Paris', coalesce("
+            "  (SELECT max(occurred_at) FROM audit_event WHERE mailbox = $m),"
+            "  (SELECT max(covered_to_at) FROM ingest_file WHERE kind = 'audit'))) AS DATE))",
             {"m": mailbox},
-        ).fetchone()[0]
+        ).fetchone()
         if not known:
             raise UserError(f"unknown mailbox {mailbox!r}: no trace, delegation or roster entry")
+        first, last = window(start, end, last_trace)
+        # Months without traces are built by no one: the report shows them as such.
+        covered = set(covered_months(con))
         for month in months_between(first, last):
-            ensure_month(con, month, config)
-    target = Path(out) / "history" / f"{_UNSAFE.sub('_', mailbox)}_{first}_{last}.html"
-    return render_document(
-        "delegation_history",
-        {
-            "db": str(Path(db).resolve()),
-            "mailbox": mailbox,
-            "start": first.isoformat(),
-            "end": last.isoformat(),
-            "generated_at": _generated_at(),
-        },
-        target,
-        f"Historique des délégations — {mailbox}",
-        assets=assets,
-        keep_notebook=keep_notebook,
-        pdf=pdf,
-    )
+            if month in covered:
+                ensure_month(con, month, config)
+        return first, last
+
+    with held_warehouse(db, prepare) as (_, (first, last)):
+        target = Path(out) / "history" / f"{_UNSAFE.sub('_', mailbox)}_{first}_{last}.html"
+        return render_document(
+            "delegation_history",
+            {
+                "db": str(Path(db).resolve()),
+                "mailbox": mailbox,
+                "start": first.isoformat(),
+                "end": last.isoformat(),
+                "generated_at": _generated_at(),
+            },
+            target,
+            f"Historique des délégations — {mailbox}",
+            assets=assets,
+            keep_notebook=keep_notebook,
+            pdf=pdf,
+        )
 
 
 def run_overview(
@@ -120,30 +131,27 @@ def run_overview(
     """The DPO's overview of a month, as ``OUT/YYYY-MM/overview.html``, beside the monthly
     reports it links to. The trend covers the twelve months up to ``month``."""
     config = config or load_config()
-    with opened(db, create=False) as con:
+
+    def prepare(con) -> None:
         require_traces(con, month)
-        months = [month.minus(k) for k in range(11, -1, -1)]
-        has_data = {
-            r[0]
-            for r in con.execute(
-                "SELECT DISTINCT strftime(timezone('Europe/Paris', occurred_at), '%Y-%m') FROM audit_event"
-            ).fetchall()
-        }
-        for m in months:
-            if str(m) in has_data or m == month:
+        covered = set(covered_months(con))
+        for m in (month.minus(k) for k in range(11, -1, -1)):
+            if m in covered or m == month:
                 ensure_month(con, m, config)
+
     folder = Path(out) / str(month)
-    return render_document(
-        "overview",
-        {
-            "db": str(Path(db).resolve()),
-            "month": str(month),
-            "reports_dir": str(folder.resolve()),
-            "generated_at": _generated_at(),
-        },
-        folder / "overview.html",
-        f"Vue d'ensemble — {month}",
-        assets=assets,
-        keep_notebook=keep_notebook,
-        pdf=pdf,
-    )
+    with held_warehouse(db, prepare):
+        return render_document(
+            "overview",
+            {
+                "db": str(Path(db).resolve()),
+                "month": str(month),
+                "reports_dir": str(folder.resolve()),
+                "generated_at": _generated_at(),
+            },
+            folder / "overview.html",
+            f"Vue d'ensemble — {month}",
+            assets=assets,
+            keep_notebook=keep_notebook,
+            pdf=pdf,
+        )

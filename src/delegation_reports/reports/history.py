@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
-from ..analysis.models import create_model_macros, months_between
+from ..analysis.models import create_model_macros, months_between, purged_before
 from ..errors import UserError
 from ..warehouse import connect
 from . import figures, labels
@@ -24,15 +24,20 @@ REVIEW_RULES = (
 )
 
 
-def window(start: str | None, end: str | None) -> tuple[date, date]:
-    """The history's days: given ones, else the twelve months up to today."""
+def _day(value: str | date | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def window(
+    start: str | date | None, end: str | date | None, last_trace: date | None = None
+) -> tuple[date, date]:
+    """The history's days: given ones, else the twelve months up to the last trace (when
+    known: the history never runs past the data), else up to today."""
     try:
-        last = date.fromisoformat(end) if end else datetime.now(UTC).date()
-        first = (
-            date.fromisoformat(start)
-            if start
-            else (last.replace(day=1) - timedelta(days=335)).replace(day=1)
-        )
+        last = _day(end) or last_trace or datetime.now(UTC).date()
+        first = _day(start) or (last.replace(day=1) - timedelta(days=335)).replace(day=1)
     except ValueError as exc:
         raise UserError(f"invalid date: {exc}; expected YYYY-MM-DD") from None
     if first > last:
@@ -55,6 +60,7 @@ class HistoryReport:
     findings: list = field(default_factory=list)
     review: list = field(default_factory=list)
     gaps: list = field(default_factory=list)
+    untraced: list = field(default_factory=list)
     n_sources: int = 0
     n_quarantined: int = 0
     timeline_html: str | None = None
@@ -143,10 +149,18 @@ class HistoryReport:
                     flagged=a.n_not_entitled > 0,
                 )
             )
+        # Every month of the window, said for what it is: actions, none, or no traces at all
+        # (a month the operators' files do not cover says nothing about the mailbox).
+        traced = _traced_months(con, mailbox)
         report.months = [
-            SimpleNamespace(title=labels.month_title(m), rows=rows)
-            for m, rows in sorted(by_month.items())
+            SimpleNamespace(
+                title=labels.month_title(m.first_day),
+                rows=by_month.get(m.first_day, []),
+                traced=m.first_day in traced,
+            )
+            for m in months
         ]
+        report.untraced = [m.title for m in report.months if not m.traced]
         report.calendar_html = figures.calendar_heatmap(
             _Frame(_records(con, "reports/history_calendar.sql", params)),
             [datetime.combine(m.first_day, time(), tzinfo=labels.PARIS) for m in months],
@@ -221,6 +235,28 @@ class HistoryReport:
 
     def body_html(self) -> str:
         return "\n".join(self.section(name) for name in self.SECTIONS)
+
+
+def _traced_months(con, mailbox: str) -> set[date]:
+    """The months the traces cover for the mailbox: those of its operators' audit files
+    (all operators' when no trace names the mailbox), from the manifest."""
+    rows = con.execute(
+        "SELECT DISTINCT f.covered_from_at, f.covered_to_at FROM ingest_file AS f "
+        "WHERE f.kind = 'audit' AND f.covered_from_at IS NOT NULL AND (f.operator IN "
+        "(SELECT DISTINCT operator FROM audit_event WHERE mailbox = $m) OR NOT EXISTS "
+        "(SELECT 1 FROM audit_event WHERE mailbox = $m))",
+        {"m": mailbox},
+    ).fetchall()
+    cutoff = purged_before(con)
+    kept = cutoff.astimezone(labels.PARIS).date() if cutoff else date.min
+    return {
+        m.first_day
+        for start, end in rows
+        for m in months_between(
+            start.astimezone(labels.PARIS).date(), end.astimezone(labels.PARIS).date()
+        )
+        if m.first_day >= kept  # months a retention purge removed hold no traces
+    }
 
 
 def _as_what(attribution: str | None) -> str:

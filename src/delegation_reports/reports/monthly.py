@@ -322,6 +322,12 @@ class MonthlyReport:
     # ---- rendering -----------------------------------------------------------------------
 
     @property
+    def no_traces(self) -> bool:
+        """No trace of the month concerns the practice's mailboxes: the report has no data to
+        judge from, which it must say instead of "no alert"."""
+        return self.coverage is None
+
+    @property
     def month_title(self) -> str:
         return labels.month_title(self.month.first_day)
 

@@ -30,6 +30,25 @@ def refuse_link(path: Path) -> None:
         )
 
 
+def output_folder(folder: Path) -> Path:
+    """``folder``, created if missing, once a file could be created in it: a folder that
+    cannot be written (missing parent that cannot be made, no permission, read-only file
+    system, full disk) is refused with the reason before any report is made."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-check-") as probe:
+            probe.write(b"0")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UserError(
+            f"cannot write to the output folder {folder}: {reason} (choose another with --out)"
+        ) from None
+    return folder
+
+
 @contextmanager
 def _temporary(path: Path) -> Iterator[tuple[int, Path]]:
     """An open descriptor on a new temporary file beside ``path``; the file replaces ``path``

@@ -3,7 +3,10 @@ archive: the same page, its print rules (A4) and its charts."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -36,7 +39,8 @@ def chromium() -> str:
 
 def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> Path:
     """Print ``html`` to ``pdf``; scripts (the charts) run before printing. Chromium prints to
-    a new temporary file beside ``pdf``, which then replaces it."""
+    a new temporary file beside ``pdf``, which then replaces it: a print that fails or is
+    interrupted (Chromium killed, Ctrl-C, time out) leaves no PDF, whole or partial."""
     with (
         tempfile.TemporaryDirectory(prefix="delegation-pdf-") as profile,
         replacing(pdf) as printed,
@@ -50,9 +54,39 @@ def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> Path:
             f"--print-to-pdf={printed}",
             html.resolve().as_uri(),
         ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-        if done.returncode != 0 or printed.stat().st_size == 0:
-            raise UserError(
-                f"{html.name}: Chromium could not print the PDF ({done.stderr.strip()[-300:]})"
-            )
+        returncode, stderr = _run_chromium(command, html, timeout)
+        if returncode != 0 or printed.stat().st_size == 0:
+            raise UserError(f"{html.name}: Chromium could not print the PDF ({stderr[-300:]})")
     return pdf
+
+
+def _run_chromium(command: list[str], html: Path, timeout: float) -> tuple[int, str]:
+    """Run Chromium in a process group of its own, and stop the whole group (browser, zygote,
+    renderers) if the print times out or the run is interrupted (Ctrl-C, a stopped batch):
+    no Chromium process outlives the command."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise UserError(
+            f"{html.name}: Chromium did not print the PDF within {timeout:.0f} s"
+        ) from None
+    except BaseException:
+        _kill_group(process)
+        raise
+    # The browser may leave helpers behind once it has printed.
+    _kill_group(process)
+    return process.returncode, (stderr or "").strip()
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

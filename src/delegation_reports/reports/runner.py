@@ -2,29 +2,37 @@
 
 One papermill run per practice, in worker processes; the warehouse is opened read-only by the
 notebooks, so runs do not block each other. A failed practice does not stop the batch.
+
+A batch reads one state of the warehouse: once the month is built, the batch holds a
+read-only connection (DuckDB's shared lock) until the last report and the index are written,
+so an ``ingest`` or ``refresh`` started meanwhile is told the warehouse is in use instead of
+changing the data between two reports, or between a report and the index.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
-from ..analysis.lifecycle import record_report_run
+from ..analysis.lifecycle import record_report_run, shown_findings
 from ..analysis.models import Month, require_traces
 from ..errors import UserError
-from ..warehouse import opened, sql_text
+from ..warehouse import connect, opened, sql_text
 from . import labels
 from .monthly import _environment, page_html, stylesheet
-from .output import copy_file, write_file
+from .output import copy_file, output_folder, write_file
 
 NOTEBOOK_ENV = "DELEGATION_REPORTS_NOTEBOOKS"
 ASSET_CHOICES = ("inline", "shared")
@@ -123,6 +131,7 @@ class ReportOutcome:
     n_critical: int = 0
     n_warning: int = 0
     n_info: int = 0
+    has_traces: bool = True
     path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
@@ -138,6 +147,7 @@ class BatchResult:
     folder: Path
     index: Path
     outcomes: list[ReportOutcome] = field(default_factory=list)
+    generated_at: datetime | None = None
 
     @property
     def failed(self) -> list[ReportOutcome]:
@@ -146,10 +156,35 @@ class BatchResult:
 
 def _quiet_worker() -> None:
     """Kernels inherit the worker's stderr and chatter on it (transport warnings): silence
-    them; failures are reported through the outcome, not the console."""
+    them; failures are reported through the outcome, not the console. A worker leaves Ctrl-C
+    to the batch, which stops it (and its kernel and Chromium) by SIGTERM."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
+
+
+def _stop_worker(signum, frame) -> None:
+    """SIGTERM in a worker: unwind, so that papermill shuts its kernel down and a Chromium
+    printing a PDF is killed, then exit."""
+    raise SystemExit(128 + signum)
+
+
+def _stop_pool(pool: ProcessPoolExecutor, grace: float = 30.0) -> None:
+    """Stop a batch's workers now (Ctrl-C): no new report starts, each running one unwinds
+    (kernel and Chromium stopped, temporary files removed), then the pool is gone."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def _render_monthly(args: dict) -> ReportOutcome:
@@ -192,6 +227,11 @@ def _render_monthly(args: dict) -> ReportOutcome:
 
 
 def _error_text(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"[:300]
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return f"timed out after {exc.timeout:.0f} s"
     ename = getattr(exc, "ename", None)
     evalue = getattr(exc, "evalue", None)
     if ename:
@@ -208,6 +248,7 @@ def _practices(con, month: Month) -> dict[str, ReportOutcome]:
             n_critical=row[2],
             n_warning=row[3],
             n_info=row[4],
+            has_traces=row[5],
         )
         for row in cursor.fetchall()
     }
@@ -240,10 +281,89 @@ def run_monthly(
 
         chromium()  # fail before any work when PDFs cannot be printed
     config = config or load_config()
-    with opened(db, create=False) as con:
+
+    def prepare(con) -> None:
         require_traces(con, month)
         ensure_month(con, month, config)
-        known = _practices(con, month)
+
+    with held_warehouse(db, prepare) as (con, _):
+        result, shown = _run_batch(
+            con,
+            db,
+            month,
+            practices,
+            Path(out) / str(month),
+            notebook=notebook,
+            workers=workers,
+            assets=assets,
+            keep_notebooks=keep_notebooks,
+            pdf=pdf,
+            on_start=on_start,
+            on_done=on_done,
+        )
+    # What each practice was shown, and when: findings that change afterwards (data arriving
+    # late) are named by `status`, the overview and the next version of the report.
+    with opened(db, create=False) as con:
+        for o in result.outcomes:
+            if o.ok:
+                record_report_run(
+                    con, month, o.practice_id, result.generated_at, shown[o.practice_id]
+                )
+    return result
+
+
+def _state_mark(con) -> tuple:
+    """What changes whenever the warehouse's content does: its last file, the models' last
+    build, the number of review decisions."""
+    return con.execute(
+        "SELECT (SELECT max(file_id) FROM ingest_file), "
+        "(SELECT max(refreshed_at) FROM model_state), (SELECT count(*) FROM finding_review)"
+    ).fetchone()
+
+
+@contextmanager
+def held_warehouse(db: Path, prepare: Callable, attempts: int = 3) -> Iterator[tuple]:
+    """``prepare(con)`` (building what the reports read) with a writing connection, then a
+    read-only connection held for as long as the block runs: DuckDB's shared lock keeps any
+    writer (``ingest``, ``refresh``, ``review``) out meanwhile, so everything made in the block
+    reads one state of the warehouse. Yields the connection and what ``prepare`` returned. A
+    writer that slipped in between the two connections is caught, and the preparation made
+    again."""
+    for _ in range(attempts):
+        with opened(db, create=False) as con:
+            prepared = prepare(con)
+            mark = _state_mark(con)
+        con = connect(db, read_only=True)
+        try:
+            if _state_mark(con) == mark:
+                yield con, prepared
+                return
+        finally:
+            con.close()
+    raise UserError(
+        f"the warehouse {db} kept changing while the reports were prepared: "
+        "wait for the ingest or refresh running on it to finish, and try again"
+    )
+
+
+def _run_batch(
+    con,
+    db: Path,
+    month: Month,
+    practices: list[str] | None,
+    folder: Path,
+    *,
+    notebook: Path,
+    workers: int,
+    assets: str,
+    keep_notebooks: bool,
+    pdf: bool,
+    on_start: Callable[[int], None] | None,
+    on_done: Callable[[ReportOutcome], None] | None,
+) -> tuple[BatchResult, dict[str, list[tuple]]]:
+    """The batch itself, on the held connection ``con``: the reports, the index, and what
+    each practice's report shows (for the report runs)."""
+    known = _practices(con, month)
     if practices:
         unknown = sorted(set(practices) - set(known))
         if unknown:
@@ -253,9 +373,8 @@ def run_monthly(
         chosen = list(known.values())
     if not chosen:
         raise UserError("no practice to report on: ingest a roster first")
-
-    folder = Path(out) / str(month)
-    folder.mkdir(parents=True, exist_ok=True)
+    output_folder(folder)  # a folder that cannot be written fails before any notebook runs
+    shown = {o.practice_id: shown_findings(con, month, o.practice_id) for o in chosen}
     if assets == "shared":
         write_shared_plotly(folder)
     generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -276,25 +395,25 @@ def run_monthly(
     outcomes: dict[str, ReportOutcome] = {}
     # Spawned workers: a fork would copy this process's open handles and threads.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)), mp_context=context, initializer=_quiet_worker
-    ) as pool:
+    )
+    try:
         futures = [pool.submit(_render_monthly, job) for job in jobs]
         for future in as_completed(futures):
             outcome = future.result()
             outcomes[outcome.practice_id] = outcome
             if on_done:
                 on_done(outcome)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown()
     ordered = [outcomes[o.practice_id] for o in chosen]
-    # What each practice was shown, and when: findings that change afterwards (data arriving
-    # late) are named by `status`, the overview and the next version of the report.
-    with opened(db, create=False) as con:
-        for o in ordered:
-            if o.ok:
-                record_report_run(con, month, o.practice_id, datetime.fromisoformat(generated_at))
     index = folder / "index.html"
     write_file(index, index_html(month, ordered, generated_at))
-    return BatchResult(month, folder, index, ordered)
+    result = BatchResult(month, folder, index, ordered, datetime.fromisoformat(generated_at))
+    return result, shown
 
 
 def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -> str:
@@ -305,6 +424,7 @@ def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -
             "n_critical": o.n_critical,
             "n_warning": o.n_warning,
             "n_info": o.n_info,
+            "has_traces": o.has_traces,
             "failed": not o.ok,
             "error": o.error,
             "href": f"{o.practice_id}.html",

@@ -1,6 +1,6 @@
 -- Grain: one finding per delegation still in force at the end of the window, given at least
 -- $days days before, and not used by its délégataire during those last $days days, when the
--- operator's traces go back far enough to know it.
+-- operator's traces cover those days (every month of them) to know it.
 WITH last_used AS (
     -- Each délégataire's last successful action up to the end of the window, from
     -- `actor_month` (one row per account, mailbox and month) rather than from the events.
@@ -28,8 +28,9 @@ LEFT JOIN last_used AS l ON l.mailbox = p.mailbox AND l.actor = p.delegate
 WHERE p.in_force_from_at <= $until_at - to_days(CAST($days AS BIGINT))
   AND p.in_force_until_at >= $until_at
   AND (l.last_at IS NULL OR l.last_at < $until_at - to_days(CAST($days AS BIGINT)))
-  -- Traces since, from the manifest, less what a purge removed.
-  AND (SELECT greatest(min(f.covered_from_at), (SELECT max(cutoff_at) FROM purge_record))
-       FROM ingest_file AS f WHERE f.kind = 'audit' AND f.operator = p.operator
-       HAVING min(f.covered_from_at) IS NOT NULL)
-      <= $until_at - to_days(CAST($days AS BIGINT))
+  -- The operator's traces cover every month of those last $days days: a month without
+  -- traces (before, between or after its files) says nothing about use.
+  AND (SELECT count(*) FROM trace_month AS t
+       WHERE t.operator = p.operator AND t.month <= $month
+         AND t.month >= CAST(date_trunc('month', paris($until_at - to_days(CAST($days AS BIGINT)))) AS DATE))
+      = datediff('month', CAST(date_trunc('month', paris($until_at - to_days(CAST($days AS BIGINT)))) AS DATE), $month) + 1

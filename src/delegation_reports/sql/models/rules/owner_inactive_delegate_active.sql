@@ -1,5 +1,5 @@
 -- Grain: one finding per (mailbox, délégataire) active in the window while the holder had not
--- logged in for $days days, when the traces go back far enough to know it.
+-- logged in for $days days, when the traces cover those days (every month of them) to know it.
 WITH owner_before AS (
     -- The holder's last success before the window, from `actor_month` (not from the events).
     SELECT mailbox, max(last_success_at) AS last_at
@@ -33,23 +33,21 @@ owner_logins AS (
     UNION ALL
     SELECT mailbox, last_at FROM owner_before
 ),
-coverage AS (
-    -- How far back each operator's traces go, from the manifest, less what a purge removed.
-    SELECT operator, greatest(min(covered_from_at), (SELECT max(cutoff_at) FROM purge_record)) AS traced_from
-    FROM ingest_file WHERE kind = 'audit' AND operator IS NOT NULL GROUP BY operator
-    HAVING min(covered_from_at) IS NOT NULL
-),
 checked AS (
     -- The holder's last activity before the délégataire's day: an ASOF join, not a lookup
     -- per row.
     SELECT d.*, o.occurred_at AS owner_last_at
     FROM delegate_days AS d
-    JOIN coverage AS c USING (operator)
     -- The mailbox's hash as a first key: the join partitions on an integer (faster), the
     -- mailbox itself keeps it exact.
     ASOF LEFT JOIN (SELECT hash(mailbox) AS mailbox_hash, * FROM owner_logins) AS o
         ON o.mailbox_hash = hash(d.mailbox) AND o.mailbox = d.mailbox AND d.first_at > o.occurred_at
-    WHERE c.traced_from <= d.first_at - to_days(CAST($days AS BIGINT))
+    -- The operator's traces cover every month of the $days days before the délégataire's
+    -- day (from the manifest): the holder may have logged in during a month without traces.
+    WHERE (SELECT count(*) FROM trace_month AS t
+           WHERE t.operator = d.operator AND t.month <= $month
+             AND t.month >= CAST(date_trunc('month', paris(d.first_at - to_days(CAST($days AS BIGINT)))) AS DATE))
+          = datediff('month', CAST(date_trunc('month', paris(d.first_at - to_days(CAST($days AS BIGINT)))) AS DATE), $month) + 1
 ),
 flagged AS (
     -- Evidence is gathered for the flagged days only: most days are not.
