@@ -142,10 +142,19 @@ def test_one_changed_field_of_any_table_is_named(copy, table, column):
             (file_id, table, "missing", 1),
             (file_id + 1, table, "added", 1),
         }
+    elif column in digest.TABLES[table].key:
+        # A row under another key: the row with its key is missing and a new one added,
+        # unless both keys fall in the same bucket.
+        assert {(p.file_id, p.table, p.what, p.rows) for p in rows} in (
+            {(file_id, table, "missing", 1), (file_id, table, "added", 1)},
+            {(file_id, table, "changed", 1)},
+        )
     else:
-        assert [(p.file_id, p.table, p.what) for p in rows] == [(file_id, table, "changed")]
+        assert [(p.file_id, p.table, p.what, p.rows) for p in rows] == [
+            (file_id, table, "changed", 1)
+        ]
         assert rows[0].file_name
-        assert rows[0].file_name in rows[0].text and table in rows[0].text
+        assert rows[0].text == f"file {file_id} ({rows[0].file_name}), {table}: 1 row changed"
 
 
 def test_a_deleted_row_is_named_missing(copy):
@@ -158,6 +167,21 @@ def test_a_deleted_row_is_named_missing(copy):
         1,
     )
     assert problem.text == "file 1 (audit.csv), audit_event: 1 row missing"
+
+
+def test_changed_rows_are_counted(copy):
+    tamper(
+        copy,
+        "UPDATE audit_event SET user_agent = 'Outlook' WHERE rowid IN "
+        "(SELECT rowid FROM audit_event WHERE source_file_id = 1 ORDER BY rowid LIMIT 3)",
+    )
+    (problem,) = verified(copy).problems
+    assert (problem.file_id, problem.table, problem.what) == (1, "audit_event", "changed")
+    # Counted by bucket of their key: two changed rows of one bucket count once.
+    assert 1 <= problem.rows <= 3
+    assert problem.text.endswith(
+        "1 row changed" if problem.rows == 1 else f"at least {problem.rows} rows changed"
+    )
 
 
 def test_an_inserted_row_is_named_added(copy):

@@ -168,9 +168,10 @@ def _removed(con, where: dict[str, str], cutoff: datetime) -> tuple[dict, dict]:
         rows = con.execute(
             digest.digest_query(table, f"WHERE {condition}"), {"cutoff": cutoff}
         ).fetchall()
-        counts[name] = sum(n for _, n, _ in rows)
-        for file_id, n, total in rows:
-            by_file.setdefault(str(file_id), {})[name] = digest.Part(n, int(total)).to_json()
+        parts = digest.fold(rows)
+        counts[name] = sum(p.rows for p in parts.values())
+        for file_id, part in parts.items():
+            by_file.setdefault(str(file_id), {})[name] = part.to_json()
     return counts, by_file
 
 

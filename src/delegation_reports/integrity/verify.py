@@ -238,21 +238,37 @@ def _check_rows(con, out: Verification, expected: dict, files: dict, skip: set[i
         want, have = expected.get(file_id, {}), actual.get(file_id, {})
         for table in sorted(set(want) | set(have)):
             w, h = want.get(table, digest.ZERO), have.get(table, digest.ZERO)
-            if w == h:
+            if w.same(h):
                 continue
             if file_id not in expected:
-                what, n = "added", h.rows
-                text = f"{table}: {_plural(n, 'row')} added under {label}, which no sealed manifest entry loaded"
-            elif h.rows < w.rows:
-                what, n = "missing", w.rows - h.rows
-                text = f"{label}, {table}: {_plural(n, 'row')} missing"
-            elif h.rows > w.rows:
-                what, n = "added", h.rows - w.rows
-                text = f"{label}, {table}: {_plural(n, 'row')} added"
-            else:
-                what, n = "changed", None
-                text = f"{label}, {table}: rows changed (as many rows, different content)"
-            out.problems.append(Problem("rows", text, file_id, name, table, what, n))
+                out.problems.append(
+                    Problem(
+                        "rows",
+                        f"{table}: {_plural(h.rows, 'row')} added under {label}, which no "
+                        "sealed manifest entry loaded",
+                        file_id,
+                        name,
+                        table,
+                        "added",
+                        h.rows,
+                    )
+                )
+                continue
+            missing, added, changed = w.difference(h)
+            found = [("missing", missing), ("added", added)]
+            if changed != 0:
+                found.append(("changed", changed))
+            for what, n in found:
+                if not n and what != "changed":
+                    continue
+                if what != "changed":
+                    text = f"{label}, {table}: {_plural(n, 'row')} {what}"
+                elif n is None:
+                    text = f"{label}, {table}: rows changed (as many rows, different content)"
+                else:  # counted by bucket: two changed rows of one bucket count once
+                    count = "1 row" if n == 1 else f"at least {n:,} rows"
+                    text = f"{label}, {table}: {count} changed"
+                out.problems.append(Problem("rows", text, file_id, name, table, what, n))
 
 
 def _sha256(path: Path) -> str:
