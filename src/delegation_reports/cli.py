@@ -862,12 +862,14 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
     for o in result.outcomes:
         add_row(
             table,
-            (o.practice_id),
+            o.practice_id,
             str(o.n_critical),
             str(o.n_warning),
             str(o.n_info),
             f"{o.seconds:.1f}",
-            "ok" if o.ok else f"failed: {(o.error or '')}",
+            ("ok" if o.has_traces else "ok (no traces this month)")
+            if o.ok
+            else f"failed: {o.error or ''}",
         )
     out_console.print(table)
     echo(result.index)
