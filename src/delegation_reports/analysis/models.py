@@ -56,7 +56,7 @@ AUDIT_CORE_MODELS = ("paris_hour", "system_account", "trace_month")
 # The tables the core models read, besides the configuration.
 _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "directory_entry")
 # In-memory tables of the month being built, read by its rules, in build order.
-MONTH_MODELS = ("month_access", "month_heavy_reader", "month_failure_episode")
+MONTH_MODELS = ("month_idle_holder", "month_access", "month_heavy_reader", "month_failure_episode")
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month", "actor_day")
 # A finding as the rules give it and `findings` prints it.
@@ -304,12 +304,24 @@ def _years(con) -> range:
     return range((lo or today) - 1, (hi or today) + 2)
 
 
+# A temporary table created with the macros: they are temporary objects of the connection,
+# created again only when it has none (a rolled-back transaction takes the macros, the
+# functions and this table away together). Looking it up costs far less than creating them.
+_MACROS_MARKER = "model_macros_created"
+
+
 def create_model_macros(con) -> None:
-    """The models' helper macros and functions; the macros read the cfg_* tables, which must
-    exist."""
+    """The models' helper macros and functions, once per connection; the macros read the cfg_*
+    tables, which must exist when a query uses them."""
+    if con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'temp' AND table_name = ?",
+        [_MACROS_MARKER],
+    ).fetchone()[0]:
+        return
     prose.register(con)
     for statement in sql_statements("models/macros.sql"):
         con.execute(statement)
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_MACROS_MARKER} (created BOOLEAN)")
 
 
 def _retire_old_layout(con) -> bool:
@@ -392,6 +404,8 @@ def _rule_params(config: AnalysisConfig, month: Month) -> dict:
         "gap_minutes": rules["bulk_access"]["gap_minutes"],
         "baseline_days": rules["bulk_access"]["baseline_days"],
         "history_month": month.minus(rules["new_client"]["lookback_months"]).first_day,
+        # Which mailboxes' events `month_access` keeps for owner_inactive_delegate_active.
+        "holder_away_days": rules["owner_inactive_delegate_active"]["days"],
         "days": None,  # set per rule below
     }
 

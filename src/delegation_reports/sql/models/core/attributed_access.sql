@@ -39,7 +39,9 @@ SELECT
     -- Inside a delegation's declared validity, before the delegation was recorded.
     coalesce(s.is_before_recording, false) AS is_before_recording,
     -- The delegation the access is judged against (see delegation_segment).
-    s.judged_against
+    s.judged_against,
+    -- The segment of `delegation_segment` the event falls in (with mailbox and actor).
+    s.seg_from_at
 FROM audit_event AS e
 CROSS JOIN LATERAL (
     -- The right an action needs from a délégataire.

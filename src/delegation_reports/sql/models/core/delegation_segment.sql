@@ -2,7 +2,8 @@
 -- the pair is constant), from `delegation_period`. A segment starts at `seg_from_at` and runs
 -- to the next segment of the pair (`seg_until_at`); the first starts at -infinity. Each
 -- segment also names the delegation its accesses are judged against (`judged_against`: its
--- key, events, who granted and revoked it and when), which findings quote as evidence.
+-- key, events, who granted and revoked it and when), which findings quote as evidence, and
+-- says it in words once (`judged_against_fr`), for the explanations of every finding.
 --
 -- Every test the attribution makes of an instant t against a period is of the form `t >= x`
 -- or `t < x` with x a bound of that period, so the state only changes at those bounds: an
@@ -73,5 +74,6 @@ SELECT
     last_role,
     coalesce(last_revoked_at <= seg_from_at, false) AS is_after_revocation,
     is_before_recording AND NOT is_in_force AS is_before_recording,
-    coalesce(ref_in_force, ref_backdated, ref_before, ref_first) AS judged_against
+    coalesce(ref_in_force, ref_backdated, ref_before, ref_first) AS judged_against,
+    fr_delegation(coalesce(ref_in_force, ref_backdated, ref_before, ref_first)) AS judged_against_fr
 FROM state

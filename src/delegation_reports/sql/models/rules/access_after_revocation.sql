@@ -2,11 +2,8 @@
 -- actor's delegation on the mailbox was revoked (and not inside the validity of a later,
 -- back-dated one: `access_before_grant_recorded`).
 WITH accesses AS (
-    SELECT a.*, s.judged_against AS d
+    SELECT a.*, a.judged_against AS d
     FROM month_access AS a
-    LEFT JOIN delegation_segment AS s
-        ON s.mailbox = a.mailbox AND s.delegate = a.actor
-       AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
     WHERE a.attribution = 'delegate_after_revocation' AND a.outcome = 'success' AND a.action <> 'login_failed'
       AND NOT a.is_before_recording
 )
@@ -23,6 +20,6 @@ SELECT
         || ' (' || fr_actions(count(*)) || ' : '
         || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
         || fr_auths(list(auth_method)) || ')'
-        || ', après le retrait de sa délégation : ' || fr_delegation(any_value(d)) || '.' AS explanation_fr
+        || ', après le retrait de sa délégation : ' || any_value(judged_against_fr) || '.' AS explanation_fr
 FROM accesses
 GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE)

@@ -2,11 +2,8 @@
 -- inside the declared validity of a delegation, but before that delegation was recorded (a
 -- back-dated grant): the mailbox was reachable before the delegation existed.
 WITH accesses AS (
-    SELECT a.*, s.judged_against AS d
+    SELECT a.*, a.judged_against AS d
     FROM month_access AS a
-    JOIN delegation_segment AS s
-        ON s.mailbox = a.mailbox AND s.delegate = a.actor
-       AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
     WHERE a.is_before_recording AND a.outcome = 'success' AND a.action <> 'login_failed'
       AND a.attribution IN ('delegate_outside_period', 'delegate_after_revocation')
 )
@@ -24,7 +21,7 @@ SELECT
         || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
         || fr_auths(list(auth_method)) || ')'
         || ', alors que sa délégation n''a été enregistrée que le ' || fr_when(any_value(d.started_latest_at))
-        || ', avec une date de début antérieure : ' || fr_delegation(any_value(d))
+        || ', avec une date de début antérieure : ' || any_value(judged_against_fr)
         || '. La boîte lui était donc accessible avant que la délégation n''existe ; un mot de passe partagé '
         || 'en est la cause habituelle.' AS explanation_fr
 FROM accesses

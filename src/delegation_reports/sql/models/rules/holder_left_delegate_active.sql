@@ -17,8 +17,8 @@ SELECT
     a.practice_id, a.mailbox, a.actor,
     min(a.occurred_at) AS first_at, max(a.occurred_at) AS last_at, count(*) AS n_events,
     list(a.event_id ORDER BY a.occurred_at, a.event_id) AS evidence,
-    any_value(s.judged_against.delegation_key) AS delegation_key,
-    any_value(s.judged_against.delegation_ids) AS delegation_ids,
+    any_value(a.judged_against.delegation_key) AS delegation_key,
+    any_value(a.judged_against.delegation_ids) AS delegation_ids,
     'Délégataire actif après le départ du titulaire' AS title_fr,
     CASE a.source
         WHEN 'roster' THEN 'D''après la liste des membres du cabinet, ' || coalesce(any_value(a.holder_name), a.mailbox)
@@ -27,7 +27,7 @@ SELECT
             || 'depuis l''extraction du ' || fr_long_date(a.left_at) || ' (elle y figurait encore le '
             || fr_long_date(any_value(a.last_listed_at)) || '), mais '
     END
-        || fr_person(any_value(s.judged_against.delegate_name), a.actor, any_value(s.judged_against.delegate_role))
+        || fr_person(any_value(a.judged_against.delegate_name), a.actor, any_value(a.judged_against.delegate_role))
         || ' y a encore agi ' || fr_during(min(a.occurred_at), max(a.occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
         || array_to_string(list_sort(list_distinct(list(fr_action(a.action)))), ', ')
@@ -35,7 +35,4 @@ SELECT
         || 'quitté son exercice : vérifiez son départ, faites retirer les délégations par l''opérateur et '
         || 'contrôlez ce qui a été lu ou envoyé depuis.' AS explanation_fr
 FROM acting AS a
-LEFT JOIN delegation_segment AS s
-    ON s.mailbox = a.mailbox AND s.delegate = a.actor
-   AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
 GROUP BY a.practice_id, a.mailbox, a.actor, a.left_at, a.source

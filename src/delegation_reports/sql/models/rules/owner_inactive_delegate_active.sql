@@ -1,37 +1,21 @@
 -- Grain: one finding per (mailbox, délégataire) active in the window while the holder had not
 -- logged in for $days days, when the traces cover those days (every month of them) to know it.
-WITH owner_before AS (
-    -- The holder's last success before the window, from `actor_month` (not from the events).
-    SELECT mailbox, max(last_success_at) AS last_at
-    FROM actor_month
-    WHERE actor = mailbox AND month < $month AND last_success_at IS NOT NULL
-    GROUP BY mailbox
-),
-watched AS (
-    -- Mailboxes whose holder may have been away $days days at some point of the window: not
-    -- those whose holder succeeded late enough before it to cover the whole window.
-    SELECT DISTINCT a.mailbox
-    FROM actor_month AS a
-    LEFT JOIN owner_before AS o USING (mailbox)
-    WHERE a.month = $month AND a.actor <> a.mailbox
-      AND (o.last_at IS NULL OR o.last_at < $until_at - to_days(CAST($days AS BIGINT)))
-),
-delegate_days AS (
+WITH delegate_days AS (
     SELECT practice_id, operator, mailbox, actor, CAST(occurred_local AS DATE) AS day,
         min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
         any_value(holder_name) AS holder_name
     FROM month_access
     WHERE attribution LIKE 'delegate_%' AND outcome = 'success'
-      AND mailbox IN (SELECT mailbox FROM watched)
+      AND mailbox IN (SELECT mailbox FROM month_idle_holder)
     GROUP BY ALL
 ),
 owner_logins AS (
     -- The holder's successful events of the window, and the last one before it.
     SELECT mailbox, occurred_at
     FROM month_access
-    WHERE attribution = 'owner' AND outcome = 'success' AND mailbox IN (SELECT mailbox FROM watched)
+    WHERE attribution = 'owner' AND outcome = 'success' AND mailbox IN (SELECT mailbox FROM month_idle_holder)
     UNION ALL
-    SELECT mailbox, last_at FROM owner_before
+    SELECT mailbox, holder_last_at FROM month_idle_holder WHERE holder_last_at IS NOT NULL
 ),
 checked AS (
     -- The holder's last activity before the délégataire's day: an ASOF join, not a lookup
@@ -72,7 +56,7 @@ SELECT
         || ') alors que le titulaire ne s''y était pas connecté depuis plus de ' || CAST($days AS BIGINT) || ' jours'
         || coalesce(' (dernière connexion connue : le ' || fr_when(min(f.owner_last_at)) || ')', '')
         || '. Assurez-vous que cette délégation est toujours voulue : '
-        || fr_delegation(arg_max(s.judged_against, f.day)) || '.' AS explanation_fr
+        || coalesce(arg_max(s.judged_against_fr, f.day), 'aucune délégation') || '.' AS explanation_fr
 FROM flagged AS f
 -- The delegation the délégataire's last flagged day was judged against.
 LEFT JOIN delegation_segment AS s

@@ -3,12 +3,8 @@
 -- name or deleting and moving messages takes the rule's severity (critical by default);
 -- downloading a document without the `documents` right takes `documents_severity`.
 WITH accesses AS (
-    SELECT a.*, s.judged_against AS d, s.rights_in_force
+    SELECT a.*, a.judged_against AS d
     FROM month_access AS a
-    -- The rights in force at that moment: the segment of the pair's delegations holding the event.
-    LEFT JOIN delegation_segment AS s
-        ON s.mailbox = a.mailbox AND s.delegate = a.actor
-       AND a.occurred_at >= s.seg_from_at AND a.occurred_at < s.seg_until_at
     WHERE a.attribution = 'delegate_beyond_rights' AND a.outcome = 'success'
 )
 SELECT
@@ -28,6 +24,6 @@ SELECT
         || fr_auths(list(auth_method)) || ')'
         || ', ce qui demande le droit « ' || fr_rights([right_needed]) || ' », que sa délégation ne donnait pas ('
         || 'droits donnés : ' || coalesce(nullif(fr_rights(any_value(rights_in_force)), ''), 'aucun') || ') : '
-        || fr_delegation(any_value(d)) || '.' AS explanation_fr
+        || any_value(judged_against_fr) || '.' AS explanation_fr
 FROM accesses
 GROUP BY practice_id, mailbox, actor, CAST(occurred_local AS DATE), right_needed
