@@ -56,7 +56,13 @@ AUDIT_CORE_MODELS = ("paris_hour", "system_account", "trace_month")
 # The tables the core models read, besides the configuration.
 _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "directory_entry")
 # In-memory tables of the month being built, read by its rules, in build order.
-MONTH_MODELS = ("month_idle_holder", "month_access", "month_heavy_reader", "month_failure_episode")
+MONTH_MODELS = (
+    "month_idle_holder",
+    "month_access",
+    "month_heavy_reader",
+    "month_failed_login",
+    "month_failure_episode",
+)
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month", "actor_day")
 # A finding as the rules give it and `findings` prints it.

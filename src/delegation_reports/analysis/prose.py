@@ -32,6 +32,32 @@ MONTHS = (
     "décembre",
 )
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+ROLES = {
+    "secretary": "secrétaire",
+    "medical_assistant": "assistant médical",
+    "replacement": "remplaçant",
+    "other": "autre rôle",
+}
+AUTH_METHODS = {
+    "cps": "carte CPS",
+    "e-cps": "e-CPS",
+    "psc": "Pro Santé Connect",
+    "otp": "mot de passe et code à usage unique",
+    "password": "mot de passe seul",
+    "certificate": "certificat",
+}
+ACTIONS = {
+    "login": "connexion",
+    "login_failed": "échec de connexion",
+    "logout": "déconnexion",
+    "read": "lecture",
+    "send": "envoi",
+    "delete": "suppression",
+    "move": "déplacement",
+    "download": "téléchargement",
+}
+# Rights in their usual order, whatever the order of a delegation's list.
+RIGHTS = {"read": "lecture", "send": "envoi", "documents": "documents", "manage": "gestion"}
 
 
 @lru_cache(maxsize=1 << 14)
@@ -153,6 +179,70 @@ def during(first: datetime, last: datetime) -> str:
     return _during(_micros(first), _micros(last))
 
 
+def role(code: str | None) -> str | None:
+    """A délégataire's role in words; None when unknown."""
+    return ROLES.get(code)
+
+
+def auth_method(code: str | None) -> str | None:
+    """An authentication method in words; None when unknown."""
+    return AUTH_METHODS.get(code)
+
+
+def action(code: str | None) -> str:
+    """An action in words: "lecture", "envoi"... ("autre action" when unknown)."""
+    return ACTIONS.get(code, "autre action")
+
+
+def actions(codes: list | None) -> str | None:
+    """Distinct actions in words, in alphabetical order: "envoi, lecture"."""
+    if codes is None:
+        return None
+    return ", ".join(sorted({action(code) for code in codes}))
+
+
+def rights(codes: list | None) -> str:
+    """Rights in words, the usual ones in their usual order (read, send, documents, manage),
+    then any other as given: "lecture, envoi"; "" for none."""
+    codes = codes or []
+    known = [word for code, word in RIGHTS.items() if code in codes]
+    return ", ".join(known + [c for c in codes if c is not None and c not in RIGHTS])
+
+
+def auth_methods(codes: list | None) -> str:
+    """The authentication methods of a set of events, when the export gives them:
+    " ; authentification : carte CPS", or ""."""
+    words = sorted({AUTH_METHODS[c] for c in codes or [] if c in AUTH_METHODS})
+    return f" ; authentification : {', '.join(words)}" if words else ""
+
+
+def person(name: str | None, address: str | None, code: str | None) -> str | None:
+    """A délégataire: "Pauline Guillou (pauline.guillou@…, remplaçant)", or the address alone
+    with the role when the export gives no name (a name of spaces is none)."""
+    if address is None:
+        return None
+    word = ROLES.get(code)
+    if name is not None and name.strip(" "):
+        return f"{name} ({address}{', ' + word if word else ''})"
+    return f"{address} ({word})" if word else address
+
+
+def account(address: str | None, mailbox: str | None, code: str | None) -> str | None:
+    """An account as explanations name it: "x@… (titulaire de la boîte)", "x@… (secrétaire)",
+    "x@…"."""
+    if address is None:
+        return None
+    if address == mailbox:
+        return f"{address} (titulaire de la boîte)"
+    word = ROLES.get(code)
+    return f"{address} ({word})" if word else address
+
+
+def _texts(array) -> list:
+    """A VARCHAR (or VARCHAR[]) vector as Python values."""
+    return array.to_pylist()
+
+
 def _dates(array) -> list:
     """A DATE vector as dates (None for NULL)."""
     return [None if days is None else _day(days) for days in array.cast(pa.int32()).to_pylist()]
@@ -163,32 +253,51 @@ def _instants(array) -> list:
     return array.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
 
 
+TEXTS = duckdb.list_type(VARCHAR)
+# name, function, parameter types, and whether NULL in any argument gives NULL (the dates and
+# times); the words decide for themselves.
 _FUNCTIONS = (
-    ("fr_calendar_day", calendar_day, [DATE]),
-    ("fr_month", month_of, [DATE]),
-    ("fr_long_date", _long_date, [TIMESTAMP_TZ]),
-    ("fr_day", _weekday_date, [TIMESTAMP_TZ]),
-    ("fr_clock", _clock, [TIMESTAMP_TZ]),
-    ("fr_when", _when, [TIMESTAMP_TZ]),
-    ("fr_during", _during, [TIMESTAMP_TZ, TIMESTAMP_TZ]),
+    ("fr_calendar_day", calendar_day, [DATE], True),
+    ("fr_month", month_of, [DATE], True),
+    ("fr_long_date", _long_date, [TIMESTAMP_TZ], True),
+    ("fr_day", _weekday_date, [TIMESTAMP_TZ], True),
+    ("fr_clock", _clock, [TIMESTAMP_TZ], True),
+    ("fr_when", _when, [TIMESTAMP_TZ], True),
+    ("fr_during", _during, [TIMESTAMP_TZ, TIMESTAMP_TZ], True),
+    ("fr_role", role, [VARCHAR], False),
+    ("fr_auth", auth_method, [VARCHAR], False),
+    ("fr_action", action, [VARCHAR], False),
+    ("fr_action_list", actions, [TEXTS], False),
+    ("fr_rights", rights, [TEXTS], False),
+    ("fr_auths", auth_methods, [TEXTS], False),
+    ("fr_person", person, [VARCHAR, VARCHAR, VARCHAR], False),
+    ("fr_account", account, [VARCHAR, VARCHAR, VARCHAR], False),
 )
 
 
-def _vectorised(function, parameters: list):
+def _vectorised(function, parameters: list, strict: bool):
     """``function`` over Arrow arrays, a whole vector per call (a Python call per row costs more
-    than the formatting itself); NULL in, NULL out. DuckDB reads the arity from the signature."""
-    readers = [_dates if parameter == DATE else _instants for parameter in parameters]
+    than the formatting itself); when ``strict``, NULL in, NULL out. DuckDB reads the arity
+    from the signature."""
+    readers = [
+        _dates if p == DATE else _instants if p == TIMESTAMP_TZ else _texts for p in parameters
+    ]
 
     def over(*arrays):
         columns = [read(a) for read, a in zip(readers, arrays, strict=True)]
         return pa.array(
-            [None if None in row else function(*row) for row in zip(*columns, strict=True)],
+            [
+                None if strict and None in row else function(*row)
+                for row in zip(*columns, strict=True)
+            ],
             pa.string(),
         )
 
     if len(parameters) == 1:
         return lambda a: over(a)
-    return lambda a, b: over(a, b)
+    if len(parameters) == 2:
+        return lambda a, b: over(a, b)
+    return lambda a, b, c: over(a, b, c)
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
@@ -199,11 +308,11 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
             "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE 'fr\\_%' ESCAPE '\\'"
         ).fetchall()
     }
-    for name, function, parameters in _FUNCTIONS:
+    for name, function, parameters, strict in _FUNCTIONS:
         if name not in have:
             con.create_function(
                 name,
-                _vectorised(function, parameters),
+                _vectorised(function, parameters, strict),
                 parameters,
                 VARCHAR,
                 type="arrow",

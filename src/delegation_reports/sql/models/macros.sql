@@ -14,33 +14,13 @@ CREATE OR REPLACE TEMP MACRO rule_text(practice, rule, pname) AS coalesce(
 CREATE OR REPLACE TEMP MACRO rule_num(practice, rule, pname) AS
     CAST(rule_text(practice, rule, pname) AS DOUBLE);
 
--- Rights in their usual order (read, send, documents, manage), whatever the list's order.
-CREATE OR REPLACE TEMP MACRO fr_rights(r) AS array_to_string(list_transform(list_concat(
-        list_filter(['read', 'send', 'documents', 'manage'], lambda x: list_contains(r, x)),
-        list_filter(r, lambda x: NOT list_contains(['read', 'send', 'documents', 'manage'], x))),
-    lambda x: CASE x
-    WHEN 'read' THEN 'lecture' WHEN 'send' THEN 'envoi' WHEN 'documents' THEN 'documents'
-    WHEN 'manage' THEN 'gestion' ELSE x END), ', ');
-CREATE OR REPLACE TEMP MACRO fr_action(a) AS CASE a
-    WHEN 'login' THEN 'connexion' WHEN 'login_failed' THEN 'échec de connexion'
-    WHEN 'logout' THEN 'déconnexion' WHEN 'read' THEN 'lecture' WHEN 'send' THEN 'envoi'
-    WHEN 'delete' THEN 'suppression' WHEN 'move' THEN 'déplacement'
-    WHEN 'download' THEN 'téléchargement' ELSE 'autre action' END;
-
 -- "1 action", "3 actions".
 CREATE OR REPLACE TEMP MACRO fr_actions(n) AS n || CASE WHEN n = 1 THEN ' action' ELSE ' actions' END;
 
 -- Prose dates and times, Paris time (fr_long_date, fr_calendar_day, fr_month, fr_day, fr_clock,
--- fr_when, fr_during) are scalar functions registered on the connection: see analysis/prose.py.
-
--- A délégataire's role and an authentication method, in words (NULL when unknown).
-CREATE OR REPLACE TEMP MACRO fr_role(r) AS CASE r
-    WHEN 'secretary' THEN 'secrétaire' WHEN 'medical_assistant' THEN 'assistant médical'
-    WHEN 'replacement' THEN 'remplaçant' WHEN 'other' THEN 'autre rôle' END;
-CREATE OR REPLACE TEMP MACRO fr_auth(m) AS CASE m
-    WHEN 'cps' THEN 'carte CPS' WHEN 'e-cps' THEN 'e-CPS' WHEN 'psc' THEN 'Pro Santé Connect'
-    WHEN 'otp' THEN 'mot de passe et code à usage unique' WHEN 'password' THEN 'mot de passe seul'
-    WHEN 'certificate' THEN 'certificat' END;
+-- fr_when, fr_during), and words (fr_role, fr_auth, fr_auths, fr_action, fr_action_list,
+-- fr_rights, fr_person, fr_account) are scalar functions registered on the connection: see
+-- analysis/prose.py.
 
 -- Who performed a delegation change, when the export names nobody usable: NULL.
 CREATE OR REPLACE TEMP MACRO known_person(x) AS
@@ -48,19 +28,6 @@ CREATE OR REPLACE TEMP MACRO known_person(x) AS
 
 -- The practice a délégataire's or account's work in a mailbox belongs to (see member_practice).
 CREATE OR REPLACE TEMP MACRO practice_of(holder_practice, member_practice) AS coalesce(member_practice, holder_practice);
-
--- A délégataire in prose: "Pauline Guillou (pauline.guillou@…, remplaçant)", or the address
--- alone with the role when the export gives no name.
-CREATE OR REPLACE TEMP MACRO fr_person(name, address, r) AS CASE
-    WHEN nullif(trim(name), '') IS NOT NULL
-        THEN name || ' (' || address || coalesce(', ' || fr_role(r), '') || ')'
-    ELSE address || coalesce(' (' || fr_role(r) || ')', '') END;
-
--- The authentication methods of a set of events, when the export gives them:
--- " ; authentification : carte CPS", or nothing.
-CREATE OR REPLACE TEMP MACRO fr_auths(methods) AS coalesce(' ; authentification : ' || nullif(array_to_string(
-    list_sort(list_distinct(list_filter(list_transform(methods, lambda m: fr_auth(m)), lambda m: m IS NOT NULL))),
-    ', '), ''), '');
 
 -- The delegation an access was judged against (delegation_segment.judged_against), in prose.
 CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
@@ -79,11 +46,6 @@ CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
             THEN ', valable ' || coalesce('du ' || fr_long_date(d.valid_from_at), 'sans date de début')
                 || coalesce(' au ' || fr_long_date(d.valid_until_at - INTERVAL 1 SECOND), ' sans date de fin')
             ELSE '' END;
-
--- An account as explanations name it: "x@… (titulaire de la boîte)", "x@… (secrétaire)", "x@…".
-CREATE OR REPLACE TEMP MACRO fr_account(account, mailbox, r) AS account || CASE
-    WHEN account = mailbox THEN ' (titulaire de la boîte)'
-    ELSE coalesce(' (' || fr_role(r) || ')', '') END;
 
 -- A finding's stable identity. An event-level finding is its events: rule, practice, mailbox,
 -- actor, first instant and evidence. A delegation-level finding is the same in every month

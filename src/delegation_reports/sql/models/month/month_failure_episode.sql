@@ -4,27 +4,10 @@
 -- least `slow_failures` in less than 24 hours, however spaced). Bursts and series that overlap
 -- make one episode, holding every failure between its first and its last.
 --
--- Read from the events a day either side of the window ($margin_from_at, $margin_until_at):
--- an episode belongs to the month it starts in, may run on past its end, and the window's
--- first failures may continue one started before. Whoever fails counts, whatever their
--- delegation: the holder's own account is the one attacked.
-WITH thresholds AS (
-    SELECT practice_id,
-        rule_num(practice_id, 'failed_login_burst', 'threshold') AS threshold,
-        rule_num(practice_id, 'failed_login_burst', 'slow_failures') AS slow_failures
-    FROM (SELECT DISTINCT practice_id FROM mailbox_practice UNION SELECT NULL)
-),
-failures AS (
-    SELECT a.mailbox, a.actor, a.occurred_at, a.event_id, a.client_ip, a.auth_method,
-        practice_of(m.practice_id, mp.practice_id) AS practice_id, m.holder_name, t.threshold, t.slow_failures
-    FROM audit_event AS a
-    LEFT JOIN mailbox_practice AS m ON m.mailbox = a.mailbox
-    LEFT JOIN member_practice AS mp ON mp.mailbox = a.mailbox AND mp.actor = a.actor
-    JOIN thresholds AS t ON t.practice_id IS NOT DISTINCT FROM practice_of(m.practice_id, mp.practice_id)
-    WHERE a.occurred_at >= $margin_from_at AND a.occurred_at < $margin_until_at
-      AND (a.action = 'login_failed' OR (a.action = 'login' AND a.outcome = 'failure'))
-),
-marked AS (
+-- Read from the failed logins a day either side of the window (`month_failed_login`): an
+-- episode belongs to the month it starts in, may run on past its end, and the window's first
+-- failures may continue one started before.
+WITH marked AS (
     SELECT *,
         CASE WHEN occurred_at - lag(occurred_at) OVER (PARTITION BY mailbox, actor ORDER BY occurred_at, event_id)
                   < to_minutes(CAST($window_minutes AS BIGINT))
@@ -32,7 +15,7 @@ marked AS (
         -- The failures of the 24 hours from this one (this one's peers included).
         count(*) OVER day_ahead AS n_day,
         max(occurred_at) OVER day_ahead AS day_last_at
-    FROM failures
+    FROM month_failed_login
     WINDOW day_ahead AS (PARTITION BY mailbox, actor ORDER BY occurred_at
         RANGE BETWEEN CURRENT ROW AND INTERVAL '23:59:59.999999' FOLLOWING)
 ),
@@ -82,7 +65,7 @@ SELECT
     list_sort(list_distinct(list(f.client_ip))) AS client_ips,
     list(f.auth_method) AS auth_methods
 FROM episodes AS e
-JOIN failures AS f
+JOIN month_failed_login AS f
     ON f.mailbox = e.mailbox AND f.actor = e.actor AND f.occurred_at >= e.first_at AND f.occurred_at <= e.last_at
 LEFT JOIN delegation_segment AS s
     ON s.mailbox = e.mailbox AND s.delegate = e.actor AND e.first_at >= s.seg_from_at AND e.first_at < s.seg_until_at

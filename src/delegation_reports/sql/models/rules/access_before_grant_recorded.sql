@@ -18,7 +18,7 @@ SELECT
         || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
         || ' ' || fr_during(min(occurred_at), max(occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
-        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
+        || fr_action_list(list(action))
         || fr_auths(list(auth_method)) || ')'
         || ', alors que sa délégation n''a été enregistrée que le ' || fr_when(any_value(d.started_latest_at))
         || ', avec une date de début antérieure : ' || any_value(judged_against_fr)

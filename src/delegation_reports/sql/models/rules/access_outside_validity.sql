@@ -18,7 +18,7 @@ SELECT
         || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
         || ' ' || fr_during(min(occurred_at), max(occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
-        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
+        || fr_action_list(list(action))
         || fr_auths(list(auth_method)) || ')'
         || ', en dehors de la période pendant laquelle sa délégation était valable : '
         || any_value(judged_against_fr) || '.' AS explanation_fr

@@ -9,7 +9,7 @@ SELECT
     'Le compte ' || actor || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
         || ' ' || fr_during(min(occurred_at), max(occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
-        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
+        || fr_action_list(list(action))
         || fr_auths(list(auth_method)) || ')'
         || ', sans avoir jamais reçu de délégation sur cette boîte.' AS explanation_fr
 FROM month_access

@@ -7,7 +7,7 @@ WITH days AS (
         list(event_id ORDER BY occurred_at, event_id) AS evidence,
         any_value(holder_name) AS holder_name,
         any_value(delegate_role) AS delegate_role,
-        list_sort(list_distinct(list(fr_action(action)))) AS actions,
+        fr_action_list(list(action)) AS actions,
         list(auth_method) AS auth_methods,
         arg_max(attribution, occurred_at) AS attribution
     FROM month_access
@@ -22,7 +22,7 @@ SELECT
     'Le compte ' || fr_account(d.actor, d.mailbox, d.delegate_role) || ' a tenté d''accéder à la boîte de '
         || coalesce(d.holder_name, d.mailbox) || ' ' || fr_during(d.first_at, d.last_at)
         || ' (' || d.n_events || CASE WHEN d.n_events = 1 THEN ' tentative refusée : ' ELSE ' tentatives refusées : ' END
-        || array_to_string(d.actions, ', ') || fr_auths(d.auth_methods)
+        || d.actions || fr_auths(d.auth_methods)
         || '), ' || CASE d.attribution
             WHEN 'no_delegation' THEN 'sans avoir jamais reçu de délégation sur cette boîte'
             -- The latest revocation before the day's last attempt: looked up per finding.

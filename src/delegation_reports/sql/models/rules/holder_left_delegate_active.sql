@@ -30,7 +30,7 @@ SELECT
         || fr_person(any_value(a.judged_against.delegate_name), a.actor, any_value(a.judged_against.delegate_role))
         || ' y a encore agi ' || fr_during(min(a.occurred_at), max(a.occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
-        || array_to_string(list_sort(list_distinct(list(fr_action(a.action)))), ', ')
+        || fr_action_list(list(a.action))
         || fr_auths(list(a.auth_method)) || '). Personne ne devrait plus agir au nom d''un praticien qui a '
         || 'quitté son exercice : vérifiez son départ, faites retirer les délégations par l''opérateur et '
         || 'contrôlez ce qui a été lu ou envoyé depuis.' AS explanation_fr

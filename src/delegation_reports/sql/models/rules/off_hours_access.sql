@@ -38,7 +38,7 @@ SELECT
         || CASE WHEN fr_clock(d.first_at) = fr_clock(d.last_at) THEN ' à ' || fr_clock(d.first_at)
                 ELSE ' entre ' || fr_clock(d.first_at) || ' et ' || fr_clock(d.last_at) END
         || ' (' || fr_actions(d.n_events) || ' : '
-        || array_to_string(list_sort(list_distinct(list_transform(d.actions, lambda x: fr_action(x)))), ', ')
+        || fr_action_list(d.actions)
         || fr_auths(d.auth_methods) || '), '
         || CASE WHEN d.is_holiday THEN 'un jour férié (' || d.holiday_name || ')'
                 WHEN o.hours_text IS NULL

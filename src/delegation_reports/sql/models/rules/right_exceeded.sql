@@ -20,7 +20,7 @@ SELECT
         || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
         || ' ' || fr_during(min(occurred_at), max(occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
-        || array_to_string(list_sort(list_distinct(list(fr_action(action)))), ', ')
+        || fr_action_list(list(action))
         || fr_auths(list(auth_method)) || ')'
         || ', ce qui demande le droit « ' || fr_rights([right_needed]) || ' », que sa délégation ne donnait pas ('
         || 'droits donnés : ' || coalesce(nullif(fr_rights(any_value(rights_in_force)), ''), 'aucun') || ') : '
