@@ -584,6 +584,61 @@ def test_a_roster_change_rebuilds_the_core(case):
     } == {"P2"}
 
 
+def _system_accounts(con) -> set[str]:
+    return {r[0] for r in con.execute("SELECT actor FROM system_account").fetchall()}
+
+
+def test_service_accounts_follow_the_audit_data_without_rebuilding_the_core(case, tmp_path):
+    """system_account reads only the events of files loaded since its last build, and all
+    of them again when events arrived otherwise: it always equals a build from nothing."""
+    config = config_from(tmp_path, 'system_actors = ["robot.*@pro.mssante.fr"]')
+    case.practice(staff=[SECRETARY])
+    first = case.event(HOLDER, "robot.one@pro.mssante.fr", "2026-03-03 10:00")
+    case.refresh(config=config)
+    key = _built_from(case.con)
+    assert _system_accounts(case.con) == {"robot.one@pro.mssante.fr"}
+    # A new audit file brings a second service account: read from that file alone.
+    case.ingest_audit(
+        [
+            {
+                "event_id": "NEW-1",
+                "occurred_at": local("2026-03-05 10:00").isoformat(),
+                "mailbox": HOLDER,
+                "actor": "robot.two@pro.mssante.fr",
+            },
+            {
+                "event_id": "NEW-2",
+                "occurred_at": local("2026-03-05 10:05").isoformat(),
+                "mailbox": HOLDER,
+                "actor": "robot.one@pro.mssante.fr",
+            },
+        ],
+        name="new.csv",
+    )
+    case.refresh(config=config)
+    assert _built_from(case.con) == key
+    assert _system_accounts(case.con) == {"robot.one@pro.mssante.fr", "robot.two@pro.mssante.fr"}
+    assert case.attribution("NEW-1") == "system"
+    # Events added under an earlier file's id (no new file): every account is read again.
+    third = case.event(HOLDER, "robot.three@pro.mssante.fr", "2026-03-06 10:00")
+    case.refresh(config=config)
+    assert _system_accounts(case.con) == {
+        "robot.one@pro.mssante.fr",
+        "robot.two@pro.mssante.fr",
+        "robot.three@pro.mssante.fr",
+    }
+    assert [case.attribution(e) for e in (first, third)] == ["system", "system"]
+    # Nothing new: the table stays as it is; a build from nothing gives the same.
+    case.refresh(config=config)
+    kept = _system_accounts(case.con)
+    case.con.execute("UPDATE core_state SET audit_events = NULL")
+    case.refresh(config=config)
+    assert _system_accounts(case.con) == kept
+    # Other patterns rebuild the core, and the table with it.
+    case.refresh(config=config_from(tmp_path, 'system_actors = ["robot.two@*"]'))
+    assert _system_accounts(case.con) == {"robot.two@pro.mssante.fr"}
+
+
 # ---- 6. warehouses of an older layout ------------------------------------------------------
 
 

@@ -51,8 +51,10 @@ CORE_MODELS = (
     "delegation_inconsistency",
     "delegation_segment",
 )
-# Built from the audit data: rebuilt on every refresh (both are small and quick).
-AUDIT_CORE_MODELS = ("paris_hour", "system_account", "trace_month")
+# Built from the audit data on every refresh: the hours it covers and the months its traces
+# cover (small and quick), and the service accounts among its actors
+# (`_refresh_system_accounts`: only new events are read).
+AUDIT_CORE_MODELS = ("paris_hour", "trace_month")
 # The tables the core models read, besides the configuration.
 _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "directory_entry")
 # In-memory tables of the month being built, read by its rules, in build order.
@@ -127,8 +129,11 @@ _SCHEMA = (
     # Which audit files and which mart code each month's slices were built from.
     """CREATE TABLE IF NOT EXISTS mart_state (
         month DATE PRIMARY KEY, audit_files VARCHAR NOT NULL, digest VARCHAR NOT NULL)""",
-    # What the core models were last built from (see `_core_key`).
+    # What the core models were last built from (see `_core_key`), and how many audit events,
+    # up to which file, `system_account` has read (see `_refresh_system_accounts`).
     """CREATE TABLE IF NOT EXISTS core_state (built_from VARCHAR NOT NULL)""",
+    "ALTER TABLE core_state ADD COLUMN IF NOT EXISTS audit_events BIGINT",
+    "ALTER TABLE core_state ADD COLUMN IF NOT EXISTS audit_file_id BIGINT",
     """CREATE TABLE IF NOT EXISTS model_state (
         month DATE PRIMARY KEY, refreshed_at TIMESTAMPTZ NOT NULL, last_file_id INTEGER,
         config_digest VARCHAR NOT NULL)""",
@@ -369,7 +374,8 @@ def _core_key(con, config: AnalysisConfig) -> str:
 def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     """Rebuild the configuration tables and the core models (small: delegations, practices),
     and (re)define the ``attributed_access`` view over them: only when their inputs changed
-    (or ``force``); the two models read from the audit data are always rebuilt."""
+    (or ``force``). ``paris_hour``, read from the manifest, is rebuilt every time, and
+    ``system_account`` brought up to date with the audit events."""
     force = _retire_old_layout(con) or force
     for statement in _SCHEMA:
         con.execute(statement)
@@ -382,15 +388,51 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     con.execute(f"CREATE OR REPLACE VIEW finding_status AS {sql_text('marts/finding_status.sql')}")
     for model in AUDIT_CORE_MODELS:
         con.execute(f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}")
-    if not force and built_from == key:
-        return
-    for model in CORE_MODELS:
-        con.execute(f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}")
-    con.execute(
-        f"CREATE OR REPLACE VIEW attributed_access AS {sql_text('models/core/attributed_access.sql')}"
-    )
-    con.execute("DELETE FROM core_state")
-    con.execute("INSERT INTO core_state VALUES (?)", [key])
+    rebuild = force or built_from != key
+    if rebuild:
+        for model in CORE_MODELS:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}"
+            )
+        con.execute("DELETE FROM core_state")
+        con.execute("INSERT INTO core_state (built_from) VALUES (?)", [key])
+    _refresh_system_accounts(con, full=rebuild)
+    if rebuild:
+        con.execute(
+            "CREATE OR REPLACE VIEW attributed_access AS "
+            + sql_text("models/core/attributed_access.sql")
+        )
+
+
+def _refresh_system_accounts(con, full: bool) -> None:
+    """Bring ``system_account`` up to date with the audit events. Ingestion adds events, each
+    with the id of its file: when every event added since the last build comes from a file
+    loaded since (and none was purged), only those events are read; otherwise (and when the
+    patterns may have changed: ``full``, the core models being rebuilt) every account is
+    matched again."""
+    n_events, last_file = con.execute(
+        "SELECT (SELECT count(*) FROM audit_event), (SELECT max(file_id) FROM ingest_file)"
+    ).fetchone()
+    seen_events, seen_file = con.execute(
+        "SELECT any_value(audit_events), any_value(audit_file_id) FROM core_state"
+    ).fetchone()
+    sql = sql_text("models/core/system_account.sql")
+    if not full and seen_events is not None and seen_file is not None:
+        if (n_events, last_file) == (seen_events, seen_file):
+            return
+        newer = con.execute(
+            "SELECT count(*) FROM audit_event WHERE source_file_id > ?", [seen_file]
+        ).fetchone()[0]
+        full = newer != n_events - seen_events
+    if full:
+        con.execute(f"CREATE OR REPLACE TABLE system_account AS {sql}", {"after_file_id": -1})
+    else:
+        con.execute(
+            f"INSERT INTO system_account SELECT actor FROM ({sql}) "
+            "EXCEPT SELECT actor FROM system_account",
+            {"after_file_id": seen_file},
+        )
+    con.execute("UPDATE core_state SET audit_events = ?, audit_file_id = ?", [n_events, last_file])
 
 
 def _rule_params(config: AnalysisConfig, month: Month) -> dict:
