@@ -374,8 +374,8 @@ def _core_key(con, config: AnalysisConfig) -> str:
 def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     """Rebuild the configuration tables and the core models (small: delegations, practices),
     and (re)define the ``attributed_access`` view over them: only when their inputs changed
-    (or ``force``). ``paris_hour``, read from the manifest, is rebuilt every time, and
-    ``system_account`` brought up to date with the audit events."""
+    (or ``force``). ``paris_hour`` and ``trace_month``, read from the manifest, are rebuilt
+    every time, and ``system_account`` brought up to date with the audit events."""
     force = _retire_old_layout(con) or force
     for statement in _SCHEMA:
         con.execute(statement)
