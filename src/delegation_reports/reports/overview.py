@@ -102,6 +102,7 @@ class OverviewReport:
                 n_critical=t.n_critical,
                 n_warning=t.n_warning,
                 n_info=t.n_info,
+                has_traces=t.has_traces,
             )
             for t in trend
         ]
