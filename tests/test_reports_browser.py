@@ -145,7 +145,8 @@ def test_report_renders_offline_without_running_the_payloads(browser, batch, tmp
         ticks = page.eval_on_selector_all(
             "#figure-delegations .ytick text", "els => els.map(e => e.textContent)"
         )
-        assert sorted(ticks) == sorted(f"{p} → Alice {SVG}" for p in (SCRIPT, IMG, LINK, SPAN))
+        # Each label on two lines (délégataire, then "→ délégant"), read as one text here.
+        assert sorted(ticks) == sorted(f"{p}→ Alice {SVG}" for p in (SCRIPT, IMG, LINK, SPAN))
         assert page.locator("#figure-delegations a").count() == 0
         # Hovering a bar shows its text; plotly must not turn it into a link or a styled span.
         box = page.locator("#figure-delegations .bars .point path").first.bounding_box()

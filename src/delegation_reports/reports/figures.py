@@ -102,6 +102,12 @@ def _numbers_table(summary: str, head: tuple[str, ...], rows: list[tuple]) -> st
     )
 
 
+def _shortened(value, limit: int = 40) -> str:
+    """A label short enough for a chart's axis; the whole text is in the hover and the table."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _ticks(start: datetime, end: datetime) -> list[datetime]:
     """Tick positions for French date labels: weekly over a month, on the first of a month
     over longer windows, at most about twelve so that labels never overlap."""
@@ -131,9 +137,10 @@ def delegation_timeline(
     shown_roles = set()
     for row in delegations.itertuples():
         start, end = row.shown_from_at, row.shown_until_at
-        label = _text(row.delegate_name)
+        label = _text(_shortened(row.delegate_name))
         if with_holder:
-            label = f"{label} → {_text(row.holder)}"
+            # On two lines: the axis's labels take less of the chart's width.
+            label = f"{label}<br>→ {_text(_shortened(row.holder))}"
         role_name = labels.role(row.delegate_role)
         colour, pattern = _ROLE_STYLES.get(row.delegate_role, ("#888888", "-"))
         fig.add_trace(
@@ -150,7 +157,9 @@ def delegation_timeline(
                     "pattern": {"shape": pattern, "fgcolor": "#ffffff", "solidity": 0.3},
                 },
                 hovertext=[
-                    f"{label}<br>{_text(role_name)} — droits : {_text(labels.rights(row.rights))}"
+                    f"{_text(row.delegate_name)}"
+                    + (f" → {_text(row.holder)}" if with_holder else "")
+                    + f"<br>{_text(role_name)} — droits : {_text(labels.rights(row.rights))}"
                     f"<br>du {labels.day(row.in_force_from_at) if row.in_force_from_at else 'début du suivi'}"
                     f" au {labels.last_day(row.in_force_until_at) if row.in_force_until_at else 'sans date de fin'}"
                 ],
