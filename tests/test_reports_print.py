@@ -5,8 +5,10 @@ shrunk to fit a table, the index by severity, the twelve-month trend, readable h
 from __future__ import annotations
 
 import html
+import json
 import re
 import unicodedata
+import warnings
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -272,8 +274,6 @@ def test_heatmap_stays_readable_when_one_cell_dominates():
 
 
 def _figure_data(fragment: str) -> dict:
-    import json
-
     match = re.search(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*\{", fragment, flags=re.S)
     assert match, fragment[:300]
     return json.loads(match.group(1))[0]
@@ -290,8 +290,15 @@ def test_timeline_ticks_never_crowd_on_long_windows():
 def test_charts_keep_only_the_three_useful_buttons_and_speak_french():
     config = figures.CONFIG
     assert config["modeBarButtons"] == [["toImage", "zoom2d", "resetScale2d"]]
-    for key in ("displaylogo", "showLink", "showSendToCloud", "showEditInChartStudio"):
-        assert config[key] is False, key
+    assert config["displaylogo"] is False and config["showSendToCloud"] is False
+    # plotly.py passes every key on (it warns about, and would drop, ones it does not know).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fragment = figures.trend_bars(
+            _Frame([SimpleNamespace(title="mars 2026", n_critical=1, n_warning=0, n_info=2)])
+        )
+    passed = json.loads(re.search(r"(\{\"displaylogo\".*?\})\s*\)", fragment).group(1))
+    assert passed == config
     assert config["locale"] == "fr"
     js = figures.plotly_js()
     assert js.index("plotly.js v") < js.index("Plotly.register(")

@@ -20,15 +20,14 @@ import plotly.graph_objects as go
 from . import labels
 
 # The chart toolbar keeps only what helps a reader and sends nothing anywhere: an allow-list
-# of buttons (a newer plotly.js adds none), no Chart Studio link or button, no plotly logo
-# link; its tooltips are French (the ``fr`` locale is registered with plotly.js, see
-# ``plotly_js``).
+# of buttons (a newer plotly.js adds none) without plotly.js's "send to Plotly Cloud" button
+# (shown by default, and switched off too), no plotly logo link. (plotly.js 4 has no Chart
+# Studio link or edit button left to switch off.) Its tooltips are French: the ``fr`` locale
+# is registered with plotly.js, see ``plotly_js``.
 MODEBAR_BUTTONS = ("toImage", "zoom2d", "resetScale2d")
 CONFIG = {
     "displaylogo": False,
-    "showLink": False,
     "showSendToCloud": False,
-    "showEditInChartStudio": False,
     "showTips": False,
     "locale": "fr",
     "responsive": True,
