@@ -676,7 +676,7 @@ def decoded(text: str) -> str:
     """The document with JSON \\uXXXX escapes and HTML character references decoded, and the
     line-break opportunities (``<wbr>``) placed in addresses removed, so that a value is found
     however the page encodes it (tables, figure data)."""
-    text = text.replace("<wbr>", "")
+    text = re.sub(r"<wbr\s*/?>", "", text)
     text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
     return html.unescape(text)
 

@@ -142,7 +142,8 @@ def test_history_pdf_shows_the_charts(world):
     # Texts drawn by plotly in the charts' SVG: the timeline's month ticks, the calendar's
     # colour bar title and day columns.
     assert "janv. 2026" in text and "févr. 2026" in text
-    assert "Julie Barbier → Hélène GARNIER" in text
+    # The history names only délégataires on its timeline: the délégant is the reader.
+    assert "Julie Barbier" in text and "Julie Barbier → " not in text
     assert "actions" in text
 
 

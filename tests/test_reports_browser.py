@@ -194,13 +194,11 @@ LOCAL_SCHEMES = ("file:", "data:", "blob:")
 
 
 @dataclass
-class Watched:
-    context: object
-    page: object
-    requests: list = field(default_factory=list)
-    outside: list = field(default_factory=list)
+class Watched(Visit):
+    """A visit in a context of its own, with the windows the page tried to open."""
+
+    context: object = None
     popups: list = field(default_factory=list)
-    errors: list = field(default_factory=list)
 
 
 def _watch(browser, path: Path) -> Watched:
@@ -208,13 +206,13 @@ def _watch(browser, path: Path) -> Watched:
     workers and any window it would open) and aborts every one that would leave the disk."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
-    watched = Watched(context, page)
+    watched = Watched(page, context=context)
 
     def route(r):
         if r.request.url.startswith(LOCAL_SCHEMES):
             r.continue_()
         else:
-            watched.outside.append(r.request.url)
+            watched.blocked.append(r.request.url)
             r.abort()
 
     context.route("**/*", route)
@@ -287,7 +285,7 @@ def test_every_toolbar_button_is_french_and_no_click_leaves_the_page(browser, do
         # Every link of the page stays on the disk, beside it.
         hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
         assert all(h.startswith("file:") for h in hrefs), hrefs
-        assert watched.outside == []
+        assert watched.blocked == []
         assert watched.popups == []
         assert watched.errors == []
         assert all(u.startswith(LOCAL_SCHEMES) for u in watched.requests), watched.requests
@@ -311,7 +309,7 @@ def test_pages_have_no_serious_accessibility_violation(browser, documents, kind)
         assert serious == []
         # axe ran for real: it reports the rules it checked.
         assert results.response["testEngine"]["name"] == "axe-core"
-        assert watched.outside == []
+        assert watched.blocked == []
     finally:
         watched.context.close()
 

@@ -331,7 +331,8 @@ def trend_bars(months) -> str | None:
     """Findings per month, stacked by severity, each segment labelled with its count."""
     if len(months) == 0:
         return None
-    x = [_text(m.title) for m in months]
+    # Short month names on two lines ("avr." over "2025"): twelve fit side by side, unturned.
+    x = [_text(m.label).replace(" ", "<br>") for m in months]
     fig = go.Figure()
     for key in labels.SEVERITY_ORDER:
         colour, pattern = _SEVERITY_STYLES[key]
@@ -348,14 +349,17 @@ def trend_bars(months) -> str | None:
                 text=[str(v) if v else "" for v in values],
                 textposition="inside",
                 insidetextanchor="middle",
-                hovertemplate=f"%{{x}} : %{{y}} — {labels.SEVERITIES[key].lower()}<extra></extra>",
+                customdata=[_text(m.title) for m in months],
+                hovertemplate=f"%{{customdata}} : %{{y}} — {labels.SEVERITIES[key].lower()}<extra></extra>",
             )
         )
     fig.update_layout(
         barmode="stack",
         height=340,
-        legend={"orientation": "h", "y": -0.25, "traceorder": "normal"},
-        xaxis={"tickangle": -45, "automargin": True},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom", "traceorder": "normal"},
+        xaxis={"tickangle": 0, "automargin": True},
+        # A count that does not fit its segment is not drawn (it is in the table below).
+        uniformtext={"mode": "hide", "minsize": 9},
     )
     return _figure(
         fig,

@@ -8,8 +8,9 @@ import re
 from markupsafe import Markup, escape
 
 # Break points of an address, an IP or an identifier: after "@", ".", ":", "/", "-" and "_"
-# (never inside a label), so a line ends where a reader expects it.
-_BREAK_AFTER = re.compile(r"([@.:/_-])")
+# inside a token (never inside a label, nor before a space: "févr. 2026" breaks at its space),
+# so a line ends where a reader expects it.
+_BREAK_AFTER = re.compile(r"([@.:/_-])(?=\S)")
 
 
 def breakable(value) -> Markup:

@@ -99,6 +99,7 @@ class OverviewReport:
         report.trend = [
             SimpleNamespace(
                 title=labels.month_title(t.month),
+                label=labels.short_month(t.month),
                 n_critical=t.n_critical,
                 n_warning=t.n_warning,
                 n_info=t.n_info,
