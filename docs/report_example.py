@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 PICTURE = ROOT / "docs" / "report-example.png"
 PRACTICE, MONTH = "C58142415700120", "2026-03"
-WIDTH, HEIGHT = 1000, 1700
+WIDTH, HEIGHT = 1000, 2300
 
 
 def render(folder: Path) -> Path:
