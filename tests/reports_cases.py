@@ -673,8 +673,10 @@ def without_plotly_library(text: str) -> str:
 
 
 def decoded(text: str) -> str:
-    """The document with JSON \\uXXXX escapes and HTML character references decoded, so that a
-    value is found however the page encodes it (tables, figure data)."""
+    """The document with JSON \\uXXXX escapes and HTML character references decoded, and the
+    line-break opportunities (``<wbr>``) placed in addresses removed, so that a value is found
+    however the page encodes it (tables, figure data)."""
+    text = re.sub(r"<wbr\s*/?>", "", text)
     text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
     return html.unescape(text)
 
@@ -738,3 +740,31 @@ def cli_batch(world, tmp_path_factory) -> SimpleNamespace:
         ],
     )
     return SimpleNamespace(result=result, out=out, folder=out / "2026-03")
+
+
+@pytest.fixture(scope="session")
+def documents(world, tmp_path_factory) -> SimpleNamespace:
+    """Every kind of page on the hostile world, printed too: both monthly reports with their
+    PDFs, the month's overview, A's holder's history, and the batch's index written again
+    once the overview is beside it (so that it links to it)."""
+    from delegation_reports.reports.documents import run_history, run_overview
+    from delegation_reports.reports.output import write_file
+    from delegation_reports.reports.runner import index_html
+
+    out = tmp_path_factory.mktemp("documents")
+    batch = run_monthly(world.db, MARCH, practices=[A, B], out=out, workers=2, pdf=True)
+    overview = run_overview(world.db, MARCH, out=out, pdf=True)
+    history = run_history(
+        world.db, A_HOLDER, start="2026-03-01", end="2026-03-31", out=out, pdf=True
+    )
+    generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    write_file(batch.index, index_html(MARCH, batch.outcomes, generated_at, batch.folder))
+    return SimpleNamespace(
+        out=out,
+        folder=batch.folder,
+        batch=batch,
+        monthly=batch.folder / f"{A}.html",
+        overview=overview,
+        history=history,
+        index=batch.index,
+    )

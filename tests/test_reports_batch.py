@@ -63,13 +63,17 @@ def test_batch_writes_both_reports_and_an_index(batch, world):
             counts["warning"],
             counts["info"],
         )
-        assert link == "ouvrir"
+        assert link == "—"  # no PDF nor evidence file in this batch
     # A's findings, designed into its rows: 3 critical (a message sent without the send right
     # among them), 3 warnings; B's: one off-hours access.
     assert rows[A][2:5] == ["3", "3", "0"]
     assert rows[B][2:5] == ["0", "1", "0"]
-    links = [a.attrs["href"] for a in parse_html(batch.index.read_text("utf-8")).find_all("a")]
-    assert links == [f"{A}.html", f"{B}.html"]
+    # Each report is linked by its practice's name, critical findings first.
+    links = [
+        (a.attrs["href"], a.clean_text)
+        for a in parse_html(batch.index.read_text("utf-8")).find_all("a")
+    ]
+    assert links == [(f"{A}.html", A_NAME), (f"{B}.html", B_NAME)]
     assert "2 rapport(s) produit(s)" in batch.index.read_text("utf-8")
     assert "Mars 2026" in batch.index.read_text("utf-8")
 

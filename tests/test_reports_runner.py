@@ -143,7 +143,7 @@ def test_a_failing_practice_does_not_stop_the_batch(world, tmp_path, monkeypatch
     assert A_NAME in parse_html((folder / f"{A}.html").read_text("utf-8")).find("h1").text
     index = (folder / "index.html").read_text("utf-8")
     rows = {row[1]: row for row in table_rows(parse_html(index).find("table"))}
-    assert rows[A][5] == "ouvrir"
+    assert rows[A][5] == "—"  # no PDF nor evidence file beside the report
     assert rows[B][5] == f"échec : RuntimeError: panne simulée pour {B}"
     assert "1 rapport(s) produit(s), 1 en échec" in parse_html(index).find("p").clean_text
     failed_row = next(

@@ -196,6 +196,9 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="delegation-reports")
 def main() -> None:
     """Who used which MSSanté personal mailbox, on whose behalf, and when."""
+    # Every file this process and its workers create (warehouse, its WAL and spill files,
+    # reports, PDFs, evidence files) is its owner's only.
+    os.umask(os.umask(0o077) | 0o077)
 
 
 @main.command()

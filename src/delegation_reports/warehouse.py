@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -41,6 +44,16 @@ def sql_statements(name: str) -> list[str]:
     return [part.strip() for part in re.split(r";\s*$", text, flags=re.M) if part.strip()]
 
 
+@cache
+def private_temp_directory() -> str:
+    """A folder readable by the owner only (mkdtemp makes it 0700) for DuckDB's spill files,
+    which hold warehouse rows: never the shared ``<db>.tmp`` beside the warehouse. Removed
+    when the process exits."""
+    folder = tempfile.mkdtemp(prefix="delegation-duckdb-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def _lock_holder(message: str) -> str:
     match = re.search(r"PID (\d+)", message)
     return f" (process {match.group(1)})" if match else ""
@@ -61,6 +74,7 @@ def connect(
         raise UserError(f"no warehouse at {path}: run 'delegation-reports ingest' first")
     if not read_only and path.parent and not path.parent.exists():
         raise UserError(f"cannot create the warehouse {path}: folder {path.parent} does not exist")
+    created = not read_only and not path.exists()
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
@@ -74,6 +88,11 @@ def connect(
         raise UserError(f"cannot open the warehouse {path}: {message}") from None
     except duckdb.Error as exc:
         raise UserError(f"cannot open the warehouse {path}: {exc}") from None
+    if created:
+        # The warehouse holds health data and names: its owner's only, whatever the umask
+        # (the CLI also narrows the umask, for the WAL file DuckDB creates later).
+        path.chmod(0o600)
+    con.execute("SET temp_directory = ?", [private_temp_directory()])
     con.execute("SET TimeZone = 'UTC'")
     # The CLI draws its own progress bar; DuckDB's would garble it. In a notebook kernel
     # DuckDB refuses the setting without ipywidgets, and draws no bar there anyway.

@@ -130,7 +130,9 @@ class HistoryReport:
             )
             for d in delegations
         ]
-        report.timeline_html = figures.delegation_timeline(_Frame(delegations), from_at, until_at)
+        report.timeline_html = figures.delegation_timeline(
+            _Frame(delegations), from_at, until_at, with_holder=False
+        )
         names = {d.delegate: d.delegate_name for d in delegations}
         by_month: dict[date, list] = {}
         for a in _records(con, "reports/history_monthly_activity.sql", params):

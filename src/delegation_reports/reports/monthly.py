@@ -22,7 +22,7 @@ from ..analysis.lifecycle import report_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..errors import UserError
 from ..warehouse import connect, sql_text
-from . import figures, labels
+from . import figures, labels, markup
 
 MAX_EVIDENCE_ROWS = 12
 # Findings whose subject is a delegation to review, with the action to ask the operator for.
@@ -39,7 +39,9 @@ RECOMMENDATIONS = {
 @cache
 def _environment() -> jinja2.Environment:
     loader = jinja2.PackageLoader("delegation_reports.reports", "templates")
-    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters.update(breakable=markup.breakable, css_string=markup.css_string)
+    return env
 
 
 def stylesheet() -> str:
@@ -416,11 +418,7 @@ def page_html(
     body: str, title: str, *, plotly_js: str = "inline", plotly_src: str = "plotly.min.js"
 ) -> str:
     """A whole HTML document around a report body: styles, print rules, plotly.js."""
-    inline = None
-    if plotly_js == "inline":
-        from plotly.offline import get_plotlyjs
-
-        inline = get_plotlyjs()
+    inline = figures.plotly_js() if plotly_js == "inline" else None
     return (
         _environment()
         .get_template("page.html.j2")

@@ -1,9 +1,12 @@
-"""Writing the files the tool produces (reports, indexes, PDFs, shared plotly.js, kept
-notebooks) without following a link planted in the output folder.
+"""Writing the files the tool produces (reports, indexes, PDFs, evidence files, shared
+plotly.js, kept notebooks) without following a link planted in the output folder, readable by
+their owner only.
 
 Every file is first written to a temporary file created exclusively, under an unpredictable
 name, in the target's own folder, then renamed over the target. A target that is a symbolic
-link is refused: writing through it would overwrite whatever it points to.
+link is refused: writing through it would overwrite whatever it points to. Reports hold
+health data and names: files are made 0600 and the folders the tool creates 0700, whatever
+the umask.
 """
 
 from __future__ import annotations
@@ -16,10 +19,8 @@ from pathlib import Path
 
 from ..errors import UserError
 
-# Files are created readable as the user's umask allows, like a plain open() would do
-# (mkstemp creates them readable by the owner only).
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
 
 
 def refuse_link(path: Path) -> None:
@@ -30,13 +31,30 @@ def refuse_link(path: Path) -> None:
         )
 
 
+def private_folder(path: Path) -> Path:
+    """``path`` as a folder, created with its missing parents readable by the owner only;
+    made so too when it exists and is the user's (a folder of reports written before)."""
+    path = Path(path)
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists() or folder.is_symlink():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
+    refuse_link(path)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(FOLDER_MODE)
+    return path
+
+
 def output_folder(folder: Path) -> Path:
-    """``folder``, created if missing, once a file could be created in it: a folder that
-    cannot be written (missing parent that cannot be made, no permission, read-only file
-    system, full disk) is refused with the reason before any report is made."""
+    """``folder``, made private (``private_folder``), once a file could be created in it: a
+    folder that cannot be written (missing parent that cannot be made, no permission,
+    read-only file system, full disk) is refused with the reason before any report is made."""
     folder = Path(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         with tempfile.TemporaryFile(dir=folder, prefix=".write-check-") as probe:
             probe.write(b"0")
             probe.flush()
@@ -59,9 +77,11 @@ def _temporary(path: Path) -> Iterator[tuple[int, Path]]:
     temporary = Path(name)
     try:
         yield handle, temporary
-        os.fchmod(handle, 0o666 & ~_UMASK)
         os.close(handle)
         handle = -1
+        # By name: an outside writer (Chromium) may have replaced the file it was given.
+        refuse_link(temporary)
+        os.chmod(temporary, FILE_MODE)
         refuse_link(path)
         os.replace(temporary, path)
     finally:

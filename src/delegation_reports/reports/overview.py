@@ -99,9 +99,11 @@ class OverviewReport:
         report.trend = [
             SimpleNamespace(
                 title=labels.month_title(t.month),
+                label=labels.short_month(t.month),
                 n_critical=t.n_critical,
                 n_warning=t.n_warning,
                 n_info=t.n_info,
+                has_traces=t.has_traces,
             )
             for t in trend
         ]

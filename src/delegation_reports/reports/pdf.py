@@ -15,6 +15,10 @@ from ..errors import UserError
 from .output import replacing
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+# The page is laid out, and its charts drawn, at the printable width of an A4 page (210 mm
+# less the 2 × 12 mm margins of report.css, at 96 px an inch): charts drawn wider would be
+# cut at the right edge of the paper.
+A4_PRINTABLE_WIDTH_PX = 703
 # Flags for a closed network: no background services, no first-run work, no sandbox as root.
 CHROMIUM_FLAGS = (
     "--headless",
@@ -51,6 +55,7 @@ def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> Path:
             f"--user-data-dir={profile}",
             "--no-pdf-header-footer",
             "--virtual-time-budget=10000",
+            f"--window-size={A4_PRINTABLE_WIDTH_PX},1000",
             f"--print-to-pdf={printed}",
             html.resolve().as_uri(),
         ]

@@ -30,9 +30,9 @@ from ..analysis.lifecycle import record_report_run, shown_findings
 from ..analysis.models import Month, require_traces
 from ..errors import UserError
 from ..warehouse import connect, opened, sql_text
-from . import labels
+from . import figures, labels
 from .monthly import _environment, page_html, stylesheet
-from .output import copy_file, output_folder, write_file
+from .output import copy_file, output_folder, private_folder, write_file
 
 NOTEBOOK_ENV = "DELEGATION_REPORTS_NOTEBOOKS"
 ASSET_CHOICES = ("inline", "shared")
@@ -116,10 +116,9 @@ def notebook_body(executed: Path) -> str:
 
 
 def write_shared_plotly(folder: Path) -> None:
-    """plotly.js once beside the reports that load it (``--assets shared``)."""
-    from plotly.offline import get_plotlyjs
-
-    write_file(folder / PLOTLY_FILE, get_plotlyjs())
+    """plotly.js (with its French locale) once beside the reports that load it
+    (``--assets shared``)."""
+    write_file(folder / PLOTLY_FILE, figures.plotly_js())
 
 
 @dataclass
@@ -217,7 +216,7 @@ def _render_monthly(args: dict) -> ReportOutcome:
                 print_pdf(path, path.with_suffix(".pdf"))
             if args["keep_notebooks"]:
                 kept = folder / "notebooks"
-                kept.mkdir(exist_ok=True)
+                private_folder(kept)
                 copy_file(executed, kept / executed.name)
         outcome.path = path
     except Exception as exc:  # noqa: BLE001 - one practice's failure must not stop the batch
@@ -411,12 +410,30 @@ def _run_batch(
     pool.shutdown()
     ordered = [outcomes[o.practice_id] for o in chosen]
     index = folder / "index.html"
-    write_file(index, index_html(month, ordered, generated_at))
+    write_file(index, index_html(month, ordered, generated_at, folder))
     result = BatchResult(month, folder, index, ordered, datetime.fromisoformat(generated_at))
     return result, shown
 
 
-def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -> str:
+# Files beside a practice's report that the index links to when they exist: its PDF and its
+# evidence files.
+COMPANION_DOCUMENTS = (
+    ("{}.pdf", "PDF"),
+    ("{}-preuves.csv", "preuves (CSV)"),
+    ("{}-preuves.xlsx", "preuves (Excel)"),
+)
+
+
+def _severity_rank(outcome: ReportOutcome) -> tuple:
+    return (-outcome.n_critical, -outcome.n_warning, -outcome.n_info, outcome.practice_name)
+
+
+def index_html(
+    month: Month, outcomes: list[ReportOutcome], generated_at: str, folder: Path | None = None
+) -> str:
+    """The batch's index: practices by severity (critical findings first), each with its
+    report and, when they are in ``folder``, its PDF and evidence files; the month's overview
+    when it is there."""
     rows = [
         {
             "practice_id": o.practice_id,
@@ -428,9 +445,15 @@ def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -
             "failed": not o.ok,
             "error": o.error,
             "href": f"{o.practice_id}.html",
+            "documents": [
+                (label, pattern.format(o.practice_id))
+                for pattern, label in COMPANION_DOCUMENTS
+                if folder and (folder / pattern.format(o.practice_id)).is_file()
+            ],
         }
-        for o in outcomes
+        for o in sorted(outcomes, key=_severity_rank)
     ]
+    overview = folder is not None and (folder / "overview.html").is_file()
     return (
         _environment()
         .get_template("index.html.j2")
@@ -440,6 +463,7 @@ def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -
                 datetime.fromisoformat(generated_at), "d MMMM y 'à' HH:mm"
             ),
             practices=rows,
+            overview_href="overview.html" if overview else None,
             css=stylesheet(),
             n_ok=sum(1 for o in outcomes if o.ok),
             n_failed=sum(1 for o in outcomes if not o.ok),
