@@ -1,58 +1,94 @@
-"""Monthly reports: the notebook machinery against the same content rendered directly.
+"""Report batches: the notebook machinery against the same content rendered directly.
 
-Builds a warehouse of N practices (default 40; four mailboxes each, a year of activity),
-then, in the same run:
+Builds a warehouse of N practices (default 40; four mailboxes each, 20,000 events per practice
+over a year), then, in the same run:
 
-1. renders every practice's monthly report with ``run_monthly`` (papermill, nbconvert) and
-   ``--workers 2``;
-2. renders the same content without a notebook: the same package functions called from this
-   plain Python process, one practice after the other.
+1. ``report monthly --all --workers 2`` as a command (papermill in warm kernels, nbconvert),
+   its wall time and the peak resident memory of the command, its workers and their kernels;
+2. the floor: the same content without a notebook, the same package functions called from
+   this plain Python process, one practice after the other;
+3. unless ``--skip-history``, the same two for ``report history --all-mailboxes`` (every BAL
+   PER of the warehouse) and for ``report overview``.
 
-Prints seconds per report for both and their ratio: the price of the notebook machinery.
+Prints total times, seconds per report for both, their ratio (target: at most 2) and the
+peak memory (target: at most 2 GB).
 
-    python benchmarks/reports.py --practices 40
+    python benchmarks/reports.py --practices 1000 --skip-history
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from delegation_reports import warehouse
 from delegation_reports.analysis.config import load_config
-from delegation_reports.analysis.models import Month, refresh
+from delegation_reports.analysis.models import Month, create_model_macros, refresh
+from delegation_reports.reports.history import HistoryReport
 from delegation_reports.reports.monthly import MonthlyReport, page_html
-from delegation_reports.reports.runner import run_monthly
+from delegation_reports.reports.overview import OverviewReport
+
+CLI = str(Path(sys.executable).with_name("delegation-reports"))
 
 
-def _build_module():
+def _load(name: str):
     spec = importlib.util.spec_from_file_location(
-        "analysis_bench", Path(__file__).with_name("analysis.py")
+        f"{name}_bench", Path(__file__).with_name(f"{name}.py")
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+measure = _load("measure")
+
+
+def _floor(folder: Path, db: Path, items: list, report) -> float:
+    """Seconds to render every item's page from one process and one connection."""
+    folder.mkdir()
+    start = time.perf_counter()
+    con = warehouse.connect(db, read_only=True)
+    create_model_macros(con)
+    for i, item in enumerate(items):
+        r = report(con, item)
+        (folder / f"{i}.html").write_text(page_html(r.body_html(), r.title), "utf-8")
+    con.close()
+    return time.perf_counter() - start
+
+
+def _line(label: str, batch_s: float, floor_s: float, n: int, peak_gb: float, workers: int):
+    print(f"{label}: {n:,} reports")
+    print(
+        f"  notebooks ({workers} workers): {batch_s:8.1f} s in all, {batch_s / n:.3f} s per report, "
+        f"peak memory {peak_gb:.2f} GB"
+    )
+    print(f"  floor (1 process)   : {floor_s:8.1f} s in all, {floor_s / n:.3f} s per report")
+    print(f"  ratio notebook / floor per report: {batch_s / floor_s:.2f} (target <= 2)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--practices", type=int, default=40)
-    parser.add_argument("--events", type=int, default=400_000)
+    parser.add_argument("--events", type=int, help="default: 20,000 per practice")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--month", default="2025-06")
+    parser.add_argument("--skip-history", action="store_true")
     args = parser.parse_args()
+    events = args.events or args.practices * 20_000
     month = Month.parse(args.month)
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.duckdb"
-        print(
-            f"building a warehouse of {args.practices} practices, {args.events:,} events ...",
-            flush=True,
-        )
-        _build_module().build(db, args.events, args.practices * 4)
+        tmp = Path(tmp)
+        db = tmp / "bench.duckdb"
+        print(f"building a warehouse of {args.practices:,} practices, {events:,} events ...")
+        start = time.perf_counter()
+        _load("analysis").build(db, events, args.practices * 4)
         con = warehouse.connect(db)
+        # The report's month; the histories' batch brings the other months up to date itself.
         refresh(con, [month], load_config())
         practice_ids = [
             r[0]
@@ -61,37 +97,58 @@ def main() -> None:
             ).fetchall()
         ]
         con.close()
+        print(f"  built and refreshed in {time.perf_counter() - start:.0f} s", flush=True)
 
-        start = time.perf_counter()
-        result = run_monthly(db, month, out=Path(tmp) / "notebook", workers=args.workers)
-        notebook_s = time.perf_counter() - start
-        if result.failed:
-            raise SystemExit(f"{len(result.failed)} reports failed: {result.failed[0].error}")
+        common = ["--db", str(db), "--workers", str(args.workers)]
+        batch_s, peak = measure.run(
+            [CLI, "report", "monthly", "--month", str(month), "--all", "--out", str(tmp / "nb")]
+            + common
+        )
+        floor_s = _floor(
+            tmp / "floor",
+            db,
+            practice_ids,
+            lambda c, p: MonthlyReport.from_connection(c, p, month),
+        )
+        _line("monthly reports", batch_s, floor_s, len(practice_ids), peak, args.workers)
+        if args.skip_history:
+            return
 
-        direct = Path(tmp) / "direct"
-        direct.mkdir()
-        start = time.perf_counter()
+        # The benchmark's year: its first and last days.
+        first, last = date(2025, 1, 1), date(2025, 12, 31)
         con = warehouse.connect(db, read_only=True)
-        for practice_id in practice_ids:
-            report = MonthlyReport.from_connection(con, practice_id, month)
-            (direct / f"{practice_id}.html").write_text(
-                page_html(report.body_html(), report.title), "utf-8"
-            )
+        mailboxes = [
+            r[0]
+            for r in con.execute(
+                "SELECT member FROM roster_member WHERE member_kind = 'holder' ORDER BY 1"
+            ).fetchall()
+        ]
         con.close()
-        direct_s = time.perf_counter() - start
+        window = ["--from", str(first), "--to", str(last)]
+        batch_s, peak = measure.run(
+            [CLI, "report", "history", "--all-mailboxes", "--out", str(tmp / "nb")]
+            + window
+            + common
+        )
+        floor_s = _floor(
+            tmp / "floor-history",
+            db,
+            mailboxes,
+            lambda c, m: HistoryReport.from_connection(c, m, first, last),
+        )
+        _line("histories", batch_s, floor_s, len(mailboxes), peak, args.workers)
 
-    n = len(practice_ids)
-    print(
-        f"notebooks ({args.workers} workers): {notebook_s:6.1f} s for {n} reports, "
-        f"{notebook_s / n:.2f} s per report"
-    )
-    print(
-        f"direct (1 process)     : {direct_s:6.1f} s for {n} reports, {direct_s / n:.2f} s per report"
-    )
-    print(
-        f"ratio notebook / direct per report: {notebook_s / direct_s:.1f} "
-        f"(target for now: a batch of 40 under 120 s)"
-    )
+        batch_s, peak = measure.run(
+            [CLI, "report", "overview", "--month", str(month), "--out", str(tmp / "nb")]
+            + ["--db", str(db)]
+        )
+        floor_s = _floor(
+            tmp / "floor-overview",
+            db,
+            [month],
+            lambda c, m: OverviewReport.from_connection(c, m),
+        )
+        _line("overview", batch_s, floor_s, 1, peak, 1)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ import os
 import re
 import signal
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -16,7 +19,15 @@ import click
 import duckdb
 from rich.console import Console
 from rich.markup import escape as escape_markup
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from . import __version__
@@ -785,6 +796,60 @@ def evaluate(ground_truth, db, config):
                 console.print(f"unexpected {s.rule_id}: {escape(f['explanation_fr'])}")
 
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Notebooks run in parallel (each worker keeps one kernel).",
+)
+
+
+class _BatchProgress:
+    """A batch's progress bar with its ETA, and its closing summary (on stderr)."""
+
+    def __init__(self, console: Console, progress: Progress) -> None:
+        self.console, self.progress = console, progress
+        self.task = progress.add_task("reports", total=None)
+        self.started = time.perf_counter()
+        self.n_ok = self.n_failed = 0
+
+    def start(self, total: int) -> None:
+        self.started = time.perf_counter()
+        self.progress.update(self.task, total=total)
+
+    def advance(self, name: str, ok: bool) -> None:
+        if ok:
+            self.n_ok += 1
+        else:
+            self.n_failed += 1
+        self.progress.update(self.task, advance=1, description=escape(name))
+
+    def summary(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        n = self.n_ok + self.n_failed
+        self.console.print(
+            f"{self.n_ok} report(s) done, {self.n_failed} failed, in {elapsed:.1f} s"
+            + (f" ({elapsed / n:.2f} s per report)" if n else "")
+        )
+
+
+@contextmanager
+def _batch_progress() -> Iterator[_BatchProgress]:
+    console = _console(err=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield _BatchProgress(console, progress)
+
+
 @main.group()
 def report():
     """Render reports as standalone HTML files (papermill notebooks)."""
@@ -802,13 +867,7 @@ def report():
     show_default=True,
     help="Output folder; reports go to OUT/YYYY-MM/.",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 32),
-    default=1,
-    show_default=True,
-    help="Notebooks run in parallel.",
-)
+@workers_option
 @click.option(
     "--assets",
     type=click.Choice(ASSET_CHOICES),
@@ -829,22 +888,7 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
     if bool(practices) == all_:
         raise click.UsageError("choose the practices: --practice ID (repeatable) or --all")
     month_ = month
-    console = _console(err=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("rapports", total=None)
-
-        def on_start(total: int) -> None:
-            progress.update(task, total=total)
-
-        def on_done(outcome) -> None:
-            progress.update(task, advance=1, description=escape(outcome.practice_id))
-
+    with _batch_progress() as progress:
         result = run_monthly(
             db or default_db_path(),
             month_,
@@ -855,8 +899,8 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
             keep_notebooks=keep_notebooks,
             pdf=pdf,
             config=load_config(config),
-            on_start=on_start,
-            on_done=on_done,
+            on_start=progress.start,
+            on_done=lambda o: progress.advance(o.practice_id, o.ok),
         )
     out_console = _console()
     table = Table(title=f"Reports {month_}")
@@ -875,6 +919,7 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
             else f"failed: {o.error or ''}",
         )
     out_console.print(table)
+    progress.summary()
     echo(result.index)
     if result.failed:
         sys.exit(1)
@@ -894,7 +939,13 @@ assets_option = click.option(
 
 @report.command()
 @db_option
-@click.option("--mailbox", required=True, help="The BAL PER address.")
+@click.option("--mailbox", help="The BAL PER address.")
+@click.option(
+    "--all-mailboxes",
+    is_flag=True,
+    help="Every BAL PER of --practice, or of the whole warehouse without it.",
+)
+@click.option("--practice", help="With --all-mailboxes: the practice whose BAL PER to render.")
 @click.option(
     "--from",
     "start",
@@ -907,43 +958,88 @@ assets_option = click.option(
     "end",
     type=DAY,
     default=None,
-    help="Last day (default: the day of the mailbox's last trace).",
+    help="Last day (default: the day of the mailbox's last trace; with --all-mailboxes, of the warehouse's).",
 )
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports"),
     show_default=True,
-    help="Output folder; the report goes to OUT/history/.",
+    help="Output folder; the reports go to OUT/history/.",
 )
+@workers_option
 @assets_option
 @click.option(
-    "--keep-notebooks", is_flag=True, help="Keep the executed notebook (it holds personal data)."
+    "--keep-notebooks", is_flag=True, help="Keep the executed notebooks (they hold personal data)."
 )
 @pdf_option
 @config_option
-def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
+def history(
+    db,
+    mailbox,
+    all_mailboxes,
+    practice,
+    start,
+    end,
+    out,
+    workers,
+    assets,
+    keep_notebooks,
+    pdf,
+    config,
+):
     """Render a délégant's delegation history: every delegation of the BAL PER, who acted in
-    it month by month, its findings, what to review.
+    it month by month, its findings, what to review. With --all-mailboxes, the history of
+    every BAL PER of a practice or of the warehouse, in a batch.
 
     Example: delegation-reports report history --mailbox dr.martin@medecin.mssante.fr --from 2026-01-01
-    """
-    from .reports.documents import run_history
 
-    path = run_history(
-        db or default_db_path(),
-        mailbox,
-        start=start,
-        end=end,
-        out=out,
-        assets=assets,
-        keep_notebook=keep_notebooks,
-        pdf=pdf,
-        config=load_config(config),
-    )
-    echo(path)
-    if pdf:
-        echo(path.with_suffix(".pdf"))
+    Example: delegation-reports report history --all-mailboxes --practice C52249671000024 --workers 2
+    """
+    from .reports.documents import run_histories, run_history
+
+    if bool(mailbox) == all_mailboxes:
+        raise click.UsageError("choose the mailboxes: --mailbox ADDRESS or --all-mailboxes")
+    if practice and not all_mailboxes:
+        raise click.UsageError("--practice goes with --all-mailboxes")
+    if not all_mailboxes:
+        path = run_history(
+            db or default_db_path(),
+            mailbox,
+            start=start,
+            end=end,
+            out=out,
+            assets=assets,
+            keep_notebook=keep_notebooks,
+            pdf=pdf,
+            config=load_config(config),
+        )
+        echo(path)
+        if pdf:
+            echo(path.with_suffix(".pdf"))
+        return
+    with _batch_progress() as progress:
+        result = run_histories(
+            db or default_db_path(),
+            practice=practice,
+            start=start,
+            end=end,
+            out=out,
+            workers=workers,
+            assets=assets,
+            keep_notebooks=keep_notebooks,
+            pdf=pdf,
+            config=load_config(config),
+            on_start=progress.start,
+            on_done=lambda o: progress.advance(o.key, o.ok),
+        )
+    out_console = _console()
+    for o in result.failed:
+        out_console.print(f"{escape(o.key)}: failed: {escape(o.error or '')}")
+    progress.summary()
+    echo(result.folder)
+    if result.failed:
+        sys.exit(1)
 
 
 @report.command()

@@ -1,13 +1,15 @@
 """Single-document reports: a délégant's history, the DPO's overview.
 
 Each runs its notebook once with papermill, like the monthly reports, into one HTML file (and
-a PDF with ``pdf=True``).
+a PDF with ``pdf=True``); histories also come in batches, one per BAL PER of a practice or of
+the whole warehouse.
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,16 +17,17 @@ from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
 from ..analysis.models import Month, covered_months, months_between, require_traces
 from ..errors import UserError
+from ..warehouse import sql_text
 from .history import window
-from .monthly import page_html
-from .output import copy_file, output_folder, write_file
-from .pdf import print_pdf
+from .output import output_folder
 from .runner import (
-    PLOTLY_FILE,
-    execute,
+    RECYCLE_AFTER,
+    Rendered,
+    check_batch_options,
+    document_job,
     held_warehouse,
-    notebook_body,
     notebook_path,
+    render_all,
     write_shared_plotly,
 )
 
@@ -42,24 +45,51 @@ def render_document(
     pdf: bool = False,
 ) -> Path:
     """Run one notebook and write its HTML (and PDF) document to ``target``."""
-    notebook = notebook_path(notebook_name)
+    job = document_job(
+        notebook_path(notebook_name),
+        parameters,
+        target,
+        title,
+        assets=assets,
+        pdf=pdf,
+        keep_notebook=keep_notebook,
+    )
     output_folder(target.parent)  # a folder that cannot be written fails before the notebook runs
     if assets == "shared":
         write_shared_plotly(target.parent)
-    with tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp:
-        executed = Path(tmp) / f"{target.stem}.ipynb"
-        execute(notebook, executed, parameters)
-        html = page_html(notebook_body(executed), title, plotly_js=assets, plotly_src=PLOTLY_FILE)
-        write_file(target, html)
-        if keep_notebook:
-            copy_file(executed, target.with_suffix(".ipynb"))
-    if pdf:
-        print_pdf(target, target.with_suffix(".pdf"))
+    result = render_all([job])[job.key]
+    if result.error:
+        raise UserError(f"{notebook_name}.ipynb failed: {result.error}")
     return target
 
 
 def _generated_at() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _history_document(
+    db: Path, mailbox: str, first: date, last: date, out: Path, generated_at: str
+) -> tuple[dict, Path, str]:
+    """The history notebook's parameters, target and title for one BAL PER."""
+    return (
+        {
+            "db": str(Path(db).resolve()),
+            "mailbox": mailbox,
+            "start": first.isoformat(),
+            "end": last.isoformat(),
+            "generated_at": generated_at,
+        },
+        Path(out) / "history" / f"{_UNSAFE.sub('_', mailbox)}_{first}_{last}.html",
+        f"Historique des délégations — {mailbox}",
+    )
+
+
+def _ensure_months(con, first: date, last: date, config: AnalysisConfig) -> None:
+    # Months without traces are built by no one: the report shows them as such.
+    covered = set(covered_months(con))
+    for month in months_between(first, last):
+        if month in covered:
+            ensure_month(con, month, config)
 
 
 def run_history(
@@ -92,30 +122,114 @@ def run_history(
         if not known:
             raise UserError(f"unknown mailbox {mailbox!r}: no trace, delegation or roster entry")
         first, last = window(start, end, last_trace)
-        # Months without traces are built by no one: the report shows them as such.
-        covered = set(covered_months(con))
-        for month in months_between(first, last):
-            if month in covered:
-                ensure_month(con, month, config)
+        _ensure_months(con, first, last, config)
         return first, last
 
     with held_warehouse(db, prepare) as (_, (first, last)):
-        target = Path(out) / "history" / f"{_UNSAFE.sub('_', mailbox)}_{first}_{last}.html"
+        parameters, target, title = _history_document(
+            db, mailbox, first, last, out, _generated_at()
+        )
         return render_document(
             "delegation_history",
-            {
-                "db": str(Path(db).resolve()),
-                "mailbox": mailbox,
-                "start": first.isoformat(),
-                "end": last.isoformat(),
-                "generated_at": _generated_at(),
-            },
+            parameters,
             target,
-            f"Historique des délégations — {mailbox}",
+            title,
             assets=assets,
             keep_notebook=keep_notebook,
             pdf=pdf,
         )
+
+
+@dataclass
+class HistoryBatch:
+    """The histories of a batch, in the order of their mailboxes."""
+
+    folder: Path
+    outcomes: list[Rendered] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Rendered]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def run_histories(
+    db: Path,
+    *,
+    practice: str | None = None,
+    start: str | date | None = None,
+    end: str | date | None = None,
+    out: Path = Path("reports"),
+    workers: int = 1,
+    assets: str = "inline",
+    keep_notebooks: bool = False,
+    pdf: bool = False,
+    config: AnalysisConfig | None = None,
+    recycle_after: int | None = RECYCLE_AFTER,
+    on_start: Callable[[int], None] | None = None,
+    on_done: Callable[[Rendered], None] | None = None,
+) -> HistoryBatch:
+    """The history of every BAL PER of ``practice`` (its holders on the roster), or of the
+    whole warehouse (every holder on a roster and every mailbox a delegation names), each as
+    ``OUT/history/<mailbox>_<from>_<to>.html``, rendered like one practice's monthly reports.
+    Without ``end``, every history ends on the day of the warehouse's last trace."""
+    check_batch_options(workers, assets)
+    notebook = notebook_path("delegation_history")
+    if pdf:
+        from .pdf import chromium
+
+        chromium()  # fail before any work when PDFs cannot be printed
+    config = config or load_config()
+
+    def prepare(con) -> tuple[list[str], date, date]:
+        if (
+            practice is not None
+            and not con.execute(
+                "SELECT count(*) FROM roster_member WHERE practice_id = $p", {"p": practice}
+            ).fetchone()[0]
+        ):
+            raise UserError(f"unknown practice id {practice!r}: it is on no roster")
+        mailboxes = [
+            r[0]
+            for r in con.execute(
+                sql_text("reports/history_mailboxes.sql"), {"practice_id": practice}
+            ).fetchall()
+        ]
+        if not mailboxes:
+            raise UserError("no BAL PER to report on: ingest a roster or delegations first")
+        last_trace = con.execute(
+            "SELECT CAST(timezone('Europe/Paris', max(covered_to_at)) AS DATE) "
+            "FROM ingest_file WHERE kind = 'audit'"
+        ).fetchone()[0]
+        first, last = window(start, end, last_trace)
+        _ensure_months(con, first, last, config)
+        return mailboxes, first, last
+
+    with held_warehouse(db, prepare) as (_, (mailboxes, first, last)):
+        generated_at = _generated_at()
+        jobs = []
+        for mailbox in mailboxes:
+            parameters, target, title = _history_document(
+                db, mailbox, first, last, out, generated_at
+            )
+            jobs.append(
+                document_job(
+                    notebook,
+                    parameters,
+                    target,
+                    title,
+                    key=mailbox,
+                    assets=assets,
+                    pdf=pdf,
+                    keep_notebook=keep_notebooks,
+                )
+            )
+        folder = output_folder(Path(out) / "history")
+        if assets == "shared":
+            write_shared_plotly(folder)
+        if on_start:
+            on_start(len(jobs))
+        done = render_all(jobs, workers=workers, recycle_after=recycle_after, on_done=on_done)
+    return HistoryBatch(folder, [done[job.key] for job in jobs])
 
 
 def run_overview(

@@ -1,7 +1,9 @@
 """Running report notebooks with papermill and turning them into standalone HTML.
 
-One papermill run per practice, in worker processes; the warehouse is opened read-only by the
-notebooks, so runs do not block each other. A failed practice does not stop the batch.
+A batch runs one papermill run per document in worker processes, each worker with one warm
+kernel (``kernel.WarmKernel``, reset between documents) and one HTML exporter; workers are
+replaced every ``RECYCLE_AFTER`` documents. The warehouse is opened read-only by the notebooks,
+so runs do not block each other. A failed document does not stop the batch.
 
 A batch reads one state of the warehouse: once the month is built, the batch holds a
 read-only connection (DuckDB's shared lock) until the last report and the index are written,
@@ -11,11 +13,12 @@ changing the data between two reports, or between a report and the index.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -24,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import nbformat
+
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
 from ..analysis.lifecycle import record_report_run, shown_findings
@@ -31,12 +36,16 @@ from ..analysis.models import Month, require_traces
 from ..errors import UserError
 from ..warehouse import connect, opened, sql_text
 from . import figures, labels
+from .kernel import WarmKernel
 from .monthly import _environment, page_html, stylesheet
-from .output import copy_file, output_folder, private_folder, write_file
+from .output import output_folder, private_folder, write_file
 
 NOTEBOOK_ENV = "DELEGATION_REPORTS_NOTEBOOKS"
 ASSET_CHOICES = ("inline", "shared")
 PLOTLY_FILE = "plotly.min.js"
+# Documents a worker renders before it is replaced, with its kernel: a bound on memory
+# whatever leaks in a long batch, for the price of one kernel start per this many documents.
+RECYCLE_AFTER = 200
 
 
 def notebooks_dir() -> Path:
@@ -53,11 +62,16 @@ def notebook_path(name: str) -> Path:
     return path
 
 
-def validate_parameters(notebook: Path, parameters: dict) -> dict:
-    """Refuse parameters the notebook does not declare, and values of the wrong type."""
+@functools.lru_cache(maxsize=16)
+def _declared_parameters(path: str, mtime_ns: int) -> dict:
     import papermill
 
-    declared = papermill.inspect_notebook(str(notebook))
+    return papermill.inspect_notebook(path)
+
+
+def validate_parameters(notebook: Path, parameters: dict) -> dict:
+    """Refuse parameters the notebook does not declare, and values of the wrong type."""
+    declared = _declared_parameters(str(notebook), Path(notebook).stat().st_mtime_ns)
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise UserError(
@@ -73,7 +87,8 @@ def validate_parameters(notebook: Path, parameters: dict) -> dict:
 
 
 def execute(notebook: Path, output: Path, parameters: dict) -> None:
-    """Run a notebook with validated parameters into ``output``."""
+    """Run a notebook with validated parameters into ``output``, in a kernel of its own (the
+    reference a batch's warm kernels are compared with)."""
     import papermill
 
     validate_parameters(notebook, parameters)
@@ -88,12 +103,27 @@ def execute(notebook: Path, output: Path, parameters: dict) -> None:
     )
 
 
-def notebook_body(executed: Path) -> str:
-    """The HTML of the notebook's rich outputs only: no code, no prompts, no logs."""
-    import nbformat
+@functools.cache
+def _exporter():
+    """One HTML exporter per process: its template is compiled once, on first use. The
+    notebook is validated once, after the preprocessors, not after each of them."""
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(str(executed), as_version=4)
+    return HTMLExporter(
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        optimistic_validation=True,
+    )
+
+
+def notebook_body(executed: Path | nbformat.NotebookNode) -> str:
+    """The HTML of the notebook's rich outputs only: no code, no prompts, no logs."""
+    if isinstance(executed, nbformat.NotebookNode):
+        nb = nbformat.from_dict(executed)
+    else:
+        nb = nbformat.read(str(executed), as_version=4)
     nb.cells = [c for c in nb.cells if c.cell_type == "code"]
     for cell in nb.cells:
         cell.outputs = [
@@ -105,13 +135,7 @@ def notebook_body(executed: Path) -> str:
     # Cells without output would stay as empty divs; papermill's injected-parameters cell
     # has a random id, which would make two runs differ.
     nb.cells = [c for c in nb.cells if c.outputs]
-    exporter = HTMLExporter(
-        template_name="basic",
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = _exporter().from_notebook_node(nb)
     return body
 
 
@@ -153,6 +177,103 @@ class BatchResult:
         return [o for o in self.outcomes if not o.ok]
 
 
+# ---- rendering one document -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One document to render: a notebook, its parameters, where its HTML goes."""
+
+    key: str
+    notebook: str
+    parameters: dict
+    target: str
+    title: str
+    assets: str = "inline"
+    pdf: bool = False
+    keep_notebook: str | None = None  # where to keep the executed notebook, if at all
+
+
+@dataclass
+class Rendered:
+    """What became of a job: its file, or why it failed."""
+
+    key: str
+    path: Path | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def document_job(
+    notebook: Path,
+    parameters: dict,
+    target: Path,
+    title: str,
+    *,
+    key: str | None = None,
+    assets: str = "inline",
+    pdf: bool = False,
+    keep_notebook: bool = False,
+) -> RenderJob:
+    """A job whose executed notebook, when kept, goes beside its page."""
+    return RenderJob(
+        key=key or target.stem,
+        notebook=str(notebook),
+        parameters=parameters,
+        target=str(target),
+        title=title,
+        assets=assets,
+        pdf=pdf,
+        keep_notebook=str(target.with_suffix(".ipynb")) if keep_notebook else None,
+    )
+
+
+def check_batch_options(workers: int, assets: str) -> None:
+    if assets not in ASSET_CHOICES:
+        raise UserError(f"--assets must be one of {ASSET_CHOICES}")
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+
+
+def render(job: RenderJob, kernel: WarmKernel) -> Rendered:
+    """Run the job's notebook in ``kernel`` and write its page (and PDF, and notebook); a
+    failure is returned, not raised, so that a batch goes on."""
+    done = Rendered(job.key)
+    start = time.perf_counter()
+    try:
+        nb = kernel.execute(job.notebook, job.parameters)
+        target = Path(job.target)
+        html = page_html(notebook_body(nb), job.title, plotly_js=job.assets, plotly_src=PLOTLY_FILE)
+        write_file(target, html)
+        if job.pdf:
+            from .pdf import print_pdf
+
+            print_pdf(target, target.with_suffix(".pdf"))
+        if job.keep_notebook:
+            kept = Path(job.keep_notebook)
+            private_folder(kept.parent)
+            nb.metadata.papermill["output_path"] = str(kept)
+            write_file(kept, nbformat.writes(nb))
+        done.path = target
+    except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
+        done.error = _error_text(exc)
+    done.seconds = time.perf_counter() - start
+    return done
+
+
+def render_alone(job: RenderJob) -> Rendered:
+    """One job in this process, in a kernel started for it."""
+    with WarmKernel() as kernel:
+        return render(job, kernel)
+
+
+# ---- batches --------------------------------------------------------------------------------
+
+
 def _quiet_worker() -> None:
     """Kernels inherit the worker's stderr and chatter on it (transport warnings): silence
     them; failures are reported through the outcome, not the console. A worker leaves Ctrl-C
@@ -186,43 +307,63 @@ def _stop_pool(pool: ProcessPoolExecutor, grace: float = 30.0) -> None:
             process.join()
 
 
-def _render_monthly(args: dict) -> ReportOutcome:
-    """Worker: one practice's notebook run and HTML conversion."""
-    outcome = ReportOutcome(**args["outcome"])
-    start = time.perf_counter()
-    try:
-        notebook = Path(args["notebook"])
-        folder = Path(args["folder"])
-        with tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp:
-            executed = Path(tmp) / f"{outcome.practice_id}.ipynb"
-            execute(
-                notebook,
-                executed,
-                {
-                    "db": args["db"],
-                    "practice_id": outcome.practice_id,
-                    "month": args["month"],
-                    "generated_at": args["generated_at"],
-                },
-            )
-            body = notebook_body(executed)
-            title = f"{outcome.practice_name} — {args['month_title']}"
-            html = page_html(body, title, plotly_js=args["assets"], plotly_src=PLOTLY_FILE)
-            path = folder / f"{outcome.practice_id}.html"
-            write_file(path, html)
-            if args["pdf"]:
-                from .pdf import print_pdf
+# A worker's kernel, started with the worker, stopped when it exits.
+_worker_kernel: WarmKernel | None = None
 
-                print_pdf(path, path.with_suffix(".pdf"))
-            if args["keep_notebooks"]:
-                kept = folder / "notebooks"
-                private_folder(kept)
-                copy_file(executed, kept / executed.name)
-        outcome.path = path
-    except Exception as exc:  # noqa: BLE001 - one practice's failure must not stop the batch
-        outcome.error = _error_text(exc)
-    outcome.seconds = time.perf_counter() - start
-    return outcome
+
+def _start_worker() -> None:
+    global _worker_kernel
+    _quiet_worker()
+    _worker_kernel = WarmKernel()
+    multiprocessing.util.Finalize(_worker_kernel, _worker_kernel.close, exitpriority=10)
+
+
+def _render_in_worker(job: RenderJob) -> Rendered:
+    return render(job, _worker_kernel)
+
+
+def render_all(
+    jobs: list[RenderJob],
+    *,
+    workers: int = 1,
+    recycle_after: int | None = RECYCLE_AFTER,
+    on_done: Callable[[Rendered], None] | None = None,
+) -> dict[str, Rendered]:
+    """Render every job, ``workers`` at a time, each worker with one warm kernel, replaced
+    after ``recycle_after`` jobs so that memory stays flat however long the batch. Every
+    job's parameters are checked against its notebook before any runs."""
+    for job in jobs:
+        validate_parameters(Path(job.notebook), job.parameters)
+    done: dict[str, Rendered] = {}
+    if len(jobs) == 1:
+        result = render_alone(jobs[0])
+        done[result.key] = result
+        if on_done:
+            on_done(result)
+        return done
+    # Spawned workers: a fork would copy this process's open handles and threads.
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)),
+        mp_context=context,
+        initializer=_start_worker,
+        max_tasks_per_child=recycle_after,
+    )
+    try:
+        futures = {pool.submit(_render_in_worker, job): job.key for job in jobs}
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker that died fails its jobs only
+                result = Rendered(futures[future], error=_error_text(exc))
+            done[result.key] = result
+            if on_done:
+                on_done(result)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown()
+    return done
 
 
 def _error_text(exc: Exception) -> str:
@@ -264,16 +405,14 @@ def run_monthly(
     keep_notebooks: bool = False,
     pdf: bool = False,
     config: AnalysisConfig | None = None,
+    recycle_after: int | None = RECYCLE_AFTER,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[ReportOutcome], None] | None = None,
 ) -> BatchResult:
     """Render the monthly report of each practice (all when ``practices`` is None) into
     ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), and an ``index.html``
     listing them."""
-    if assets not in ASSET_CHOICES:
-        raise UserError(f"--assets must be one of {ASSET_CHOICES}")
-    if workers < 1:
-        raise UserError("--workers must be at least 1")
+    check_batch_options(workers, assets)
     notebook = notebook_path("monthly_report")
     if pdf:
         from .pdf import chromium
@@ -297,6 +436,7 @@ def run_monthly(
             assets=assets,
             keep_notebooks=keep_notebooks,
             pdf=pdf,
+            recycle_after=recycle_after,
             on_start=on_start,
             on_done=on_done,
         )
@@ -357,6 +497,7 @@ def _run_batch(
     assets: str,
     keep_notebooks: bool,
     pdf: bool,
+    recycle_after: int | None,
     on_start: Callable[[int], None] | None,
     on_done: Callable[[ReportOutcome], None] | None,
 ) -> tuple[BatchResult, dict[str, list[tuple]]]:
@@ -377,37 +518,38 @@ def _run_batch(
     if assets == "shared":
         write_shared_plotly(folder)
     generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-    common = {
-        "notebook": str(notebook),
-        "db": str(Path(db).resolve()),
-        "month": str(month),
-        "month_title": labels.month_title(month.first_day),
-        "folder": str(folder),
-        "assets": assets,
-        "keep_notebooks": keep_notebooks,
-        "generated_at": generated_at,
-        "pdf": pdf,
-    }
-    jobs = [dict(common, outcome=vars(o).copy()) for o in chosen]
+    month_title = labels.month_title(month.first_day)
+    jobs = [
+        RenderJob(
+            key=o.practice_id,
+            notebook=str(notebook),
+            parameters={
+                "db": str(Path(db).resolve()),
+                "practice_id": o.practice_id,
+                "month": str(month),
+                "generated_at": generated_at,
+            },
+            target=str(folder / f"{o.practice_id}.html"),
+            title=f"{o.practice_name} — {month_title}",
+            assets=assets,
+            pdf=pdf,
+            keep_notebook=str(folder / "notebooks" / f"{o.practice_id}.ipynb")
+            if keep_notebooks
+            else None,
+        )
+        for o in chosen
+    ]
+    outcomes = {o.practice_id: o for o in chosen}
+
+    def done(result: Rendered) -> None:
+        outcome = outcomes[result.key]
+        outcome.path, outcome.error, outcome.seconds = result.path, result.error, result.seconds
+        if on_done:
+            on_done(outcome)
+
     if on_start:
         on_start(len(jobs))
-    outcomes: dict[str, ReportOutcome] = {}
-    # Spawned workers: a fork would copy this process's open handles and threads.
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)), mp_context=context, initializer=_quiet_worker
-    )
-    try:
-        futures = [pool.submit(_render_monthly, job) for job in jobs]
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes[outcome.practice_id] = outcome
-            if on_done:
-                on_done(outcome)
-    except BaseException:
-        _stop_pool(pool)
-        raise
-    pool.shutdown()
+    render_all(jobs, workers=workers, recycle_after=recycle_after, on_done=done)
     ordered = [outcomes[o.practice_id] for o in chosen]
     index = folder / "index.html"
     write_file(index, index_html(month, ordered, generated_at, folder))

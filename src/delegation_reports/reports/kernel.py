@@ -1,0 +1,161 @@
+"""A papermill engine that runs notebook after notebook in one warm kernel.
+
+Starting a Jupyter kernel costs more than rendering a report, so a batch worker keeps one
+kernel for all the notebooks it runs. Each run keeps papermill's semantics (the notebook's
+parameters cell, the injected-parameters cell, per-cell metadata, an executed notebook to
+keep as the run's record); before each run but the first the kernel's namespace is reset as a
+fresh kernel's would be (user variables, output history, execution counter), so nothing one
+practice's notebook left behind reaches the next one. The package's modules stay imported:
+that import is what a warm kernel saves. A kernel that died or stopped answering is replaced
+before the next run.
+
+    with WarmKernel() as kernel:
+        nb = kernel.execute(notebook, parameters)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+
+import nbformat
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.exceptions import PapermillExecutionError
+
+ENGINE_NAME = "delegation-reports-warm"
+
+# Run silently before each notebook but the first: a fresh kernel's namespace and counter.
+_RESET = "get_ipython().reset(new_session=False)\nget_ipython().execution_count = 1\n"
+
+
+class WarmKernelEngine(NBClientEngine):
+    """papermill's nbclient engine, executing into the ``WarmKernel`` given as
+    ``warm_kernel=`` instead of starting (and shutting down) a kernel of its own."""
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man,
+        kernel_name,
+        log_output=False,
+        stdout_file=None,
+        stderr_file=None,
+        start_timeout=60,
+        execution_timeout=None,
+        warm_kernel: WarmKernel | None = None,
+        **kwargs,
+    ):
+        if warm_kernel is None:
+            raise ValueError(f"the {ENGINE_NAME} engine needs warm_kernel=")
+        kwargs.pop("input_path", None)
+        client = PapermillNotebookClient(
+            nb_man,
+            km=warm_kernel.manager(kernel_name),
+            timeout=execution_timeout,
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            resources={"metadata": {"path": str(warm_kernel.cwd)}},
+            **kwargs,
+        )
+        if warm_kernel.client is not None:
+            client.kc = warm_kernel.client
+            warm_kernel.reset(client)
+        try:
+            return client.execute()
+        finally:
+            # Set by the first run, which started the kernel's client.
+            warm_kernel.client = client.kc
+
+
+papermill_engines.register(ENGINE_NAME, WarmKernelEngine)
+
+
+class WarmKernel:
+    """One kernel kept between notebook runs; a context manager that shuts it down."""
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="delegation-kernel-")
+        self.cwd = Path(self._folder.name)
+        self.km = None
+        self.client = None
+        self.runs = 0
+
+    def manager(self, kernel_name: str):
+        """The kernel manager, started on the first run by nbclient, kept afterwards."""
+        if self.km is None:
+            # nbclient's own choice: an asynchronous client is what lets it notice a kernel
+            # that died while it waits for the kernel's output.
+            from jupyter_client.manager import AsyncKernelManager
+
+            self.km = AsyncKernelManager(kernel_name=kernel_name)
+            self.client = None
+        return self.km
+
+    def reset(self, client: PapermillNotebookClient) -> None:
+        reply = client.wait_for_reply(
+            client.kc.execute(_RESET, silent=True, store_history=False, allow_stdin=False)
+        )
+        if reply is None or reply["content"].get("status") != "ok":
+            raise RuntimeError("the kernel could not be reset between two notebooks")
+
+    def execute(self, notebook: Path | nbformat.NotebookNode, parameters: dict):
+        """Run the notebook with ``parameters`` injected; the executed notebook.
+
+        Raises papermill's ``PapermillExecutionError`` when a cell fails (the kernel stays
+        in use); any other failure (a kernel that died, a reply that never came) replaces
+        the kernel before the next run."""
+        import papermill
+
+        try:
+            nb = papermill.execute_notebook(
+                notebook,
+                None,
+                parameters=parameters,
+                engine_name=ENGINE_NAME,
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                warm_kernel=self,
+            )
+        except PapermillExecutionError:
+            raise
+        except BaseException:
+            self.shutdown()
+            raise
+        finally:
+            self.runs += 1
+        return nb
+
+    def pid(self) -> int | None:
+        """The kernel's process id, while it runs."""
+        provisioner = getattr(self.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        return getattr(process, "pid", None)
+
+    def shutdown(self) -> None:
+        """Stop the kernel (a new one starts on the next run)."""
+        km, client = self.km, self.client
+        self.km = self.client = None
+        if client is not None:
+            client.stop_channels()
+        if km is not None and km.has_kernel:
+            from jupyter_core.utils import run_sync
+
+            # A kernel already gone needs no stopping.
+            with contextlib.suppress(Exception):
+                run_sync(km.shutdown_kernel)(now=True)
+
+    def close(self) -> None:
+        self.shutdown()
+        self._folder.cleanup()
+
+    def __enter__(self) -> WarmKernel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
