@@ -28,6 +28,7 @@ from .runner import (
     held_warehouse,
     notebook_path,
     render_all,
+    render_alone,
     write_shared_plotly,
 )
 
@@ -57,10 +58,7 @@ def render_document(
     output_folder(target.parent)  # a folder that cannot be written fails before the notebook runs
     if assets == "shared":
         write_shared_plotly(target.parent)
-    result = render_all([job])[job.key]
-    if result.error:
-        raise UserError(f"{notebook_name}.ipynb failed: {result.error}")
-    return target
+    return render_alone(job)
 
 
 def _generated_at() -> str:

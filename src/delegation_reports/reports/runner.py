@@ -239,36 +239,41 @@ def check_batch_options(workers: int, assets: str) -> None:
         raise UserError("--workers must be at least 1")
 
 
+def _render(job: RenderJob, kernel: WarmKernel) -> Path:
+    """Run the job's notebook in ``kernel`` and write its page (and PDF, and notebook)."""
+    nb = kernel.execute(job.notebook, job.parameters)
+    target = Path(job.target)
+    html = page_html(notebook_body(nb), job.title, plotly_js=job.assets, plotly_src=PLOTLY_FILE)
+    write_file(target, html)
+    if job.pdf:
+        from .pdf import print_pdf
+
+        print_pdf(target, target.with_suffix(".pdf"))
+    if job.keep_notebook:
+        kept = Path(job.keep_notebook)
+        private_folder(kept.parent)
+        nb.metadata.papermill["output_path"] = str(kept)
+        write_file(kept, nbformat.writes(nb))
+    return target
+
+
 def render(job: RenderJob, kernel: WarmKernel) -> Rendered:
-    """Run the job's notebook in ``kernel`` and write its page (and PDF, and notebook); a
-    failure is returned, not raised, so that a batch goes on."""
+    """``_render``, a failure returned, not raised, so that a batch goes on."""
     done = Rendered(job.key)
     start = time.perf_counter()
     try:
-        nb = kernel.execute(job.notebook, job.parameters)
-        target = Path(job.target)
-        html = page_html(notebook_body(nb), job.title, plotly_js=job.assets, plotly_src=PLOTLY_FILE)
-        write_file(target, html)
-        if job.pdf:
-            from .pdf import print_pdf
-
-            print_pdf(target, target.with_suffix(".pdf"))
-        if job.keep_notebook:
-            kept = Path(job.keep_notebook)
-            private_folder(kept.parent)
-            nb.metadata.papermill["output_path"] = str(kept)
-            write_file(kept, nbformat.writes(nb))
-        done.path = target
+        done.path = _render(job, kernel)
     except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
         done.error = _error_text(exc)
     done.seconds = time.perf_counter() - start
     return done
 
 
-def render_alone(job: RenderJob) -> Rendered:
-    """One job in this process, in a kernel started for it."""
+def render_alone(job: RenderJob) -> Path:
+    """One job in this process, in a kernel started for it; its failure is raised."""
+    validate_parameters(Path(job.notebook), job.parameters)
     with WarmKernel() as kernel:
-        return render(job, kernel)
+        return _render(job, kernel)
 
 
 # ---- batches --------------------------------------------------------------------------------
@@ -336,7 +341,8 @@ def render_all(
         validate_parameters(Path(job.notebook), job.parameters)
     done: dict[str, Rendered] = {}
     if len(jobs) == 1:
-        result = render_alone(jobs[0])
+        with WarmKernel() as kernel:
+            result = render(jobs[0], kernel)
         done[result.key] = result
         if on_done:
             on_done(result)
