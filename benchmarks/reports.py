@@ -14,6 +14,9 @@ Prints total times, seconds per report for both, their ratio (target: at most 2)
 peak memory (target: at most 2 GB).
 
     python benchmarks/reports.py --practices 1000 --skip-history
+
+``--sample N`` renders only the first N practices of the warehouse (the per-report figures,
+and the whole batch extrapolated); ``--db`` reuses a warehouse an earlier run built.
 """
 
 from __future__ import annotations
@@ -78,18 +81,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--month", default="2025-06")
     parser.add_argument("--skip-history", action="store_true")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        help="render only the first N practices (per-report figures; total extrapolated)",
+    )
+    parser.add_argument(
+        "--db", type=Path, help="a warehouse an earlier run built with the same options (kept)"
+    )
     args = parser.parse_args()
     events = args.events or args.practices * 20_000
     month = Month.parse(args.month)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        db = tmp / "bench.duckdb"
-        print(f"building a warehouse of {args.practices:,} practices, {events:,} events ...")
-        start = time.perf_counter()
-        _load("analysis").build(db, events, args.practices * 4)
-        con = warehouse.connect(db)
-        # The report's month; the histories' batch brings the other months up to date itself.
-        refresh(con, [month], load_config())
+        db = args.db or tmp / "bench.duckdb"
+        if not db.exists():
+            print(f"building a warehouse of {args.practices:,} practices, {events:,} events ...")
+            start = time.perf_counter()
+            _load("analysis").build(db, events, args.practices * 4)
+            con = warehouse.connect(db)
+            # The report's month; the histories' batch brings the other months up to date.
+            refresh(con, [month], load_config())
+            con.close()
+            print(f"  built and refreshed in {time.perf_counter() - start:.0f} s", flush=True)
+        con = warehouse.connect(db, read_only=True)
         practice_ids = [
             r[0]
             for r in con.execute(
@@ -97,11 +112,15 @@ def main() -> None:
             ).fetchall()
         ]
         con.close()
-        print(f"  built and refreshed in {time.perf_counter() - start:.0f} s", flush=True)
+        chosen = ["--all"]
+        if args.sample:
+            practice_ids = practice_ids[: args.sample]
+            chosen = [a for p in practice_ids for a in ("--practice", p)]
 
         common = ["--db", str(db), "--workers", str(args.workers)]
         batch_s, peak = measure.run(
-            [CLI, "report", "monthly", "--month", str(month), "--all", "--out", str(tmp / "nb")]
+            [CLI, "report", "monthly", "--month", str(month), "--out", str(tmp / "nb")]
+            + chosen
             + common
         )
         floor_s = _floor(
@@ -111,6 +130,11 @@ def main() -> None:
             lambda c, p: MonthlyReport.from_connection(c, p, month),
         )
         _line("monthly reports", batch_s, floor_s, len(practice_ids), peak, args.workers)
+        if args.sample:
+            print(
+                f"  for all {args.practices:,} practices, at this pace: "
+                f"{batch_s / len(practice_ids) * args.practices / 60:.1f} min"
+            )
         if args.skip_history:
             return
 
