@@ -23,12 +23,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 from click.testing import CliRunner
 
 from conftest import audit_record, write_audit
 from delegation_reports.cli import main
+from delegation_reports.reports import runner
 from delegation_reports.warehouse import opened
 
 pytest.register_assert_rewrite("reports_cases")
@@ -420,10 +422,31 @@ def test_an_interrupted_pdf_print_is_one_clear_line(history_args, tmp_path):
 # ---- one state of the warehouse per batch ---------------------------------------------------
 
 
-def test_an_ingest_during_a_batch_cannot_change_what_it_reads(world, db_copy, tmp_path):
+def _gated_notebooks(folder: Path, gate: Path) -> Path:
+    """The report notebook, waiting after its parameters until ``gate`` exists: a batch
+    still rendering whatever the machine's speed."""
+    nb = nbformat.read(str(runner.notebook_path("monthly_report")), as_version=4)
+    position = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    cell = nbformat.v4.new_code_cell(
+        f"import pathlib, time\nwhile not pathlib.Path({str(gate)!r}).exists():\n"
+        "    time.sleep(0.05)"
+    )
+    cell.id = "gate"
+    nb.cells.insert(position + 1, cell)
+    folder.mkdir()
+    nbformat.write(nb, str(folder / "monthly_report.ipynb"))
+    return folder
+
+
+def test_an_ingest_during_a_batch_cannot_change_what_it_reads(
+    world, db_copy, tmp_path, monkeypatch
+):
     """While a batch renders, an ingest of new traces for the month is refused (the batch
     holds the warehouse); the index, the reports and the recorded report runs agree; once
     the batch is done the same ingest goes through."""
+    gate = tmp_path / "gate"
+    # The command inherits the environment.
+    monkeypatch.setenv(runner.NOTEBOOK_ENV, str(_gated_notebooks(tmp_path / "nb", gate)))
     out = tmp_path / "out"
     late = write_audit(
         tmp_path / "late.csv",
@@ -454,6 +477,7 @@ def test_an_ingest_during_a_batch_cannot_change_what_it_reads(world, db_copy, tm
     during = subprocess.run(
         [*CLI, "ingest", "--db", str(db_copy), str(late)], capture_output=True, text=True
     )
+    gate.touch()
     code, _, err = finish(process)
     assert code == 0, err
     assert during.returncode == 1

@@ -925,6 +925,13 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
         sys.exit(1)
 
 
+def _echo_document(path: Path, pdf: bool) -> None:
+    """The document's path, and its PDF's."""
+    echo(path)
+    if pdf:
+        echo(path.with_suffix(".pdf"))
+
+
 pdf_option = click.option(
     "--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium)."
 )
@@ -1014,9 +1021,7 @@ def history(
             pdf=pdf,
             config=load_config(config),
         )
-        echo(path)
-        if pdf:
-            echo(path.with_suffix(".pdf"))
+        _echo_document(path, pdf)
         return
     with _batch_progress() as progress:
         result = run_histories(
@@ -1073,9 +1078,7 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config):
         pdf=pdf,
         config=load_config(config),
     )
-    echo(path)
-    if pdf:
-        echo(path.with_suffix(".pdf"))
+    _echo_document(path, pdf)
 
 
 @main.command()

@@ -145,8 +145,18 @@ def write_shared_plotly(folder: Path) -> None:
     write_file(folder / PLOTLY_FILE, figures.plotly_js())
 
 
+class _Outcome:
+    """A document's outcome: ``ok`` unless it carries an error."""
+
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
 @dataclass
-class ReportOutcome:
+class ReportOutcome(_Outcome):
     """One practice's report: where it is, or why it failed."""
 
     practice_id: str
@@ -158,10 +168,6 @@ class ReportOutcome:
     path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 @dataclass
@@ -195,17 +201,13 @@ class RenderJob:
 
 
 @dataclass
-class Rendered:
+class Rendered(_Outcome):
     """What became of a job: its file, or why it failed."""
 
     key: str
     path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def document_job(
