@@ -193,9 +193,12 @@ def test_fifty_reports_in_one_kernel_keep_memory_flat(world, tmp_path):
 def test_workers_are_replaced_after_their_quota(world, tmp_path):
     """With a quota of one report per worker, each report comes from a new worker and a new
     kernel, and the pages are the same as from one kernel."""
-    shared = runner.run_monthly(world.db, MARCH, practices=[A, B], out=tmp_path / "one", workers=1)
+    # A copy: the runs these batches record stay out of the shared warehouse.
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(world.db, db)
+    shared = runner.run_monthly(db, MARCH, practices=[A, B], out=tmp_path / "one", workers=1)
     recycled = runner.run_monthly(
-        world.db, MARCH, practices=[A, B], out=tmp_path / "many", workers=1, recycle_after=1
+        db, MARCH, practices=[A, B], out=tmp_path / "many", workers=1, recycle_after=1
     )
     assert all(o.ok for o in shared.outcomes + recycled.outcomes)
     for practice in (A, B):
