@@ -29,8 +29,8 @@ from .analysis.findings import ensure_month, month_findings, to_csv, to_json
 from .analysis.models import (
     Month,
     data_months,
-    months_of_files,
     practice_exists,
+    refresh_pending,
     require_traces,
 )
 from .analysis.models import refresh as refresh_models
@@ -40,7 +40,7 @@ from .ingest.pipeline import REASONS, FileResult, ingest_paths
 from .integrity import retention
 from .integrity import verify as verify_lib
 from .reports.runner import ASSET_CHOICES, run_monthly
-from .warehouse import DB_ENV, default_db_path, opened
+from .warehouse import DB_ENV, default_db_path, opened, storage_error
 
 config_option = click.option(
     "--config",
@@ -161,14 +161,10 @@ def _os_error_text(exc: OSError) -> str:
 
 
 def _duckdb_error_text(exc: duckdb.Error) -> str:
+    full = storage_error(exc)
+    if full is not None:
+        return str(full)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "space left" in text.lower():
-        return f"the warehouse could not be written: no space left on the device ({text})"
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return (
-            f"not enough memory or temporary disk space ({text}); free some disk space or "
-            "raise $DELEGATION_REPORTS_MEMORY_LIMIT"
-        )
     return f"the warehouse could not be read or written: {text}"
 
 
@@ -257,9 +253,11 @@ def ingest(paths, db, fmt, profile, operator, as_json, no_refresh, config, year,
                 year=year,
                 timezone=timezone,
             )
-        loaded = [r.sha256 for r in results if r.status == "loaded"]
-        if not no_refresh and loaded:
-            refresh_models(con, months_of_files(con, loaded), load_config(config))
+        # The months of the files just loaded, and of any load whose refresh was cut short
+        # (the process killed, the disk full) or skipped: loading a file again that is
+        # already in finishes such a refresh.
+        if not no_refresh:
+            refresh_pending(con, load_config(config))
     if as_json:
         click.echo(dumps([r.to_json() for r in results]))
     else:
@@ -609,7 +607,9 @@ def refresh(db, month, config):
     """
     months = [month] if month else None
     with opened(db or default_db_path(), create=False) as con:
-        built = refresh_models(con, months, load_config(config), force=True)
+        # A whole refresh also completes what loads left to refresh.
+        through = None if month else con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
+        built = refresh_models(con, months, load_config(config), force=True, through=through)
     echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import UserError, WarehouseInUse
+from .errors import StorageFull, UserError, WarehouseInUse
 
 DEFAULT_DB = "delegation.duckdb"
 DB_ENV = "DELEGATION_REPORTS_DB"
@@ -121,16 +123,86 @@ def connect(
     return con
 
 
+# What the operating system says when a write finds no room: the device is full, a quota or a
+# file-size limit is reached.
+_NO_ROOM = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
+
+
+def storage_error(exc: BaseException) -> StorageFull | None:
+    """The clear error for a DuckDB failure that comes from lack of room (disk, quota,
+    memory or temporary space), or None for any other failure."""
+    if not isinstance(exc, duckdb.Error):
+        return None
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return StorageFull(
+            f"not enough memory or temporary disk space ({detail}): the interrupted step was "
+            f"undone; free some space or raise ${MEMORY_ENV} and run the command again"
+        )
+    if any(reason in str(exc) for reason in _NO_ROOM):
+        return StorageFull(
+            f"no room left to write the warehouse ({detail}): the interrupted step was undone; "
+            "free some space and run the command again"
+        )
+    return None
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """All statements inside commit together, or none does."""
+    """All statements inside commit together, or none does. A failure for lack of room,
+    inside or at the commit, becomes a ``StorageFull`` error: nothing of the block is kept."""
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
-    except BaseException:
-        con.execute("ROLLBACK")
+        stop_point("commit")
+        con.execute("COMMIT")
+    except BaseException as exc:
+        # A commit that failed has already ended the transaction: there is nothing to roll
+        # back, and the failure to report is the first one.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        full = storage_error(exc)
+        if full is not None:
+            raise full from None
         raise
-    con.execute("COMMIT")
+    stop_point("committed")
+
+
+# A hook for the crash tests: with $DELEGATION_REPORTS_STOP_AT set to N, the process stops
+# itself (SIGSTOP) at the N-th stop point, for a test to kill it there; with
+# $DELEGATION_REPORTS_STEP_LOG set, each stop point reached is appended to that file.
+STOP_AT_ENV = "DELEGATION_REPORTS_STOP_AT"
+STEP_LOG_ENV = "DELEGATION_REPORTS_STEP_LOG"
+
+
+class _StopPoints:
+    def __init__(self, stop_at: int | None, log: str | None) -> None:
+        self.stop_at, self.log, self.count = stop_at, log, 0
+
+    def reached(self, label: str) -> None:
+        self.count += 1
+        if self.log:
+            with open(self.log, "a", encoding="utf-8") as out:
+                out.write(f"{self.count}\t{label}\n")
+        if self.count == self.stop_at:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _stop_points_from_env() -> _StopPoints | None:
+    stop_at, log = os.environ.get(STOP_AT_ENV), os.environ.get(STEP_LOG_ENV)
+    if not stop_at and not log:
+        return None
+    return _StopPoints(int(stop_at) if stop_at else None, log)
+
+
+_STOP_POINTS = _stop_points_from_env()
+
+
+def stop_point(label: str) -> None:
+    """A step boundary of a load or a refresh, where a crash test may stop the process (see
+    `STOP_AT_ENV`); does nothing otherwise."""
+    if _STOP_POINTS is not None:
+        _STOP_POINTS.reached(label)
 
 
 @contextmanager
