@@ -608,7 +608,9 @@ def refresh(db, month, config):
     months = [month] if month else None
     with opened(db or default_db_path(), create=False) as con:
         # A whole refresh also completes what loads left to refresh.
-        through = None if month else con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
+        through = (
+            None if month else con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
+        )
         built = refresh_models(con, months, load_config(config), force=True, through=through)
     echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
 

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -170,38 +171,40 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 # A hook for the crash tests: with $DELEGATION_REPORTS_STOP_AT set to N, the process stops
 # itself (SIGSTOP) at the N-th stop point, for a test to kill it there; with
-# $DELEGATION_REPORTS_STEP_LOG set, each stop point reached is appended to that file.
+# $DELEGATION_REPORTS_STEP_LOG set, each stop point reached is appended to that file (its
+# number, its label, the process's CPU seconds so far). Read when the first stop point is
+# reached.
 STOP_AT_ENV = "DELEGATION_REPORTS_STOP_AT"
 STEP_LOG_ENV = "DELEGATION_REPORTS_STEP_LOG"
 
 
 class _StopPoints:
-    def __init__(self, stop_at: int | None, log: str | None) -> None:
-        self.stop_at, self.log, self.count = stop_at, log, 0
+    def __init__(self) -> None:
+        stop_at = os.environ.get(STOP_AT_ENV)
+        self.stop_at = int(stop_at) if stop_at else None
+        self.log = os.environ.get(STEP_LOG_ENV)
+        self.active = bool(self.stop_at or self.log)
+        self.count = 0
 
     def reached(self, label: str) -> None:
         self.count += 1
         if self.log:
             with open(self.log, "a", encoding="utf-8") as out:
-                out.write(f"{self.count}\t{label}\n")
+                out.write(f"{self.count}\t{label}\t{time.process_time():.3f}\n")
         if self.count == self.stop_at:
             os.kill(os.getpid(), signal.SIGSTOP)
 
 
-def _stop_points_from_env() -> _StopPoints | None:
-    stop_at, log = os.environ.get(STOP_AT_ENV), os.environ.get(STEP_LOG_ENV)
-    if not stop_at and not log:
-        return None
-    return _StopPoints(int(stop_at) if stop_at else None, log)
-
-
-_STOP_POINTS = _stop_points_from_env()
+_STOP_POINTS: _StopPoints | None = None
 
 
 def stop_point(label: str) -> None:
     """A step boundary of a load or a refresh, where a crash test may stop the process (see
     `STOP_AT_ENV`); does nothing otherwise."""
-    if _STOP_POINTS is not None:
+    global _STOP_POINTS
+    if _STOP_POINTS is None:
+        _STOP_POINTS = _StopPoints()
+    if _STOP_POINTS.active:
         _STOP_POINTS.reached(label)
 
 
