@@ -789,7 +789,23 @@ def evaluate(ground_truth, db, config):
 
 @main.group()
 def report():
-    """Render reports as standalone HTML files (papermill notebooks)."""
+    """Render reports as standalone HTML files (papermill notebooks), with the folder's
+    manifest.json (every file's sha256, the warehouse chain head...)."""
+
+
+SIGN_KEY_ENV = "DELEGATION_REPORTS_SIGN_KEY"
+sign_key_option = click.option(
+    "--sign-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar=SIGN_KEY_ENV,
+    help=f"Ed25519 private key (from 'keygen') signing manifest.json (${SIGN_KEY_ENV}).",
+)
+allow_unverified_option = click.option(
+    "--allow-unverified",
+    is_flag=True,
+    help="Report even when the warehouse's chain does not check; every page then says so.",
+)
 
 
 @report.command()
@@ -823,7 +839,22 @@ def report():
 )
 @click.option("--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium).")
 @config_option
-def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pdf, config):
+@sign_key_option
+@allow_unverified_option
+def monthly(
+    db,
+    month,
+    practices,
+    all_,
+    out,
+    workers,
+    assets,
+    keep_notebooks,
+    pdf,
+    config,
+    sign_key,
+    allow_unverified,
+):
     """Render each practice's monthly report and an index.
 
     Example: delegation-reports report monthly --month 2026-03 --all --workers 2
@@ -859,6 +890,8 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
             config=load_config(config),
             on_start=on_start,
             on_done=on_done,
+            sign_key=sign_key,
+            allow_unverified=allow_unverified,
         )
     out_console = _console()
     table = Table(title=f"Reports {month_}")
@@ -924,7 +957,11 @@ assets_option = click.option(
 )
 @pdf_option
 @config_option
-def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
+@sign_key_option
+@allow_unverified_option
+def history(
+    db, mailbox, start, end, out, assets, keep_notebooks, pdf, config, sign_key, allow_unverified
+):
     """Render a délégant's delegation history: every delegation of the BAL PER, who acted in
     it month by month, its findings, what to review.
 
@@ -942,6 +979,8 @@ def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
         keep_notebook=keep_notebooks,
         pdf=pdf,
         config=load_config(config),
+        sign_key=sign_key,
+        allow_unverified=allow_unverified,
     )
     echo(path)
     if pdf:
@@ -962,7 +1001,9 @@ def history(db, mailbox, start, end, out, assets, keep_notebooks, pdf, config):
 @click.option("--keep-notebooks", is_flag=True, help="Keep the executed notebook.")
 @pdf_option
 @config_option
-def overview(db, month, out, assets, keep_notebooks, pdf, config):
+@sign_key_option
+@allow_unverified_option
+def overview(db, month, out, assets, keep_notebooks, pdf, config, sign_key, allow_unverified):
     """Render the DPO's overview of a month across practices, linking to the monthly reports
     beside it.
 
@@ -978,10 +1019,66 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config):
         keep_notebook=keep_notebooks,
         pdf=pdf,
         config=load_config(config),
+        sign_key=sign_key,
+        allow_unverified=allow_unverified,
     )
     echo(path)
     if pdf:
         echo(path.with_suffix(".pdf"))
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def keygen(folder):
+    """Write an Ed25519 key pair to FOLDER for signing report manifests: the private key
+    (owner-only, 0600) and the public key to give whoever checks the reports. Never
+    overwrites a key.
+
+    Example: delegation-reports keygen ~/.config/delegation-reports
+    """
+    from .integrity import signing
+
+    private, public = signing.keygen(folder)
+    key = signing.load_public_key(public)
+    click.echo(f"private key: {private} (keep it; give it to --sign-key)")
+    click.echo(f"public key:  {public} (key {signing.key_id(key)}; give it to verify-report)")
+
+
+@main.command("verify-report")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The signer's public key: check manifest.json.sig too.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_report(folder, public_key, as_json):
+    """Check a report folder against its manifest.json: every file present and unchanged, no
+    file added, and with --public-key the manifest's signature. Exit status 0 when
+    everything holds, 1 otherwise.
+
+    Example: delegation-reports verify-report reports/2026-03 --public-key delegation-reports.pub
+    """
+    from .integrity.reports import verify_folder
+
+    check = verify_folder(folder, public_key)
+    if as_json:
+        click.echo(json.dumps(check.to_json(), indent=2, ensure_ascii=False))
+    else:
+        console = _console()
+        for problem in check.problems:
+            console.print(
+                f"{problem.problem}: {escape(problem.path)}"
+                + (f" ({escape(problem.detail)})" if problem.detail else "")
+            )
+        if check.signature in ("invalid", "missing"):
+            console.print(f"signature {check.signature}: manifest.json.sig")
+        for head in check.chain_heads:
+            console.print(f"rests on warehouse chain head {escape(head)}")
+        console.print(escape(check.verdict))
+    if not check.ok:
+        sys.exit(1)
 
 
 @main.command()

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 from ..analysis.models import create_model_macros, months_between, purged_before
 from ..errors import UserError
+from ..integrity.reports import report_chain_head
 from ..warehouse import connect
 from . import figures, labels
 from .monthly import RECOMMENDATIONS, _environment, _Frame, _records
@@ -65,6 +66,7 @@ class HistoryReport:
     n_quarantined: int = 0
     timeline_html: str | None = None
     calendar_html: str | None = None
+    chain_head: str | None = None
 
     @classmethod
     def load(
@@ -86,6 +88,7 @@ class HistoryReport:
         mailbox = mailbox.strip().lower()
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
         report = cls(mailbox, first, last, stamp)
+        report.chain_head = report_chain_head(con)
         from_at = datetime.combine(first, time(), tzinfo=labels.PARIS)
         until_at = datetime.combine(last + timedelta(days=1), time(), tzinfo=labels.PARIS)
         months = months_between(first, last)

@@ -21,6 +21,7 @@ from ..analysis.findings import month_findings
 from ..analysis.lifecycle import report_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..errors import UserError
+from ..integrity.reports import report_chain_head
 from ..warehouse import connect, sql_text
 from . import figures, labels, markup
 
@@ -89,6 +90,7 @@ class MonthlyReport:
     retention_text: str = ""
     timeline_html: str | None = None
     heatmap_html: str | None = None
+    chain_head: str | None = None
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -320,6 +322,7 @@ class MonthlyReport:
         self.coverage = (
             (labels.when(coverage[0]), labels.when(coverage[1])) if coverage[0] else None
         )
+        self.chain_head = report_chain_head(con)
 
     # ---- rendering -----------------------------------------------------------------------
 
@@ -415,9 +418,15 @@ def retention_text(con) -> str:
 
 
 def page_html(
-    body: str, title: str, *, plotly_js: str = "inline", plotly_src: str = "plotly.min.js"
+    body: str,
+    title: str,
+    *,
+    plotly_js: str = "inline",
+    plotly_src: str = "plotly.min.js",
+    notice: str | None = None,
 ) -> str:
-    """A whole HTML document around a report body: styles, print rules, plotly.js."""
+    """A whole HTML document around a report body: styles, print rules, plotly.js, and the
+    ``notice`` of a warehouse whose chain did not check, as a banner."""
     inline = figures.plotly_js() if plotly_js == "inline" else None
     return (
         _environment()
@@ -429,5 +438,6 @@ def page_html(
             version=__version__,
             plotly_js_inline=inline,
             plotly_js_src=plotly_src if plotly_js == "shared" else None,
+            notice=notice,
         )
     )

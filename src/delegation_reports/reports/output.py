@@ -21,6 +21,8 @@ from ..errors import UserError
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
+# The lists of `recording` blocks in progress: each gets the path of every file written.
+_RECORDERS: list[list[Path]] = []
 
 
 def refuse_link(path: Path) -> None:
@@ -84,10 +86,24 @@ def _temporary(path: Path) -> Iterator[tuple[int, Path]]:
         os.chmod(temporary, FILE_MODE)
         refuse_link(path)
         os.replace(temporary, path)
+        for written in _RECORDERS:
+            written.append(path)
     finally:
         if handle >= 0:
             os.close(handle)
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def recording() -> Iterator[list[Path]]:
+    """A list that receives the path of every file this module writes inside the block: what
+    a report run produced, for its manifest."""
+    written: list[Path] = []
+    _RECORDERS.append(written)
+    try:
+        yield written
+    finally:
+        _RECORDERS.remove(written)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from ..analysis.lifecycle import late_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
+from ..integrity.reports import report_chain_head
 from ..warehouse import connect
 from . import figures, labels
 from .monthly import _environment, _Frame, _records
@@ -27,6 +28,7 @@ class OverviewReport:
     trend: list = field(default_factory=list)
     trend_html: str | None = None
     late: list = field(default_factory=list)
+    chain_head: str | None = None
 
     @classmethod
     def load(
@@ -47,6 +49,7 @@ class OverviewReport:
     ):
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
         report = cls(month, stamp)
+        report.chain_head = report_chain_head(con)
         from_at, until_at = month_bounds(con, month)
         params = {"month": month.first_day, "from_at": from_at, "until_at": until_at}
         folder = Path(reports_dir) if reports_dir else None

@@ -29,10 +29,12 @@ from ..analysis.findings import ensure_month
 from ..analysis.lifecycle import record_report_run, shown_findings
 from ..analysis.models import Month, require_traces
 from ..errors import UserError
+from ..integrity import signing
+from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
 from ..warehouse import connect, opened, sql_text
 from . import figures, labels
 from .monthly import _environment, page_html, stylesheet
-from .output import copy_file, output_folder, private_folder, write_file
+from .output import copy_file, output_folder, private_folder, recording, write_file
 
 NOTEBOOK_ENV = "DELEGATION_REPORTS_NOTEBOOKS"
 ASSET_CHOICES = ("inline", "shared")
@@ -134,6 +136,8 @@ class ReportOutcome:
     path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
+    # Every file the practice's run wrote (report, PDF, kept notebook...), for the manifest.
+    written: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -147,6 +151,7 @@ class BatchResult:
     index: Path
     outcomes: list[ReportOutcome] = field(default_factory=list)
     generated_at: datetime | None = None
+    manifest: Path | None = None
 
     @property
     def failed(self) -> list[ReportOutcome]:
@@ -193,7 +198,10 @@ def _render_monthly(args: dict) -> ReportOutcome:
     try:
         notebook = Path(args["notebook"])
         folder = Path(args["folder"])
-        with tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp:
+        with (
+            recording() as written,
+            tempfile.TemporaryDirectory(prefix="delegation-report-") as tmp,
+        ):
             executed = Path(tmp) / f"{outcome.practice_id}.ipynb"
             execute(
                 notebook,
@@ -207,7 +215,13 @@ def _render_monthly(args: dict) -> ReportOutcome:
             )
             body = notebook_body(executed)
             title = f"{outcome.practice_name} — {args['month_title']}"
-            html = page_html(body, title, plotly_js=args["assets"], plotly_src=PLOTLY_FILE)
+            html = page_html(
+                body,
+                title,
+                plotly_js=args["assets"],
+                plotly_src=PLOTLY_FILE,
+                notice=args["notice"],
+            )
             path = folder / f"{outcome.practice_id}.html"
             write_file(path, html)
             if args["pdf"]:
@@ -218,6 +232,7 @@ def _render_monthly(args: dict) -> ReportOutcome:
                 kept = folder / "notebooks"
                 private_folder(kept)
                 copy_file(executed, kept / executed.name)
+            outcome.written = [str(p) for p in written]
         outcome.path = path
     except Exception as exc:  # noqa: BLE001 - one practice's failure must not stop the batch
         outcome.error = _error_text(exc)
@@ -266,10 +281,15 @@ def run_monthly(
     config: AnalysisConfig | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[ReportOutcome], None] | None = None,
+    sign_key: Path | None = None,
+    allow_unverified: bool = False,
 ) -> BatchResult:
     """Render the monthly report of each practice (all when ``practices`` is None) into
-    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), and an ``index.html``
-    listing them."""
+    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), an ``index.html``
+    listing them, and the folder's ``manifest.json`` (signed with ``sign_key``).
+
+    A warehouse whose chain head does not check is refused, unless ``allow_unverified``:
+    every page then says so."""
     if assets not in ASSET_CHOICES:
         raise UserError(f"--assets must be one of {ASSET_CHOICES}")
     if workers < 1:
@@ -279,13 +299,17 @@ def run_monthly(
         from .pdf import chromium
 
         chromium()  # fail before any work when PDFs cannot be printed
+    if sign_key:
+        signing.load_private_key(sign_key)  # fail before any work when it cannot sign
     config = config or load_config()
 
-    def prepare(con) -> None:
+    def prepare(con) -> ChainState:
+        chain = chain_state(con, allow_unverified)
         require_traces(con, month)
         ensure_month(con, month, config)
+        return chain
 
-    with held_warehouse(db, prepare) as (con, _):
+    with held_warehouse(db, prepare) as (con, chain):
         result, shown = _run_batch(
             con,
             db,
@@ -299,6 +323,19 @@ def run_monthly(
             pdf=pdf,
             on_start=on_start,
             on_done=on_done,
+            run=ReportRun(
+                "report monthly",
+                chain,
+                [notebook],
+                month=str(month),
+                parameters={
+                    "assets": assets,
+                    "pdf": pdf,
+                    "keep_notebooks": keep_notebooks,
+                    "config_digest": config.digest,
+                },
+            ),
+            sign_key=sign_key,
         )
     # What each practice was shown, and when: findings that change afterwards (data arriving
     # late) are named by `status`, the overview and the next version of the report.
@@ -359,9 +396,12 @@ def _run_batch(
     pdf: bool,
     on_start: Callable[[int], None] | None,
     on_done: Callable[[ReportOutcome], None] | None,
+    run: ReportRun,
+    sign_key: Path | None,
 ) -> tuple[BatchResult, dict[str, list[tuple]]]:
-    """The batch itself, on the held connection ``con``: the reports, the index, and what
-    each practice's report shows (for the report runs)."""
+    """The batch itself, on the held connection ``con``: the reports, the index, the
+    folder's manifest (``run`` and the files written), and what each practice's report shows
+    (for the report runs)."""
     known = _practices(con, month)
     if practices:
         unknown = sorted(set(practices) - set(known))
@@ -374,8 +414,9 @@ def _run_batch(
         raise UserError("no practice to report on: ingest a roster first")
     output_folder(folder)  # a folder that cannot be written fails before any notebook runs
     shown = {o.practice_id: shown_findings(con, month, o.practice_id) for o in chosen}
-    if assets == "shared":
-        write_shared_plotly(folder)
+    with recording() as written:
+        if assets == "shared":
+            write_shared_plotly(folder)
     generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     common = {
         "notebook": str(notebook),
@@ -387,6 +428,7 @@ def _run_batch(
         "keep_notebooks": keep_notebooks,
         "generated_at": generated_at,
         "pdf": pdf,
+        "notice": run.chain.notice,
     }
     jobs = [dict(common, outcome=vars(o).copy()) for o in chosen]
     if on_start:
@@ -410,8 +452,15 @@ def _run_batch(
     pool.shutdown()
     ordered = [outcomes[o.practice_id] for o in chosen]
     index = folder / "index.html"
-    write_file(index, index_html(month, ordered, generated_at, folder))
-    result = BatchResult(month, folder, index, ordered, datetime.fromisoformat(generated_at))
+    with recording() as index_written:
+        write_file(index, index_html(month, ordered, generated_at, folder, run.chain.notice))
+    run.generated_at = generated_at
+    run.practices = [o.practice_id for o in ordered if o.ok]
+    files = [*written, *index_written, *(Path(p) for o in ordered for p in o.written)]
+    manifest = write_manifest(folder, run, files, sign_key)
+    result = BatchResult(
+        month, folder, index, ordered, datetime.fromisoformat(generated_at), manifest
+    )
     return result, shown
 
 
@@ -429,11 +478,15 @@ def _severity_rank(outcome: ReportOutcome) -> tuple:
 
 
 def index_html(
-    month: Month, outcomes: list[ReportOutcome], generated_at: str, folder: Path | None = None
+    month: Month,
+    outcomes: list[ReportOutcome],
+    generated_at: str,
+    folder: Path | None = None,
+    notice: str | None = None,
 ) -> str:
     """The batch's index: practices by severity (critical findings first), each with its
     report and, when they are in ``folder``, its PDF and evidence files; the month's overview
-    when it is there."""
+    when it is there; the ``notice`` of a warehouse whose chain did not check."""
     rows = [
         {
             "practice_id": o.practice_id,
@@ -467,5 +520,6 @@ def index_html(
             css=stylesheet(),
             n_ok=sum(1 for o in outcomes if o.ok),
             n_failed=sum(1 for o in outcomes if not o.ok),
+            notice=notice,
         )
     )
