@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from delegation_reports.analysis.models import Month, refresh
 from delegation_reports.cli import main
 from delegation_reports.ingest.pipeline import ingest_file
+from delegation_reports.integrity.reports import read_manifest, verify_folder
 from delegation_reports.reports.documents import run_history, run_overview
 from delegation_reports.reports.runner import run_monthly
 from delegation_reports.warehouse import connect
@@ -352,3 +353,16 @@ def test_pdf_option_of_the_monthly_and_overview_commands(world, tmp_path):
     )
     assert overview.exit_code == 0, overview.output
     assert "Tendance sur douze mois" in _pdf_text(tmp_path / "2026-03" / "overview.pdf")
+
+
+def test_every_document_is_recorded_in_its_folder_manifest(world):
+    history, folder = world["history"], world["out"] / "2026-03"
+    listed = {f["path"] for f in read_manifest(history.parent)["files"]}
+    assert {history.name, history.with_suffix(".pdf").name} <= listed
+    assert verify_folder(history.parent).ok
+    listed = {f["path"] for f in read_manifest(folder)["files"]}
+    reports = {o.path.name for o in world["batch"].outcomes}
+    assert reports | {"index.html", "overview.html"} <= listed
+    commands = {r["command"] for r in read_manifest(folder)["runs"]}
+    assert commands == {"report monthly", "report overview"}
+    assert verify_folder(folder).ok
