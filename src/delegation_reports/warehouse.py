@@ -130,8 +130,14 @@ _NO_ROOM = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errn
 
 
 def storage_error(exc: BaseException) -> StorageFull | None:
-    """The clear error for a DuckDB failure that comes from lack of room (disk, quota,
-    memory or temporary space), or None for any other failure."""
+    """The clear error for a failure that comes from lack of room (disk, quota, file size,
+    memory or temporary space) in DuckDB or in a file the tool writes, or None for any
+    other failure."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return StorageFull(
+            f"no room left to write {exc.filename or 'a temporary file'} ({exc.strerror}): "
+            "the interrupted step was undone; free some space and run the command again"
+        )
     if not isinstance(exc, duckdb.Error):
         return None
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -164,6 +170,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
             con.execute("ROLLBACK")
         full = storage_error(exc)
         if full is not None:
+            # DuckDB writes the log into the file when the connection closes; without room,
+            # a write failing halfway through would leave the file damaged. The log stays
+            # beside it instead, and the next process, with room, applies it.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("PRAGMA disable_checkpoint_on_shutdown")
             raise full from None
         raise
     stop_point("committed")

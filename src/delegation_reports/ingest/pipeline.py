@@ -200,11 +200,13 @@ def ingest_file(
     except UserError as exc:
         result.status = "failed"
         result.message = str(exc)
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError) as exc:
         full = storage_error(exc)
         if full is not None:
             storage_full = True
             raise StorageFull(f"{path}: nothing of it was loaded: {full}") from None
+        if isinstance(exc, OSError):
+            raise
         result.status = "failed"
         result.message = f"{path}: could not be loaded: {exc}".splitlines()[0]
     except RecursionError:
