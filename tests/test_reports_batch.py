@@ -83,6 +83,7 @@ def test_batch_leaves_no_notebook_nor_temporary_file_by_default(batch):
         f"{A}.html",
         f"{B}.html",
         "index.html",
+        "manifest.json",
     ]
     assert not list(batch.folder.parent.rglob("*.ipynb"))
 
