@@ -237,8 +237,9 @@ def write_manifest(
         except UserError:
             earlier = {"files": [], "runs": []}
         for entry in earlier["files"]:
-            if isinstance(entry, dict) and entry.get("path") not in entries:
-                entries[entry["path"]] = entry
+            path = entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(path, str) and path not in entries:
+                entries[path] = entry
         owners = {e.get("run_id") for e in entries.values()}
         runs = [r for r in earlier["runs"] if isinstance(r, dict) and r.get("run_id") in owners]
         runs = [r for r in runs if r["run_id"] != record["run_id"]] + [record]
@@ -354,7 +355,10 @@ def verify_folder(folder: Path, public_key: Path | None = None) -> FolderCheck:
             continue
         listed.add(relative)
         check.files_checked += 1
-        if target.is_symlink() or not target.is_file():
+        if target.is_symlink():
+            check.problems.append(Problem(relative, "changed", "replaced by a symbolic link"))
+            continue
+        if not target.is_file():
             check.problems.append(Problem(relative, "missing", "listed in the manifest, not found"))
             continue
         sha256, size = file_digest(target)
