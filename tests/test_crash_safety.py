@@ -28,6 +28,8 @@ from conftest import SAMPLES
 from delegation_reports import explore
 from delegation_reports.cli import main
 from delegation_reports.errors import UserError
+from delegation_reports.integrity.chain import check_head
+from delegation_reports.integrity.verify import verify
 from delegation_reports.ingest.kinds import KINDS
 from delegation_reports.warehouse import STEP_LOG_ENV, STOP_AT_ENV
 
@@ -41,11 +43,15 @@ INPUTS = (
     "alpha_audit_2026-03.csv",
 )
 KILL_POINTS = 20
-# Columns holding when something ran, not what it holds: they differ between any two runs.
+# Columns holding when something ran, not what it holds, and the chain's hashes, which seal
+# manifest rows with those times: they differ between any two runs. The chain is checked by
+# `verify` instead.
 RUN_TIMES = {
     "ingest_file": ("started_at", "ended_at"),
     "quarantine": ("quarantined_at",),
     "model_state": ("refreshed_at",),
+    "chain_entry": ("content", "previous_hash", "entry_hash"),
+    "chain_head": ("head_hash",),
 }
 
 
@@ -186,14 +192,16 @@ def test_ingest_killed_at_any_step_recovers_exactly(tmp_path, forkserver):
     for point in sorted(points):
         db = tmp_path / f"killed-{point}.duckdb"
         assert _run(forkserver, _arguments(db), stop_at=point) == -signal.SIGKILL
-        # The warehouse opens, and each file is whole or absent.
+        # The warehouse opens, each file is whole or absent, and the chain holds.
         with duckdb.connect(str(db)) as con:
             _check_files_whole(con, set(INPUTS))
+            check_head(con)
         # Running ingest again (each file loaded anew, or found unchanged and the refresh
         # finished) ends where an uninterrupted run ends.
         _ingest(_arguments(db))
         with duckdb.connect(str(db), read_only=True) as con:
             assert _table_digests(con) == expected, f"stopped at {point} ({steps[point - 1]})"
+            assert verify(con).ok
 
 
 def test_readers_never_answer_from_an_interrupted_refresh(tmp_path, forkserver):

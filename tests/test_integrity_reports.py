@@ -5,6 +5,7 @@ unless --allow-unverified, which every page then states)."""
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from delegation_reports.cli import main
 from delegation_reports.errors import UserError
 from delegation_reports.integrity import reports as integrity
 from delegation_reports.integrity import signing
+from delegation_reports.integrity.chain import chain_head
 from delegation_reports.integrity.reports import (
     ChainState,
     ReportRun,
@@ -253,6 +255,10 @@ def test_report_runs_write_a_signed_manifest_that_verifies(world, tmp_path, keys
     )
     (run,) = manifest["runs"]
     assert run["command"] == "report monthly" and run["practices"] == [A]
+    with duckdb.connect(str(world.db), read_only=True) as con:
+        head = chain_head(con)
+    assert run["chain_head"] == head and run["chain_verified"] is True
+    assert head in (folder / f"{A}.html").read_text()
     assert run["parameters"]["assets"] == "shared" and run["parameters"]["keep_notebooks"]
     assert set(run["notebooks"]) == {"monthly_report.ipynb"}
     assert _invoke("verify-report", folder, "--public-key", keys[1]).exit_code == 0
@@ -272,48 +278,57 @@ def test_report_runs_write_a_signed_manifest_that_verifies(world, tmp_path, keys
     assert "delegation-reports verify-report" in page and "delegation-reports verify" in page
 
 
+def _broken_copy(world, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the warehouse whose stored chain head was rewritten."""
+    db = tmp_path / "broken.duckdb"
+    shutil.copy(world.db, db)
+    with duckdb.connect(str(db)) as con:
+        head = chain_head(con)
+        con.execute("UPDATE chain_head SET head_hash = ?", [HEAD])
+    return db, head
+
+
 def test_a_report_is_refused_on_a_broken_chain_unless_allowed_and_then_every_page_says_so(
-    world, tmp_path, monkeypatch
+    world, tmp_path
 ):
-    def broken(con):
-        raise UserError("chain broken at entry 7: its hash does not match")
-
-    monkeypatch.setattr(integrity, "_check_head", broken)
-    monkeypatch.setattr(integrity, "_chain_head", lambda con: HEAD)
+    db, _ = _broken_copy(world, tmp_path)
     out = tmp_path / "out"
-    refused = _invoke(
-        "report", "monthly", "--db", world.db, "--month", "2026-03", "--practice", A, "--out", out
-    )
+    monthly = ("report", "monthly", "--db", db, "--month", "2026-03", "--practice", A, "--out", out)
+    refused = _invoke(*monthly)
     assert refused.exit_code == 1
-    assert "chain broken at entry 7" in refused.output and "--allow-unverified" in refused.output
+    assert "chain of evidence is broken" in refused.output
+    assert "--allow-unverified" in refused.output and "Traceback" not in refused.output
     assert not out.exists()
-    refused = _invoke("report", "overview", "--db", world.db, "--month", "2026-03", "--out", out)
-    assert refused.exit_code == 1 and "--allow-unverified" in refused.output
+    refused = _invoke("report", "overview", "--db", db, "--month", "2026-03", "--out", out)
+    assert refused.exit_code == 1 and "chain of evidence is broken" in refused.output
 
-    allowed = _invoke(
-        "report", "monthly", "--db", world.db, "--month", "2026-03", "--practice", A, "--practice", B,
-        "--out", out, "--allow-unverified",
-    )  # fmt: skip
+    allowed = _invoke(*monthly, "--practice", B, "--allow-unverified")
     assert allowed.exit_code == 0, allowed.output
     folder = out / "2026-03"
     for name in (f"{A}.html", f"{B}.html", "index.html"):
         banner = parse_html((folder / name).read_text()).find("div", cls="unverified")
         assert "Entrepôt non vérifié" in banner.text, name
-        assert "chain broken at entry 7" in banner.text
+        assert "chain of evidence is broken" in banner.text
     (run,) = json.loads((folder / "manifest.json").read_text())["runs"]
-    assert run["chain_verified"] is False and "entry 7" in run["chain_problem"]
+    assert run["chain_verified"] is False and "broken" in run["chain_problem"]
     assert run["chain_head"] == HEAD
+    # A report from a warehouse that checks carries no banner.
+    fine = _invoke("report", "monthly", "--db", world.db, "--month", "2026-03", "--practice", A,
+                   "--out", tmp_path / "fine")  # fmt: skip
+    assert fine.exit_code == 0, fine.output
+    assert 'class="unverified"' not in (tmp_path / "fine" / "2026-03" / f"{A}.html").read_text()
 
 
-def test_the_data_quality_section_shows_the_chain_head(world, monkeypatch):
-    monkeypatch.setattr(integrity, "_chain_head", lambda con: HEAD)
+def test_the_data_quality_section_shows_the_chain_head(world):
     con = duckdb.connect(str(world.db), read_only=True)
     try:
+        head = chain_head(con)
         report = MonthlyReport.from_connection(con, A, MARCH)
     finally:
         con.close()
+    assert head and len(head) == 64
     section = parse_html(report.section("data_quality"))
-    assert HEAD in section.find("div", cls="chain-note").text
+    assert head in section.find("div", cls="chain-note").text
     # Without a chain (a warehouse made before it existed) the section says so.
     report.chain_head = None
     assert "ne tenait pas encore de chaîne" in report.section("data_quality")

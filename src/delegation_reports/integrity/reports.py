@@ -26,9 +26,10 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import ChainBroken, UserError
 from ..reports.output import write_file
 from . import signing
+from .chain import chain_head, check_head
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -36,27 +37,9 @@ SIGNATURE_FILE = MANIFEST_FILE + signing.SIGNATURE_SUFFIX
 _OWN_FILES = frozenset({MANIFEST_FILE, SIGNATURE_FILE})
 
 
-def _chain_head(con) -> str | None:
-    """The warehouse's chain head, or None when this installation keeps no chain."""
-    try:
-        from .chain import chain_head
-    except ImportError:
-        return None
-    return chain_head(con)
-
-
-def _check_head(con) -> None:
-    """Raise (a ``UserError``) when the warehouse's chain head does not check."""
-    try:
-        from .chain import check_head
-    except ImportError:
-        return
-    check_head(con)
-
-
 def report_chain_head(con) -> str | None:
     """The chain head a report shows in its data-quality section."""
-    return _chain_head(con)
+    return chain_head(con)
 
 
 @dataclass(frozen=True)
@@ -80,26 +63,16 @@ class ChainState:
 
 
 def chain_state(con, allow_unverified: bool = False) -> ChainState:
-    """Check the warehouse's chain head; a broken chain is refused unless
-    ``allow_unverified``, and then recorded as such."""
+    """Check the warehouse's chain head (the quick check, not a full verification); a
+    broken chain is refused (``ChainBroken``, naming what fails) unless ``allow_unverified``,
+    and then recorded as such."""
     try:
-        _check_head(con)
-    except UserError as exc:
+        check_head(con)
+    except ChainBroken as exc:
         if not allow_unverified:
-            raise UserError(
-                f"{exc} — refusing to report from a warehouse whose chain does not check "
-                "(run 'delegation-reports verify' for details; --allow-unverified reports "
-                "anyway, and every page then says so)"
-            ) from None
-        return ChainState(_chain_head_or_none(con), False, str(exc))
-    return ChainState(_chain_head(con), True)
-
-
-def _chain_head_or_none(con) -> str | None:
-    try:
-        return _chain_head(con)
-    except UserError:
-        return None
+            raise
+        return ChainState(chain_head(con), False, str(exc))
+    return ChainState(chain_head(con), True)
 
 
 def _digest_files(paths: list[tuple[str, bytes]]) -> str:
