@@ -28,9 +28,9 @@ from conftest import SAMPLES
 from delegation_reports import explore
 from delegation_reports.cli import main
 from delegation_reports.errors import UserError
+from delegation_reports.ingest.kinds import KINDS
 from delegation_reports.integrity.chain import check_head
 from delegation_reports.integrity.verify import verify
-from delegation_reports.ingest.kinds import KINDS
 from delegation_reports.warehouse import STEP_LOG_ENV, STOP_AT_ENV
 
 # Delegations, a roster, the directory, snapshots and audit traces: every kind of file, and a
