@@ -599,7 +599,7 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     _build_marts(con, month, params, _audit_files_by_month(con).get(month.first_day, ""))
     defaults = config.for_practice(None)["rules"]
     # The month's working tables, kept in memory for the rules (month_access: the month's
-    # accesses attributed once, with the columns the rules read).
+    # events some rule may flag, attributed once, with the columns the rules read).
     for model in MONTH_MODELS:
         _run(
             con,

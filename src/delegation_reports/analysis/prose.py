@@ -1,9 +1,10 @@
-"""French dates and times for findings' explanations, as DuckDB scalar functions.
+"""French words for findings' explanations, as DuckDB scalar functions.
 
-The rules' explanations speak of instants in words, in Paris time: "le 4 mars 2026 à
-11 h 20", "dimanche 15 mars 2026". Written as SQL macros these expand into large expressions
-that DuckDB must plan again in every rule; as functions they are planned once and called once
-per finding. ``register`` adds them to a connection (`create_model_macros` calls it).
+The rules' explanations speak of instants in words, in Paris time ("le 4 mars 2026 à
+11 h 20", "dimanche 15 mars 2026"), and of roles, actions, rights and authentication methods
+in French. Written as SQL macros these expand into large expressions that DuckDB must plan
+again in every rule; as functions they are planned once and called once per vector of
+findings. ``register`` adds them to a connection (`create_model_macros` calls it).
 """
 
 from __future__ import annotations
