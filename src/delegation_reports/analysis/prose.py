@@ -1,14 +1,14 @@
-"""French dates and times for findings' explanations, as DuckDB scalar functions.
+"""French dates, times and elision for findings' explanations, as DuckDB scalar functions.
 
-The rules' explanations speak of instants in words, in Paris time: "le 4 mars 2026 à
-11 h 20", "dimanche 15 mars 2026". Written as SQL macros these expand into large expressions
-that DuckDB must plan again in every rule; as functions they are planned once and called once
-per finding. ``register`` adds them to a connection (`create_model_macros` calls it).
+The rules' explanations speak of instants in words, in Paris time ("le 4 mars 2026 à
+11 h 20", "dimanche 15 mars 2026"), and elide ("la boîte d'Hélène", not "de Hélène"). Written
+as SQL macros these expand into large expressions that DuckDB must plan again in every rule;
+as functions they are planned once and called once per finding. ``register`` adds them to a connection (`create_model_macros` calls it).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -33,6 +33,26 @@ MONTHS = (
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
+# First letters before which "de" becomes "d'": vowels, and h (taken as mute, as in most
+# first names: "d'Hélène", "d'Henri"). A y elides before a consonant only ("d'Yves", "de Yann").
+_VOWELS = frozenset("aeiouàâäéèêëîïôöùûüœæ")
+
+
+def elides(word: str) -> bool:
+    """Whether "de" and "le" lose their vowel before ``word`` in French."""
+    text = word.lstrip(" «\"'(").lower()
+    if not text:
+        return False
+    if text[0] == "y":
+        return len(text) > 1 and text[1] not in _VOWELS and text[1].isalpha()
+    return text[0] in _VOWELS or text[0] == "h"
+
+
+def of(name: str) -> str:
+    """ "de Paul", "d'Hélène", "d'Yves": "de" before a name, elided where French elides."""
+    return f"d'{name}" if elides(name) else f"de {name}"
+
+
 def calendar_day(day: date) -> str:
     """ "1er mars 2026", "15 mars 2026"."""
     number = "1er" if day.day == 1 else str(day.day)
@@ -55,11 +75,16 @@ def weekday_date(instant: datetime) -> str:
     return f"{WEEKDAYS[local.weekday()]} {calendar_day(local.date())}"
 
 
+def hour(wall_clock: time) -> str:
+    """ "7 h 00", "11 h 20": a wall-clock time in words."""
+    return f"{wall_clock.hour} h {wall_clock.minute:02d}"
+
+
 def clock(instant: datetime) -> str:
     """ "11 h 20"; "2 h 30 (UTC+1)" when that wall-clock time happens twice (the night the
     clocks go back), so that the two are told apart."""
     local = instant.astimezone(PARIS)
-    text = f"{local.hour} h {local.minute:02d}"
+    text = hour(local.time())
     other = local.replace(fold=1 - local.fold)
     if other.utcoffset() != local.utcoffset():
         hours = int(local.utcoffset().total_seconds() // 3600)
@@ -90,6 +115,7 @@ _FUNCTIONS = (
     ("fr_clock", clock, [TIMESTAMP_TZ]),
     ("fr_when", when, [TIMESTAMP_TZ]),
     ("fr_during", during, [TIMESTAMP_TZ, TIMESTAMP_TZ]),
+    ("fr_of", of, [VARCHAR]),
 )
 
 

@@ -1,5 +1,5 @@
-"""Writing the files the tool produces (reports, indexes, PDFs, shared plotly.js, kept
-notebooks) without following a link planted in the output folder.
+"""Writing the files the tool produces (reports, indexes, PDFs, evidence files, shared
+plotly.js, kept notebooks) without following a link planted in the output folder.
 
 Every file is first written to a temporary file created exclusively, under an unpredictable
 name, in the target's own folder, then renamed over the target. A target that is a symbolic
@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import UserError
 
@@ -76,6 +77,20 @@ def replacing(path: Path) -> Iterator[Path]:
     fill by name; it replaces ``path`` when the block ends without error."""
     with _temporary(path) as (_, temporary):
         yield temporary
+
+
+@contextmanager
+def open_replacing(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` bit by bit (a large file streamed as it is made): a
+    new temporary file beside it, which replaces ``path`` when the block ends without
+    error."""
+    with _temporary(path) as (handle, _):
+        # The descriptor stays open for _temporary to set its mode and close it.
+        stream = os.fdopen(os.dup(handle), "wb")
+        try:
+            yield stream
+        finally:
+            stream.close()
 
 
 def write_file(path: Path, content: str | bytes) -> Path:

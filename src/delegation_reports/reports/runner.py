@@ -31,6 +31,7 @@ from ..analysis.models import Month, require_traces
 from ..errors import UserError
 from ..warehouse import connect, opened, sql_text
 from . import labels
+from .evidence import write_evidence
 from .monthly import _environment, page_html, stylesheet
 from .output import copy_file, output_folder, write_file
 
@@ -211,6 +212,7 @@ def _render_monthly(args: dict) -> ReportOutcome:
             html = page_html(body, title, plotly_js=args["assets"], plotly_src=PLOTLY_FILE)
             path = folder / f"{outcome.practice_id}.html"
             write_file(path, html)
+            write_evidence(args["db"], outcome.practice_id, Month.parse(args["month"]), folder)
             if args["pdf"]:
                 from .pdf import print_pdf
 
@@ -269,8 +271,8 @@ def run_monthly(
     on_done: Callable[[ReportOutcome], None] | None = None,
 ) -> BatchResult:
     """Render the monthly report of each practice (all when ``practices`` is None) into
-    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), and an ``index.html``
-    listing them."""
+    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), its evidence files
+    (``<practice_id>-preuves.csv`` and ``.xlsx``), and an ``index.html`` listing them."""
     if assets not in ASSET_CHOICES:
         raise UserError(f"--assets must be one of {ASSET_CHOICES}")
     if workers < 1:
@@ -436,12 +438,13 @@ def index_html(month: Month, outcomes: list[ReportOutcome], generated_at: str) -
         .get_template("index.html.j2")
         .render(
             month_title=labels.month_title(month.first_day),
-            generated_at_text=labels.when(
-                datetime.fromisoformat(generated_at), "d MMMM y 'à' HH:mm"
-            ),
+            generated_at_text=labels.prose_when(datetime.fromisoformat(generated_at)),
             practices=rows,
             css=stylesheet(),
             n_ok=sum(1 for o in outcomes if o.ok),
+            n_ok_text=labels.count(
+                sum(1 for o in outcomes if o.ok), "rapport produit", "rapports produits"
+            ),
             n_failed=sum(1 for o in outcomes if not o.ok),
         )
     )
