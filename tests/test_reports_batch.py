@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from delegation_reports.reports import labels, runner
-from delegation_reports.reports.monthly import page_html
+from delegation_reports.reports.monthly import MonthlyReport, page_html
 
 # Before the import: reports_cases is also a plugin, whose asserts pytest rewrites.
 pytest.register_assert_rewrite("reports_cases")
@@ -95,16 +95,7 @@ def test_keep_notebooks_keeps_the_executed_notebooks(cli_batch):
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"]
         assert sum("text/html" in o.get("data", {}) for o in outputs) == len(
-            (
-                "header",
-                "key_figures",
-                "delegations",
-                "access",
-                "findings",
-                "recommendations",
-                "data_quality",
-                "method",
-            )
+            MonthlyReport.SECTIONS
         )
 
 

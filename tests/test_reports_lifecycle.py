@@ -54,7 +54,10 @@ def test_accepted_finding_is_an_exception_not_an_alert(case):
         1,
     )
     assert [f.title for f in report.findings] == ["Accès sans délégation"]
-    assert report.recommendations == []  # the accepted replacement is not to act on
+    # The accepted replacement is not to act on: no group of findings, nothing in the summary.
+    assert [g.rule_id for g in report.groups] == ["access_without_delegation"]
+    assert "Remplacement sans date de fin" not in report.section("summary")
+    assert "1 exception acceptée reste valable." in report.section("summary")
     section = report.section("findings")
     doc = parse_html(section)
     exceptions = doc.find("section", id="exceptions")
@@ -64,7 +67,7 @@ def test_accepted_finding_is_an_exception_not_an_alert(case):
         "Remplacement sans date de fin",
         f"{HOLDER} {REPLACEMENT}",
         BY,
-        "20 mars 2026",
+        "20/03/2026",
         REASON,
         "sans date de fin",
     ]

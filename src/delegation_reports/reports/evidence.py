@@ -85,7 +85,9 @@ def _rows(
         "from_at": from_at - _MARGIN,
         "until_at": until_at + _MARGIN,
     }
-    reader = con.execute(sql_text("reports/evidence.sql"), params).fetch_record_batch(BATCH_ROWS)
+    # A relation streams its result batch by batch (a cursor's result would be materialised
+    # whole first).
+    reader = con.sql(sql_text("reports/evidence.sql"), params=params).to_arrow_reader(BATCH_ROWS)
     for batch in reader:
         for r in batch.to_pylist():
             label = rule_texts(r["rule_id"], r["rule_label"])[0]
