@@ -340,7 +340,7 @@ def test_data_quality_lists_the_sources_with_their_sha256(doc_a, pages, world):
     assert "Aucune interruption des traces" in text
     method = _section(doc_a, "methode").clean_text
     assert "lundi de 7 h 00 à 20 h 00 ; mardi" in method
-    assert "samedi de 8 h 00 à 13 h 00." in method
+    assert "samedi de 8 h 00 à 13 h 00 ;" in method
 
 
 def test_header_dates_are_french(doc_a):
