@@ -3,7 +3,9 @@ hostile values escaped; nothing of one practice in another's report."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import re
 
@@ -490,3 +492,18 @@ def test_b_report_holds_none_of_a(pages):
     for canary in B_CANARIES:
         assert canary in plain, canary
     assert A_HOLDER in decoded(pages[A])
+
+
+def test_evidence_files_beside_each_report_hold_only_its_practice(batch, world, pages):
+    for practice, others in ((A, (*B_CANARIES, B_DELEGATE, B)), (B, (*A_DISTINCTIVE, A))):
+        csv_text = (batch.folder / f"{practice}-preuves.csv").read_bytes().decode("utf-8-sig")
+        xlsx = batch.folder / f"{practice}-preuves.xlsx"
+        assert xlsx.read_bytes().startswith(b"PK")
+        ids = {e for f in finding_rules(world.db, practice).values() for e in sum(f, [])}
+        rows = list(csv.reader(io.StringIO(csv_text), delimiter=";"))
+        assert rows[0][:3] == ["finding_id", "Gravité", "Règle"]
+        # Every trace behind every finding (an event id starting like a formula is guarded).
+        cited = {r[7].removeprefix("'") for r in rows[1:]}
+        assert ids <= cited, ids - cited
+        for value in others:
+            assert value not in csv_text, value

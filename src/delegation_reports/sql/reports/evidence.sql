@@ -4,7 +4,9 @@
 -- $from_at and $until_at bound the audit events the month's rules read (a day either side of
 -- the month): every cited access lies in between.
 WITH f AS (
-    SELECT finding_id, rule_id, severity, status, practice_id, mailbox, actor, first_at, title_fr,
+    -- `k` tells findings apart: two findings of one rule may share an id (the new address and
+    -- the new software of one first access).
+    SELECT row_number() OVER () AS k, finding_id, rule_id, severity, status, practice_id, mailbox, actor, first_at, title_fr,
         evidence,
         CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END AS severity_rank,
         rule_text(practice_id, rule_id, 'label') AS rule_label
@@ -12,10 +14,10 @@ WITH f AS (
     WHERE month = $month AND practice_id = $practice_id
 ),
 cited AS (
-    SELECT finding_id, mailbox, unnest(evidence) AS event_id FROM f
+    SELECT k, mailbox, unnest(evidence) AS event_id FROM f
 ),
 traces AS (
-    SELECT c.finding_id, 'access' AS kind, a.event_id, a.occurred_at AS at, a.operator,
+    SELECT c.k, 'access' AS kind, a.event_id, a.occurred_at AS at, a.operator,
         a.actor AS account, fr_action(a.action) AS action, a.outcome, fr_auth(a.auth_method) AS auth,
         a.client_ip, a.user_agent, a.session_id, a.attribution,
         nullif(fr_rights(coalesce(a.rights_in_force, [])), '') AS rights,
@@ -25,7 +27,7 @@ traces AS (
     JOIN attributed_access AS a ON a.mailbox = c.mailbox AND a.event_id = c.event_id
     WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at
     UNION ALL
-    SELECT c.finding_id, 'delegation', d.event_id, d.event_at, d.operator,
+    SELECT c.k, 'delegation', d.event_id, d.event_at, d.operator,
         d.delegate, d.event_type, NULL, NULL,
         NULL, NULL, NULL, NULL,
         nullif(fr_rights(coalesce(d.rights, [])), ''), NULL,
@@ -37,5 +39,5 @@ SELECT f.finding_id, f.severity, f.rule_id, f.rule_label, f.title_fr, f.status, 
     t.kind, t.event_id, t.at, t.account, t.action, t.outcome, t.auth, t.client_ip,
     t.user_agent, t.session_id, t.attribution, t.rights, t.right_needed, t.performed_by, t.operator
 FROM f
-JOIN traces AS t USING (finding_id)
-ORDER BY f.severity_rank, f.first_at NULLS LAST, f.rule_id, f.finding_id, t.at, t.event_id
+JOIN traces AS t USING (k)
+ORDER BY f.severity_rank, f.first_at NULLS LAST, f.rule_id, f.finding_id, f.k, t.at, t.event_id
