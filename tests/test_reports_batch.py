@@ -94,9 +94,7 @@ def test_keep_notebooks_keeps_the_executed_notebooks(cli_batch):
         assert f'practice_id = "{practice}"' in injected[0].source
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"]
-        assert sum("text/html" in o.get("data", {}) for o in outputs) == len(
-            MonthlyReport.SECTIONS
-        )
+        assert sum("text/html" in o.get("data", {}) for o in outputs) == len(MonthlyReport.SECTIONS)
 
 
 # ---- 6. offline pages, shared plotly.js -------------------------------------------------------

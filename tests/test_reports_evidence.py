@@ -171,6 +171,17 @@ def test_workbook_has_real_paris_dates_and_text_that_is_never_a_formula(two_prac
     assert all(r[7].strip() for r in findings[1:])  # advice
 
 
+def test_traces_beyond_a_sheet_s_last_row_go_on_another_sheet(two_practices, tmp_path, monkeypatch):
+    case, _ = two_practices
+    monkeypatch.setattr(evidence, "XLSX_MAX_ROWS", 101)  # a header and 100 traces per sheet
+    path = tmp_path / "P1-preuves.xlsx"
+    n = evidence.write_xlsx(case.con, "P1", MARCH, path)
+    with zipfile.ZipFile(path) as book:
+        sheets = ["Traces"] + [f"Traces ({i})" for i in range(2, (n + 99) // 100 + 1)]
+        rows = [r for name in sheets for r in _sheet(book, name)[1:]]
+    assert len(rows) == n > 300
+
+
 def test_rows_are_read_in_batches_with_the_same_result(two_practices, tmp_path, monkeypatch):
     case, _ = two_practices
     whole, _ = _csv(case, "P1", tmp_path)

@@ -117,8 +117,7 @@ _BRACKETED = re.compile(r"\w\((s|e|es)\)", re.I)
 
 def _prose_files():
     yield from (PACKAGE / "reports" / "templates").glob("*.j2")
-    for notebook in NOTEBOOKS.glob("*.ipynb"):
-        yield notebook
+    yield from NOTEBOOKS.glob("*.ipynb")
 
 
 def test_no_bracketed_plural_or_gender_in_templates_notebooks_or_labels():
@@ -184,14 +183,14 @@ def test_empty_advice_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"rules.bulk_access.advice must be a non-empty text"):
         config_from(tmp_path, '[rules.bulk_access]\nadvice = "  "\n')
     with pytest.raises(UserError, match=r"practices.P1.rules.bulk_access.who must be"):
-        config_from(tmp_path, '[practices.P1.rules.bulk_access]\nwho = 3\n')
+        config_from(tmp_path, "[practices.P1.rules.bulk_access]\nwho = 3\n")
 
 
 def test_a_practice_can_word_its_own_advice(case):
     """The advice shown is the practice's own when its configuration sets one."""
     config = config_from(
         case.folder,
-        '[practices.P1.rules.access_without_delegation]\n'
+        "[practices.P1.rules.access_without_delegation]\n"
         'advice = "Appelez le Dr Garnier, puis le DPO du groupement."\n'
         'who = "le médecin coordinateur"\n',
     )

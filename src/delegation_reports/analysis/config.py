@@ -13,8 +13,8 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import cache
 from datetime import date, time
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -44,6 +44,8 @@ def rule_catalogue() -> dict[str, dict]:
     """The built-in settings of every rule, by rule id: severity, thresholds, and what the
     reports say of it (``TEXTS``). Do not change the dict returned."""
     return _default()["rules"]
+
+
 # Rules whose finding is about a delegation rather than about events: such a finding lives as
 # long as its condition holds (it is `new` in its first month, then `ongoing`), and its
 # identity is the delegation's. A new rule of this kind registers here; names not (yet) in

@@ -73,9 +73,7 @@ def links(practice_id: str) -> tuple[str, str]:
     return tuple(f"./{quote(name)}" for name in file_names(practice_id))
 
 
-def _rows(
-    con: duckdb.DuckDBPyConnection, practice_id: str, month: Month
-) -> Iterator[list]:
+def _rows(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month) -> Iterator[list]:
     """The evidence rows, in batches from DuckDB, as lists of cells: text, and the Paris time
     as an aware datetime (``TIME_COLUMN``)."""
     from_at, until_at = month_bounds(con, month)
@@ -153,9 +151,10 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, p
 
     findings = month_findings(con, month, practice_id)
     n = 0
-    with tempfile.TemporaryDirectory(prefix="delegation-evidence-") as spill, replacing(
-        path
-    ) as temporary:
+    with (
+        tempfile.TemporaryDirectory(prefix="delegation-evidence-") as spill,
+        replacing(path) as temporary,
+    ):
         os.chmod(spill, 0o700)
         book = xlsxwriter.Workbook(
             str(temporary),
@@ -173,14 +172,27 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, p
         stamp = book.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
         wrap = book.add_format({"text_wrap": True, "valign": "top"})
         sheet = book.add_worksheet("Constats")
-        columns = ("finding_id", "Gravité", "Règle", "Constat", "Boîte", "Compte",
-                   "Explication", "Que faire", "Nombre de traces")
-        for col, (name, width) in enumerate(zip(columns, (34, 12, 30, 30, 30, 30, 80, 80, 10), strict=True)):
+        columns = (
+            "finding_id",
+            "Gravité",
+            "Règle",
+            "Constat",
+            "Boîte",
+            "Compte",
+            "Explication",
+            "Que faire",
+            "Nombre de traces",
+        )
+        for col, (name, width) in enumerate(
+            zip(columns, (34, 12, 30, 30, 30, 30, 80, 80, 10), strict=True)
+        ):
             sheet.set_column(col, col, width)
             sheet.write_string(0, col, name, bold)
         sheet.freeze_panes(1, 0)
         for row, f in enumerate(findings, start=1):
-            label, _, advice = rule_texts(f["rule_id"], f["rule_label"], f["rule_who"], f["advice_fr"])
+            label, _, advice = rule_texts(
+                f["rule_id"], f["rule_label"], f["rule_who"], f["advice_fr"]
+            )
             cells = (
                 f["finding_id"],
                 labels.SEVERITIES.get(f["severity"], f["severity"]),
@@ -194,10 +206,10 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, p
             for col, value in enumerate(cells):
                 sheet.write_string(row, col, value, wrap if col >= 6 else None)
             sheet.write_number(row, len(cells), len(f["evidence"]))
-        traces, row = None, 0
+        traces, row, number = None, 0, 0
         for cells in _rows(con, practice_id, month):
             if traces is None or row == XLSX_MAX_ROWS:
-                number = 1 if traces is None else number + 1
+                number += 1
                 traces = book.add_worksheet("Traces" if number == 1 else f"Traces ({number})")
                 for col, name in enumerate(HEADERS):
                     traces.set_column(col, col, 36 if col == 0 else 20)

@@ -276,7 +276,10 @@ class HistoryReport:
                     f"Les traces ne couvrent pas {labels.listing(self.untraced)} : "
                     "rien n'est connu de ces mois."
                 )
-        counts = {s: sum(len(g.findings) for g in self.groups if g.severity == s) for s in labels.SEVERITY_ORDER}
+        counts = {
+            s: sum(len(g.findings) for g in self.groups if g.severity == s)
+            for s in labels.SEVERITY_ORDER
+        }
         alerts = labels.severities(counts["critical"], counts["warning"], counts["info"])
         headline = (
             f"{alerts[0].upper()}{alerts[1:]} sur la période."

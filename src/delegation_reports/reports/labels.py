@@ -205,9 +205,7 @@ def findings_changed(appeared: int, disappeared: int) -> str:
     if disappeared:
         word = plural(disappeared, "disparu")
         parts.append(
-            f"{number(disappeared)} {word}"
-            if parts
-            else f"{count(disappeared, 'constat')} {word}"
+            f"{number(disappeared)} {word}" if parts else f"{count(disappeared, 'constat')} {word}"
         )
     return " et ".join(parts) if parts else "aucun constat n'a changé"
 

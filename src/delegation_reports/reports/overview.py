@@ -85,9 +85,7 @@ class OverviewReport:
             for p in _records(con, "reports/overview_practices.sql", params)
         ]
         report.rules = [
-            SimpleNamespace(
-                **vars(x), label=findings_view.rule_texts(x.rule_id, x.rule_label)[0]
-            )
+            SimpleNamespace(**vars(x), label=findings_view.rule_texts(x.rule_id, x.rule_label)[0])
             for x in _records(con, "reports/overview_rules.sql", params)
         ]
         links = {p.practice_id: p.href for p in report.practices}
@@ -102,7 +100,9 @@ class OverviewReport:
                 for f in _records(con, "reports/overview_critical.sql", params)
             ]
         )
-        report.unrostered = [_finding(f) for f in _records(con, "reports/overview_unrostered.sql", params)]
+        report.unrostered = [
+            _finding(f) for f in _records(con, "reports/overview_unrostered.sql", params)
+        ]
         report.unrostered_groups = findings_view.group(report.unrostered)
         # Months already reported whose findings changed with data that arrived later.
         report.late = [labels.late_findings(c) for c in late_changes(con, up_to=month)]
