@@ -121,7 +121,8 @@ def calendar_heatmap(days, months: list[datetime]) -> str | None:
         z[i][row.day.day - 1] = int(row.n_others)
         text[i][row.day.day - 1] = (
             f"{row.day.day:02d}/{row.day.month:02d}/{row.day.year} : "
-            f"{int(row.n_others)} action(s) des délégataires, {int(row.n_holder)} du titulaire"
+            f"{labels.count(int(row.n_others), 'action des délégataires', 'actions des délégataires')}, "
+            f"{labels.count(int(row.n_holder), 'action du titulaire', 'actions du titulaire')}"
         )
     fig = go.Figure(
         go.Heatmap(
@@ -153,7 +154,7 @@ def activity_heatmap(cells) -> str | None:
             x=[f"{h:02d} h" for h in range(24)],
             y=[d.capitalize() for d in labels.WEEKDAYS],
             colorscale="Blues",
-            hovertemplate="%{y} %{x} : %{z} action(s)<extra></extra>",
+            hovertemplate="%{y} %{x} — actions : %{z}<extra></extra>",
             colorbar={"title": {"text": "actions"}},
         )
     )
