@@ -70,13 +70,18 @@ def test_batch_writes_both_reports_and_an_index(batch, world):
     assert rows[B][2:5] == ["0", "1", "0"]
     links = [a.attrs["href"] for a in parse_html(batch.index.read_text("utf-8")).find_all("a")]
     assert links == [f"{A}.html", f"{B}.html"]
-    assert "2 rapport(s) produit(s)" in batch.index.read_text("utf-8")
+    assert "2 rapports produits" in batch.index.read_text("utf-8")
     assert "Mars 2026" in batch.index.read_text("utf-8")
 
 
 def test_batch_leaves_no_notebook_nor_temporary_file_by_default(batch):
+    # Each report, its evidence files, the index.
     assert sorted(p.name for p in batch.folder.iterdir()) == [
+        f"{A}-preuves.csv",
+        f"{A}-preuves.xlsx",
         f"{A}.html",
+        f"{B}-preuves.csv",
+        f"{B}-preuves.xlsx",
         f"{B}.html",
         "index.html",
     ]

@@ -75,9 +75,11 @@ def test_accepted_finding_is_an_exception_not_an_alert(case):
     assert "<script>" not in section and "<b>Garnier" not in section
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; validé" in section
     assert "Dr &lt;b&gt;Garnier&lt;/b&gt;" in section
-    # Not an alert article either.
-    articles = [a.find("h3").clean_text for a in doc.find_all("article", cls="finding")]
-    assert articles == ["Critique Accès sans délégation"]
+    # Not an alert either: the critical section holds the one alert, the others none.
+    assert doc.find_all("article", cls="finding") == []
+    critical = parse_html(report.section("critical"))
+    groups = [g.find("h3").clean_text for g in critical.find_all("div", cls="rule-group")]
+    assert groups == ["Critique Accès sans délégation — 1 constat"]
 
 
 def test_the_expiry_day_is_shown_and_a_lapsed_acceptance_is_an_alert_again(case):
@@ -85,8 +87,8 @@ def test_the_expiry_day_is_shown_and_a_lapsed_acceptance_is_an_alert_again(case)
 
     _accept_replacement(case, until=date(2026, 6, 30))
     report = MonthlyReport.from_connection(case.con, "P1", MARCH)
-    assert [x.until for x in report.exceptions] == ["30 juin 2026"]
-    assert "30 juin 2026" in report.section("findings")
+    assert [x.until for x in report.exceptions] == ["30/06/2026"]
+    assert "30/06/2026" in report.section("findings")
 
     _accept_replacement(case, until=date(2026, 2, 28))
     report = MonthlyReport.from_connection(case.con, "P1", MARCH)

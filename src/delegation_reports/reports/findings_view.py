@@ -51,6 +51,21 @@ class RuleGroup:
         return f"regle-{self.severity}-{self.rule_id}".replace("_", "-")
 
 
+class Grouped:
+    """A report whose findings are grouped (``groups``): the critical groups, shown first,
+    and the others."""
+
+    groups: list
+
+    @property
+    def critical_groups(self) -> list[RuleGroup]:
+        return [g for g in self.groups if g.severity == "critical"]
+
+    @property
+    def other_groups(self) -> list[RuleGroup]:
+        return [g for g in self.groups if g.severity != "critical"]
+
+
 def group(findings: list) -> list[RuleGroup]:
     """Findings (with ``rule_id``, ``severity``, ``rule_label``, ``rule_who``, ``advice``)
     grouped by severity and rule: most severe first, then in the order the rules first

@@ -38,7 +38,7 @@ def window(
 
 
 @dataclass
-class HistoryReport:
+class HistoryReport(findings_view.Grouped):
     mailbox: str
     first_day: date
     last_day: date
@@ -227,14 +227,6 @@ class HistoryReport:
     @property
     def generated_at_text(self) -> str:
         return labels.prose_when(self.generated_at)
-
-    @property
-    def critical_groups(self) -> list:
-        return [g for g in self.groups if g.severity == "critical"]
-
-    @property
-    def other_groups(self) -> list:
-        return [g for g in self.groups if g.severity != "critical"]
 
     @property
     def sources_text(self) -> str:

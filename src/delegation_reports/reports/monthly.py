@@ -87,7 +87,7 @@ class _Frame(list):
 
 
 @dataclass
-class MonthlyReport:
+class MonthlyReport(findings_view.Grouped):
     """Everything the monthly report of one practice shows, loaded once."""
 
     practice_id: str
@@ -339,14 +339,6 @@ class MonthlyReport:
     def evidence_links(self) -> tuple[str, str]:
         """Links to the evidence files beside the report (CSV, Excel)."""
         return evidence.links(self.practice_id)
-
-    @property
-    def critical_groups(self) -> list:
-        return [g for g in self.groups if g.severity == "critical"]
-
-    @property
-    def other_groups(self) -> list:
-        return [g for g in self.groups if g.severity != "critical"]
 
     @property
     def cards(self) -> list[SimpleNamespace]:
