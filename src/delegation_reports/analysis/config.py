@@ -97,7 +97,7 @@ class AnalysisConfig:
 # Settings that are true or false; every other setting but `severity` and the texts is a
 # number.
 _BOOLEAN = ("enabled",)
-# What the reports say about a rule, in French (see `rule_texts`): non-empty text.
+# What the reports say about a rule, in French (see `rule_catalogue`): non-empty text.
 TEXTS = ("label", "who", "advice")
 # Numbers that count whole months.
 _WHOLE = {("new_client", "lookback_months")}

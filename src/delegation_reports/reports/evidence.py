@@ -11,6 +11,7 @@ files go through ``output``'s temporary file beside the target.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -133,33 +134,26 @@ def _csv_cell(value) -> str:
 
 
 def write_csv(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, path: Path) -> int:
-    """Write the CSV evidence file; returns the number of traces."""
-    n = 0
-    with open_replacing(path) as handle:
-        handle.write("\ufeff".encode())
-        handle.write(_csv_line(list(HEADERS)))
-        for row in _rows(con, practice_id, month):
-            handle.write(_csv_line([_csv_cell(v) for v in row]))
-            n += 1
-    return n
+    """Write the CSV evidence file alone; returns the number of traces."""
+    return _write(con, practice_id, month, csv_path=path)
 
 
 def write_xlsx(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, path: Path) -> int:
-    """Write the Excel evidence file (a sheet of findings, then the traces); returns the
-    number of traces."""
-    import xlsxwriter
+    """Write the Excel evidence file alone (a sheet of findings, then the traces); returns
+    the number of traces."""
+    return _write(con, practice_id, month, xlsx_path=path)
 
-    findings = month_findings(con, month, practice_id)
-    n = 0
-    with (
-        tempfile.TemporaryDirectory(prefix="delegation-evidence-") as spill,
-        replacing(path) as temporary,
-    ):
-        os.chmod(spill, 0o700)
-        book = xlsxwriter.Workbook(
-            str(temporary),
+
+class _Workbook:
+    """The Excel evidence file, filled row by row: its rows are flushed to a private
+    temporary folder as they come (xlsxwriter's constant memory mode)."""
+
+    def __init__(self, path: Path, spill: str, findings: list[dict]):
+        import xlsxwriter
+
+        self.book = xlsxwriter.Workbook(
+            str(path),
             {
-                # Rows are flushed to a private temporary folder as they are written.
                 "constant_memory": True,
                 "tmpdir": spill,
                 # Text from the data is text: never a formula, a link or a number.
@@ -168,26 +162,28 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, p
                 "strings_to_numbers": False,
             },
         )
-        bold = book.add_format({"bold": True})
-        stamp = book.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
-        wrap = book.add_format({"text_wrap": True, "valign": "top"})
-        sheet = book.add_worksheet("Constats")
+        self.bold = self.book.add_format({"bold": True})
+        self.stamp = self.book.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
+        self._findings_sheet(findings)
+        self.sheet, self.row, self.number = None, 0, 0
+
+    def _findings_sheet(self, findings: list[dict]) -> None:
+        wrap = self.book.add_format({"text_wrap": True, "valign": "top"})
+        sheet = self.book.add_worksheet("Constats")
         columns = (
-            "finding_id",
-            "Gravité",
-            "Règle",
-            "Constat",
-            "Boîte",
-            "Compte",
-            "Explication",
-            "Que faire",
-            "Nombre de traces",
+            ("finding_id", 34),
+            ("Gravité", 12),
+            ("Règle", 30),
+            ("Constat", 30),
+            ("Boîte", 30),
+            ("Compte", 30),
+            ("Explication", 80),
+            ("Que faire", 80),
+            ("Nombre de traces", 10),
         )
-        for col, (name, width) in enumerate(
-            zip(columns, (34, 12, 30, 30, 30, 30, 80, 80, 10), strict=True)
-        ):
+        for col, (name, width) in enumerate(columns):
             sheet.set_column(col, col, width)
-            sheet.write_string(0, col, name, bold)
+            sheet.write_string(0, col, name, self.bold)
         sheet.freeze_panes(1, 0)
         for row, f in enumerate(findings, start=1):
             label, _, advice = rule_texts(
@@ -206,42 +202,75 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, p
             for col, value in enumerate(cells):
                 sheet.write_string(row, col, value, wrap if col >= 6 else None)
             sheet.write_number(row, len(cells), len(f["evidence"]))
-        traces, row, number = None, 0, 0
-        for cells in _rows(con, practice_id, month):
-            if traces is None or row == XLSX_MAX_ROWS:
-                number += 1
-                traces = book.add_worksheet("Traces" if number == 1 else f"Traces ({number})")
-                for col, name in enumerate(HEADERS):
-                    traces.set_column(col, col, 36 if col == 0 else 20)
-                    traces.write_string(0, col, name, bold)
-                traces.freeze_panes(1, 0)
-                row = 1
-            for col, value in enumerate(cells):
-                if isinstance(value, datetime):
-                    traces.write_datetime(
-                        row, col, value.astimezone(labels.PARIS).replace(tzinfo=None), stamp
-                    )
-                elif value is not None:
-                    traces.write_string(row, col, str(value))
-            row += 1
+
+    def _new_sheet(self) -> None:
+        self.number += 1
+        name = "Traces" if self.number == 1 else f"Traces ({self.number})"
+        self.sheet = self.book.add_worksheet(name)
+        for col, header in enumerate(HEADERS):
+            self.sheet.set_column(col, col, 36 if col == 0 else 20)
+            self.sheet.write_string(0, col, header, self.bold)
+        self.sheet.freeze_panes(1, 0)
+        self.row = 1
+
+    def add(self, cells: list) -> None:
+        if self.sheet is None or self.row == XLSX_MAX_ROWS:
+            self._new_sheet()
+        for col, value in enumerate(cells):
+            if isinstance(value, datetime):
+                local = value.astimezone(labels.PARIS).replace(tzinfo=None)
+                self.sheet.write_datetime(self.row, col, local, self.stamp)
+            elif value:  # an empty cell is left unwritten
+                self.sheet.write_string(self.row, col, str(value))
+        self.row += 1
+
+    def close(self) -> None:
+        if self.sheet is None:
+            self._new_sheet()
+        self.book.close()
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    practice_id: str,
+    month: Month,
+    *,
+    csv_path: Path | None = None,
+    xlsx_path: Path | None = None,
+) -> int:
+    """Write the evidence files asked for in one pass over the rows; returns the number of
+    traces."""
+    n = 0
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(open_replacing(csv_path)) if csv_path else None
+        book = None
+        if xlsx_path:
+            spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="delegation-evidence-"))
+            os.chmod(spill, 0o700)
+            temporary = stack.enter_context(replacing(xlsx_path))
+            book = _Workbook(temporary, spill, month_findings(con, month, practice_id))
+        if handle:
+            handle.write("\ufeff".encode())
+            handle.write(_csv_line(list(HEADERS)))
+        for row in _rows(con, practice_id, month):
+            if handle:
+                handle.write(_csv_line([_csv_cell(v) for v in row]))
+            if book:
+                book.add(row)
             n += 1
-        if traces is None:
-            traces = book.add_worksheet("Traces")
-            for col, name in enumerate(HEADERS):
-                traces.write_string(0, col, name, bold)
-        book.close()
+        if book:
+            book.close()
     return n
 
 
 def write_evidence(db: Path | str, practice_id: str, month: Month, folder: Path) -> list[Path]:
-    """Both evidence files of a practice's month into ``folder`` (the warehouse opened
-    read-only); returns their paths."""
-    csv_name, xlsx_name = file_names(practice_id)
+    """Both evidence files of a practice's month into ``folder``, in one pass over its traces
+    (the warehouse opened read-only); returns their paths."""
+    paths = [folder / name for name in file_names(practice_id)]
     con = connect(db, read_only=True)
     try:
         create_model_macros(con)
-        write_csv(con, practice_id, month, folder / csv_name)
-        write_xlsx(con, practice_id, month, folder / xlsx_name)
+        _write(con, practice_id, month, csv_path=paths[0], xlsx_path=paths[1])
     finally:
         con.close()
-    return [folder / csv_name, folder / xlsx_name]
+    return paths
