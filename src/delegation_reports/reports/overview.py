@@ -176,7 +176,7 @@ class OverviewReport:
         return SimpleNamespace(
             happened=happened,
             headline=f"{alerts[0].upper()}{alerts[1:]} dans les cabinets." + unrostered,
-            todo=findings_view.todo(self.critical_groups),
+            todo=findings_view.todo(self.critical_groups + self._other_rules()),
             accepted=(
                 labels.count(
                     accepted,
@@ -197,6 +197,23 @@ class OverviewReport:
         return labels.number(value)
 
     # The summary and the critical findings first, then the tables.
+    def _other_rules(self) -> list[SimpleNamespace]:
+        """The rules' warnings and information of the month, for the summary's list of who
+        acts: linked to the table of rules (their findings are in each practice's report)."""
+        return [
+            SimpleNamespace(
+                anchor="regles",
+                label=x.label,
+                who=findings_view.rule_texts(x.rule_id, who=x.rule_who)[1],
+                severity=severity,
+                severity_label=labels.SEVERITIES[severity],
+                count_text=labels.count(n, "constat"),
+            )
+            for severity in ("warning", "info")
+            for x in self.rules
+            if (n := getattr(x, f"n_{severity}"))
+        ]
+
     SECTIONS = (
         "header",
         "summary",
