@@ -206,3 +206,53 @@ def test_a_practice_can_word_its_own_advice(case):
     assert "Le médecin coordinateur : " in own.section("summary")
     default = rule_catalogue()["access_without_delegation"]["advice"]
     assert [g.advice for g in other.groups] == [default]
+
+
+# ---- the summary opens every report --------------------------------------------------------
+
+
+def test_overview_and_history_open_with_a_summary_then_the_critical_findings(case):
+    from delegation_reports.reports.history import HistoryReport
+    from delegation_reports.reports.overview import OverviewReport
+    from reports_cases import parse_html
+
+    other = "hugo.martin@medecin.mssante.fr"
+    case.practice(name="Cabinet Garnier")
+    case.practice("P2", holders=[other], name="Cabinet Martin")
+    case.event(HOLDER, STRANGER, "2026-03-03 10:00")  # critical, in P1
+    case.event(other, STRANGER, "2026-03-07 22:00", "login_failed", "failure")  # to check, P2
+    case.refresh()
+    catalogue = rule_catalogue()
+
+    overview = OverviewReport.from_connection(case.con, MARCH)
+    body = parse_html(overview.body_html())
+    ids = [s.attrs["id"] for s in body.find_all("section")]
+    assert ids[:3] == ["essentiel", "alertes-critiques", "cabinets"]
+    summary = body.find("section", id="essentiel").clean_text
+    assert "1 cabinet a des alertes critiques : Cabinet Garnier (1)." in summary
+    # Traces on two days only: the missing days are to check too.
+    assert "1 alerte critique et 3 points à vérifier dans les cabinets." in summary
+    for rule_id in ("access_without_delegation", "attempt_without_delegation"):
+        rule = catalogue[rule_id]
+        assert f"{rule['who'][0].upper()}{rule['who'][1:]} : " in summary
+        assert rule["label"] in summary
+    critical = body.find("section", id="alertes-critiques")
+    assert "Cabinet Garnier — boîte" in critical.clean_text
+    assert "Cabinet Martin" not in critical.clean_text
+    advice = critical.find("p", cls="advice").clean_text
+    assert advice == f"Que faire : {catalogue['access_without_delegation']['advice']}"
+    rules = body.find("section", id="regles").clean_text
+    assert catalogue["attempt_without_delegation"]["label"] in rules
+    assert "attempt_without_delegation" not in rules
+
+    history = HistoryReport.from_connection(case.con, HOLDER, date(2026, 3, 1), date(2026, 3, 31))
+    body = parse_html(history.body_html())
+    ids = [s.attrs["id"] for s in body.find_all("section")]
+    assert ids[:3] == ["essentiel", "alertes-critiques", "delegations"]
+    summary = body.find("section", id="essentiel").clean_text
+    assert (
+        "Du 1er mars 2026 au 31 mars 2026, 1 autre personne que vous a agi dans votre boîte"
+        in summary
+    )
+    assert "1 alerte critique sur la période." in summary
+    assert "Cabinet Martin" not in history.body_html()
