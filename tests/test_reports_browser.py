@@ -7,6 +7,7 @@ Debian's package). Never downloads a browser.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,13 @@ def _check_clean(visit: Visit, url: str) -> None:
     )
     assert on_attributes == []
     assert page.locator('a[href^="javascript:"]').count() == 0
-    assert page.locator("a").count() == 0
+    # The only links: to a place in the page, or to the practice's evidence files beside it.
+    hrefs = page.evaluate(
+        "() => [...document.querySelectorAll('a')].map(a => a.getAttribute('href'))"
+    )
+    assert hrefs and all(
+        h.startswith("#") or re.fullmatch(r"\./[\w.-]+-preuves\.(csv|xlsx)", h) for h in hrefs
+    ), hrefs
     assert page.locator('span[style*="color:red"]').count() == 0
     assert page.locator("img, iframe, object, embed").count() == 0
     # The only svg elements are plotly's: inside the figures, and its text-measuring one.
