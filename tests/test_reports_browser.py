@@ -155,7 +155,10 @@ def test_report_renders_offline_without_running_the_payloads(browser, batch, tmp
         assert sorted(ticks) == sorted(f"{p} → Alice {SVG}" for p in (SCRIPT, IMG, LINK, SPAN))
         assert page.locator("#figure-delegations a").count() == 0
         # Hovering a bar shows its text; plotly must not turn it into a link or a styled span.
-        box = page.locator("#figure-delegations .bars .point path").first.bounding_box()
+        # The chart comes after the summary and the critical alerts: scroll to it first.
+        bar = page.locator("#figure-delegations .bars .point path").first
+        bar.scroll_into_view_if_needed()
+        box = bar.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_selector("#figure-delegations .hoverlayer .hovertext", timeout=5_000)
         hover = page.locator("#figure-delegations .hoverlayer").text_content()
