@@ -612,7 +612,8 @@ def refresh(db, month, config):
             None if month else con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
         )
         built = refresh_models(con, months, load_config(config), force=True, through=through)
-    echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
+    months_text = f"{len(built)} month{'' if len(built) == 1 else 's'}"
+    echo(f"models rebuilt for {months_text}: {', '.join(map(str, built)) or 'none'}")
 
 
 @main.command()
@@ -626,7 +627,8 @@ def refresh(db, month, config):
     type=click.Choice(("table", "csv", "json")),
     default="table",
     show_default=True,
-    help="csv guards cells against spreadsheet formulas.",
+    help="csv guards cells against spreadsheet formulas; csv and json give instants in "
+    "Paris time with their offset.",
 )
 @config_option
 def findings(db, month, practice, rule, fmt, config):
@@ -773,7 +775,7 @@ def evaluate(ground_truth, db, config):
                 "-",
                 "-",
                 "not in ground truth",
-                f"{len(s.unexpected)} finding(s)",
+                f"{len(s.unexpected)} finding{'' if len(s.unexpected) == 1 else 's'}",
             )
     console.print(table)
     for s in scores:

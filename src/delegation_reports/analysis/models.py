@@ -193,10 +193,11 @@ class Month:
 
 def month_bounds(con, month: Month) -> tuple[datetime, datetime]:
     """The month's first and next month's first instant, Paris midnight, in UTC."""
+    # fetchall: the result is finished, so the connection can stream another one.
     return con.execute(
         "SELECT timezone('Europe/Paris', ?::TIMESTAMP), timezone('Europe/Paris', ?::TIMESTAMP)",
         [month.first_day, month.next().first_day],
-    ).fetchone()
+    ).fetchall()[0]
 
 
 def _folder_digest(folder) -> bytes:

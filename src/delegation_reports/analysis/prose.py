@@ -9,7 +9,7 @@ findings. ``register`` adds them to a connection (`create_model_macros` calls it
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -59,6 +59,26 @@ ACTIONS = {
 }
 # Rights in their usual order, whatever the order of a delegation's list.
 RIGHTS = {"read": "lecture", "send": "envoi", "documents": "documents", "manage": "gestion"}
+
+
+# First letters before which "de" becomes "d'": vowels, and h (taken as mute, as in most
+# first names: "d'Hélène", "d'Henri"). A y elides before a consonant only ("d'Yves", "de Yann").
+_VOWELS = frozenset("aeiouàâäéèêëîïôöùûüœæ")
+
+
+def elides(word: str) -> bool:
+    """Whether "de" and "le" lose their vowel before ``word`` in French."""
+    text = word.lstrip(" «\"'(").lower()
+    if not text:
+        return False
+    if text[0] == "y":
+        return len(text) > 1 and text[1] not in _VOWELS and text[1].isalpha()
+    return text[0] in _VOWELS or text[0] == "h"
+
+
+def of(name: str) -> str:
+    """ "de Paul", "d'Hélène", "d'Yves": "de" before a name, elided where French elides."""
+    return f"d'{name}" if elides(name) else f"de {name}"
 
 
 @lru_cache(maxsize=1 << 14)
@@ -161,6 +181,11 @@ def long_date(instant: datetime) -> str:
 def weekday_date(instant: datetime) -> str:
     """ "dimanche 15 mars 2026"."""
     return _weekday_date(_micros(instant))
+
+
+def hour(wall_clock: time) -> str:
+    """ "7 h 00", "11 h 20": a wall-clock time in words."""
+    return f"{wall_clock.hour} h {wall_clock.minute:02d}"
 
 
 def clock(instant: datetime) -> str:
@@ -273,6 +298,7 @@ _FUNCTIONS = (
     ("fr_auths", auth_methods, [TEXTS], False),
     ("fr_person", person, [VARCHAR, VARCHAR, VARCHAR], False),
     ("fr_account", account, [VARCHAR, VARCHAR, VARCHAR], False),
+    ("fr_of", of, [VARCHAR], True),
 )
 
 

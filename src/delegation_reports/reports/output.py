@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import UserError
 
@@ -112,6 +113,20 @@ def replacing(path: Path) -> Iterator[Path]:
     fill by name; it replaces ``path`` when the block ends without error."""
     with _temporary(path) as (_, temporary):
         yield temporary
+
+
+@contextmanager
+def open_replacing(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` bit by bit (a large file streamed as it is made): a
+    new temporary file beside it, which replaces ``path`` when the block ends without
+    error."""
+    with _temporary(path) as (handle, _):
+        # The descriptor stays open for _temporary to set its mode and close it.
+        stream = os.fdopen(os.dup(handle), "wb")
+        try:
+            yield stream
+        finally:
+            stream.close()
 
 
 def write_file(path: Path, content: str | bytes) -> Path:

@@ -33,6 +33,7 @@ from ..integrity import signing
 from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
 from ..warehouse import connect, opened, sql_text
 from . import figures, labels
+from .evidence import write_evidence
 from .monthly import _environment, page_html, stylesheet
 from .output import copy_file, output_folder, private_folder, recording, write_file
 
@@ -224,6 +225,7 @@ def _render_monthly(args: dict) -> ReportOutcome:
             )
             path = folder / f"{outcome.practice_id}.html"
             write_file(path, html)
+            write_evidence(args["db"], outcome.practice_id, Month.parse(args["month"]), folder)
             if args["pdf"]:
                 from .pdf import print_pdf
 
@@ -285,8 +287,9 @@ def run_monthly(
     allow_unverified: bool = False,
 ) -> BatchResult:
     """Render the monthly report of each practice (all when ``practices`` is None) into
-    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), an ``index.html``
-    listing them, and the folder's ``manifest.json`` (signed with ``sign_key``).
+    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), its evidence files
+    (``<practice_id>-preuves.csv`` and ``.xlsx``), an ``index.html`` listing them, and the
+    folder's ``manifest.json`` (signed with ``sign_key``).
 
     A warehouse whose chain head does not check is refused, unless ``allow_unverified``:
     every page then says so."""
@@ -512,13 +515,14 @@ def index_html(
         .get_template("index.html.j2")
         .render(
             month_title=labels.month_title(month.first_day),
-            generated_at_text=labels.when(
-                datetime.fromisoformat(generated_at), "d MMMM y 'à' HH:mm"
-            ),
+            generated_at_text=labels.prose_when(datetime.fromisoformat(generated_at)),
             practices=rows,
             overview_href="overview.html" if overview else None,
             css=stylesheet(),
             n_ok=sum(1 for o in outcomes if o.ok),
+            n_ok_text=labels.count(
+                sum(1 for o in outcomes if o.ok), "rapport produit", "rapports produits"
+            ),
             n_failed=sum(1 for o in outcomes if not o.ok),
             notice=notice,
         )
