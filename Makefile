@@ -44,6 +44,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/directory.py
 	$(BIN)/python benchmarks/reports.py
 	$(BIN)/python benchmarks/verify.py
+	$(BIN)/python benchmarks/evidence.py --events 100000
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis_cases import ASSISTANT, HOLDER, SECRETARY, STRANGER, new_case
+from analysis_cases import ASSISTANT, HOLDER, PARIS, SECRETARY, STRANGER, new_case
 from delegation_reports.analysis import evaluate
 from delegation_reports.analysis.config import RULE_IDS, load_config
 from delegation_reports.analysis.findings import FIELDS, guard_cell, month_findings
@@ -141,9 +141,11 @@ def test_findings_json_has_exactly_the_documented_fields(samples_db):
     with opened(samples_db) as con:
         expected = month_findings(con, Month(2026, 3))
     assert len(rows) == len(expected)
+    # Instants in Paris time with their offset.
     assert [r["first_at"] for r in rows] == [
-        e["first_at"].isoformat() if e["first_at"] else None for e in expected
+        e["first_at"].astimezone(PARIS).isoformat() if e["first_at"] else None for e in expected
     ]
+    assert any(r["first_at"].endswith("+01:00") for r in rows)
 
 
 def test_findings_filters(samples_db):
@@ -363,9 +365,9 @@ def test_refresh_command(tmp_path):
     db = tmp_path / "w.duckdb"
     one = run("refresh", "--db", db, "--month", "2026-03")
     assert one.exit_code == 0, one.output
-    assert one.output == "models rebuilt for 1 month(s): 2026-03\n"
+    assert one.output == "models rebuilt for 1 month: 2026-03\n"
     every = run("refresh", "--db", db)
-    assert every.output == "models rebuilt for 2 month(s): 2026-02, 2026-03\n"
+    assert every.output == "models rebuilt for 2 months: 2026-02, 2026-03\n"
     with connect(db, read_only=True) as con:
         months = con.execute("SELECT DISTINCT month FROM finding ORDER BY 1").fetchall()
     assert [str(m[0]) for m in months] == ["2026-02-01", "2026-03-01"]

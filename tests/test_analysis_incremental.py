@@ -13,12 +13,18 @@ import pytest
 from analysis_cases import (
     ASSISTANT,
     ATTRIBUTIONS,
+    CONNECT,
     HOLDER,
     HOLDER_2,
+    HOLDER_3,
+    HOLDER_4,
+    MONTHS,
     PARIS,
     REPLACEMENT,
     SECRETARY,
+    STAFF_3,
     STRANGER,
+    build_varied,
     config_from,
     local,
     month_window,
@@ -31,7 +37,6 @@ from delegation_reports.analysis import models
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import MART_MODELS, Month
 from delegation_reports.errors import UserError
-from test_analysis_models import CONNECT, HOLDER_3, HOLDER_4, MONTHS, STAFF_3, build_varied
 
 JANUARY, FEBRUARY, MARCH = Month(2026, 1), Month(2026, 2), Month(2026, 3)
 

@@ -445,7 +445,7 @@ def test_late_data_is_named_by_status_overview_and_the_next_report(case, tmp_pat
         ("access_without_delegation", ASSISTANT),
         ("access_without_delegation", REPLACEMENT),
     ]
-    text = "mars 2026 : 2 constats apparus et 1 disparu après le rapport du 1 avril 2026 (Cabinet Garnier)"
+    text = "mars 2026 : 2 constats apparus et 1 disparu après le rapport du 1er avril 2026 (Cabinet Garnier)"
     report = status_lib.warehouse_status(case.con)
     assert [x["text"] for x in report["late_findings"]] == [text]
     assert report["late_findings"][0]["disappeared"] == [shown["finding_id"]]
@@ -460,7 +460,7 @@ def test_late_data_is_named_by_status_overview_and_the_next_report(case, tmp_pat
     assert monthly.version.number == 2
     header = monthly.section("header")
     assert (
-        "<strong>Version 2</strong> : remplace le rapport du 1 avril 2026 à 10:00. "
+        "<strong>Version 2</strong> : remplace le rapport du 1er avril 2026 à 10 h 00. "
         "Depuis, 2 constats apparus et 1 disparu." in header
     )
     assert f"Constat disparu : Accès sans délégation — boîte {HOLDER}, compte {STRANGER}" in header
@@ -487,5 +487,5 @@ def test_status_command_prints_late_findings(case):
     assert result.exit_code == 0, result.output
     assert (
         "Findings changed after a report: mars 2026 : 1 constat apparu après le rapport du "
-        "1 avril 2026 (Cabinet Garnier)" in result.output
+        "1er avril 2026 (Cabinet Garnier)" in result.output
     )

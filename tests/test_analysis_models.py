@@ -4,21 +4,20 @@ exercises most rules, and determinism of a refresh."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from analysis_cases import (
-    ASSISTANT,
     ATTRIBUTIONS,
     HOLDER,
     HOLDER_2,
+    MONTHS,
+    ORPHAN,
     REPLACEMENT,
     SECRETARY,
-    STRANGER,
-    Case,
+    build_varied,
     local,
     month_window,
     new_case,
@@ -28,119 +27,6 @@ from delegation_reports.analysis.config import RULE_IDS, SEVERITIES
 from delegation_reports.analysis.models import FINDING_COLUMNS, Month
 from delegation_reports.cli import main
 from delegation_reports.warehouse import connect
-
-HOLDER_3 = "agnes.perrot@medecin.mssante.fr"
-STAFF_3 = "nathalie.giraud@pro.mssante.fr"
-HOLDER_4 = "marc.lemoine@medecin.mssante.fr"
-ORPHAN = "boite.inconnue@medecin.mssante.fr"
-LATE_RECORDED = "lucas.morel@pro.mssante.fr"
-LOCUM = "romain.leroy@medecin.mssante.fr"
-CONNECT = "Cabinet Connect"
-MONTHS = (Month(2026, 2), Month(2026, 3), Month(2026, 4))
-
-
-def build_varied(case: Case) -> None:
-    """Two practices and a mailbox on no roster; delegations by events and by snapshots;
-    activity that raises most rules, and events on both sides of each month's bounds."""
-    case.practice("P1", holders=[HOLDER, HOLDER_2], staff=[SECRETARY, ASSISTANT, REPLACEMENT])
-    case.practice("P2", holders=[HOLDER_3, HOLDER_4], staff=[STAFF_3])
-    # Delegations by events.
-    case.grant(HOLDER, SECRETARY, "2025-11-03 09:00", rights=["read", "send", "documents"])
-    case.modify(HOLDER, SECRETARY, "2026-03-10 12:00", rights=["read"])
-    # Revoked twice: each later access is counted once all the same.
-    case.grant(HOLDER, ASSISTANT, "2025-12-01 09:00", role="medical_assistant")
-    case.revoke(HOLDER, ASSISTANT, "2026-01-02 09:00")
-    case.grant(HOLDER, ASSISTANT, "2026-01-05 09:00", role="medical_assistant")
-    case.revoke(HOLDER, ASSISTANT, "2026-03-05 09:00")
-    case.grant(
-        HOLDER_2,
-        REPLACEMENT,
-        "2026-02-26 09:00",
-        role="replacement",
-        valid_from="2026-03-02",
-        valid_to="2026-03-13",
-        performed_by=SECRETARY,
-    )
-    # A modification after the replacement's end (an administrator tidying up).
-    case.modify(HOLDER_2, REPLACEMENT, "2026-03-20 09:00", role="replacement", rights=["read"])
-    case.grant(HOLDER_2, STRANGER, "2026-03-02 09:00", role="other", name='=HYPERLINK("x")')
-    case.revoke(HOLDER_2, SECRETARY, "2026-03-03 09:00")  # never granted
-    case.grant(HOLDER_2, ASSISTANT, "2025-10-01 09:00")  # never used: dormant
-    case.coverage("2025-10-01 00:00", "2026-04-30 23:00")  # traces long enough to know it
-    case.grant(HOLDER_4, STAFF_3, "2025-10-01 09:00")  # used while the holder is away
-    # A back-dated grant: recorded on the 18th, valid from the 16th, used on the 17th.
-    case.grant(HOLDER_4, LATE_RECORDED, "2026-03-18 09:00", valid_from="2026-03-16")
-    case.event(HOLDER_4, LATE_RECORDED, "2026-03-17 10:00")
-    # A replacement working beside the holder it replaces, four weekdays.
-    case.grant(HOLDER_3, LOCUM, "2026-02-23 09:00", role="replacement", valid_to="2026-03-31")
-    for day in ("2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"):
-        case.event(HOLDER_3, LOCUM, f"{day} 09:00", operator=CONNECT)
-        case.event(HOLDER_3, HOLDER_3, f"{day} 11:00", operator=CONNECT)
-    # HOLDER_4 leaves the directory on 15 March; STAFF_3 acts in the mailbox on the 16th.
-    case.directory("2026-03-01", [HOLDER_3, HOLDER_4])
-    case.directory("2026-03-15", [HOLDER_3])
-    # The délégataire widens their own rights.
-    case.modify(
-        HOLDER_4,
-        STAFF_3,
-        "2026-03-12 09:00",
-        rights=["read", "send", "manage"],
-        performed_by=STAFF_3,
-    )
-    # Delegations by snapshots.
-    for as_of in ("2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23"):
-        case.snapshot(
-            as_of,
-            HOLDER_3,
-            STAFF_3,
-            operator=CONNECT,
-            rights=["read", "send"] if as_of < "2026-03-09" else ["read"],
-        )
-        if as_of < "2026-03-16":
-            case.snapshot(as_of, HOLDER_3, REPLACEMENT, role="replacement", operator=CONNECT)
-    # Activity: the holders every working day, at the bounds of each month too.
-    day = local("2026-02-02 08:30")
-    while day < local("2026-04-30 08:30"):
-        if day.weekday() < 5 and day.date() != local("2026-04-06 08:30").date():
-            case.event(HOLDER, HOLDER, day)
-            case.event(HOLDER_2, HOLDER_2, day)
-            if day.date() != local("2026-03-18 08:30").date():  # no traces from Connect
-                case.event(HOLDER_3, HOLDER_3, day, operator=CONNECT)
-        day += timedelta(days=1)
-    for text in (
-        "2026-02-28 23:59:59",
-        "2026-03-01 00:00:00",
-        "2026-03-31 23:59:59",
-        "2026-04-01 00:00:00",
-    ):
-        case.event(HOLDER, SECRETARY, text)
-        case.event(HOLDER_3, STAFF_3, text, operator=CONNECT)
-    case.event(HOLDER, "system:archiver", "2026-03-08 03:00")
-    # Délégataires at work, in and out of their rights and periods.
-    case.events(HOLDER, SECRETARY, case.series("2026-03-03 14:00", 260, timedelta(seconds=4)))
-    case.event(HOLDER, SECRETARY, "2026-03-11 10:00", "send")
-    case.event(HOLDER, SECRETARY, "2026-03-11 10:05", "download")
-    case.events(HOLDER, ASSISTANT, ["2026-03-12 10:00", "2026-03-12 10:01"])
-    case.event(HOLDER_2, REPLACEMENT, "2026-03-12 21:00")
-    case.event(HOLDER_2, REPLACEMENT, "2026-03-17 10:00")
-    case.event(HOLDER_2, STRANGER, "2026-03-18 10:00")
-    case.event(HOLDER, STRANGER, "2026-03-19 10:00")
-    case.event(HOLDER_3, STAFF_3, "2026-03-12 10:00", "send", operator=CONNECT)
-    case.event(HOLDER_3, REPLACEMENT, "2026-03-20 10:00", operator=CONNECT)
-    case.events(
-        HOLDER_3,
-        HOLDER_3,
-        case.series("2026-03-24 12:00", 6, timedelta(minutes=1)),
-        "login_failed",
-        "failure",
-        operator=CONNECT,
-    )
-    case.event(HOLDER_3, HOLDER_3, "2026-03-24 12:20", operator=CONNECT)  # in, after failing
-    case.event(HOLDER, ASSISTANT, "2026-03-13 10:00", "login_failed", "failure")  # revoked
-    case.events(ORPHAN, STRANGER, ["2026-03-25 22:00", "2026-03-25 22:05"])
-    case.event(HOLDER, SECRETARY, "2026-03-20 11:00", ip="198.51.100.7")
-    case.event(HOLDER_4, STAFF_3, "2026-03-16 10:00")
-    case.refresh(*MONTHS)
 
 
 @pytest.fixture(scope="module")

@@ -93,9 +93,23 @@ def test_bulk_access_by_ceiling(case):
     [finding] = case.findings("bulk_access")
     assert finding["severity"] == "warning"
     assert (finding["actor"], finding["n_events"], finding["evidence"]) == (SECRETARY, 300, big)
-    assert finding["explanation_fr"].startswith(f"Le compte {SECRETARY} a ouvert 300 messages")
-    assert "le 3 mars 2026 entre 14 h 00 et 14 h 19" in finding["explanation_fr"]
+    # The délégataire is named with their role, the holder with elision.
+    assert finding["explanation_fr"].startswith(
+        f"Le compte {SECRETARY} (secrétaire) a ouvert 300 messages de la boîte d'{HOLDER} "
+        "le 3 mars 2026 entre 14 h 00 et 14 h 19"
+    )
     assert "d'habitude" not in finding["explanation_fr"]
+
+
+def test_bulk_access_by_an_account_without_delegation_says_so(case):
+    case.practice()
+    case.events(HOLDER, STRANGER, case.series("2026-03-03 14:00", 260, timedelta(seconds=4)))
+    case.refresh()
+    [finding] = case.findings("bulk_access")
+    assert finding["explanation_fr"].startswith(
+        f"Le compte {STRANGER}, qui n'a jamais eu de délégation sur cette boîte, a ouvert "
+        "260 messages"
+    )
 
 
 @pytest.mark.parametrize(("pause", "flagged"), [(10, True), (11, False)])

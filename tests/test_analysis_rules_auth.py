@@ -58,8 +58,8 @@ def test_slow_series_of_failures(case, count, flagged):
     )
     explanation = finding["explanation_fr"]
     assert explanation.startswith(
-        f"20 échecs de connexion du compte {HOLDER} (titulaire de la boîte) sur la boîte de "
-        f"{HOLDER} le 3 mars 2026 entre 8 h 00 et 11 h 29, depuis {ATTACKER_IP} "
+        f"20 échecs de connexion du compte {HOLDER} (titulaire de la boîte) sur la boîte "
+        f"d'{HOLDER} le 3 mars 2026 entre 8 h 00 et 11 h 29, depuis {ATTACKER_IP} "
         "(authentification : mot de passe seul)"
     )
     assert "en moins de 24 heures" in explanation
@@ -139,11 +139,10 @@ def test_login_after_failures_window_edge(case, after_last, flagged):
     assert (finding["evidence"], finding["n_events"]) == ([*burst, login], 6)
     assert (finding["first_at"], finding["last_at"]) == (local("2026-03-03 10:00"), at)
     assert finding["explanation_fr"] == (
-        f"5 échecs de connexion du compte {HOLDER} (titulaire de la boîte) sur la boîte de "
-        f"{HOLDER} le 3 mars 2026 entre 10 h 00 et 10 h 08, puis un accès réussi (connexion) le "
+        f"5 échecs de connexion du compte {HOLDER} (titulaire de la boîte) sur la boîte "
+        f"d'{HOLDER} le 3 mars 2026 entre 10 h 00 et 10 h 08, puis un accès réussi (connexion) le "
         f"3 mars 2026 à 11 h 08 par le même compte depuis {OTHER_IP} (authentification : carte "
-        "CPS) : le mot de passe a peut-être été trouvé. Vérifiez avec la personne que c'était "
-        "bien elle ; sinon, faites changer le mot de passe et voyez ce qui a été lu ou envoyé."
+        "CPS) : le mot de passe a peut-être été trouvé."
     )
 
 
@@ -227,7 +226,7 @@ def test_attempts_by_a_revoked_delegate(case):
         3,
     )
     assert finding["explanation_fr"].startswith(
-        f"Le compte {ASSISTANT} (assistant médical) a tenté d'accéder à la boîte de {HOLDER} "
+        f"Le compte {ASSISTANT} (assistant médical) a tenté d'accéder à la boîte d'{HOLDER} "
         "le 12 mars 2026 entre 9 h 00 et 9 h 12 (3 tentatives refusées : connexion, lecture ; "
         "authentification : carte CPS), alors que sa délégation avait été retirée le 10 mars 2026."
     )

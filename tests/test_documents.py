@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from delegation_reports.analysis.models import Month, refresh
 from delegation_reports.cli import main
 from delegation_reports.ingest.pipeline import ingest_file
+from delegation_reports.integrity.reports import read_manifest, verify_folder
 from delegation_reports.reports.documents import run_history, run_overview
 from delegation_reports.reports.runner import run_monthly
 from delegation_reports.warehouse import connect
@@ -95,12 +96,13 @@ def test_history_shows_every_delegation_and_who_acted(world):
     assert "Historique des délégations" in html
     for delegate in (ASSISTANT, SECRETARY):
         assert delegate in html
-    assert "Assistant(e) médical(e)" in html and "Secrétaire" in html
-    assert "le 13 févr. 2026" in html  # Julie Barbier's delegation was withdrawn that day
+    assert "Assistant médical" in html and "Secrétaire" in html
+    assert "13/02/2026 par" in html  # Julie Barbier's delegation was withdrawn that day
     for month in ("Janvier 2026", "Février 2026", "Mars 2026"):
         assert month in html
     # February's row of the secretary: reads and sends counted from the audit table.
-    february = html.split("Février 2026", 1)[1].split("Mars 2026", 1)[0]
+    activity = html.split('<section id="activite">', 1)[1]
+    february = activity.split("Février 2026", 1)[1].split("Mars 2026", 1)[0]
     row = february.split(SECRETARY, 1)[1].split("</tr>", 1)[0]
     cells = re.findall(r"<td>([^<]*)</td>", row)
     assert cells[1:3] == [
@@ -352,3 +354,16 @@ def test_pdf_option_of_the_monthly_and_overview_commands(world, tmp_path):
     )
     assert overview.exit_code == 0, overview.output
     assert "Tendance sur douze mois" in _pdf_text(tmp_path / "2026-03" / "overview.pdf")
+
+
+def test_every_document_is_recorded_in_its_folder_manifest(world):
+    history, folder = world["history"], world["out"] / "2026-03"
+    listed = {f["path"] for f in read_manifest(history.parent)["files"]}
+    assert {history.name, history.with_suffix(".pdf").name} <= listed
+    assert verify_folder(history.parent).ok
+    listed = {f["path"] for f in read_manifest(folder)["files"]}
+    reports = {o.path.name for o in world["batch"].outcomes}
+    assert reports | {"index.html", "overview.html"} <= listed
+    commands = {r["command"] for r in read_manifest(folder)["runs"]}
+    assert commands == {"report monthly", "report overview"}
+    assert verify_folder(folder).ok

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from delegation_reports.reports import labels, runner
-from delegation_reports.reports.monthly import page_html
+from delegation_reports.reports.monthly import MonthlyReport, page_html
 
 # Before the import: reports_cases is also a plugin, whose asserts pytest rewrites.
 pytest.register_assert_rewrite("reports_cases")
@@ -68,21 +68,32 @@ def test_batch_writes_both_reports_and_an_index(batch, world):
     # among them), 3 warnings; B's: one off-hours access.
     assert rows[A][2:5] == ["3", "3", "0"]
     assert rows[B][2:5] == ["0", "1", "0"]
-    # Each report is linked by its practice's name, critical findings first.
+    # Each report is linked by its practice's name, critical findings first, with its
+    # evidence files beside it.
     links = [
         (a.attrs["href"], a.clean_text)
         for a in parse_html(batch.index.read_text("utf-8")).find_all("a")
     ]
-    assert links == [(f"{A}.html", A_NAME), (f"{B}.html", B_NAME)]
-    assert "2 rapport(s) produit(s)" in batch.index.read_text("utf-8")
+    assert [link for link in links if link[0].endswith(".html")] == [
+        (f"{A}.html", A_NAME),
+        (f"{B}.html", B_NAME),
+    ]
+    assert {href for href, _ in links} >= {f"{A}-preuves.csv", f"{B}-preuves.xlsx"}
+    assert "2 rapports produits" in batch.index.read_text("utf-8")
     assert "Mars 2026" in batch.index.read_text("utf-8")
 
 
 def test_batch_leaves_no_notebook_nor_temporary_file_by_default(batch):
+    # Each report, its evidence files, the index.
     assert sorted(p.name for p in batch.folder.iterdir()) == [
+        f"{A}-preuves.csv",
+        f"{A}-preuves.xlsx",
         f"{A}.html",
+        f"{B}-preuves.csv",
+        f"{B}-preuves.xlsx",
         f"{B}.html",
         "index.html",
+        "manifest.json",
     ]
     assert not list(batch.folder.parent.rglob("*.ipynb"))
 
@@ -98,18 +109,7 @@ def test_keep_notebooks_keeps_the_executed_notebooks(cli_batch):
         assert f'practice_id = "{practice}"' in injected[0].source
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"]
-        assert sum("text/html" in o.get("data", {}) for o in outputs) == len(
-            (
-                "header",
-                "key_figures",
-                "delegations",
-                "access",
-                "findings",
-                "recommendations",
-                "data_quality",
-                "method",
-            )
-        )
+        assert sum("text/html" in o.get("data", {}) for o in outputs) == len(MonthlyReport.SECTIONS)
 
 
 # ---- 6. offline pages, shared plotly.js -------------------------------------------------------

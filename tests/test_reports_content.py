@@ -3,12 +3,16 @@ hostile values escaped; nothing of one practice in another's report."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import re
 
 import pytest
 from markupsafe import escape
+
+from delegation_reports.analysis.config import rule_catalogue
 
 # Before the import: reports_cases is also a plugin, whose asserts pytest rewrites.
 pytest.register_assert_rewrite("reports_cases")
@@ -53,14 +57,27 @@ pytest_plugins = ["reports_cases"]
 
 pytestmark = pytest.mark.slow
 
+# The summary and the critical alerts first, then the tables.
 SECTIONS = {
+    "essentiel": "L'essentiel du mois",
+    "alertes-critiques": "Alertes critiques",
     "chiffres-cles": "Chiffres clés du mois",
     "delegations": "Délégations en vigueur pendant le mois",
     "acces": "Accès des délégataires",
-    "alertes": "Alertes et points à vérifier",
-    "recommandations": "Recommandations",
+    "alertes": "Points à vérifier et informations",
     "qualite": "Qualité des données",
     "methode": "Méthode",
+}
+# Each key figure's label, singular and plural: the label agrees with its number.
+CARDS = {
+    "BAL personnelles": "BAL personnelle",
+    "délégations actives": "délégation active",
+    "actions des titulaires": "action des titulaires",
+    "actions des délégataires": "action des délégataires",
+    "actions de comptes sans délégation": "action de compte sans délégation",
+    "alertes critiques": "alerte critique",
+    "points à vérifier": "point à vérifier",
+    "informations": "information",
 }
 FRENCH_MONTHS = (
     "janvier",
@@ -94,20 +111,27 @@ def _section(doc, section_id: str):
 
 
 def _cards(doc) -> dict[str, int]:
+    """The key figures by their plural label, each label checked against its number."""
     cards = doc.find("section", id="chiffres-cles").find_all("div", cls="card")
-    return {
-        c.find("span", cls="label").clean_text: int(c.find("span", cls="value").clean_text)
-        for c in cards
-    }
+    singular = {one: many for many, one in CARDS.items()}
+    out = {}
+    for c in cards:
+        label = c.find("span", cls="label").clean_text
+        value = int(c.find("span", cls="value").clean_text)
+        assert label == (CARDS[singular[label]] if label in singular else label), label
+        assert (label in singular) == (value <= 1), (label, value)
+        out[singular.get(label, label)] = value
+    return out
 
 
 # ---- 2. content ---------------------------------------------------------------------------------
 
 
 def test_report_has_the_french_sections_in_order(doc_a, pages):
-    headings = [s.find("h2").clean_text for s in doc_a.find_all("section")]
+    top = [s for s in doc_a.find_all("section") if s.attrs["id"] != "exceptions"]
+    headings = [s.find("h2").clean_text for s in top]
     assert headings == list(SECTIONS.values())
-    assert [s.attrs["id"] for s in doc_a.find_all("section")] == list(SECTIONS)
+    assert [s.attrs["id"] for s in top] == list(SECTIONS)
     assert doc_a.find("html").attrs["lang"] == "fr"
     assert doc_a.find("title").text == f"{A_NAME} — mars 2026"
     assert doc_a.find("h1").text == A_NAME
@@ -158,24 +182,24 @@ def test_delegations_table_in_french(doc_a):
     in_force = {row[1]: row for row in table_rows(tables[0])}
     assert len(in_force) == 4
     secretary = in_force[f"{SCRIPT} {A_SECRETARY}"]
-    assert secretary[2:] == ["Secrétaire", "lecture, envoi", "5 janv. 2026", "sans date de fin"]
+    assert secretary[2:] == ["Secrétaire", "lecture, envoi", "05/01/2026", "sans date de fin"]
     assert secretary[0] == f"Alice {SVG}"  # holder name from the directory
     assistant = in_force[f"{IMG} {A_ASSISTANT}"]
-    assert assistant[2:] == ["Assistant(e) médical(e)", "lecture", "6 janv. 2026", "20 mars 2026"]
+    assert assistant[2:] == ["Assistant médical", "lecture", "06/01/2026", "20/03/2026"]
     replacement = in_force[f"{LINK} {A_REPLACEMENT}"]
     assert replacement[2:] == [
-        "Remplaçant(e)",
+        "Remplaçant",
         "documents, lecture, envoi",
-        "16 mars 2026",
-        "27 mars 2026",
+        "16/03/2026",
+        "27/03/2026",
     ]
     styled = in_force[f"{SPAN} {A_STYLED}"]
-    assert styled[2:] == ["Secrétaire", "lecture", "3 mars 2026", "sans date de fin"]
+    assert styled[2:] == ["Secrétaire", "lecture", "03/03/2026", "sans date de fin"]
     changes = table_rows(tables[1])
     assert [(c[0], c[1]) for c in changes] == [
-        ("2 mars 2026 10:00", "Délégation donnée"),
-        ("3 mars 2026 10:00", "Délégation donnée"),
-        ("20 mars 2026 18:00", "Délégation retirée"),
+        ("02/03/2026 10:00", "Délégation donnée"),
+        ("03/03/2026 10:00", "Délégation donnée"),
+        ("20/03/2026 18:00", "Délégation retirée"),
     ]
     assert changes[0][5] == IMG  # performed by: free text from the export
     assert section.find("div", id="figure-delegations")
@@ -193,9 +217,9 @@ def test_activity_table_counts_and_paris_times(doc_a, world):
         assert sends == expected.get((actor, "send"), 0), actor
     # 2026-03-10T08:30:00Z is 09:30 in Paris (UTC+1); 2026-03-30T08:00:00Z is 10:00 (UTC+2,
     # after the change to summer time on 29 March).
-    assert rows[A_INTRUDER][8:10] == ["10 mars 2026 09:30", "10 mars 2026 09:30"]
-    assert rows[A_SECRETARY][8:11] == ["2 mars 2026 09:00", "30 mars 2026 10:00", "1"]
-    assert rows[A_STYLED][8:11] == ["14 mars 2026 15:00", "14 mars 2026 15:00", "1"]
+    assert rows[A_INTRUDER][8:10] == ["10/03/2026 09:30", "10/03/2026 09:30"]
+    assert rows[A_SECRETARY][8:11] == ["02/03/2026 09:00", "30/03/2026 10:00", "1"]
+    assert rows[A_STYLED][8:11] == ["14/03/2026 15:00", "14/03/2026 15:00", "1"]
     flagged = {
         r.find_all("td")[0].clean_text.split()[-1]
         for r in section.find("table").find_all("tr", cls="flagged")
@@ -204,29 +228,41 @@ def test_activity_table_counts_and_paris_times(doc_a, world):
     assert section.find("div", id="figure-heatmap")
 
 
+def _groups(doc) -> list:
+    """The groups of findings of both finding sections, in page order."""
+    return [
+        g
+        for section in ("alertes-critiques", "alertes")
+        for g in _section(doc, section).find_all("div", cls="rule-group")
+    ]
+
+
 def test_findings_show_evidence_with_the_hostile_user_agents(doc_a, world):
-    section = _section(doc_a, "alertes")
-    articles = section.find_all("article", cls="finding")
+    groups = _groups(doc_a)
+    articles = [a for g in groups for a in g.find_all("article", cls="finding")]
     rules = finding_rules(world.db, A)
     assert len(articles) == sum(len(v) for v in rules.values())
     assert {"access_without_delegation", "off_hours_access", "right_exceeded"} <= set(rules)
-    titles = [a.find("h3").clean_text for a in articles]
-    assert "Critique Accès sans délégation" in titles
+    headings = [g.find("h3").clean_text for g in groups]
+    assert "Critique Accès sans délégation — 1 constat" in headings
     # The assistant sent a message without the send right: critical.
-    assert "Critique Action au-delà des droits délégués" in titles
-    assert titles.count("À vérifier Activité en dehors des heures d'ouverture") == 2
-    # Critical findings first.
+    assert "Critique Action au-delà des droits délégués — 1 constat" in headings
+    assert "À vérifier Activité en dehors des heures d'ouverture — 2 constats" in headings
+    # Critical findings first, in a section of their own before the tables.
     severities = [a.attrs["class"].split()[1] for a in articles]
     assert severities == sorted(
         severities, key=["severity-critical", "severity-warning", "severity-info"].index
     )
+    critical = _section(doc_a, "alertes-critiques").find_all("article", cls="finding")
+    assert len(critical) == severities.count("severity-critical") == 3
     evidence = {
         row[5]: row
-        for t in section.find_all("table", cls="evidence-table")
+        for g in groups
+        for t in g.find_all("table", cls="evidence-table")
         for row in table_rows(t)
     }
     assert evidence[A_INTRUDER_EVENT] == [
-        "10 mars 2026 09:30:00",
+        "10/03/2026 09:30:00",
         "lecture",
         "réussite",
         "198.51.100.7",
@@ -235,19 +271,53 @@ def test_findings_show_evidence_with_the_hostile_user_agents(doc_a, world):
     ]
     assert evidence["ALPHA-M-2"][1] == "envoi"
     assert evidence["ALPHA-M-2"][4] == IMG
-    assert evidence["ALPHA-S-8"][0] == "12 mars 2026 23:30:00"
+    assert evidence["ALPHA-S-8"][0] == "12/03/2026 23:30:00"
     assert evidence["ALPHA-S-8"][4] == LINK
     assert evidence["ALPHA-Y-1"][4] == SPAN
-    intruder = next(a for a in articles if "sans délégation" in a.find("h3").text)
-    assert f"Le compte {A_INTRUDER} a agi dans la boîte de Alice {SVG}" in intruder.clean_text
+    intruder = next(a for a in articles if A_INTRUDER in a.clean_text)
+    # Elision: "la boîte d'Alice", never "de Alice".
+    assert f"Le compte {A_INTRUDER} a agi dans la boîte d'Alice {SVG}" in intruder.clean_text
 
 
-def test_recommendations_name_the_delegations_to_review(doc_a):
-    items = [li.clean_text for li in _section(doc_a, "recommandations").find_all("li")]
-    # The replacement is off the roster, but a replacement is external by nature: only the
-    # delegation given by a third party is to review.
-    assert len(items) == 1
-    assert items[0].startswith("Délégation donnée par un tiers — ") and IMG in items[0]
+def test_every_finding_carries_its_rule_advice(doc_a, world):
+    """Each group of findings says what to do, from the rule catalogue, once per group."""
+    catalogue = rule_catalogue()
+    by_label = {rule["label"]: rule_id for rule_id, rule in catalogue.items()}
+    shown = {}
+    for g in _groups(doc_a):
+        rule_id = by_label[g.find("span", cls="rule-label").clean_text]
+        advice = g.find_all("p", cls="advice")
+        assert [p.clean_text for p in advice] == [f"Que faire : {catalogue[rule_id]['advice']}"]
+        shown[rule_id] = shown.get(rule_id, 0) + len(g.find_all("article", cls="finding"))
+    rules = finding_rules(world.db, A)
+    assert shown == {rule_id: len(found) for rule_id, found in rules.items()}
+    # No sentence is said twice in the page's text.
+    sentences = [
+        s.strip()
+        for s in re.split(r"(?<=[.!?])\s+", doc_a.find("main").clean_text)
+        if len(s.strip()) > 40
+    ]
+    repeated = {s for s in sentences if sentences.count(s) > 1}
+    assert repeated == set()
+
+
+def test_summary_says_what_happened_and_who_acts(doc_a, world):
+    summary = _section(doc_a, "essentiel")
+    text = summary.clean_text
+    assert text.startswith("L'essentiel du mois En mars 2026, ")
+    assert "1 action a été faite par des comptes qui n'avaient aucune délégation." in text
+    assert "3 alertes critiques et 3 points à vérifier ce mois-ci." in text
+    items = [li.clean_text for li in summary.find("ul", cls="todo").find_all("li")]
+    catalogue = rule_catalogue()
+    for rule_id in finding_rules(world.db, A):
+        rule = catalogue[rule_id]
+        who = rule["who"][0].upper() + rule["who"][1:]
+        assert any(i.startswith(f"{who} : ") and rule["label"] in i for i in items), rule_id
+    # Links to each group of findings, and to the evidence files.
+    hrefs = [a.attrs["href"] for a in summary.find_all("a")]
+    assert f"./{A}-preuves.csv" in hrefs and f"./{A}-preuves.xlsx" in hrefs
+    anchors = {g.attrs["id"] for g in _groups(doc_a)}
+    assert {h[1:] for h in hrefs if h.startswith("#")} == anchors
 
 
 def test_data_quality_lists_the_sources_with_their_sha256(doc_a, pages, world):
@@ -266,7 +336,7 @@ def test_data_quality_lists_the_sources_with_their_sha256(doc_a, pages, world):
     assert sources[A_AUDIT_FILE][1:6] == [
         "journal des accès",
         A_OPERATOR,
-        "2 mars 2026 – 31 mars 2026",
+        "02/03/2026 – 31/03/2026",
         "36",
         "0",
     ]
@@ -276,7 +346,8 @@ def test_data_quality_lists_the_sources_with_their_sha256(doc_a, pages, world):
     assert "Aucune ligne des fichiers sources n'a été écartée." in text
     assert "Aucune interruption des traces" in text
     method = _section(doc_a, "methode").clean_text
-    assert "lundi 07:00–20:00" in method and "samedi 08:00–13:00" in method
+    assert "lundi de 7 h 00 à 20 h 00 ; mardi" in method
+    assert "samedi de 8 h 00 à 13 h 00 ;" in method
 
 
 def test_header_dates_are_french(doc_a):
@@ -289,9 +360,10 @@ def test_header_dates_are_french(doc_a):
         )
     )
     assert re.fullmatch(
-        rf"\d{{1,2}} ({'|'.join(FRENCH_MONTHS)}) \d{{4}} à \d\d:\d\d", values["Généré le"]
+        rf"(1er|\d{{1,2}}) ({'|'.join(FRENCH_MONTHS)}) \d{{4}} à \d{{1,2}} h \d\d",
+        values["Généré le"],
     )
-    assert values["Traces couvertes"] == "du 2 mars 2026 09:00 au 31 mars 2026 10:00"
+    assert values["Traces couvertes"] == "du 2 mars 2026 à 9 h 00 au 31 mars 2026 à 10 h 00"
     assert values["Opérateurs"] == A_OPERATOR
 
 
@@ -369,12 +441,20 @@ def test_static_markup_has_no_element_nor_attribute_from_the_data(pages):
             "details",
             "summary",
             "wbr",
+            "a",
         }
         assert tags <= allowed, tags - allowed
         for node in doc.iter():
             for name, value in node.attrs.items():
                 assert not name.startswith("on"), (node.tag, name)
                 assert "javascript:" not in (value or "").lower(), (node.tag, name, value)
+            if node.tag == "a":
+                # Links stay inside the page or go to the evidence files beside it.
+                href = node.attrs["href"]
+                assert href.startswith("#") or href in (
+                    f"./{practice}-preuves.csv",
+                    f"./{practice}-preuves.xlsx",
+                ), href
         assert not [s for s in doc.find_all("span") if "color:red" in (s.attrs.get("style") or "")]
         scripts = doc.find_all("script")
         assert len(scripts) == 3  # plotly.js, then one per figure
@@ -423,3 +503,18 @@ def test_b_report_holds_none_of_a(pages):
     for canary in B_CANARIES:
         assert canary in plain, canary
     assert A_HOLDER in decoded(pages[A])
+
+
+def test_evidence_files_beside_each_report_hold_only_its_practice(batch, world, pages):
+    for practice, others in ((A, (*B_CANARIES, B_DELEGATE, B)), (B, (*A_DISTINCTIVE, A))):
+        csv_text = (batch.folder / f"{practice}-preuves.csv").read_bytes().decode("utf-8-sig")
+        xlsx = batch.folder / f"{practice}-preuves.xlsx"
+        assert xlsx.read_bytes().startswith(b"PK")
+        ids = {e for f in finding_rules(world.db, practice).values() for e in sum(f, [])}
+        rows = list(csv.reader(io.StringIO(csv_text), delimiter=";"))
+        assert rows[0][:3] == ["finding_id", "Gravité", "Règle"]
+        # Every trace behind every finding (an event id starting like a formula is guarded).
+        cited = {r[7].removeprefix("'") for r in rows[1:]}
+        assert ids <= cited, ids - cited
+        for value in others:
+            assert value not in csv_text, value

@@ -54,7 +54,10 @@ def test_accepted_finding_is_an_exception_not_an_alert(case):
         1,
     )
     assert [f.title for f in report.findings] == ["Accès sans délégation"]
-    assert report.recommendations == []  # the accepted replacement is not to act on
+    # The accepted replacement is not to act on: no group of findings, nothing in the summary.
+    assert [g.rule_id for g in report.groups] == ["access_without_delegation"]
+    assert "Remplacement sans date de fin" not in report.section("summary")
+    assert "1 exception acceptée reste valable." in report.section("summary")
     section = report.section("findings")
     doc = parse_html(section)
     exceptions = doc.find("section", id="exceptions")
@@ -64,7 +67,7 @@ def test_accepted_finding_is_an_exception_not_an_alert(case):
         "Remplacement sans date de fin",
         f"{HOLDER} {REPLACEMENT}",
         BY,
-        "20 mars 2026",
+        "20/03/2026",
         REASON,
         "sans date de fin",
     ]
@@ -72,9 +75,11 @@ def test_accepted_finding_is_an_exception_not_an_alert(case):
     assert "<script>" not in section and "<b>Garnier" not in section
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; validé" in section
     assert "Dr &lt;b&gt;Garnier&lt;/b&gt;" in section
-    # Not an alert article either.
-    articles = [a.find("h3").clean_text for a in doc.find_all("article", cls="finding")]
-    assert articles == ["Critique Accès sans délégation"]
+    # Not an alert either: the critical section holds the one alert, the others none.
+    assert doc.find_all("article", cls="finding") == []
+    critical = parse_html(report.section("critical"))
+    groups = [g.find("h3").clean_text for g in critical.find_all("div", cls="rule-group")]
+    assert groups == ["Critique Accès sans délégation — 1 constat"]
 
 
 def test_the_expiry_day_is_shown_and_a_lapsed_acceptance_is_an_alert_again(case):
@@ -82,8 +87,8 @@ def test_the_expiry_day_is_shown_and_a_lapsed_acceptance_is_an_alert_again(case)
 
     _accept_replacement(case, until=date(2026, 6, 30))
     report = MonthlyReport.from_connection(case.con, "P1", MARCH)
-    assert [x.until for x in report.exceptions] == ["30 juin 2026"]
-    assert "30 juin 2026" in report.section("findings")
+    assert [x.until for x in report.exceptions] == ["30/06/2026"]
+    assert "30/06/2026" in report.section("findings")
 
     _accept_replacement(case, until=date(2026, 2, 28))
     report = MonthlyReport.from_connection(case.con, "P1", MARCH)

@@ -145,7 +145,7 @@ def test_a_failing_practice_does_not_stop_the_batch(world, tmp_path, monkeypatch
     rows = {row[1]: row for row in table_rows(parse_html(index).find("table"))}
     assert rows[A][5] == "—"  # no PDF nor evidence file beside the report
     assert rows[B][5] == f"échec : RuntimeError: panne simulée pour {B}"
-    assert "1 rapport(s) produit(s), 1 en échec" in parse_html(index).find("p").clean_text
+    assert "1 rapport produit, 1 en échec" in parse_html(index).find("p").clean_text
     failed_row = next(
         r for r in parse_html(index).find("table").find_all("tr") if B in r.clean_text
     )

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from delegation_reports.cli import main
 from delegation_reports.errors import UserError
 from delegation_reports.ingest.pipeline import ingest_file
+from delegation_reports.integrity.reports import read_manifest, verify_folder
 from delegation_reports.reports import labels, runner
 from delegation_reports.reports.documents import run_histories, run_history
 from delegation_reports.reports.kernel import WarmKernel
@@ -250,6 +251,11 @@ def test_history_batch_of_the_warehouse_matches_single_histories(world, tmp_path
     assert [o.key for o in batch.outcomes] == sorted(o.key for o in batch.outcomes)
     assert {A_HOLDER, B_HOLDER} <= {o.key for o in batch.outcomes}
     assert not batch.failed, [o.error for o in batch.failed]
+    # The batch records every page it wrote in the folder's manifest, which then checks.
+    manifest = read_manifest(batch.folder)
+    assert {f["path"] for f in manifest["files"]} == {o.path.name for o in batch.outcomes}
+    assert [r["command"] for r in manifest["runs"]] == ["report history"]
+    assert verify_folder(batch.folder).ok
 
     for holder in (A_HOLDER, B_HOLDER):
         page = next(o.path for o in batch.outcomes if o.key == holder)

@@ -40,8 +40,8 @@ from .analysis.findings import ensure_month, month_findings, to_csv, to_json
 from .analysis.models import (
     Month,
     data_months,
-    months_of_files,
     practice_exists,
+    refresh_pending,
     require_traces,
 )
 from .analysis.models import refresh as refresh_models
@@ -51,7 +51,7 @@ from .ingest.pipeline import REASONS, FileResult, ingest_paths
 from .integrity import retention
 from .integrity import verify as verify_lib
 from .reports.runner import ASSET_CHOICES, run_monthly
-from .warehouse import DB_ENV, default_db_path, opened
+from .warehouse import DB_ENV, default_db_path, opened, storage_error
 
 config_option = click.option(
     "--config",
@@ -172,14 +172,10 @@ def _os_error_text(exc: OSError) -> str:
 
 
 def _duckdb_error_text(exc: duckdb.Error) -> str:
+    full = storage_error(exc)
+    if full is not None:
+        return str(full)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "space left" in text.lower():
-        return f"the warehouse could not be written: no space left on the device ({text})"
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return (
-            f"not enough memory or temporary disk space ({text}); free some disk space or "
-            "raise $DELEGATION_REPORTS_MEMORY_LIMIT"
-        )
     return f"the warehouse could not be read or written: {text}"
 
 
@@ -268,9 +264,11 @@ def ingest(paths, db, fmt, profile, operator, as_json, no_refresh, config, year,
                 year=year,
                 timezone=timezone,
             )
-        loaded = [r.sha256 for r in results if r.status == "loaded"]
-        if not no_refresh and loaded:
-            refresh_models(con, months_of_files(con, loaded), load_config(config))
+        # The months of the files just loaded, and of any load whose refresh was cut short
+        # (the process killed, the disk full) or skipped: loading a file again that is
+        # already in finishes such a refresh.
+        if not no_refresh:
+            refresh_pending(con, load_config(config))
     if as_json:
         click.echo(dumps([r.to_json() for r in results]))
     else:
@@ -620,8 +618,13 @@ def refresh(db, month, config):
     """
     months = [month] if month else None
     with opened(db or default_db_path(), create=False) as con:
-        built = refresh_models(con, months, load_config(config), force=True)
-    echo(f"models rebuilt for {len(built)} month(s): {', '.join(map(str, built)) or 'none'}")
+        # A whole refresh also completes what loads left to refresh.
+        through = (
+            None if month else con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
+        )
+        built = refresh_models(con, months, load_config(config), force=True, through=through)
+    months_text = f"{len(built)} month{'' if len(built) == 1 else 's'}"
+    echo(f"models rebuilt for {months_text}: {', '.join(map(str, built)) or 'none'}")
 
 
 @main.command()
@@ -635,7 +638,8 @@ def refresh(db, month, config):
     type=click.Choice(("table", "csv", "json")),
     default="table",
     show_default=True,
-    help="csv guards cells against spreadsheet formulas.",
+    help="csv guards cells against spreadsheet formulas; csv and json give instants in "
+    "Paris time with their offset.",
 )
 @config_option
 def findings(db, month, practice, rule, fmt, config):
@@ -782,7 +786,7 @@ def evaluate(ground_truth, db, config):
                 "-",
                 "-",
                 "not in ground truth",
-                f"{len(s.unexpected)} finding(s)",
+                f"{len(s.unexpected)} finding{'' if len(s.unexpected) == 1 else 's'}",
             )
     console.print(table)
     for s in scores:
@@ -852,7 +856,23 @@ def _batch_progress() -> Iterator[_BatchProgress]:
 
 @main.group()
 def report():
-    """Render reports as standalone HTML files (papermill notebooks)."""
+    """Render reports as standalone HTML files (papermill notebooks), with the folder's
+    manifest.json (every file's sha256, the warehouse chain head...)."""
+
+
+SIGN_KEY_ENV = "DELEGATION_REPORTS_SIGN_KEY"
+sign_key_option = click.option(
+    "--sign-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar=SIGN_KEY_ENV,
+    help=f"Ed25519 private key (from 'keygen') signing manifest.json (${SIGN_KEY_ENV}).",
+)
+allow_unverified_option = click.option(
+    "--allow-unverified",
+    is_flag=True,
+    help="Report even when the warehouse's chain does not check; every page then says so.",
+)
 
 
 @report.command()
@@ -880,7 +900,22 @@ def report():
 )
 @click.option("--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium).")
 @config_option
-def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pdf, config):
+@sign_key_option
+@allow_unverified_option
+def monthly(
+    db,
+    month,
+    practices,
+    all_,
+    out,
+    workers,
+    assets,
+    keep_notebooks,
+    pdf,
+    config,
+    sign_key,
+    allow_unverified,
+):
     """Render each practice's monthly report and an index.
 
     Example: delegation-reports report monthly --month 2026-03 --all --workers 2
@@ -901,6 +936,8 @@ def monthly(db, month, practices, all_, out, workers, assets, keep_notebooks, pd
             config=load_config(config),
             on_start=progress.start,
             on_done=lambda o: progress.advance(o.practice_id, o.ok),
+            sign_key=sign_key,
+            allow_unverified=allow_unverified,
         )
     out_console = _console()
     table = Table(title=f"Reports {month_}")
@@ -981,6 +1018,8 @@ assets_option = click.option(
 )
 @pdf_option
 @config_option
+@sign_key_option
+@allow_unverified_option
 def history(
     db,
     mailbox,
@@ -994,6 +1033,8 @@ def history(
     keep_notebooks,
     pdf,
     config,
+    sign_key,
+    allow_unverified,
 ):
     """Render a délégant's delegation history: every delegation of the BAL PER, who acted in
     it month by month, its findings, what to review. With --all-mailboxes, the history of
@@ -1020,6 +1061,8 @@ def history(
             keep_notebook=keep_notebooks,
             pdf=pdf,
             config=load_config(config),
+            sign_key=sign_key,
+            allow_unverified=allow_unverified,
         )
         _echo_document(path, pdf)
         return
@@ -1037,6 +1080,8 @@ def history(
             config=load_config(config),
             on_start=progress.start,
             on_done=lambda o: progress.advance(o.key, o.ok),
+            sign_key=sign_key,
+            allow_unverified=allow_unverified,
         )
     out_console = _console()
     for o in result.failed:
@@ -1061,7 +1106,9 @@ def history(
 @click.option("--keep-notebooks", is_flag=True, help="Keep the executed notebook.")
 @pdf_option
 @config_option
-def overview(db, month, out, assets, keep_notebooks, pdf, config):
+@sign_key_option
+@allow_unverified_option
+def overview(db, month, out, assets, keep_notebooks, pdf, config, sign_key, allow_unverified):
     """Render the DPO's overview of a month across practices, linking to the monthly reports
     beside it.
 
@@ -1077,8 +1124,64 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config):
         keep_notebook=keep_notebooks,
         pdf=pdf,
         config=load_config(config),
+        sign_key=sign_key,
+        allow_unverified=allow_unverified,
     )
     _echo_document(path, pdf)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def keygen(folder):
+    """Write an Ed25519 key pair to FOLDER for signing report manifests: the private key
+    (owner-only, 0600) and the public key to give whoever checks the reports. Never
+    overwrites a key.
+
+    Example: delegation-reports keygen ~/.config/delegation-reports
+    """
+    from .integrity import signing
+
+    private, public = signing.keygen(folder)
+    key = signing.load_public_key(public)
+    click.echo(f"private key: {private} (keep it; give it to --sign-key)")
+    click.echo(f"public key:  {public} (key {signing.key_id(key)}; give it to verify-report)")
+
+
+@main.command("verify-report")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The signer's public key: check manifest.json.sig too.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_report(folder, public_key, as_json):
+    """Check a report folder against its manifest.json: every file present and unchanged, no
+    file added, and with --public-key the manifest's signature. Exit status 0 when
+    everything holds, 1 otherwise.
+
+    Example: delegation-reports verify-report reports/2026-03 --public-key delegation-reports.pub
+    """
+    from .integrity.reports import verify_folder
+
+    check = verify_folder(folder, public_key)
+    if as_json:
+        click.echo(json.dumps(check.to_json(), indent=2, ensure_ascii=False))
+    else:
+        console = _console()
+        for problem in check.problems:
+            console.print(
+                f"{problem.problem}: {escape(problem.path)}"
+                + (f" ({escape(problem.detail)})" if problem.detail else "")
+            )
+        if check.signature in ("invalid", "missing"):
+            console.print(f"signature {check.signature}: manifest.json.sig")
+        for head in check.chain_heads:
+            console.print(f"rests on warehouse chain head {escape(head)}")
+        console.print(escape(check.verdict))
+    if not check.ok:
+        sys.exit(1)
 
 
 @main.command()

@@ -26,3 +26,7 @@ class ProfileError(UserError):
 class ChainBroken(UserError):
     """Raised when the quick check of the warehouse's hash chain fails: its head does not
     match its last link, or links are missing (see docs/integrity.md)."""
+
+
+class StorageFull(UserError):
+    """Raised when the warehouse cannot be written for lack of room (disk, quota, memory)."""

@@ -21,6 +21,7 @@ Open-ended bounds (a delegation without end date) come back as missing values (`
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
@@ -30,12 +31,13 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from .analysis.config import RULE_IDS
-from .analysis.models import Month, create_model_macros, require_traces
+from .analysis.config import RULE_IDS, load_config
+from .analysis.models import Month, create_model_macros, is_stale, require_traces
 from .errors import UserError
 from .warehouse import connect, default_db_path, sql_text
 
 __all__ = [
+    "StaleFindings",
     "Warehouse",
     "open_warehouse",
     "findings",
@@ -55,6 +57,30 @@ _FAR = pd.Timestamp("9999-12-31", tz="UTC")
 _EARLY = pd.Timestamp("0001-01-02", tz="UTC")
 
 
+class StaleFindings(UserWarning):
+    """Warned when a month's findings are older than the warehouse's data or configuration
+    (files loaded since, or their refresh interrupted): explorations are read-only and cannot
+    rebuild them."""
+
+
+def _warn_if_stale(con: duckdb.DuckDBPyConnection, month: Month) -> None:
+    if is_stale(con, month, load_config()):
+        warnings.warn(
+            f"the findings of {month} are not up to date with the warehouse (files were loaded "
+            "or the configuration changed since they were built, or their refresh was "
+            f"interrupted): run 'delegation-reports findings --month {month}' to rebuild them",
+            StaleFindings,
+            stacklevel=3,
+        )
+
+
+def _models_built(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        return bool(con.execute("SELECT count(*) FROM core_state").fetchone()[0])
+    except duckdb.CatalogException:
+        return False
+
+
 class Warehouse:
     """A warehouse to explore, by its path: nothing is held open between calls."""
 
@@ -68,6 +94,11 @@ class Warehouse:
         """A read-only connection for one call, closed after it."""
         con = connect(self.path, read_only=True)
         try:
+            if not _models_built(con):
+                raise UserError(
+                    f"the models of {self.path} have not been built yet (their refresh was "
+                    "interrupted or skipped): run 'delegation-reports refresh' first"
+                )
             create_model_macros(con)
             yield con
         finally:
@@ -154,10 +185,11 @@ def findings(
 ) -> pd.DataFrame:
     """The month's findings (one row each), most severe first. An unknown rule or severity,
     or a month the traces do not cover, is an error (it would otherwise read as "no
-    finding")."""
+    finding"); findings older than the data are warned of (`StaleFindings`)."""
     month_ = Month.parse(month)
     with _warehouse(wh).connection() as con:
         require_traces(con, month_)
+        _warn_if_stale(con, month_)
         return _query(
             con,
             "explore/findings.sql",
@@ -172,8 +204,12 @@ def findings(
 
 def finding_events(wh: Warehouse, finding_id: str) -> pd.DataFrame:
     """The attributed events behind a finding, with the delegation in force (or not) at
-    each event's time."""
+    each event's time; warns (`StaleFindings`) when its month is not up to date."""
     with _warehouse(wh).connection() as con:
+        for (month,) in con.execute(
+            "SELECT DISTINCT month FROM finding WHERE finding_id = ?", [finding_id]
+        ).fetchall():
+            _warn_if_stale(con, Month(month.year, month.month))
         frame = _query(con, "explore/finding_events.sql", {"finding_id": finding_id})
         if (
             frame.empty

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import re
 import shutil
+import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import UserError, WarehouseInUse
+from .errors import StorageFull, UserError, WarehouseInUse
 
 DEFAULT_DB = "delegation.duckdb"
 DB_ENV = "DELEGATION_REPORTS_DB"
@@ -121,16 +124,99 @@ def connect(
     return con
 
 
+# What the operating system says when a write finds no room: the device is full, a quota or a
+# file-size limit is reached.
+_NO_ROOM = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
+
+
+def storage_error(exc: BaseException) -> StorageFull | None:
+    """The clear error for a failure that comes from lack of room (disk, quota, file size,
+    memory or temporary space) in DuckDB or in a file the tool writes, or None for any
+    other failure."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return StorageFull(
+            f"no room left to write {exc.filename or 'a temporary file'} ({exc.strerror}): "
+            "the interrupted step was undone; free some space and run the command again"
+        )
+    if not isinstance(exc, duckdb.Error):
+        return None
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return StorageFull(
+            f"not enough memory or temporary disk space ({detail}): the interrupted step was "
+            f"undone; free some space or raise ${MEMORY_ENV} and run the command again"
+        )
+    if any(reason in str(exc) for reason in _NO_ROOM):
+        return StorageFull(
+            f"no room left to write the warehouse ({detail}): the interrupted step was undone; "
+            "free some space and run the command again"
+        )
+    return None
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """All statements inside commit together, or none does."""
+    """All statements inside commit together, or none does. A failure for lack of room,
+    inside or at the commit, becomes a ``StorageFull`` error: nothing of the block is kept."""
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
-    except BaseException:
-        con.execute("ROLLBACK")
+        stop_point("commit")
+        con.execute("COMMIT")
+    except BaseException as exc:
+        # A commit that failed has already ended the transaction: there is nothing to roll
+        # back, and the failure to report is the first one.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        full = storage_error(exc)
+        if full is not None:
+            # DuckDB writes the log into the file when the connection closes; without room,
+            # a write failing halfway through would leave the file damaged. The log stays
+            # beside it instead, and the next process, with room, applies it.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("PRAGMA disable_checkpoint_on_shutdown")
+            raise full from None
         raise
-    con.execute("COMMIT")
+    stop_point("committed")
+
+
+# A hook for the crash tests: with $DELEGATION_REPORTS_STOP_AT set to N, the process stops
+# itself (SIGSTOP) at the N-th stop point, for a test to kill it there; with
+# $DELEGATION_REPORTS_STEP_LOG set, each stop point reached is appended to that file (its
+# number, its label, the process's CPU seconds so far). Read when the first stop point is
+# reached.
+STOP_AT_ENV = "DELEGATION_REPORTS_STOP_AT"
+STEP_LOG_ENV = "DELEGATION_REPORTS_STEP_LOG"
+
+
+class _StopPoints:
+    def __init__(self) -> None:
+        stop_at = os.environ.get(STOP_AT_ENV)
+        self.stop_at = int(stop_at) if stop_at else None
+        self.log = os.environ.get(STEP_LOG_ENV)
+        self.active = bool(self.stop_at or self.log)
+        self.count = 0
+
+    def reached(self, label: str) -> None:
+        self.count += 1
+        if self.log:
+            with open(self.log, "a", encoding="utf-8") as out:
+                out.write(f"{self.count}\t{label}\t{time.process_time():.3f}\n")
+        if self.count == self.stop_at:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+
+_STOP_POINTS: _StopPoints | None = None
+
+
+def stop_point(label: str) -> None:
+    """A step boundary of a load or a refresh, where a crash test may stop the process (see
+    `STOP_AT_ENV`); does nothing otherwise."""
+    global _STOP_POINTS
+    if _STOP_POINTS is None:
+        _STOP_POINTS = _StopPoints()
+    if _STOP_POINTS.active:
+        _STOP_POINTS.reached(label)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, time
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -36,6 +37,15 @@ def _default() -> dict:
 
 
 RULE_IDS: tuple[str, ...] = tuple(_default()["rules"])
+
+
+@cache
+def rule_catalogue() -> dict[str, dict]:
+    """The built-in settings of every rule, by rule id: severity, thresholds, and what the
+    reports say of it (``TEXTS``). Do not change the dict returned."""
+    return _default()["rules"]
+
+
 # Rules whose finding is about a delegation rather than about events: such a finding lives as
 # long as its condition holds (it is `new` in its first month, then `ongoing`), and its
 # identity is the delegation's. A new rule of this kind registers here; names not (yet) in
@@ -84,8 +94,11 @@ class AnalysisConfig:
         return _merge(base, override)
 
 
-# Settings that are true or false; every other setting but `severity` is a number.
+# Settings that are true or false; every other setting but `severity` and the texts is a
+# number.
 _BOOLEAN = ("enabled",)
+# What the reports say about a rule, in French (see `rule_catalogue`): non-empty text.
+TEXTS = ("label", "who", "advice")
 # Numbers that count whole months.
 _WHOLE = {("new_client", "lookback_months")}
 # Settings the SQL reads once for all practices (they bound windows over the whole data).
@@ -255,6 +268,12 @@ def _validate(settings: dict, source: str, where: str = "") -> None:
                     isinstance(value, bool),
                     source,
                     f"{where}rules.{rule_id}.{name} must be true or false",
+                )
+            elif name in TEXTS:
+                _check(
+                    isinstance(value, str) and value.strip() != "",
+                    source,
+                    f"{where}rules.{rule_id}.{name} must be a non-empty text",
                 )
             elif (rule_id, name) in _WHOLE:
                 _check(

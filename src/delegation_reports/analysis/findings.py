@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -16,6 +17,7 @@ from .models import FINDING_FIELDS, Month, create_model_macros, is_stale, refres
 # What `findings` prints: the rule's fields, then the finding's identity and lifecycle.
 FIELDS = (*FINDING_FIELDS, "finding_id", "status", "first_month")
 STATUSES = ("new", "ongoing", "accepted")
+PARIS = ZoneInfo("Europe/Paris")
 # Cells a spreadsheet would run as formulas.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -44,9 +46,18 @@ def month_findings(
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _iso(value: date) -> str:
+    """A day as YYYY-MM-DD; an instant as Paris time with its offset
+    (2026-03-04T11:20:00+01:00), so that whoever reads it sees the wall-clock time and the
+    zone."""
+    if isinstance(value, datetime):
+        return value.astimezone(PARIS).isoformat()
+    return value.isoformat()
+
+
 def _plain(value):
     if isinstance(value, date):
-        return value.isoformat()
+        return _iso(value)
     if isinstance(value, list):
         return "|".join(value)
     return value
@@ -69,7 +80,7 @@ def to_csv(findings: list[dict]) -> str:
 
 def to_json(findings: list[dict]) -> str:
     rows = [
-        {f: (v.isoformat() if isinstance(v := finding[f], date) else v) for f in FIELDS}
+        {f: (_iso(v) if isinstance(v := finding[f], date) else v) for f in FIELDS}
         for finding in findings
     ]
     return json.dumps(rows, indent=2, ensure_ascii=False)

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from ..errors import UserError
-from ..warehouse import sql_statements, sql_text, transaction
+from ..warehouse import sql_statements, sql_text, stop_point, transaction
 from . import prose
 from .config import (
     DELEGATION_LEVEL_RULES,
@@ -137,6 +137,10 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS model_state (
         month DATE PRIMARY KEY, refreshed_at TIMESTAMPTZ NOT NULL, last_file_id INTEGER,
         config_digest VARCHAR NOT NULL)""",
+    # The last ingested file whose months a refresh after loading has rebuilt: the months of
+    # later files are still to refresh (a refresh interrupted, or skipped with --no-refresh).
+    # Written in the refresh's transaction, so a refresh that did not finish leaves it behind.
+    """CREATE TABLE IF NOT EXISTS refresh_state (refreshed_through INTEGER NOT NULL)""",
 )
 
 
@@ -189,10 +193,11 @@ class Month:
 
 def month_bounds(con, month: Month) -> tuple[datetime, datetime]:
     """The month's first and next month's first instant, Paris midnight, in UTC."""
+    # fetchall: the result is finished, so the connection can stream another one.
     return con.execute(
         "SELECT timezone('Europe/Paris', ?::TIMESTAMP), timezone('Europe/Paris', ?::TIMESTAMP)",
         [month.first_day, month.next().first_day],
-    ).fetchone()
+    ).fetchall()[0]
 
 
 def _folder_digest(folder) -> bytes:
@@ -388,12 +393,14 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     con.execute(f"CREATE OR REPLACE VIEW finding_status AS {sql_text('marts/finding_status.sql')}")
     for model in AUDIT_CORE_MODELS:
         con.execute(f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}")
+        stop_point(f"refresh: {model}")
     rebuild = force or built_from != key
     if rebuild:
         for model in CORE_MODELS:
             con.execute(
                 f"CREATE OR REPLACE TABLE {model} AS {sql_text(f'models/core/{model}.sql')}"
             )
+            stop_point(f"refresh: {model}")
         con.execute("DELETE FROM core_state")
         con.execute("INSERT INTO core_state (built_from) VALUES (?)", [key])
     _refresh_system_accounts(con, full=rebuild)
@@ -503,6 +510,7 @@ def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
     for mart in MART_MODELS:
         con.execute(f"DELETE FROM {mart} WHERE month = ?", [month.first_day])
         _run(con, f"INSERT INTO {mart} BY NAME {sql_text(f'models/marts/{mart}.sql')}", params)
+        stop_point(f"refresh {month}: {mart}")
     con.execute(
         "INSERT OR REPLACE INTO mart_state VALUES (?, ?, ?)",
         [month.first_day, audit_files, _marts_digest()],
@@ -592,13 +600,14 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     _build_marts(con, month, params, _audit_files_by_month(con).get(month.first_day, ""))
     defaults = config.for_practice(None)["rules"]
     # The month's working tables, kept in memory for the rules (month_access: the month's
-    # accesses attributed once, with the columns the rules read).
+    # events some rule may flag, attributed once, with the columns the rules read).
     for model in MONTH_MODELS:
         _run(
             con,
             f"CREATE OR REPLACE TEMP TABLE {model} AS {sql_text(f'models/month/{model}.sql')}",
             params,
         )
+        stop_point(f"refresh {month}: {model}")
     # Each rule writes its rows as they come; severity, the `enabled` switch and the finding
     # id are then settled once for all of them. Delegation-level rules are evaluated over
     # every month of trace coverage up to this one (when they read no table of this month
@@ -606,13 +615,16 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({_RULE_OUTPUT})")
     across = [r for r in rules if r in DELEGATION_LEVEL_RULES and reads_all_months(r)]
     _delegation_history(con, month, across, params, defaults)
+    stop_point(f"refresh {month}: delegation-level rules")
     for rule_id in rules:
         if rule_id in across:
             continue
         rule_params = dict(params, days=defaults[rule_id].get("days"))
         sql = sql_text(f"models/rules/{rule_id}.sql")
         _run(con, f"INSERT INTO rule_output BY NAME {sql}", rule_params)
+        stop_point(f"refresh {month}: {rule_id}")
     con.execute("DELETE FROM finding WHERE month = ?", [month.first_day])
+    stop_point(f"refresh {month}: findings deleted")
     con.execute(
         """
         INSERT INTO finding BY NAME
@@ -636,6 +648,7 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     con.execute("DROP TABLE temp.rule_output")
     con.execute("DROP TABLE temp.finding_first_month")
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
+    stop_point(f"refresh {month}: findings inserted")
     con.execute(
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
         [month.first_day, datetime.now(UTC), last_file, build_digest(config)],
@@ -649,11 +662,14 @@ def refresh(
     months: Iterable[Month] | None = None,
     config: AnalysisConfig | None = None,
     force: bool = False,
+    through: int | None = None,
 ) -> list[Month]:
     """Rebuild the core models when their inputs changed, the marts of months whose audit
     files changed, and the given months (default: every month with data), in one transaction.
-    ``force`` rebuilds the core models and every month's marts whatever changed. Returns the
-    months built."""
+    ``force`` rebuilds the core models and every month's marts whatever changed. ``through``
+    records that the months of every file up to that id are now refreshed (see
+    `refresh_pending`); it is written last, in the same transaction. Returns the months
+    built."""
     config = config or load_config()
     with transaction(con):
         build_core(con, config, force=force)
@@ -663,7 +679,44 @@ def refresh(
         refresh_marts(con, config, skip=todo)
         for month in todo:
             build_month(con, month, config)
+        if through is not None:
+            con.execute("DELETE FROM refresh_state")
+            con.execute("INSERT INTO refresh_state VALUES (?)", [through])
     return todo
+
+
+def _refreshed_through(con) -> int:
+    """The last file whose months a refresh after loading rebuilt; for a warehouse made before
+    this was recorded, the last file the latest month built had seen."""
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_name IN ('refresh_state', 'model_state')"
+        ).fetchall()
+    }
+    if "refresh_state" in tables:
+        through = con.execute("SELECT max(refreshed_through) FROM refresh_state").fetchone()[0]
+        if through is not None:
+            return through
+    if "model_state" in tables:
+        return con.execute("SELECT coalesce(max(last_file_id), 0) FROM model_state").fetchone()[0]
+    return 0
+
+
+def refresh_pending(con, config: AnalysisConfig | None = None) -> list[Month]:
+    """Refresh the months of every file loaded since the last refresh after loading: the
+    files just loaded, and those of a load whose refresh was interrupted (killed, out of
+    space) or skipped (``--no-refresh``). Returns the months built (none when nothing is
+    pending)."""
+    through = _refreshed_through(con)
+    pending, last = con.execute(
+        "SELECT list(sha256 ORDER BY file_id), max(file_id) FROM ingest_file WHERE file_id > ?",
+        [through],
+    ).fetchone()
+    if not pending:
+        return []
+    return refresh(con, months_of_files(con, pending), config, through=last)
 
 
 def is_stale(con, month: Month, config: AnalysisConfig) -> bool:

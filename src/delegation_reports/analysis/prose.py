@@ -1,14 +1,15 @@
-"""French dates and times for findings' explanations, as DuckDB scalar functions.
+"""French words for findings' explanations, as DuckDB scalar functions.
 
-The rules' explanations speak of instants in words, in Paris time: "le 4 mars 2026 à
-11 h 20", "dimanche 15 mars 2026". Written as SQL macros these expand into large expressions
-that DuckDB must plan again in every rule; as functions they are planned once and called once
-per finding. ``register`` adds them to a connection (`create_model_macros` calls it).
+The rules' explanations speak of instants in words, in Paris time ("le 4 mars 2026 à
+11 h 20", "dimanche 15 mars 2026"), and of roles, actions, rights and authentication methods
+in French. Written as SQL macros these expand into large expressions that DuckDB must plan
+again in every rule; as functions they are planned once and called once per vector of
+findings. ``register`` adds them to a connection (`create_model_macros` calls it).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -58,6 +59,26 @@ ACTIONS = {
 }
 # Rights in their usual order, whatever the order of a delegation's list.
 RIGHTS = {"read": "lecture", "send": "envoi", "documents": "documents", "manage": "gestion"}
+
+
+# First letters before which "de" becomes "d'": vowels, and h (taken as mute, as in most
+# first names: "d'Hélène", "d'Henri"). A y elides before a consonant only ("d'Yves", "de Yann").
+_VOWELS = frozenset("aeiouàâäéèêëîïôöùûüœæ")
+
+
+def elides(word: str) -> bool:
+    """Whether "de" and "le" lose their vowel before ``word`` in French."""
+    text = word.lstrip(" «\"'(").lower()
+    if not text:
+        return False
+    if text[0] == "y":
+        return len(text) > 1 and text[1] not in _VOWELS and text[1].isalpha()
+    return text[0] in _VOWELS or text[0] == "h"
+
+
+def of(name: str) -> str:
+    """ "de Paul", "d'Hélène", "d'Yves": "de" before a name, elided where French elides."""
+    return f"d'{name}" if elides(name) else f"de {name}"
 
 
 @lru_cache(maxsize=1 << 14)
@@ -160,6 +181,11 @@ def long_date(instant: datetime) -> str:
 def weekday_date(instant: datetime) -> str:
     """ "dimanche 15 mars 2026"."""
     return _weekday_date(_micros(instant))
+
+
+def hour(wall_clock: time) -> str:
+    """ "7 h 00", "11 h 20": a wall-clock time in words."""
+    return f"{wall_clock.hour} h {wall_clock.minute:02d}"
 
 
 def clock(instant: datetime) -> str:
@@ -272,6 +298,7 @@ _FUNCTIONS = (
     ("fr_auths", auth_methods, [TEXTS], False),
     ("fr_person", person, [VARCHAR, VARCHAR, VARCHAR], False),
     ("fr_account", account, [VARCHAR, VARCHAR, VARCHAR], False),
+    ("fr_of", of, [VARCHAR], True),
 )
 
 

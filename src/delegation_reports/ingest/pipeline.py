@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
-from ..errors import InputFileError, UserError
-from ..warehouse import sql_statements, transaction
+from ..errors import InputFileError, StorageFull, UserError
+from ..warehouse import sql_statements, stop_point, storage_error, transaction
 from . import files
 from .adapters import RowSink, Staging
 from .detect import ADAPTER_FORMATS, detect
@@ -135,6 +135,9 @@ def ingest_file(
     path = Path(path)
     result = FileResult(file=str(path))
     started = datetime.now(UTC)
+    # Lack of room is no fault of the file: the command stops there, and the connection,
+    # which DuckDB may have invalidated, is not used again.
+    storage_full = False
     try:
         timezone = _checked_timezone(timezone)
         detected = detect(path, fmt, profile)
@@ -191,17 +194,27 @@ def ingest_file(
                 _load(con, source, result, started, on_progress)
     except Unchanged:
         pass
+    except StorageFull as exc:
+        storage_full = True
+        raise StorageFull(f"{path}: nothing of it was loaded: {exc}") from None
     except UserError as exc:
         result.status = "failed"
         result.message = str(exc)
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError) as exc:
+        full = storage_error(exc)
+        if full is not None:
+            storage_full = True
+            raise StorageFull(f"{path}: nothing of it was loaded: {full}") from None
+        if isinstance(exc, OSError):
+            raise
         result.status = "failed"
         result.message = f"{path}: could not be loaded: {exc}".splitlines()[0]
     except RecursionError:
         result.status = "failed"
         result.message = f"{path}: could not be loaded: JSON nested too deep"
     finally:
-        _drop_temp(con)
+        if not storage_full:
+            _drop_temp(con)
     if result.status == "failed":
         record_failure(con, path, result, started)
     return result
@@ -245,13 +258,17 @@ def _load(con, source: Source, result: FileResult, started: datetime, on_progres
         source.n_records = n_records
         if already_ingested(con, source.fingerprint, result):
             raise Unchanged
+        stop_point("load: staged")
 
         n_inserted = insert_valid(con, source, file_id, on_progress)
+        stop_point("load: rows inserted")
         coverage = describe_rows(con, source, result, file_id)
         n_duplicate, conflict_keys = settle_repeats(con, kind, file_id)
+        stop_point("load: repeats settled")
         if n_inserted < n_records or conflict_keys:
             n_duplicate += locate_and_quarantine(con, source, file_id, conflict_keys)
         quarantine_rejects(con, source, file_id)
+        stop_point("load: quarantined")
 
         result.rows_read = (
             n_records + con.execute("SELECT count(DISTINCT line_number) FROM rejects").fetchone()[0]
@@ -310,6 +327,7 @@ def _load_adapter(con, source: Source, result: FileResult, started: datetime, on
         staging: Staging = reader.read()
         if already_ingested(con, source.fingerprint, result):
             raise Unchanged
+        stop_point("load: staged")
 
         n_duplicate = 0
         coverage: tuple = (None, None)
@@ -327,6 +345,7 @@ def _load_adapter(con, source: Source, result: FileResult, started: datetime, on
             )
             con.execute(f"CREATE TEMP VIEW jsonl_rows AS SELECT * FROM stage_{name}")
             n_inserted = insert_valid(con, part, file_id, on_progress)
+            stop_point("load: rows inserted")
             if coverage == (None, None):
                 # Read before repeats are removed: a file loaded before still names its span.
                 coverage = file_coverage(con, kind, file_id)
@@ -335,6 +354,7 @@ def _load_adapter(con, source: Source, result: FileResult, started: datetime, on
                 repeated += locate_and_quarantine(con, part, file_id, conflict_keys)
             n_duplicate += repeated
             _drop_temp(con, _PASS_TABLES)
+            stop_point("load: repeats settled")
         if staging.rejects:
             con.executemany(
                 f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",

@@ -17,9 +17,11 @@ from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
 from ..analysis.models import Month, covered_months, months_between, require_traces
 from ..errors import UserError
+from ..integrity import signing
+from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
 from ..warehouse import sql_text
 from .history import window
-from .output import output_folder
+from .output import output_folder, recording
 from .runner import (
     RECYCLE_AFTER,
     Rendered,
@@ -44,21 +46,31 @@ def render_document(
     assets: str = "inline",
     keep_notebook: bool = False,
     pdf: bool = False,
+    run: ReportRun | None = None,
+    sign_key: Path | None = None,
 ) -> Path:
-    """Run one notebook and write its HTML (and PDF) document to ``target``."""
+    """Run one notebook and write its HTML (and PDF) document to ``target``; with ``run``,
+    record the files written in the folder's manifest (signed with ``sign_key``)."""
+    notebook = notebook_path(notebook_name)
     job = document_job(
-        notebook_path(notebook_name),
+        notebook,
         parameters,
         target,
         title,
         assets=assets,
         pdf=pdf,
         keep_notebook=keep_notebook,
+        notice=run.chain.notice if run else None,
     )
     output_folder(target.parent)  # a folder that cannot be written fails before the notebook runs
-    if assets == "shared":
-        write_shared_plotly(target.parent)
-    return render_alone(job)
+    with recording() as written:
+        if assets == "shared":
+            write_shared_plotly(target.parent)
+        render_alone(job)
+    if run is not None:
+        run.notebooks = [notebook]
+        write_manifest(target.parent, run, written, sign_key)
+    return target
 
 
 def _generated_at() -> str:
@@ -101,12 +113,17 @@ def run_history(
     keep_notebook: bool = False,
     pdf: bool = False,
     config: AnalysisConfig | None = None,
+    sign_key: Path | None = None,
+    allow_unverified: bool = False,
 ) -> Path:
-    """The délégant's history of one BAL PER, as ``OUT/history/<mailbox>_<from>_<to>.html``."""
+    """The délégant's history of one BAL PER, as ``OUT/history/<mailbox>_<from>_<to>.html``,
+    recorded in ``OUT/history/manifest.json``."""
     mailbox = mailbox.strip().lower()
     config = config or load_config()
+    _check_key(sign_key)
 
-    def prepare(con) -> tuple[date, date]:
+    def prepare(con) -> tuple[date, date, ChainState]:
+        chain = chain_state(con, allow_unverified)
         known, last_trace = con.execute(
             "SELECT (SELECT count(*) FROM audit_event WHERE mailbox = $m) "
             "+ (SELECT count(*) FROM roster_member WHERE member = $m) "
@@ -121,12 +138,11 @@ def run_history(
             raise UserError(f"unknown mailbox {mailbox!r}: no trace, delegation or roster entry")
         first, last = window(start, end, last_trace)
         _ensure_months(con, first, last, config)
-        return first, last
+        return first, last, chain
 
-    with held_warehouse(db, prepare) as (_, (first, last)):
-        parameters, target, title = _history_document(
-            db, mailbox, first, last, out, _generated_at()
-        )
+    with held_warehouse(db, prepare) as (_, (first, last, chain)):
+        generated_at = _generated_at()
+        parameters, target, title = _history_document(db, mailbox, first, last, out, generated_at)
         return render_document(
             "delegation_history",
             parameters,
@@ -135,7 +151,36 @@ def run_history(
             assets=assets,
             keep_notebook=keep_notebook,
             pdf=pdf,
+            run=_run_record(
+                "report history",
+                chain,
+                generated_at,
+                {"mailbox": mailbox, "from": first.isoformat(), "to": last.isoformat()},
+                assets=assets,
+                pdf=pdf,
+                keep_notebooks=keep_notebook,
+                config_digest=config.digest,
+            ),
+            sign_key=sign_key,
         )
+
+
+def _check_key(sign_key: Path | None) -> None:
+    if sign_key:
+        signing.load_private_key(sign_key)  # fail before any work when it cannot sign
+
+
+def _run_record(
+    command: str, chain: ChainState, generated_at: str, scope: dict, **parameters
+) -> ReportRun:
+    return ReportRun(
+        command,
+        chain,
+        [],
+        month=scope.pop("month", None),
+        parameters={**scope, **parameters},
+        generated_at=generated_at,
+    )
 
 
 @dataclass
@@ -165,20 +210,25 @@ def run_histories(
     recycle_after: int | None = RECYCLE_AFTER,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Rendered], None] | None = None,
+    sign_key: Path | None = None,
+    allow_unverified: bool = False,
 ) -> HistoryBatch:
     """The history of every BAL PER of ``practice`` (its holders on the roster), or of the
     whole warehouse (every holder on a roster and every mailbox a delegation names), each as
     ``OUT/history/<mailbox>_<from>_<to>.html``, rendered like one practice's monthly reports.
-    Without ``end``, every history ends on the day of the warehouse's last trace."""
+    Without ``end``, every history ends on the day of the warehouse's last trace. The files
+    written are recorded in ``OUT/history/manifest.json`` (signed with ``sign_key``)."""
     check_batch_options(workers, assets)
     notebook = notebook_path("delegation_history")
     if pdf:
         from .pdf import chromium
 
         chromium()  # fail before any work when PDFs cannot be printed
+    _check_key(sign_key)
     config = config or load_config()
 
-    def prepare(con) -> tuple[list[str], date, date]:
+    def prepare(con) -> tuple[list[str], date, date, ChainState]:
+        chain = chain_state(con, allow_unverified)
         if (
             practice is not None
             and not con.execute(
@@ -200,9 +250,9 @@ def run_histories(
         ).fetchone()[0]
         first, last = window(start, end, last_trace)
         _ensure_months(con, first, last, config)
-        return mailboxes, first, last
+        return mailboxes, first, last, chain
 
-    with held_warehouse(db, prepare) as (_, (mailboxes, first, last)):
+    with held_warehouse(db, prepare) as (_, (mailboxes, first, last, chain)):
         generated_at = _generated_at()
         jobs = []
         for mailbox in mailboxes:
@@ -219,15 +269,31 @@ def run_histories(
                     assets=assets,
                     pdf=pdf,
                     keep_notebook=keep_notebooks,
+                    notice=chain.notice,
                 )
             )
         folder = output_folder(Path(out) / "history")
-        if assets == "shared":
-            write_shared_plotly(folder)
+        with recording() as written:
+            if assets == "shared":
+                write_shared_plotly(folder)
         if on_start:
             on_start(len(jobs))
         done = render_all(jobs, workers=workers, recycle_after=recycle_after, on_done=on_done)
-    return HistoryBatch(folder, [done[job.key] for job in jobs])
+        outcomes = [done[job.key] for job in jobs]
+        run = _run_record(
+            "report history",
+            chain,
+            generated_at,
+            {"practice": practice, "from": first.isoformat(), "to": last.isoformat()},
+            assets=assets,
+            pdf=pdf,
+            keep_notebooks=keep_notebooks,
+            config_digest=config.digest,
+        )
+        run.notebooks = [notebook]
+        files = [*written, *(Path(p) for o in outcomes for p in o.written)]
+        write_manifest(folder, run, files, sign_key)
+    return HistoryBatch(folder, outcomes)
 
 
 def run_overview(
@@ -239,31 +305,49 @@ def run_overview(
     keep_notebook: bool = False,
     pdf: bool = False,
     config: AnalysisConfig | None = None,
+    sign_key: Path | None = None,
+    allow_unverified: bool = False,
 ) -> Path:
     """The DPO's overview of a month, as ``OUT/YYYY-MM/overview.html``, beside the monthly
-    reports it links to. The trend covers the twelve months up to ``month``."""
+    reports it links to, recorded in the folder's ``manifest.json``. The trend covers the
+    twelve months up to ``month``."""
     config = config or load_config()
+    _check_key(sign_key)
 
-    def prepare(con) -> None:
+    def prepare(con) -> ChainState:
+        chain = chain_state(con, allow_unverified)
         require_traces(con, month)
         covered = set(covered_months(con))
         for m in (month.minus(k) for k in range(11, -1, -1)):
             if m in covered or m == month:
                 ensure_month(con, m, config)
+        return chain
 
     folder = Path(out) / str(month)
-    with held_warehouse(db, prepare):
+    with held_warehouse(db, prepare) as (_, chain):
+        generated_at = _generated_at()
         return render_document(
             "overview",
             {
                 "db": str(Path(db).resolve()),
                 "month": str(month),
                 "reports_dir": str(folder.resolve()),
-                "generated_at": _generated_at(),
+                "generated_at": generated_at,
             },
             folder / "overview.html",
             f"Vue d'ensemble — {month}",
             assets=assets,
             keep_notebook=keep_notebook,
             pdf=pdf,
+            run=_run_record(
+                "report overview",
+                chain,
+                generated_at,
+                {"month": str(month)},
+                assets=assets,
+                pdf=pdf,
+                keep_notebooks=keep_notebook,
+                config_digest=config.digest,
+            ),
+            sign_key=sign_key,
         )

@@ -238,7 +238,7 @@ def _count_heatmap(counts: list[list[int]], x: list[str], y: list[str], hover) -
 
 
 def _actions(n: int) -> str:
-    return f"{labels.number(n)} action{'s' if n > 1 else ''}"
+    return labels.count(n, "action")
 
 
 def calendar_heatmap(days, months: list[datetime]) -> str | None:
@@ -280,7 +280,7 @@ def calendar_heatmap(days, months: list[datetime]) -> str | None:
         fig,
         "figure-calendar",
         f"Actions faites dans votre boîte par d'autres que vous, jour par jour : {_actions(total)} "
-        f"sur {len(rows)} jour{'s' if len(rows) > 1 else ''}. Le nombre de chaque jour est écrit "
+        f"sur {labels.count(len(rows), 'jour')}. Le nombre de chaque jour est écrit "
         "dans sa case ; plus la case est foncée, plus il y en a eu (échelle logarithmique).",
         _numbers_table(
             "Les chiffres du graphique",

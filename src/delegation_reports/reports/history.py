@@ -11,17 +11,10 @@ from types import SimpleNamespace
 
 from ..analysis.models import create_model_macros, months_between, purged_before
 from ..errors import UserError
+from ..integrity.reports import report_chain_head
 from ..warehouse import connect
-from . import figures, labels
-from .monthly import RECOMMENDATIONS, _environment, _Frame, _records
-
-REVIEW_RULES = (
-    "dormant_delegation",
-    "open_ended_replacement",
-    "delegate_outside_practice",
-    "delegation_not_by_holder",
-    "owner_inactive_delegate_active",
-)
+from . import figures, findings_view, labels
+from .monthly import _environment, _Frame, _records
 
 
 def _day(value: str | date | None) -> date | None:
@@ -46,7 +39,7 @@ def window(
 
 
 @dataclass
-class HistoryReport:
+class HistoryReport(findings_view.Grouped):
     mailbox: str
     first_day: date
     last_day: date
@@ -58,6 +51,7 @@ class HistoryReport:
     delegations: list = field(default_factory=list)
     months: list = field(default_factory=list)
     findings: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
     review: list = field(default_factory=list)
     gaps: list = field(default_factory=list)
     untraced: list = field(default_factory=list)
@@ -65,6 +59,7 @@ class HistoryReport:
     n_quarantined: int = 0
     timeline_html: str | None = None
     calendar_html: str | None = None
+    chain_head: str | None = None
 
     @classmethod
     def load(
@@ -86,6 +81,7 @@ class HistoryReport:
         mailbox = mailbox.strip().lower()
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
         report = cls(mailbox, first, last, stamp)
+        report.chain_head = report_chain_head(con)
         from_at = datetime.combine(first, time(), tzinfo=labels.PARIS)
         until_at = datetime.combine(last + timedelta(days=1), time(), tzinfo=labels.PARIS)
         months = months_between(first, last)
@@ -103,7 +99,7 @@ class HistoryReport:
         report.practice_name = info.practice_name
         report.operators = info.operators
         report.traced = (
-            (labels.when(info.traced_from_at), labels.when(info.traced_to_at))
+            (labels.prose_when(info.traced_from_at), labels.prose_when(info.traced_to_at))
             if info.traced_from_at
             else None
         )
@@ -122,8 +118,7 @@ class HistoryReport:
                 else "sans date de fin",
                 granted_by=d.granted_by or "—",
                 revoked=(
-                    f"le {labels.day(d.revoked_at)}"
-                    + (f" par {d.revoked_by}" if d.revoked_by else "")
+                    labels.day(d.revoked_at) + (f" par {d.revoked_by}" if d.revoked_by else "")
                 )
                 if d.revoked_at
                 else "—",
@@ -170,27 +165,46 @@ class HistoryReport:
         found = _records(con, "reports/history_findings.sql", params)
         report.findings = [
             SimpleNamespace(
+                finding_id=f.finding_id,
+                rule_id=f.rule_id,
                 severity=f.severity,
                 severity_label=labels.SEVERITIES[f.severity],
                 title=f.title_fr,
                 explanation=f.explanation_fr,
+                status=labels.month_title(f.month).capitalize(),
+                mailbox=None,
+                actor=None,
+                events=[],
+                more=None,
+                traces_title="",
+                practice_name=None,
+                href=None,
+                rule_label=f.rule_label,
+                rule_who=f.rule_who,
+                advice=f.advice_fr,
             )
             for f in found
             if f.rule_id != "audit_gap"
         ]
+        report.groups = findings_view.group(report.findings)
+        # Every delegation still open at the end of the window is worth a look; the findings
+        # about it (with what to ask) are listed above, named here by their rule.
         latest = max((f.month for f in found), default=None)
+        about = {}
+        for f in found:
+            if f.month == latest and f.actor and f.rule_id != "audit_gap":
+                label = findings_view.rule_texts(f.rule_id, f.rule_label)[0]
+                about.setdefault(f.actor, []).append(label)
         report.review = [
-            f"{f.explanation_fr} {RECOMMENDATIONS[f.rule_id]}"
-            for f in found
-            if f.rule_id in REVIEW_RULES and f.month == latest
-        ]
-        # Every delegation still open at the end of the window is worth a look.
-        report.review += [
-            f"La délégation à {d.delegate_name} ({labels.role(d.delegate_role).lower()}, droits : "
-            f"{labels.rights(d.rights)}) est toujours active"
-            + (f" depuis le {labels.day(d.in_force_from_at)}" if d.in_force_from_at else "")
-            + ". Si elle n'est plus nécessaire, demandez à votre opérateur de la retirer ; "
-            "si ses droits sont trop larges, demandez à les réduire."
+            f"La délégation à {d.delegate_name or d.delegate} ({labels.role(d.delegate_role).lower()}, "
+            f"droits : {labels.rights(d.rights)}) est toujours active"
+            + (f" depuis le {labels.prose_day(d.in_force_from_at)}" if d.in_force_from_at else "")
+            + "."
+            + (
+                f" Voir ci-dessus : {labels.listing(sorted(set(about[d.delegate])))}."
+                if d.delegate in about
+                else ""
+            )
             for d in delegations
             if d.in_force_until_at is None or d.in_force_until_at >= until_at
         ]
@@ -201,25 +215,96 @@ class HistoryReport:
             {"mailbox": mailbox},
         ).fetchone()
         report.n_sources, report.n_quarantined = sources
+        report.n_delegations = len(delegations)
+        report.n_others = len(
+            {a.actor for m in report.months for a in m.rows if a.as_what != "titulaire"}
+        )
         return report
 
     @property
     def from_text(self) -> str:
-        return labels.day(datetime.combine(self.first_day, time(12), tzinfo=labels.PARIS))
+        return labels.prose_day(self.first_day)
 
     @property
     def to_text(self) -> str:
-        return labels.day(datetime.combine(self.last_day, time(12), tzinfo=labels.PARIS))
+        return labels.prose_day(self.last_day)
 
     @property
     def generated_at_text(self) -> str:
-        return labels.when(self.generated_at, "d MMMM y 'à' HH:mm")
+        return labels.prose_when(self.generated_at)
+
+    @property
+    def sources_text(self) -> str:
+        """ "3 fichiers sources, dont 1 ligne écartée pour défaut de format"."""
+        text = labels.count(self.n_sources, "fichier source", "fichiers sources")
+        if self.n_quarantined:
+            return text + (
+                f", dont {labels.count(self.n_quarantined, 'ligne écartée')} pour défaut de format"
+            )
+        return text + ", sans aucune ligne écartée"
+
+    @property
+    def summary(self) -> SimpleNamespace:
+        """What happened over the period, what needs action and by whom."""
+        period = f"Du {self.from_text} au {self.to_text}"
+        if len(self.untraced) == len(self.months):
+            happened = [
+                f"{period}, aucune trace d'accès à votre boîte n'a été reçue : ce document ne peut "
+                "rien dire de son utilisation."
+            ]
+        else:
+            others = (
+                f"{labels.count(self.n_others, 'autre personne que vous a', 'autres personnes que vous ont')} "
+                "agi dans votre boîte"
+                if self.n_others
+                else "personne d'autre que vous n'a agi dans votre boîte"
+            )
+            happened = [
+                f"{period}, {others} ; "
+                + (
+                    f"{labels.count(self.n_delegations, 'délégation a', 'délégations ont')} "
+                    "été en vigueur."
+                    if self.n_delegations
+                    else "votre boîte n'a été déléguée à personne."
+                )
+            ]
+            if self.untraced:
+                happened.append(
+                    f"Les traces ne couvrent pas {labels.listing(self.untraced)} : "
+                    "rien n'est connu de ces mois."
+                )
+        counts = {
+            s: sum(len(g.findings) for g in self.groups if g.severity == s)
+            for s in labels.SEVERITY_ORDER
+        }
+        alerts = labels.severities(counts["critical"], counts["warning"], counts["info"])
+        headline = (
+            f"{alerts[0].upper()}{alerts[1:]} sur la période."
+            if self.groups
+            else "Aucune anomalie relevée sur la période."
+        )
+        return SimpleNamespace(
+            happened=happened,
+            headline=headline,
+            todo=findings_view.todo(self.groups),
+            accepted=None,
+        )
 
     @property
     def title(self) -> str:
         return f"Historique des délégations — {self.holder}"
 
-    SECTIONS = ("header", "delegations", "activity", "findings", "review", "basis")
+    # The summary and the critical findings first, then the tables.
+    SECTIONS = (
+        "header",
+        "summary",
+        "critical",
+        "delegations",
+        "activity",
+        "findings",
+        "review",
+        "basis",
+    )
 
     def section(self, name: str) -> str:
         template = _environment().get_template("history_sections.html.j2")

@@ -1,20 +1,29 @@
-"""French labels and formats for what reports show: dates and times in Europe/Paris."""
+"""French labels and formats for what reports show: dates and times in Europe/Paris, plurals,
+elision, and the French words for every code the warehouse stores.
+
+One date style per use: tables print ``04/03/2026 11:20`` (``when``, ``day``), prose says
+"4 mars 2026 à 11 h 20" (``prose_when``, ``prose_day``), both in Paris time.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
+from ..analysis import prose
+
 PARIS = ZoneInfo("Europe/Paris")
 LOCALE = "fr_FR"
+_PLURAL = Locale.parse(LOCALE).plural_form
 
 ROLES = {
     "secretary": "Secrétaire",
-    "medical_assistant": "Assistant(e) médical(e)",
-    "replacement": "Remplaçant(e)",
+    "medical_assistant": "Assistant médical",
+    "replacement": "Remplaçant",
     "other": "Autre",
 }
 RIGHTS = {"read": "lecture", "send": "envoi", "documents": "documents", "manage": "gestion"}
@@ -35,6 +44,22 @@ CHANGES = {
     "revoke": "Délégation retirée",
 }
 SEVERITIES = {"critical": "Critique", "warning": "À vérifier", "info": "Information"}
+# A number of findings of a severity: "1 alerte critique", "2 points à vérifier".
+SEVERITY_COUNTS = {
+    "critical": ("alerte critique", "alertes critiques"),
+    "warning": ("point à vérifier", "points à vérifier"),
+    "info": ("information", "informations"),
+}
+OUTCOMES = {"success": "réussite", "failure": "échec"}
+ATTRIBUTIONS = {
+    "owner": "titulaire",
+    "system": "service technique",
+    "delegate_authorised": "délégataire",
+    "delegate_beyond_rights": "délégataire, au-delà de ses droits",
+    "delegate_after_revocation": "ancien délégataire, après le retrait",
+    "delegate_outside_period": "délégataire, hors des dates de sa délégation",
+    "no_delegation": "sans délégation",
+}
 SEVERITY_ORDER = ("critical", "warning", "info")
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 SOURCES = {"events": "historique de l'opérateur", "snapshots": "listes successives de l'opérateur"}
@@ -79,24 +104,92 @@ def number(value) -> str:
     return format_decimal(value or 0, locale=LOCALE)
 
 
+def plural(n: int, one: str, other: str | None = None) -> str:
+    """The form of a word for ``n`` things, by French rules (0 and 1 take the singular):
+    ``plural(2, "alerte critique", "alertes critiques")``; ``other`` defaults to ``one``
+    with an s on each word."""
+    if _PLURAL(abs(n)) == "one":
+        return one
+    return other if other is not None else " ".join(w + "s" for w in one.split(" "))
+
+
+def count(n: int, one: str, other: str | None = None) -> str:
+    """ "1 alerte critique", "2 alertes critiques", "1 234 traces"."""
+    return f"{number(n)} {plural(n, one, other)}"
+
+
+def listing(parts: list[str]) -> str:
+    """ "a", "a et b", "a, b et c"."""
+    if len(parts) <= 1:
+        return "".join(parts)
+    return f"{', '.join(parts[:-1])} et {parts[-1]}"
+
+
+def severities(n_critical: int, n_warning: int, n_info: int) -> str:
+    """ "2 alertes critiques, 1 point à vérifier et 3 informations"; "aucune alerte"."""
+    parts = [
+        count(n, *SEVERITY_COUNTS[s])
+        for s, n in (("critical", n_critical), ("warning", n_warning), ("info", n_info))
+        if n
+    ]
+    return listing(parts) if parts else "aucune alerte"
+
+
+def of(name: str) -> str:
+    """ "de Paul", "d'Hélène": "de" before a name, elided where French elides."""
+    return prose.of(name)
+
+
 def month_title(first_day: date) -> str:
     return format_date(first_day, "MMMM y", locale=LOCALE)
 
 
-def when(value: datetime | None, pattern: str = "d MMM y HH:mm") -> str:
-    """A UTC instant as Paris wall-clock text; an open bound shows as a dash."""
+def _ambiguous(value: datetime) -> str:
+    """ " (UTC+1)" when the Paris wall-clock time of ``value`` happens twice (the night the
+    clocks go back), else nothing."""
+    local = value.astimezone(PARIS)
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() == local.utcoffset():
+        return ""
+    return f" (UTC+{int(local.utcoffset().total_seconds() // 3600)})"
+
+
+def when(value: datetime | None, *, seconds: bool = False) -> str:
+    """A UTC instant as a table shows it, Paris time: "04/03/2026 11:20" (with the offset when
+    that time happens twice); an open bound shows as a dash."""
     if value is None:
         return "—"
-    return format_datetime(value, pattern, tzinfo=PARIS, locale=LOCALE)
+    # Digits only: strftime, many times faster than a locale-aware formatter (evidence files
+    # print millions of these).
+    local = value.astimezone(PARIS)
+    text = local.strftime("%d/%m/%Y %H:%M:%S" if seconds else "%d/%m/%Y %H:%M")
+    return text + _ambiguous(local)
 
 
-def day(value: datetime | None) -> str:
-    return when(value, "d MMM y")
+def day(value: datetime | date | None) -> str:
+    """The Paris day of an instant, or a calendar day, as a table shows it: "04/03/2026"."""
+    if value is None:
+        return "—"
+    if not isinstance(value, datetime):
+        return value.strftime("%d/%m/%Y")
+    return value.astimezone(PARIS).strftime("%d/%m/%Y")
 
 
 def last_day(exclusive_end: datetime | None) -> str:
     """The last day of a period whose end instant is exclusive."""
     return day(exclusive_end - timedelta(microseconds=1)) if exclusive_end else "—"
+
+
+def prose_when(value: datetime) -> str:
+    """An instant in a sentence, Paris time: "4 mars 2026 à 11 h 20", "1er mars 2026 à 9 h 00"."""
+    return prose.when(value)
+
+
+def prose_day(value: datetime | date) -> str:
+    """A day in a sentence: "1er mars 2026" (an instant's Paris day, or a calendar day)."""
+    if isinstance(value, datetime):
+        return prose.long_date(value)
+    return prose.calendar_day(value)
 
 
 def short_month(value: datetime) -> str:
@@ -107,42 +200,28 @@ def short_day(value: datetime) -> str:
     return format_datetime(value, "d MMM", tzinfo=PARIS, locale=LOCALE)
 
 
-def long_day(value: datetime) -> str:
-    """'1 avril 2026', Paris time."""
-    return when(value, "d MMMM y")
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n > 1 else ''}"
-
-
 def findings_changed(appeared: int, disappeared: int) -> str:
     """'2 constats apparus et 1 disparu': what changed in a month's findings since a report."""
     parts = []
     if appeared:
-        parts.append(f"{_count(appeared, 'constat')} {'apparus' if appeared > 1 else 'apparu'}")
+        parts.append(f"{count(appeared, 'constat')} {plural(appeared, 'apparu')}")
     if disappeared:
-        word = "disparus" if disappeared > 1 else "disparu"
+        word = plural(disappeared, "disparu")
         parts.append(
-            f"{disappeared} {word}" if parts else f"{_count(disappeared, 'constat')} {word}"
+            f"{number(disappeared)} {word}" if parts else f"{count(disappeared, 'constat')} {word}"
         )
     return " et ".join(parts) if parts else "aucun constat n'a changé"
 
 
 def late_findings(change: dict) -> str:
-    """'mars 2026 : 2 constats apparus après le rapport du 1 avril 2026 (Cabinet X)': a
+    """'mars 2026 : 2 constats apparus après le rapport du 1er avril 2026 (Cabinet X)': a
     reported month whose findings changed with data that arrived after the report."""
     changed = findings_changed(len(change["appeared"]), len(change["disappeared"]))
     who = change["practice_name"] or change["practice_id"]
     return (
         f"{month_title(change['month'])} : {changed} après le rapport du "
-        f"{long_day(change['reported_at'])} ({who})"
+        f"{prose_day(change['reported_at'])} ({who})"
     )
-
-
-def long_day_of(value: date) -> str:
-    """'30 juin 2026' for a calendar day."""
-    return format_date(value, "d MMMM y", locale=LOCALE)
 
 
 STATUSES = {"new": "Nouveau", "ongoing": "En cours", "accepted": "Exception acceptée"}

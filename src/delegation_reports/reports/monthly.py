@@ -17,23 +17,17 @@ import duckdb
 import jinja2
 
 from .. import __version__
+from ..analysis import prose
 from ..analysis.findings import month_findings
 from ..analysis.lifecycle import report_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..errors import UserError
+from ..integrity.reports import report_chain_head
 from ..warehouse import connect, sql_text
-from . import figures, labels, markup
+from . import evidence, figures, findings_view, labels, markup
 
+# Traces shown under a finding; all of them are in the evidence files.
 MAX_EVIDENCE_ROWS = 12
-# Findings whose subject is a delegation to review, with the action to ask the operator for.
-RECOMMENDATIONS = {
-    "dormant_delegation": "Si elle n'est plus utile, demandez à votre opérateur de la supprimer.",
-    "open_ended_replacement": "Demandez à votre opérateur de fixer une date de fin au remplacement.",
-    "delegate_outside_practice": "Si cet accès n'est plus justifié, demandez son retrait à votre opérateur.",
-    "delegation_not_by_holder": "Vérifiez avec le titulaire qu'il a bien demandé cette délégation.",
-    "owner_inactive_delegate_active": "Vérifiez avec le titulaire que cette délégation est toujours voulue.",
-    "delegation_inconsistency": "Demandez à votre opérateur un historique complet des délégations.",
-}
 
 
 @cache
@@ -57,6 +51,37 @@ def _records(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[Si
     return [SimpleNamespace(**dict(zip(columns, row, strict=True))) for row in cursor.fetchall()]
 
 
+def finding_view(f: dict, events: dict) -> SimpleNamespace:
+    """A finding as the reports show it: its text, where, its first traces (``events`` by id)
+    and its rule's label, who acts and advice."""
+    shown = [events[e] for e in f["evidence"][:MAX_EVIDENCE_ROWS] if e in events]
+    n = len(f["evidence"])
+    return SimpleNamespace(
+        finding_id=f["finding_id"],
+        rule_id=f["rule_id"],
+        severity=f["severity"],
+        severity_label=labels.SEVERITIES[f["severity"]],
+        title=f["title_fr"],
+        explanation=f["explanation_fr"],
+        mailbox=f["mailbox"],
+        actor=f["actor"],
+        n_evidence=n,
+        events=shown,
+        more=labels.count(n - len(shown), "autre trace") if n > len(shown) and shown else None,
+        traces_title=(
+            f"Les {len(shown)} premières traces sur {labels.number(n)}"
+            if n > len(shown)
+            else labels.count(n, "trace").capitalize()
+        ),
+        practice_name=None,
+        href=None,
+        status=labels.finding_status(f["status"], f["first_month"]),
+        rule_label=f["rule_label"],
+        rule_who=f["rule_who"],
+        advice=f["advice_fr"],
+    )
+
+
 class _Frame(list):
     """A list of records that ``figures`` can iterate like a DataFrame's rows."""
 
@@ -65,7 +90,7 @@ class _Frame(list):
 
 
 @dataclass
-class MonthlyReport:
+class MonthlyReport(findings_view.Grouped):
     """Everything the monthly report of one practice shows, loaded once."""
 
     practice_id: str
@@ -77,9 +102,9 @@ class MonthlyReport:
     changes: list = field(default_factory=list)
     activity: list = field(default_factory=list)
     findings: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
     exceptions: list = field(default_factory=list)
     version: SimpleNamespace | None = None
-    recommendations: list = field(default_factory=list)
     sources: list = field(default_factory=list)
     quarantine: list = field(default_factory=list)
     gaps: list = field(default_factory=list)
@@ -89,6 +114,7 @@ class MonthlyReport:
     retention_text: str = ""
     timeline_html: str | None = None
     heatmap_html: str | None = None
+    chain_head: str | None = None
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -127,7 +153,7 @@ class MonthlyReport:
         report._load_findings(con, params)
         report._load_version(con)
         report._load_quality(con, params)
-        report.hours_text = _hours_text(con)
+        report.hours_text = _hours_text(con, practice_id)
         report.retention_text = retention_text(con)
         return report
 
@@ -215,9 +241,9 @@ class MonthlyReport:
             for event_id, at, action, outcome, ip, agent in cursor.fetchall():
                 events[event_id] = SimpleNamespace(
                     event_id=event_id,
-                    when=labels.when(at, "d MMM y HH:mm:ss"),
+                    when=labels.when(at, seconds=True),
                     action=labels.ACTIONS.get(action, action),
-                    outcome="réussite" if outcome == "success" else "échec",
+                    outcome=labels.OUTCOMES.get(outcome, outcome),
                     client_ip=ip or "—",
                     user_agent=agent or "—",
                 )
@@ -231,39 +257,13 @@ class MonthlyReport:
                 accepted_by=f["accepted_by"],
                 accepted_on=labels.day(f["accepted_at"]),
                 reason=f["accepted_reason"],
-                until=labels.long_day_of(f["accepted_until"]) if f["accepted_until"] else None,
+                until=labels.day(f["accepted_until"]) if f["accepted_until"] else None,
             )
             for f in rows
             if f["status"] == "accepted"
         ]
-        self.findings = []
-        for f in alerts:
-            period = ""
-            if f["first_at"] and f["last_at"] and f["last_at"] != f["first_at"]:
-                period = f"du {labels.when(f['first_at'])} au {labels.when(f['last_at'])}"
-            elif f["first_at"]:
-                period = labels.when(f["first_at"])
-            self.findings.append(
-                SimpleNamespace(
-                    severity=f["severity"],
-                    severity_label=labels.SEVERITIES[f["severity"]],
-                    title=f["title_fr"],
-                    explanation=f["explanation_fr"],
-                    period=period,
-                    mailbox=f["mailbox"],
-                    actor=f["actor"],
-                    n_evidence=len(f["evidence"]),
-                    events=[events[e] for e in f["evidence"][:MAX_EVIDENCE_ROWS] if e in events],
-                    status=labels.finding_status(f["status"], f["first_month"]),
-                )
-            )
-        self.recommendations = [
-            SimpleNamespace(
-                title=f["title_fr"], action=f"{f['explanation_fr']} {RECOMMENDATIONS[f['rule_id']]}"
-            )
-            for f in alerts
-            if f["rule_id"] in RECOMMENDATIONS
-        ]
+        self.findings = [finding_view(f, events) for f in alerts]
+        self.groups = findings_view.group(self.findings)
         self.gaps = [f["explanation_fr"] for f in rows if f["rule_id"] == "audit_gap"]
 
     def _load_version(self, con) -> None:
@@ -275,7 +275,7 @@ class MonthlyReport:
         p = previous[0]
         self.version = SimpleNamespace(
             number=p["n_runs"] + 1,
-            replaces=labels.when(p["reported_at"], "d MMMM y 'à' HH:mm"),
+            replaces=labels.prose_when(p["reported_at"]),
             changes=labels.findings_changed(len(p["appeared"]), len(p["disappeared"])),
             appeared=[SimpleNamespace(**f) for f in p["appeared"]],
             disappeared=[SimpleNamespace(**f) for f in p["disappeared"]],
@@ -318,8 +318,11 @@ class MonthlyReport:
             {k: params[k] for k in ("from_at", "until_at", "practice_id")},
         ).fetchone()
         self.coverage = (
-            (labels.when(coverage[0]), labels.when(coverage[1])) if coverage[0] else None
+            (labels.prose_when(coverage[0]), labels.prose_when(coverage[1]))
+            if coverage[0]
+            else None
         )
+        self.chain_head = report_chain_head(con)
 
     # ---- rendering -----------------------------------------------------------------------
 
@@ -335,7 +338,83 @@ class MonthlyReport:
 
     @property
     def generated_at_text(self) -> str:
-        return labels.when(self.generated_at, "d MMMM y 'à' HH:mm")
+        return labels.prose_when(self.generated_at)
+
+    @property
+    def evidence_links(self) -> tuple[str, str]:
+        """Links to the evidence files beside the report (CSV, Excel)."""
+        return evidence.links(self.practice_id)
+
+    @property
+    def cards(self) -> list[SimpleNamespace]:
+        """The key figures, each with its label agreeing with its number."""
+        f = self.figures
+        cards = (
+            (f.n_mailboxes, ("BAL personnelle", "BAL personnelles"), ""),
+            (f.n_delegations, ("délégation active", "délégations actives"), ""),
+            (f.n_owner_actions, ("action des titulaires", "actions des titulaires"), ""),
+            (f.n_delegate_actions, ("action des délégataires", "actions des délégataires"), ""),
+            (
+                f.n_unknown_actions,
+                ("action de compte sans délégation", "actions de comptes sans délégation"),
+                " alert" if f.n_unknown_actions else "",
+            ),
+            (f.n_critical, labels.SEVERITY_COUNTS["critical"], " severity-critical"),
+            (f.n_warning, labels.SEVERITY_COUNTS["warning"], " severity-warning"),
+            (f.n_info, labels.SEVERITY_COUNTS["info"], " severity-info"),
+        )
+        return [
+            SimpleNamespace(value=labels.number(n), label=labels.plural(n, *words), css=css)
+            for n, words, css in cards
+        ]
+
+    @property
+    def summary(self) -> SimpleNamespace:
+        """What happened in the month, what needs action and by whom, in plain French."""
+        f = self.figures
+        month = self.month_title
+        if self.no_traces:
+            happened = []  # the header says so, plainly
+        else:
+            happened = [
+                f"En {month}, "
+                + (
+                    f"{labels.count(f.n_delegates_active, 'délégataire a', 'délégataires ont')} "
+                    f"agi dans les boîtes du cabinet "
+                    f"({labels.count(f.n_delegate_actions, 'action')})"
+                    if f.n_delegates_active
+                    else "aucun délégataire n'a agi dans les boîtes du cabinet"
+                )
+                + f" ; {labels.count(f.n_delegations, 'délégation était active', 'délégations étaient actives')}"
+                + (
+                    f" et {labels.count(len(self.changes), 'a changé', 'ont changé')}."
+                    if self.changes
+                    else ", sans changement."
+                )
+            ]
+            if f.n_unknown_actions:
+                happened.append(
+                    f"{labels.count(f.n_unknown_actions, 'action a été faite', 'actions ont été faites')} "
+                    "par des comptes qui n'avaient aucune délégation."
+                )
+        alerts = labels.severities(f.n_critical, f.n_warning, f.n_info)
+        if self.groups:
+            headline = f"{alerts[0].upper()}{alerts[1:]} ce mois-ci."
+        elif self.no_traces:
+            headline = "Aucune alerte ne peut être établie sans traces."
+        else:
+            headline = "Aucune alerte ce mois-ci : rien à faire."
+        accepted = (
+            f"{labels.count(len(self.exceptions), 'exception acceptée reste valable', 'exceptions acceptées restent valables')}."
+            if self.exceptions
+            else None
+        )
+        return SimpleNamespace(
+            happened=happened,
+            headline=headline,
+            todo=findings_view.todo(self.groups),
+            accepted=accepted,
+        )
 
     @staticmethod
     def fmt(value) -> str:
@@ -346,21 +425,23 @@ class MonthlyReport:
         return str(getattr(template.module, name)(self, *args))
 
     def section(self, name: str) -> str:
-        """One section's HTML: header, key_figures, delegations, access, findings,
-        recommendations, data_quality or method."""
+        """One section's HTML: header, summary, critical, key_figures, delegations, access,
+        findings, data_quality or method."""
         if name == "delegations":
             return self._macro(name, self.timeline_html)
         if name == "access":
             return self._macro(name, self.heatmap_html)
         return self._macro(name)
 
+    # The summary and the critical findings first, then the tables.
     SECTIONS = (
         "header",
+        "summary",
+        "critical",
         "key_figures",
         "delegations",
         "access",
         "findings",
-        "recommendations",
         "data_quality",
         "method",
     )
@@ -379,16 +460,20 @@ class MonthlyReport:
         return f"{self.practice_name} — {self.month_title}"
 
 
-def _hours_text(con) -> str:
+def _hours_text(con, practice_id: str) -> str:
+    """The practice's opening hours in words: "lundi de 7 h 00 à 20 h 00 ; …"."""
     rows = con.execute(
-        "SELECT isodow, left(CAST(opens AS VARCHAR), 5), left(CAST(closes AS VARCHAR), 5) FROM cfg_opening_hours "
-        "WHERE practice_id IS NULL ORDER BY isodow, opens"
+        "SELECT isodow, opens, closes FROM cfg_opening_hours "
+        "WHERE practice_id IS NOT DISTINCT FROM (SELECT max(practice_id) FROM cfg_opening_hours "
+        "WHERE practice_id = $practice_id) ORDER BY isodow, opens",
+        {"practice_id": practice_id},
     ).fetchall()
     by_day: dict[int, list[str]] = {}
     for isodow, opens, closes in rows:
-        by_day.setdefault(isodow, []).append(f"{opens}–{closes}")
-    parts = [f"{labels.WEEKDAYS[d - 1]} {', '.join(r)}" for d, r in sorted(by_day.items())]
-    return "; ".join(parts) if parts else "aucun"
+        end = "24 h 00" if closes.hour == 23 and closes.minute == 59 else prose.hour(closes)
+        by_day.setdefault(isodow, []).append(f"de {prose.hour(opens)} à {end}")
+    parts = [f"{labels.WEEKDAYS[d - 1]} {' et '.join(r)}" for d, r in sorted(by_day.items())]
+    return " ; ".join(parts) if parts else "aucun"
 
 
 def retention_text(con) -> str:
@@ -403,21 +488,27 @@ def retention_text(con) -> str:
         months, before, at = last
         return (
             f"Les traces sont conservées {months} mois : celles antérieures au "
-            f"{labels.long_day_of(before)} ont été supprimées le {labels.long_day(at)}."
+            f"{labels.prose_day(before)} ont été supprimées le {labels.prose_day(at)}."
         )
     oldest = con.execute("SELECT min(occurred_at) FROM audit_event").fetchone()[0]
     if oldest is None:
         return "Aucune trace n'a été supprimée au titre de la durée de conservation."
     return (
         "Aucune trace n'a encore été supprimée au titre de la durée de conservation ; "
-        f"la plus ancienne conservée date du {labels.long_day(oldest)}."
+        f"la plus ancienne conservée date du {labels.prose_day(oldest)}."
     )
 
 
 def page_html(
-    body: str, title: str, *, plotly_js: str = "inline", plotly_src: str = "plotly.min.js"
+    body: str,
+    title: str,
+    *,
+    plotly_js: str = "inline",
+    plotly_src: str = "plotly.min.js",
+    notice: str | None = None,
 ) -> str:
-    """A whole HTML document around a report body: styles, print rules, plotly.js."""
+    """A whole HTML document around a report body: styles, print rules, plotly.js, and the
+    ``notice`` of a warehouse whose chain did not check, as a banner."""
     inline = figures.plotly_js() if plotly_js == "inline" else None
     return (
         _environment()
@@ -429,5 +520,6 @@ def page_html(
             version=__version__,
             plotly_js_inline=inline,
             plotly_js_src=plotly_src if plotly_js == "shared" else None,
+            notice=notice,
         )
     )

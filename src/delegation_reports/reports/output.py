@@ -16,11 +16,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import UserError
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
+# The lists of `recording` blocks in progress: each gets the path of every file written.
+_RECORDERS: list[list[Path]] = []
 
 
 def refuse_link(path: Path) -> None:
@@ -84,10 +87,24 @@ def _temporary(path: Path) -> Iterator[tuple[int, Path]]:
         os.chmod(temporary, FILE_MODE)
         refuse_link(path)
         os.replace(temporary, path)
+        for written in _RECORDERS:
+            written.append(path)
     finally:
         if handle >= 0:
             os.close(handle)
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def recording() -> Iterator[list[Path]]:
+    """A list that receives the path of every file this module writes inside the block: what
+    a report run produced, for its manifest."""
+    written: list[Path] = []
+    _RECORDERS.append(written)
+    try:
+        yield written
+    finally:
+        _RECORDERS.remove(written)
 
 
 @contextmanager
@@ -96,6 +113,20 @@ def replacing(path: Path) -> Iterator[Path]:
     fill by name; it replaces ``path`` when the block ends without error."""
     with _temporary(path) as (_, temporary):
         yield temporary
+
+
+@contextmanager
+def open_replacing(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` bit by bit (a large file streamed as it is made): a
+    new temporary file beside it, which replaces ``path`` when the block ends without
+    error."""
+    with _temporary(path) as (handle, _):
+        # The descriptor stays open for _temporary to set its mode and close it.
+        stream = os.fdopen(os.dup(handle), "wb")
+        try:
+            yield stream
+        finally:
+            stream.close()
 
 
 def write_file(path: Path, content: str | bytes) -> Path:

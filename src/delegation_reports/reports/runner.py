@@ -34,11 +34,14 @@ from ..analysis.findings import ensure_month
 from ..analysis.lifecycle import record_report_run, shown_findings
 from ..analysis.models import Month, require_traces
 from ..errors import UserError
+from ..integrity import signing
+from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
 from ..warehouse import connect, opened, sql_text
 from . import figures, labels
+from .evidence import write_evidence
 from .kernel import WarmKernel
 from .monthly import _environment, page_html, stylesheet
-from .output import output_folder, private_folder, write_file
+from .output import output_folder, private_folder, recording, write_file
 
 NOTEBOOK_ENV = "DELEGATION_REPORTS_NOTEBOOKS"
 ASSET_CHOICES = ("inline", "shared")
@@ -168,6 +171,8 @@ class ReportOutcome(_Outcome):
     path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
+    # Every file the practice's run wrote (report, PDF, kept notebook...), for the manifest.
+    written: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -177,6 +182,7 @@ class BatchResult:
     index: Path
     outcomes: list[ReportOutcome] = field(default_factory=list)
     generated_at: datetime | None = None
+    manifest: Path | None = None
 
     @property
     def failed(self) -> list[ReportOutcome]:
@@ -198,6 +204,9 @@ class RenderJob:
     assets: str = "inline"
     pdf: bool = False
     keep_notebook: str | None = None  # where to keep the executed notebook, if at all
+    notice: str | None = None  # the banner of a warehouse whose chain did not check
+    # (db, practice_id, month) of a monthly report: its evidence files go beside its page.
+    evidence: tuple[str, str, str] | None = None
 
 
 @dataclass
@@ -208,6 +217,8 @@ class Rendered(_Outcome):
     path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
+    # Every file the job wrote (page, evidence, PDF, kept notebook), for the manifest.
+    written: list[str] = field(default_factory=list)
 
 
 def document_job(
@@ -220,6 +231,7 @@ def document_job(
     assets: str = "inline",
     pdf: bool = False,
     keep_notebook: bool = False,
+    notice: str | None = None,
 ) -> RenderJob:
     """A job whose executed notebook, when kept, goes beside its page."""
     return RenderJob(
@@ -231,6 +243,7 @@ def document_job(
         assets=assets,
         pdf=pdf,
         keep_notebook=str(target.with_suffix(".ipynb")) if keep_notebook else None,
+        notice=notice,
     )
 
 
@@ -242,11 +255,21 @@ def check_batch_options(workers: int, assets: str) -> None:
 
 
 def _render(job: RenderJob, kernel: WarmKernel) -> Path:
-    """Run the job's notebook in ``kernel`` and write its page (and PDF, and notebook)."""
+    """Run the job's notebook in ``kernel`` and write its page (and evidence files, PDF and
+    notebook)."""
     nb = kernel.execute(job.notebook, job.parameters)
     target = Path(job.target)
-    html = page_html(notebook_body(nb), job.title, plotly_js=job.assets, plotly_src=PLOTLY_FILE)
+    html = page_html(
+        notebook_body(nb),
+        job.title,
+        plotly_js=job.assets,
+        plotly_src=PLOTLY_FILE,
+        notice=job.notice,
+    )
     write_file(target, html)
+    if job.evidence:
+        db, practice_id, month = job.evidence
+        write_evidence(db, practice_id, Month.parse(month), target.parent)
     if job.pdf:
         from .pdf import print_pdf
 
@@ -260,11 +283,14 @@ def _render(job: RenderJob, kernel: WarmKernel) -> Path:
 
 
 def render(job: RenderJob, kernel: WarmKernel) -> Rendered:
-    """``_render``, a failure returned, not raised, so that a batch goes on."""
+    """``_render``, a failure returned, not raised, so that a batch goes on; the files it
+    wrote are in ``written``."""
     done = Rendered(job.key)
     start = time.perf_counter()
     try:
-        done.path = _render(job, kernel)
+        with recording() as written:
+            done.path = _render(job, kernel)
+        done.written = [str(p) for p in written]
     except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
         done.error = _error_text(exc)
     done.seconds = time.perf_counter() - start
@@ -416,23 +442,33 @@ def run_monthly(
     recycle_after: int | None = RECYCLE_AFTER,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[ReportOutcome], None] | None = None,
+    sign_key: Path | None = None,
+    allow_unverified: bool = False,
 ) -> BatchResult:
     """Render the monthly report of each practice (all when ``practices`` is None) into
-    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), and an ``index.html``
-    listing them."""
+    ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), its evidence files
+    (``<practice_id>-preuves.csv`` and ``.xlsx``), an ``index.html`` listing them, and the
+    folder's ``manifest.json`` (signed with ``sign_key``).
+
+    A warehouse whose chain head does not check is refused, unless ``allow_unverified``:
+    every page then says so."""
     check_batch_options(workers, assets)
     notebook = notebook_path("monthly_report")
     if pdf:
         from .pdf import chromium
 
         chromium()  # fail before any work when PDFs cannot be printed
+    if sign_key:
+        signing.load_private_key(sign_key)  # fail before any work when it cannot sign
     config = config or load_config()
 
-    def prepare(con) -> None:
+    def prepare(con) -> ChainState:
+        chain = chain_state(con, allow_unverified)
         require_traces(con, month)
         ensure_month(con, month, config)
+        return chain
 
-    with held_warehouse(db, prepare) as (con, _):
+    with held_warehouse(db, prepare) as (con, chain):
         result, shown = _run_batch(
             con,
             db,
@@ -447,6 +483,19 @@ def run_monthly(
             recycle_after=recycle_after,
             on_start=on_start,
             on_done=on_done,
+            run=ReportRun(
+                "report monthly",
+                chain,
+                [notebook],
+                month=str(month),
+                parameters={
+                    "assets": assets,
+                    "pdf": pdf,
+                    "keep_notebooks": keep_notebooks,
+                    "config_digest": config.digest,
+                },
+            ),
+            sign_key=sign_key,
         )
     # What each practice was shown, and when: findings that change afterwards (data arriving
     # late) are named by `status`, the overview and the next version of the report.
@@ -508,9 +557,12 @@ def _run_batch(
     recycle_after: int | None,
     on_start: Callable[[int], None] | None,
     on_done: Callable[[ReportOutcome], None] | None,
+    run: ReportRun,
+    sign_key: Path | None,
 ) -> tuple[BatchResult, dict[str, list[tuple]]]:
-    """The batch itself, on the held connection ``con``: the reports, the index, and what
-    each practice's report shows (for the report runs)."""
+    """The batch itself, on the held connection ``con``: the reports, the index, the
+    folder's manifest (``run`` and the files written), and what each practice's report shows
+    (for the report runs)."""
     known = _practices(con, month)
     if practices:
         unknown = sorted(set(practices) - set(known))
@@ -523,8 +575,9 @@ def _run_batch(
         raise UserError("no practice to report on: ingest a roster first")
     output_folder(folder)  # a folder that cannot be written fails before any notebook runs
     shown = {o.practice_id: shown_findings(con, month, o.practice_id) for o in chosen}
-    if assets == "shared":
-        write_shared_plotly(folder)
+    with recording() as written:
+        if assets == "shared":
+            write_shared_plotly(folder)
     generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     month_title = labels.month_title(month.first_day)
     jobs = [
@@ -544,6 +597,8 @@ def _run_batch(
             keep_notebook=str(folder / "notebooks" / f"{o.practice_id}.ipynb")
             if keep_notebooks
             else None,
+            notice=run.chain.notice,
+            evidence=(str(Path(db).resolve()), o.practice_id, str(month)),
         )
         for o in chosen
     ]
@@ -552,6 +607,7 @@ def _run_batch(
     def done(result: Rendered) -> None:
         outcome = outcomes[result.key]
         outcome.path, outcome.error, outcome.seconds = result.path, result.error, result.seconds
+        outcome.written = result.written
         if on_done:
             on_done(outcome)
 
@@ -560,8 +616,15 @@ def _run_batch(
     render_all(jobs, workers=workers, recycle_after=recycle_after, on_done=done)
     ordered = [outcomes[o.practice_id] for o in chosen]
     index = folder / "index.html"
-    write_file(index, index_html(month, ordered, generated_at, folder))
-    result = BatchResult(month, folder, index, ordered, datetime.fromisoformat(generated_at))
+    with recording() as index_written:
+        write_file(index, index_html(month, ordered, generated_at, folder, run.chain.notice))
+    run.generated_at = generated_at
+    run.practices = [o.practice_id for o in ordered if o.ok]
+    files = [*written, *index_written, *(Path(p) for o in ordered for p in o.written)]
+    manifest = write_manifest(folder, run, files, sign_key)
+    result = BatchResult(
+        month, folder, index, ordered, datetime.fromisoformat(generated_at), manifest
+    )
     return result, shown
 
 
@@ -579,11 +642,15 @@ def _severity_rank(outcome: ReportOutcome) -> tuple:
 
 
 def index_html(
-    month: Month, outcomes: list[ReportOutcome], generated_at: str, folder: Path | None = None
+    month: Month,
+    outcomes: list[ReportOutcome],
+    generated_at: str,
+    folder: Path | None = None,
+    notice: str | None = None,
 ) -> str:
     """The batch's index: practices by severity (critical findings first), each with its
     report and, when they are in ``folder``, its PDF and evidence files; the month's overview
-    when it is there."""
+    when it is there; the ``notice`` of a warehouse whose chain did not check."""
     rows = [
         {
             "practice_id": o.practice_id,
@@ -609,13 +676,15 @@ def index_html(
         .get_template("index.html.j2")
         .render(
             month_title=labels.month_title(month.first_day),
-            generated_at_text=labels.when(
-                datetime.fromisoformat(generated_at), "d MMMM y 'à' HH:mm"
-            ),
+            generated_at_text=labels.prose_when(datetime.fromisoformat(generated_at)),
             practices=rows,
             overview_href="overview.html" if overview else None,
             css=stylesheet(),
             n_ok=sum(1 for o in outcomes if o.ok),
+            n_ok_text=labels.count(
+                sum(1 for o in outcomes if o.ok), "rapport produit", "rapports produits"
+            ),
             n_failed=sum(1 for o in outcomes if not o.ok),
+            notice=notice,
         )
     )

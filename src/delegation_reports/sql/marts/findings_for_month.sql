@@ -1,13 +1,30 @@
 -- Grain: one row per finding of a month, most severe first, optionally for one practice and
--- one rule, with its lifecycle status and, when accepted, the acceptance.
+-- one rule, with its lifecycle status and, when accepted, the acceptance; and what the reports
+-- say of its rule for its practice (label, who acts, advice: see default_rules.toml), read from
+-- the resolved configuration's tables (no macro: any connection can run this).
+WITH texts AS (
+    SELECT practice_id, rule_id,
+        any_value(value) FILTER (name = 'label') AS label,
+        any_value(value) FILTER (name = 'who') AS who,
+        any_value(value) FILTER (name = 'advice') AS advice
+    FROM cfg_rule_param
+    WHERE name IN ('label', 'who', 'advice')
+    GROUP BY ALL
+)
 SELECT
-    rule_id, severity, practice_id, mailbox, actor, first_at, last_at, n_events, evidence,
-    title_fr, explanation_fr, finding_id, status, first_month, delegation_key, delegation_ids,
-    accepted_by, accepted_at, accepted_reason, accepted_until
-FROM finding_status
-WHERE month = $month
-  AND ($practice_id IS NULL OR practice_id = $practice_id)
-  AND ($rule_id IS NULL OR rule_id = $rule_id)
+    f.rule_id, f.severity, f.practice_id, f.mailbox, f.actor, f.first_at, f.last_at, f.n_events,
+    f.evidence, f.title_fr, f.explanation_fr, f.finding_id, f.status, f.first_month,
+    f.delegation_key, f.delegation_ids, f.accepted_by, f.accepted_at, f.accepted_reason,
+    f.accepted_until,
+    coalesce(own.label, base.label) AS rule_label,
+    coalesce(own.who, base.who) AS rule_who,
+    coalesce(own.advice, base.advice) AS advice_fr
+FROM finding_status AS f
+LEFT JOIN texts AS own ON own.practice_id = f.practice_id AND own.rule_id = f.rule_id
+LEFT JOIN texts AS base ON base.practice_id IS NULL AND base.rule_id = f.rule_id
+WHERE f.month = $month
+  AND ($practice_id IS NULL OR f.practice_id = $practice_id)
+  AND ($rule_id IS NULL OR f.rule_id = $rule_id)
 ORDER BY
-    CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
-    practice_id NULLS LAST, first_at NULLS LAST, rule_id, mailbox, actor
+    CASE f.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+    f.practice_id NULLS LAST, f.first_at NULLS LAST, f.rule_id, f.mailbox, f.actor

@@ -1,6 +1,8 @@
 -- Grain: one row per rule with findings in the month, by severity.
 -- Accepted findings are exceptions, not alerts: not counted.
 SELECT rule_id, any_value(title_fr) AS title_fr,
+       rule_text(NULL, rule_id, 'label') AS rule_label,
+       rule_text(NULL, rule_id, 'who') AS rule_who,
        count(*) FILTER (severity = 'critical') AS n_critical,
        count(*) FILTER (severity = 'warning') AS n_warning,
        count(*) FILTER (severity = 'info') AS n_info,

@@ -15,7 +15,7 @@ SELECT
     any_value(d.delegation_key) AS delegation_key, any_value(d.delegation_ids) AS delegation_ids,
     'Accès en dehors de la période de délégation' AS title_fr,
     'Le compte ' || fr_person(any_value(d.delegate_name), actor, any_value(d.delegate_role))
-        || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
+        || ' a agi dans la boîte ' || fr_of(coalesce(any_value(holder_name), mailbox))
         || ' ' || fr_during(min(occurred_at), max(occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
         || fr_action_list(list(action))

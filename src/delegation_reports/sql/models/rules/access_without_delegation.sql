@@ -6,7 +6,7 @@ SELECT
     min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
     list(event_id ORDER BY occurred_at, event_id) AS evidence,
     'Accès sans délégation' AS title_fr,
-    'Le compte ' || actor || ' a agi dans la boîte de ' || coalesce(any_value(holder_name), mailbox)
+    'Le compte ' || actor || ' a agi dans la boîte ' || fr_of(coalesce(any_value(holder_name), mailbox))
         || ' ' || fr_during(min(occurred_at), max(occurred_at))
         || ' (' || fr_actions(count(*)) || ' : '
         || fr_action_list(list(action))

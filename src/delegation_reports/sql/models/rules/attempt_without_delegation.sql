@@ -19,8 +19,8 @@ SELECT
     'attempt_without_delegation' AS rule_id,
     d.practice_id, d.mailbox, d.actor, d.first_at, d.last_at, d.n_events, d.evidence,
     'Tentatives d''accès sans délégation' AS title_fr,
-    'Le compte ' || fr_account(d.actor, d.mailbox, d.delegate_role) || ' a tenté d''accéder à la boîte de '
-        || coalesce(d.holder_name, d.mailbox) || ' ' || fr_during(d.first_at, d.last_at)
+    'Le compte ' || fr_account(d.actor, d.mailbox, d.delegate_role) || ' a tenté d''accéder à la boîte '
+        || fr_of(coalesce(d.holder_name, d.mailbox)) || ' ' || fr_during(d.first_at, d.last_at)
         || ' (' || d.n_events || CASE WHEN d.n_events = 1 THEN ' tentative refusée : ' ELSE ' tentatives refusées : ' END
         || d.actions || fr_auths(d.auth_methods)
         || '), ' || CASE d.attribution
@@ -30,5 +30,5 @@ SELECT
                 SELECT max(p.revoked_at) FROM delegation_period AS p
                 WHERE p.mailbox = d.mailbox AND p.delegate = d.actor AND p.revoked_at <= d.last_at)), '')
             ELSE 'en dehors des dates de sa délégation' END
-        || '. L''accès a été refusé, mais quelqu''un cherche encore à entrer : vérifiez qui, et pourquoi.' AS explanation_fr
+        || '. L''accès a été refusé, mais quelqu''un cherche encore à entrer.' AS explanation_fr
 FROM days AS d

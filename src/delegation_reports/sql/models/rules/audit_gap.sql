@@ -60,7 +60,7 @@ SELECT
         || CASE WHEN r.n_days = 1 THEN 'le ' || fr_calendar_day(r.first_day)
                 ELSE 'du ' || fr_calendar_day(r.first_day) || ' au ' || fr_calendar_day(r.last_day) END
         || CASE WHEN r.n_days = 1 THEN ', un jour ouvré' ELSE ' (' || r.n_days || ' jours ouvrés)' END
-        || ' : des traces ont pu être perdues. Demandez à l''opérateur l''export de ces journées.' AS explanation_fr
+        || ' : des traces ont pu être perdues.' AS explanation_fr
 FROM operator_runs AS r
 JOIN served AS s USING (operator)
 UNION ALL
@@ -71,10 +71,10 @@ SELECT
     timezone('Europe/Paris', (r.last_day + 1)::TIMESTAMP) - INTERVAL 1 SECOND,
     0, []::VARCHAR[],
     'Boîte sans aucune trace pendant plusieurs jours',
-    'Aucune trace pour la boîte de ' || coalesce(m.holder_name, r.mailbox) || ' du '
+    'Aucune trace pour la boîte ' || fr_of(coalesce(m.holder_name, r.mailbox)) || ' du '
         || fr_calendar_day(r.first_day) || ' au ' || fr_calendar_day(r.last_day) || ' ('
-        || r.n_days || ' jours ouvrés), alors qu''elle était utilisée avant et après. Si personne n''a utilisé '
-        || 'la boîte (congés sans remplaçant), tout va bien ; sinon, des traces ont pu être perdues.'
+        || r.n_days || ' jours ouvrés), alors qu''elle était utilisée avant et après : '
+        || 'si quelqu''un l''a utilisée pendant ces jours, des traces ont pu être perdues.'
 FROM mailbox_runs AS r
 LEFT JOIN mailbox_practice AS m USING (mailbox)
 WHERE r.n_days >= rule_num(m.practice_id, 'audit_gap', 'mailbox_min_days')

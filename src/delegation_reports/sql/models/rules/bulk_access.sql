@@ -45,13 +45,20 @@ SELECT
     b.first_at, b.last_at, b.n_reads AS n_events,
     b.evidence,
     'Lecture massive de messages' AS title_fr,
-    'Le compte ' || b.actor || ' a ouvert ' || b.n_reads || ' messages de la boîte de '
-        || coalesce(c.holder_name, b.mailbox) || ' ' || fr_during(b.first_at, b.last_at)
+    'Le compte ' || CASE WHEN s.judged_against IS NULL
+                        THEN b.actor || ', qui n''a jamais eu de délégation sur cette boîte,'
+                        ELSE fr_person(s.judged_against.delegate_name, b.actor, s.judged_against.delegate_role) END
+        || ' a ouvert ' || b.n_reads || ' messages de la boîte '
+        || fr_of(coalesce(c.holder_name, b.mailbox)) || ' ' || fr_during(b.first_at, b.last_at)
         || coalesce(', bien plus que d''habitude (' || round(u.usual_reads)::BIGINT || ' en général)', '')
         || ' : une copie massive de la boîte est possible.' AS explanation_fr
 FROM bursts AS b
 JOIN month_heavy_reader AS c USING (mailbox, actor)
 LEFT JOIN usual AS u USING (mailbox, actor)
+-- The délégataire's delegation at the burst's first read (none for an unknown account).
+LEFT JOIN delegation_segment AS s
+    ON s.mailbox = b.mailbox AND s.delegate = b.actor
+   AND b.first_at >= s.seg_from_at AND b.first_at < s.seg_until_at
 WHERE b.first_at >= $from_at AND b.first_at < $until_at
   AND (b.n_reads >= c.ceiling
        OR (b.n_reads >= c.min_reads AND b.n_reads >= c.baseline_factor * u.usual_reads))

@@ -8,10 +8,9 @@ SELECT
     list(p.source_event_id ORDER BY p.started_latest_at) FILTER (p.source_event_id IS NOT NULL) AS evidence,
     p.delegation_key, any_value(p.delegation_ids) AS delegation_ids,
     'Délégataire extérieur au cabinet' AS title_fr,
-    fr_person(any_value(p.delegate_name), p.delegate, any_value(p.delegate_role)) || ' a accès à la boîte de '
-        || coalesce(any_value(m.holder_name), p.mailbox) || ' depuis le ' || fr_long_date(min(p.started_latest_at))
-        || ' mais ne figure pas dans la liste des membres du cabinet. '
-        || 'Vérifiez qui est cette personne et si cet accès est toujours justifié.' AS explanation_fr
+    fr_person(any_value(p.delegate_name), p.delegate, any_value(p.delegate_role)) || ' a accès à la boîte '
+        || fr_of(coalesce(any_value(m.holder_name), p.mailbox)) || ' depuis le ' || fr_long_date(min(p.started_latest_at))
+        || ' mais ne figure pas dans la liste des membres du cabinet.' AS explanation_fr
 FROM delegation_period AS p
 JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
 WHERE p.in_force_from_at < $until_at AND p.in_force_until_at > $from_at

@@ -13,8 +13,7 @@ SELECT
             WHEN 'modify_after_revoke' THEN 'la modification d''une délégation déjà retirée'
             WHEN 'overlapping_grant' THEN 'une nouvelle délégation alors qu''une autre était en cours'
           END
-        || ' (boîte ' || i.mailbox || ', délégataire ' || i.delegate || '). L''historique est peut-être incomplet : '
-        || 'demandez à l''opérateur un export complet.' AS explanation_fr
+        || ' (boîte ' || i.mailbox || ', délégataire ' || i.delegate || '). L''historique est peut-être incomplet.' AS explanation_fr
 FROM delegation_inconsistency AS i
 LEFT JOIN mailbox_practice AS m ON m.mailbox = i.mailbox
 WHERE i.event_at >= $from_at AND i.event_at < $until_at

@@ -19,7 +19,7 @@ SELECT
     c.delegation_key, any_value(c.delegation_ids) AS delegation_ids,
     CASE WHEN c.granter IS NULL THEN 'Délégation donnée par une personne inconnue'
          ELSE 'Délégation donnée par un tiers' END AS title_fr,
-    'La délégation de la boîte de ' || coalesce(any_value(m.holder_name), c.mailbox) || ' à '
+    'La délégation de la boîte ' || fr_of(coalesce(any_value(m.holder_name), c.mailbox)) || ' à '
         || coalesce(any_value(c.delegate_name), c.delegate)
         || coalesce(' (' || fr_role(any_value(c.delegate_role)) || ')', '') || ' a été '
         || array_to_string(list(CASE c.opened_by WHEN 'grant' THEN 'donnée' ELSE 'modifiée' END
@@ -28,7 +28,7 @@ SELECT
         || CASE WHEN c.granter IS NULL
                 THEN ' sans que l''export de l''opérateur indique par qui : l''auteur de ce changement est inconnu. '
                 ELSE ' par ' || c.granter || ', et non par le titulaire de la boîte. ' END
-        || 'Le titulaire est responsable de sa boîte : vérifiez qu''il a bien demandé cette délégation.' AS explanation_fr
+        || 'Le titulaire est responsable de sa boîte.' AS explanation_fr
 FROM changes AS c
 LEFT JOIN mailbox_practice AS m ON m.mailbox = c.mailbox
 LEFT JOIN member_practice AS mp ON mp.mailbox = c.mailbox AND mp.actor = c.delegate

@@ -21,13 +21,12 @@ SELECT
     fr_person(any_value(c.delegate_name), c.delegate, any_value(c.delegate_role)) || ' a lui-même '
         || array_to_string(list(
                CASE c.opened_by WHEN 'grant' THEN 'créé sa délégation' ELSE 'modifié sa délégation' END
-               || ' sur la boîte de ' || coalesce(m.holder_name, c.mailbox)
+               || ' sur la boîte ' || fr_of(coalesce(m.holder_name, c.mailbox))
                || ' le ' || fr_when(c.started_latest_at) || ' (événement ' || c.source_event_id || ')'
                || coalesce(' en s''ajoutant les droits : ' || nullif(fr_rights(
                       list_filter(c.rights, lambda r: NOT list_contains(coalesce(c.rights_before, []::VARCHAR[]), r))), ''), '')
                ORDER BY c.started_latest_at), ', puis ')
-        || '. Seul le titulaire peut déléguer sa boîte : demandez-lui s''il l''a voulu et, sinon, faites retirer '
-        || 'cette délégation par l''opérateur et vérifiez ce qui a été lu ou envoyé depuis.' AS explanation_fr
+        || '. Seul le titulaire peut déléguer sa boîte.' AS explanation_fr
 FROM changes AS c
 LEFT JOIN mailbox_practice AS m ON m.mailbox = c.mailbox
 LEFT JOIN member_practice AS mp ON mp.mailbox = c.mailbox AND mp.actor = c.delegate

@@ -17,10 +17,10 @@ SELECT
     list_filter([p.source_event_id], lambda x: x IS NOT NULL) AS evidence,
     p.delegation_key, p.delegation_ids,
     'Délégation inutilisée' AS title_fr,
-    'La délégation de la boîte de ' || coalesce(m.holder_name, p.mailbox) || ' à ' || coalesce(p.delegate_name, p.delegate)
+    'La délégation de la boîte ' || fr_of(coalesce(m.holder_name, p.mailbox)) || ' à ' || coalesce(p.delegate_name, p.delegate)
         || ' est toujours active mais n''a pas servi depuis '
         || coalesce('le ' || fr_long_date(l.last_at), 'au moins ' || CAST($days AS BIGINT) || ' jours')
-        || '. Si elle n''est plus utile, demandez sa suppression à votre opérateur.' AS explanation_fr
+        || '.' AS explanation_fr
 FROM delegation_period AS p
 LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
 LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate

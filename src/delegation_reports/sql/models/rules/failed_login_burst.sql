@@ -8,8 +8,8 @@ SELECT
     first_at, last_at, n_failures AS n_events,
     evidence,
     'Série d''échecs de connexion' AS title_fr,
-    n_failures || ' échecs de connexion du compte ' || fr_account(actor, mailbox, delegate_role) || ' sur la boîte de '
-        || coalesce(holder_name, mailbox) || ' ' || fr_during(first_at, last_at)
+    n_failures || ' échecs de connexion du compte ' || fr_account(actor, mailbox, delegate_role) || ' sur la boîte '
+        || fr_of(coalesce(holder_name, mailbox)) || ' ' || fr_during(first_at, last_at)
         || CASE WHEN len(client_ips) > 0 THEN ', depuis ' || array_to_string(client_ips, ', ') ELSE '' END
         -- " (authentification : mot de passe seul)": fr_auths without its leading " ; ".
         || CASE WHEN fr_auths(auth_methods) <> '' THEN ' (' || substr(fr_auths(auth_methods), 4) || ')' ELSE '' END

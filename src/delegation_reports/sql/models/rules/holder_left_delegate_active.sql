@@ -23,7 +23,7 @@ SELECT
     CASE a.source
         WHEN 'roster' THEN 'D''après la liste des membres du cabinet, ' || coalesce(any_value(a.holder_name), a.mailbox)
             || ' a quitté le cabinet le ' || fr_long_date(a.left_at - INTERVAL 1 SECOND) || ', mais '
-        ELSE 'La boîte de ' || coalesce(any_value(a.holder_name), a.mailbox) || ' n''apparaît plus dans l''annuaire MSSanté '
+        ELSE 'La boîte ' || fr_of(coalesce(any_value(a.holder_name), a.mailbox)) || ' n''apparaît plus dans l''annuaire MSSanté '
             || 'depuis l''extraction du ' || fr_long_date(a.left_at) || ' (elle y figurait encore le '
             || fr_long_date(any_value(a.last_listed_at)) || '), mais '
     END
@@ -32,7 +32,6 @@ SELECT
         || ' (' || fr_actions(count(*)) || ' : '
         || fr_action_list(list(a.action))
         || fr_auths(list(a.auth_method)) || '). Personne ne devrait plus agir au nom d''un praticien qui a '
-        || 'quitté son exercice : vérifiez son départ, faites retirer les délégations par l''opérateur et '
-        || 'contrôlez ce qui a été lu ou envoyé depuis.' AS explanation_fr
+        || 'quitté son exercice.' AS explanation_fr
 FROM acting AS a
 GROUP BY a.practice_id, a.mailbox, a.actor, a.left_at, a.source

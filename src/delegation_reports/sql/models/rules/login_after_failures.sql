@@ -34,7 +34,7 @@ SELECT
     list_concat(e.evidence, s.success_ids) AS evidence,
     'Connexion réussie juste après des échecs' AS title_fr,
     e.n_failures || ' échecs de connexion du compte ' || fr_account(e.actor, e.mailbox, e.delegate_role)
-        || ' sur la boîte de ' || coalesce(e.holder_name, e.mailbox) || ' ' || fr_during(e.first_at, e.last_at)
+        || ' sur la boîte ' || fr_of(coalesce(e.holder_name, e.mailbox)) || ' ' || fr_during(e.first_at, e.last_at)
         || ', puis un accès réussi (' || fr_action(s.first_success.action) || ') le ' || fr_when(s.first_success.occurred_at)
         || CASE WHEN s.first_success.actor = e.actor THEN ' par le même compte' ELSE ' par le compte ' || s.first_success.actor END
         || CASE WHEN s.first_success.is_same_address THEN ' depuis la même adresse (' || s.first_success.client_ip || ')'
@@ -42,7 +42,6 @@ SELECT
         || coalesce(' (authentification : ' || fr_auth(s.first_success.auth_method) || ')', '')
         || CASE s.n_success WHEN 1 THEN '' WHEN 2 THEN ', et une autre action réussie ensuite'
                 ELSE ', et ' || (s.n_success - 1) || ' autres actions réussies ensuite' END
-        || ' : le mot de passe a peut-être été trouvé. Vérifiez avec la personne que c''était bien elle ; sinon, '
-        || 'faites changer le mot de passe et voyez ce qui a été lu ou envoyé.' AS explanation_fr
+        || ' : le mot de passe a peut-être été trouvé.' AS explanation_fr
 FROM month_failure_episode AS e
 JOIN followed AS s ON s.mailbox = e.mailbox AND s.failed_actor = e.actor AND s.episode_at = e.first_at

@@ -25,10 +25,9 @@ SELECT
     n.first_at, n.first_at AS last_at, 1 AS n_events,
     [min(a.event_id)] AS evidence,
     CASE n.kind WHEN 'ip' THEN 'Nouvelle adresse de connexion' ELSE 'Nouveau logiciel de messagerie' END AS title_fr,
-    'Le compte ' || n.actor || ' a utilisé la boîte de ' || coalesce(m.holder_name, n.mailbox) || ' le '
+    'Le compte ' || n.actor || ' a utilisé la boîte ' || fr_of(coalesce(m.holder_name, n.mailbox)) || ' le '
         || fr_when(n.first_at) || CASE n.kind WHEN 'ip' THEN ' depuis une adresse jamais vue auparavant ('
-        ELSE ' avec un logiciel jamais vu auparavant (' END || n.value || '). C''est souvent normal '
-        || '(nouveau poste, connexion à distance) ; vérifiez que c''était bien cette personne.' AS explanation_fr
+        ELSE ' avec un logiciel jamais vu auparavant (' END || n.value || ').' AS explanation_fr
 FROM novelty AS n
 JOIN actor_start AS s USING (mailbox, actor)
 LEFT JOIN mailbox_practice AS m ON m.mailbox = n.mailbox

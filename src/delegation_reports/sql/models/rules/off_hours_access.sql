@@ -33,7 +33,7 @@ SELECT
     d.judged_against.delegation_ids AS delegation_ids,
     'Activité en dehors des heures d''ouverture' AS title_fr,
     'Le compte ' || fr_person(d.judged_against.delegate_name, d.actor, d.delegate_role)
-        || ' a agi dans la boîte de ' || coalesce(d.holder_name, d.mailbox)
+        || ' a agi dans la boîte ' || fr_of(coalesce(d.holder_name, d.mailbox))
         || ' le ' || fr_day(d.first_at)
         || CASE WHEN fr_clock(d.first_at) = fr_clock(d.last_at) THEN ' à ' || fr_clock(d.first_at)
                 ELSE ' entre ' || fr_clock(d.first_at) || ' et ' || fr_clock(d.last_at) END

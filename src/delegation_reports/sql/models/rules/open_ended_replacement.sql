@@ -11,7 +11,7 @@ SELECT
     coalesce(any_value(p.delegate_name), p.delegate) || ' remplace ' || coalesce(any_value(m.holder_name), p.mailbox)
         || ' avec un accès à sa boîte'
         || coalesce(' depuis le ' || fr_long_date(min(coalesce(p.valid_from_at, p.started_latest_at))), '')
-        || ', sans date de fin. Un remplacement est temporaire : demandez à votre opérateur d''y fixer une date de fin.' AS explanation_fr
+        || ', sans date de fin, alors qu''un remplacement est temporaire.' AS explanation_fr
 FROM delegation_period AS p
 LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
 LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate

@@ -51,11 +51,11 @@ SELECT
     arg_max(s.judged_against.delegation_ids, f.day) AS delegation_ids,
     'Délégataire actif en l''absence du titulaire' AS title_fr,
     'Le compte ' || fr_person(arg_max(s.judged_against.delegate_name, f.day), f.actor, arg_max(s.judged_against.delegate_role, f.day))
-        || ' a utilisé la boîte de ' || coalesce(any_value(f.holder_name), f.mailbox)
+        || ' a utilisé la boîte ' || fr_of(coalesce(any_value(f.holder_name), f.mailbox))
         || ' ' || fr_during(min(f.first_at), max(f.last_at)) || ' (' || fr_actions(sum(f.n_events)::BIGINT)
         || ') alors que le titulaire ne s''y était pas connecté depuis plus de ' || CAST($days AS BIGINT) || ' jours'
         || coalesce(' (dernière connexion connue : le ' || fr_when(min(f.owner_last_at)) || ')', '')
-        || '. Assurez-vous que cette délégation est toujours voulue : '
+        || '. Délégation en cause : '
         || coalesce(arg_max(s.judged_against_fr, f.day), 'aucune délégation') || '.' AS explanation_fr
 FROM flagged AS f
 -- The delegation the délégataire's last flagged day was judged against.

@@ -50,9 +50,7 @@ SELECT
         || array_to_string(list(CASE WHEN day(w.day) = 1 THEN '1er' ELSE CAST(day(w.day) AS VARCHAR) END ORDER BY w.day), ', ')
         || ' ' || fr_month(min(w.day))
         || '. Pendant un remplacement, le praticien remplacé cesse d''exercer : un travail simultané laisse penser '
-        || 'que la délégation est en réalité permanente, ou que le compte est partagé. Vérifiez avec le titulaire '
-        || 'et, s''il s''agit d''une collaboration durable, demandez à l''opérateur une délégation adaptée '
-        || '(rôle et dates).' AS explanation_fr
+        || 'que la délégation est en réalité permanente, ou que le compte est partagé.' AS explanation_fr
 FROM working AS w
 JOIN replacement AS r USING (mailbox, delegate)
 GROUP BY w.practice_id, w.mailbox, w.delegate
