@@ -63,7 +63,8 @@ def test_batch_writes_both_reports_and_an_index(batch, world):
             counts["warning"],
             counts["info"],
         )
-        assert link == "—"  # no PDF nor evidence file in this batch
+        # No PDF in this batch; the evidence files, named with the practice.
+        assert link == f"preuves (CSV) — {name} · preuves (Excel) — {name}"
     # A's findings, designed into its rows: 3 critical (a message sent without the send right
     # among them), 3 warnings; B's: one off-hours access.
     assert rows[A][2:5] == ["3", "3", "0"]
