@@ -251,7 +251,14 @@ def test_report_runs_write_a_signed_manifest_that_verifies(world, tmp_path, keys
     folder = out / "2026-03"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert sorted(f["path"] for f in manifest["files"]) == sorted(
-        [f"{A}.html", "index.html", "plotly.min.js", f"notebooks/{A}.ipynb"]
+        [
+            f"{A}.html",
+            f"{A}-preuves.csv",
+            f"{A}-preuves.xlsx",
+            "index.html",
+            "plotly.min.js",
+            f"notebooks/{A}.ipynb",
+        ]
     )
     (run,) = manifest["runs"]
     assert run["command"] == "report monthly" and run["practices"] == [A]

@@ -143,7 +143,9 @@ def test_a_failing_practice_does_not_stop_the_batch(world, tmp_path, monkeypatch
     assert A_NAME in parse_html((folder / f"{A}.html").read_text("utf-8")).find("h1").text
     index = (folder / "index.html").read_text("utf-8")
     rows = {row[1]: row for row in table_rows(parse_html(index).find("table"))}
-    assert rows[A][5] == "—"  # no PDF nor evidence file beside the report
+    # No PDF; A's evidence files beside its report, none for B, whose notebook failed.
+    assert rows[A][5] == f"preuves (CSV) — {A_NAME} · preuves (Excel) — {A_NAME}"
+    assert not list(folder.glob(f"{B}-preuves.*"))
     assert rows[B][5] == f"échec : RuntimeError: panne simulée pour {B}"
     assert "1 rapport produit, 1 en échec" in parse_html(index).find("p").clean_text
     failed_row = next(
