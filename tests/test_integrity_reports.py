@@ -279,7 +279,7 @@ def test_report_runs_write_a_signed_manifest_that_verifies(world, tmp_path, keys
     assert "overview.html" in {f["path"] for f in manifest["files"]}
     assert {r["command"] for r in manifest["runs"]} == {"report monthly", "report overview"}
     result = _invoke("verify-report", folder, "--public-key", keys[1], "--json")
-    assert result.exit_code == 0 and json.loads(result.output)["files_checked"] == 5
+    assert result.exit_code == 0 and json.loads(result.output)["files_checked"] == 7
     # The report's data-quality section says how to check it.
     page = (folder / f"{A}.html").read_text()
     assert "delegation-reports verify-report" in page and "delegation-reports verify" in page
