@@ -315,6 +315,8 @@ def _quiet_worker() -> None:
     os.dup2(devnull, 2)
     os.close(devnull)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Spawned with SIGINT blocked (see render_all): a Ctrl-C pending since is now discarded.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGTERM, _stop_worker)
 
 
@@ -377,14 +379,21 @@ def render_all(
         return done
     # Spawned workers: a fork would copy this process's open handles and threads.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)),
-        mp_context=context,
-        initializer=_start_worker,
-        max_tasks_per_child=recycle_after,
-    )
+    # Workers (and the pool's thread that replaces them) start with SIGINT blocked, so that
+    # a Ctrl-C while one is still starting does not interrupt it before it ignores SIGINT:
+    # the batch stops it instead. This thread sees the Ctrl-C once the jobs are submitted.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)),
+            mp_context=context,
+            initializer=_start_worker,
+            max_tasks_per_child=recycle_after,
+        )
         futures = {pool.submit(_render_in_worker, job): job.key for job in jobs}
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    try:
         for future in as_completed(futures):
             try:
                 result = future.result()
