@@ -67,7 +67,6 @@ class HistoryReport(findings_view.Grouped):
     ) -> HistoryReport:
         con = connect(db, read_only=True)
         try:
-            create_model_macros(con)
             return cls.from_connection(
                 con, mailbox, *window(start or None, end or None), generated_at or None
             )
@@ -80,6 +79,7 @@ class HistoryReport(findings_view.Grouped):
     ):
         mailbox = mailbox.strip().lower()
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
+        create_model_macros(con)
         report = cls(mailbox, first, last, stamp)
         report.chain_head = report_chain_head(con)
         from_at = datetime.combine(first, time(), tzinfo=labels.PARIS)

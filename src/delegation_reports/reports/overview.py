@@ -59,7 +59,6 @@ class OverviewReport:
     ) -> OverviewReport:
         con = connect(db, read_only=True)
         try:
-            create_model_macros(con)
             return cls.from_connection(
                 con, Month.parse(month), reports_dir or None, generated_at or None
             )
@@ -71,6 +70,7 @@ class OverviewReport:
         cls, con, month: Month, reports_dir: str | None = None, generated_at: str | None = None
     ):
         stamp = datetime.fromisoformat(generated_at) if generated_at else datetime.now(UTC)
+        create_model_macros(con)
         report = cls(month, stamp)
         report.chain_head = report_chain_head(con)
         from_at, until_at = month_bounds(con, month)
