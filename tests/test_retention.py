@@ -341,4 +341,4 @@ def test_the_monthly_report_states_the_retention(path):
     do_purge(path, months=6)
     text = method_text()
     assert "Les traces sont conservées 6 mois" in text
-    assert "antérieures au 1 mai 2026 ont été supprimées le" in text
+    assert "antérieures au 1er mai 2026 ont été supprimées le" in text
