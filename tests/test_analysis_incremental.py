@@ -486,6 +486,68 @@ def test_a_new_audit_file_rebuilds_only_the_marts_of_its_month(case):
     assert _mart_state(case.con) == kept_state
 
 
+def test_a_months_rows_are_replaced_by_writing_only_what_changed():
+    """A month's slice of a derived table becomes exactly the rows given, compared as values
+    (NULLs and lists included); unchanged rows stay where they are, and other months are
+    left alone."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (month DATE, k VARCHAR, n INTEGER, ids VARCHAR[])")
+    con.execute(
+        """INSERT INTO t VALUES
+        (DATE '2026-02-01', 'same', NULL, ['a', 'b']),
+        (DATE '2026-02-01', 'changed', NULL, []),
+        (DATE '2026-02-01', 'gone', 1, NULL),
+        (DATE '2026-03-01', 'same', NULL, ['a', 'b']),
+        (DATE '2026-03-01', 'gone', 1, NULL)"""
+    )
+    kept = con.execute("SELECT rowid FROM t WHERE month = '2026-02-01' AND k = 'same'").fetchone()
+    models._replace_month(
+        con,
+        "t",
+        FEBRUARY,
+        """SELECT * FROM (VALUES
+            (DATE '2026-02-01', 'same', NULL, ['a', 'b']),
+            (DATE '2026-02-01', 'changed', NULL, NULL),
+            (DATE '2026-02-01', 'new', 2, ['c'])) AS v(month, k, n, ids)""",
+        {},
+    )
+    rows = con.execute("SELECT month, k, n, ids FROM t ORDER BY month, k").fetchall()
+    assert rows == [
+        (date(2026, 2, 1), "changed", None, None),
+        (date(2026, 2, 1), "new", 2, ["c"]),
+        (date(2026, 2, 1), "same", None, ["a", "b"]),
+        (date(2026, 3, 1), "gone", 1, None),
+        (date(2026, 3, 1), "same", None, ["a", "b"]),
+    ]
+    assert (
+        con.execute("SELECT rowid FROM t WHERE month = '2026-02-01' AND k = 'same'").fetchone()
+        == kept
+    )
+
+
+def test_refreshing_a_month_whose_events_did_not_change_rewrites_none_of_its_rows(case):
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    case.ingest_audit(
+        _audit_rows("FEB", ["2026-02-02 09:00", "2026-02-16 10:00"], actor=SECRETARY),
+        name="february.csv",
+    )
+    case.refresh(FEBRUARY)
+
+    def rows():
+        return {
+            table: case.con.execute(f"SELECT rowid, * FROM {table} ORDER BY rowid").fetchall()
+            for table in (*MART_MODELS, "finding")
+        }
+
+    before = rows()
+    assert before["actor_day"] and before["mailbox_day"]
+    models.refresh(case.con, [FEBRUARY], load_config(), force=True)
+    assert rows() == before
+
+
 def test_a_refresh_of_one_month_brings_the_other_months_marts_up_to_date(case):
     case.practice(staff=[SECRETARY])
     case.ingest_audit(_audit_rows("Q1", ["2026-01-05 09:00", "2026-03-02 09:00"]), name="q1.csv")
