@@ -29,6 +29,11 @@ events AS (
     FROM attributed_access AS a
     LEFT JOIN paris_hour AS h ON h.utc_hour = epoch_us(a.occurred_at) // 3600000000
     WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at
+      -- The holder's and the service accounts' own events concern only `month_idle_holder`
+      -- (below): the others are left out before any opening hours are looked up.
+      -- (the first test, on the event itself, is made before the event is attributed).
+      AND (a.actor <> a.mailbox OR a.mailbox IN (SELECT mailbox FROM month_idle_holder))
+      AND (a.attribution <> 'system' OR a.mailbox IN (SELECT mailbox FROM month_idle_holder))
 ),
 placed AS (
     -- Opening ranges of one day do not overlap (the configuration checks it) and a calendar
