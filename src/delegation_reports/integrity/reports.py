@@ -25,8 +25,11 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+import duckdb
+
 from .. import __version__
 from ..errors import ChainBroken, UserError
+from ..reports import labels
 from ..reports.output import write_file
 from . import signing
 from .chain import chain_head, check_head
@@ -40,6 +43,30 @@ _OWN_FILES = frozenset({MANIFEST_FILE, SIGNATURE_FILE})
 def report_chain_head(con) -> str | None:
     """The chain head a report shows in its data-quality section."""
     return chain_head(con)
+
+
+def retention_text(con) -> str:
+    """What every report states of the retention, beside its chain head, in French: what the
+    retention purges removed so far, or the oldest trace kept."""
+    last = None
+    with contextlib.suppress(duckdb.CatalogException):  # not yet opened by a version that purges
+        last = con.execute(
+            "SELECT retention_months, purged_before, performed_at FROM purge_record "
+            "ORDER BY purge_id DESC LIMIT 1"
+        ).fetchone()
+    if last:
+        months, before, at = last
+        return (
+            f"Les traces sont conservées {months} mois : celles antérieures au "
+            f"{labels.prose_day(before)} ont été supprimées le {labels.prose_day(at)}."
+        )
+    oldest = con.execute("SELECT min(occurred_at) FROM audit_event").fetchone()[0]
+    if oldest is None:
+        return "Aucune trace n'a été supprimée au titre de la durée de conservation."
+    return (
+        "Aucune trace n'a encore été supprimée au titre de la durée de conservation ; "
+        f"la plus ancienne conservée date du {labels.prose_day(oldest)}."
+    )
 
 
 @dataclass(frozen=True)
