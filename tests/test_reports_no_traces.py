@@ -69,9 +69,7 @@ def test_a_practice_without_traces_is_not_told_all_is_well(silent_world, tmp_pat
     assert not figures.find_all(cls="card")
     assert "ne peuvent pas être établis" in figures.clean_text
     assert not page.find_all("figure")
-    assert parse_html((batch.folder / f"{A}.html").read_text(encoding="utf-8")).find_all(
-        cls="card"
-    )
+    assert parse_html((batch.folder / f"{A}.html").read_text(encoding="utf-8")).find_all(cls="card")
     index = parse_html(batch.index.read_text(encoding="utf-8"))
     rows = {row[1]: row for row in table_rows(index.find("table")) if len(row) > 1}
     assert any("aucune trace reçue pour ce mois" in cell for cell in rows[SILENT])
