@@ -181,7 +181,21 @@ class ReportOutcome(_Outcome):
         return {**{name: getattr(self, name) for name in self.INDEXED}, "error": self.error}
 
     @classmethod
-    def from_index_record(cls, record: dict) -> ReportOutcome:
+    def from_index_record(cls, record: dict) -> ReportOutcome | None:
+        """The outcome a manifest records, None when the record is not one (edited by hand)."""
+        practice_id = record.get("practice_id")
+        if (
+            not isinstance(practice_id, str)
+            or not practice_id
+            or practice_id.startswith(".")
+            or "/" in practice_id
+            or not isinstance(record.get("practice_name"), str)
+            or not all(
+                isinstance(record.get(n), int) for n in ("n_critical", "n_warning", "n_info")
+            )
+            or not isinstance(record.get("error"), str | None)
+        ):
+            return None
         return cls(**{name: record.get(name) for name in (*cls.INDEXED, "error")})
 
 
@@ -681,18 +695,19 @@ def month_index(
 
     def write(reports: list[dict], runs: dict[str, dict]) -> list[Path]:
         shown = [
-            r
+            (r, outcome)
             for r in reports
-            if r.get("error") is not None or (folder / f"{r['practice_id']}.html").is_file()
+            if (outcome := ReportOutcome.from_index_record(r)) is not None
+            and (not outcome.ok or (folder / f"{outcome.practice_id}.html").is_file())
         ]
         if not shown:
             return []
         warning = notice
-        for run_id in dict.fromkeys(r.get("run_id") for r in shown):
+        for run_id in dict.fromkeys(str(r.get("run_id")) for r, _ in shown):
             run = runs.get(run_id) or {}
             if warning is None and run.get("chain_verified") is False:
                 warning = ChainState(run.get("chain_head"), False, run.get("chain_problem")).notice
-        outcomes = [ReportOutcome.from_index_record(r) for r in shown]
+        outcomes = [outcome for _, outcome in shown]
         with recording() as written:
             write_file(
                 folder / INDEX_FILE, index_html(month, outcomes, generated_at, folder, warning)
