@@ -69,6 +69,12 @@ def guard_cell(value) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
+def guard_column(values) -> list[str]:
+    """``guard_cell`` of each value, at a fraction of the cost of a call per value."""
+    texts = ["" if v is None else str(v) for v in values]
+    return ["'" + t if t.startswith(_FORMULA_STARTS) else t for t in texts]
+
+
 def to_csv(findings: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
