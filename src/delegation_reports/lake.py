@@ -201,17 +201,20 @@ def _mkdir(path: Path) -> Path:
 class _Writer:
     """Writes a lake's partitions, each to a temporary folder then renamed into place."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, folder: Path, file_size: int) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, folder: Path, file_size: int, row_group_size: int
+    ) -> None:
         self.con = con
         self.folder = folder
         self.file_size = file_size
+        self.row_group_size = row_group_size
         self.rows: dict[str, int] = {}
 
     def copy(self, query: str, params: dict, target: Path) -> int:
         """``query`` (bound with ``params``) as Parquet files in the folder ``target``."""
         self.con.execute(
             f"COPY ({query}) TO {_quote(str(target))} (FORMAT parquet, COMPRESSION zstd, "
-            f"FILE_SIZE_BYTES {int(self.file_size)}, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
+            f"FILE_SIZE_BYTES {int(self.file_size)}, ROW_GROUP_SIZE {int(self.row_group_size)})",
             params,
         )
         return sum(
@@ -360,10 +363,13 @@ def export_lake(
     models: bool = False,
     config=None,
     file_size: int = FILE_SIZE_BYTES,
+    row_group_size: int = ROW_GROUP_SIZE,
 ) -> LakeExport:
     """Write the warehouse's inputs (every month with audit events, or ``months``) into the
     lake ``folder``, and with ``models`` its model outputs, refreshing stale months first
-    (``con`` must then be writable). Returns what was written."""
+    (``con`` must then be writable). A new file starts when one passes ``file_size``
+    bytes, checked after each row group of ``row_group_size`` rows. Returns what was
+    written."""
     from .analysis.config import load_config
     from .analysis.models import covered_months, data_months, is_stale
     from .analysis.models import refresh as refresh_models
@@ -391,7 +397,7 @@ def export_lake(
     _mkdir(folder)
     folder.chmod(FOLDER_MODE)
     _clean_leftovers(folder)
-    writer = _Writer(con, folder, file_size)
+    writer = _Writer(con, folder, file_size, row_group_size)
     with _writing(folder):
         _export_inputs(con, writer, chosen, replace_all=months is None)
     tables = [
