@@ -760,7 +760,14 @@ def build_catalog(folder: Path, target: Path) -> LakeSource:
     try:
         con.execute("SET TimeZone = 'UTC'")
         for name, table in {**tables, **models}.items():
-            con.execute(f"CREATE VIEW {_ident(name)} AS {_view_sql(folder, table)}")
+            # Each view is read once: a file that cannot be read, or whose columns do not
+            # match, is refused here, naming the table.
+            try:
+                con.execute(f"CREATE VIEW {_ident(name)} AS {_view_sql(folder, table)}")
+                con.execute(f"SELECT * FROM {_ident(name)} LIMIT 0").fetchall()
+            except duckdb.Error as exc:
+                detail = str(exc).splitlines()[0]
+                raise UserError(f"the lake {folder}: cannot read table {name}: {detail}") from None
         known = _warehouse_columns()
         for table in INPUT_TABLES:
             if table.name not in tables:  # an optional input the lake does not hold
@@ -793,14 +800,6 @@ def build_catalog(folder: Path, target: Path) -> LakeSource:
                 source.config_digest,
             ],
         )
-        # Every view is read once: a file the lake lists but cannot be read, or whose
-        # columns do not match, is refused here, naming the table.
-        for name in {**tables, **models}:
-            try:
-                con.execute(f"SELECT * FROM {_ident(name)} LIMIT 0").fetchall()
-            except duckdb.Error as exc:
-                detail = str(exc).splitlines()[0]
-                raise UserError(f"the lake {folder}: cannot read table {name}: {detail}") from None
     finally:
         con.close()
     return source
