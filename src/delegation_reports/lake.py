@@ -506,7 +506,9 @@ def _export_models(con, writer: _Writer, months: list, config, lake_sha: str) ->
             for old in _month_folders(table_folder):
                 if old not in kept:
                     shutil.rmtree(table_folder / f"month={old}")
-            tables.append(_table_record(con, name, MODELS, (BY_MONTH,), sort_by[1:]))
+            tables.append(
+                _table_record(con, name, MODELS, (BY_MONTH,), [c for c in sort_by if c != "month"])
+            )
         else:
             writer.table(name, MODELS, f"SELECT * FROM {_ident(name)}", {}, sort_by)
             tables.append(_table_record(con, name, MODELS, (), sort_by))
