@@ -3,6 +3,7 @@ re-export replaces, and clear refusals."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -218,7 +219,7 @@ def test_types_round_trip_lists_null_and_empty_timestamps_in_utc(copy, tmp_path)
 
 
 def test_operator_names_with_special_characters_round_trip(copy, tmp_path):
-    odd = "Opé/ra=teur 100% \"sûr\""
+    odd = 'Opé/ra=teur 100% "sûr"'
     with opened(copy) as con:
         con.execute("UPDATE audit_event SET operator = ? WHERE operator = 'Santé Sud'", [odd])
         lake.export_lake(con, tmp_path / "lake")
@@ -254,7 +255,9 @@ def test_re_export_of_a_month_replaces_that_partition_only(copy, tmp_path):
     folder = tmp_path / "lake"
     with opened(copy) as con:
         lake.export_lake(con, folder)
-        inodes = {p: p.stat().st_ino for p in (folder / "inputs" / "audit_event").rglob("*.parquet")}
+        inodes = {
+            p: p.stat().st_ino for p in (folder / "inputs" / "audit_event").rglob("*.parquet")
+        }
         con.execute(
             "DELETE FROM audit_event WHERE operator = 'Santé Sud' AND occurred_at >= "
             "TIMESTAMPTZ '2026-02-15 00:00:00+00' AND occurred_at < TIMESTAMPTZ '2026-03-01 00:00:00+00'"
@@ -274,14 +277,19 @@ def test_re_export_of_a_month_replaces_that_partition_only(copy, tmp_path):
         if "month=2026-03" not in str(path):
             assert path.stat().st_ino == inode  # other months untouched
     # February was not re-exported: it still holds the events deleted since.
-    assert len(_read(folder, "audit_event", "WHERE month = '2026-02' AND operator = 'Santé Sud'")) > feb
+    assert (
+        len(_read(folder, "audit_event", "WHERE month = '2026-02' AND operator = 'Santé Sud'"))
+        > feb
+    )
 
 
 def test_a_full_export_drops_months_the_warehouse_no_longer_holds(copy, tmp_path):
     folder = tmp_path / "lake"
     with opened(copy) as con:
         lake.export_lake(con, folder)
-        con.execute("DELETE FROM audit_event WHERE occurred_at < TIMESTAMPTZ '2026-01-31 23:00:00+00'")
+        con.execute(
+            "DELETE FROM audit_event WHERE occurred_at < TIMESTAMPTZ '2026-01-31 23:00:00+00'"
+        )
         lake.export_lake(con, folder)
     months = sorted(p.name for p in (folder / "inputs" / "audit_event").iterdir())
     assert months == ["month=2026-02", "month=2026-03"]
@@ -306,7 +314,9 @@ def test_models_are_exported_with_their_refresh_state_written_after_lake_json(co
         "month=2026-02",
         "month=2026-03",
     ]
-    assert [p.name for p in (folder / "models" / "delegation_period").iterdir()] == ["data_0.parquet"]
+    assert [p.name for p in (folder / "models" / "delegation_period").iterdir()] == [
+        "data_0.parquet"
+    ]
     assert result.tables["finding"] == findings > 0
 
 
@@ -323,8 +333,14 @@ def test_clear_errors_never_a_traceback(warehouse, tmp_path):
         (("export-lake", a_file, "--db", warehouse), "is a file, not a folder"),
         (("export-lake", busy, "--db", warehouse), "is not empty and holds no lake.json"),
         (("export-lake", tmp_path / "l", "--db", tmp_path / "none.duckdb"), "no warehouse at"),
-        (("export-lake", tmp_path / "l", "--db", warehouse, "--months", "2025-06"), "no audit events for 2025-06"),
-        (("export-lake", tmp_path / "l", "--db", warehouse, "--months", "03/2026"), "expected YYYY-MM"),
+        (
+            ("export-lake", tmp_path / "l", "--db", warehouse, "--months", "2025-06"),
+            "no audit events for 2025-06",
+        ),
+        (
+            ("export-lake", tmp_path / "l", "--db", warehouse, "--months", "03/2026"),
+            "expected YYYY-MM",
+        ),
         (("export-lake", tmp_path / "x" / "y", "--db", warehouse), "does not exist"),
     ]
     for args, message in cases:
@@ -358,3 +374,18 @@ def test_cli_export_prints_rows_per_table_and_the_lake_digest(warehouse, tmp_pat
         ).fetchone()[0]
     assert len(_read(tmp_path / "lake", "audit_event")) == n
     assert os.stat(tmp_path / "lake").st_mode & 0o777 == 0o700
+
+
+def test_a_second_export_into_the_same_lake_waits_its_turn(warehouse, tmp_path):
+    folder = tmp_path / "lake"
+    with opened(warehouse, read_only=True) as con:
+        lake.export_lake(con, folder)
+        before = _files(folder)
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # an export in progress
+            with pytest.raises(UserError, match="being written by another export-lake"):
+                lake.export_lake(con, folder, months=[Month.parse("2026-03")])
+        finally:
+            os.close(handle)
+    assert _files(folder) == before

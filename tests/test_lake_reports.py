@@ -82,7 +82,14 @@ def test_findings_from_the_lake_are_the_warehouse_findings(sources, fmt):
         from_lake = run("findings", "--lake", folder, "--month", month, "--format", fmt)
         assert from_db.exit_code == 0 and from_lake.exit_code == 0, from_lake.output
         assert from_lake.output == from_db.output
-    assert len(json.loads(run("findings", "--lake", folder, "--month", "2026-03", "--format", "json").output)) > 5
+    assert (
+        len(
+            json.loads(
+                run("findings", "--lake", folder, "--month", "2026-03", "--format", "json").output
+            )
+        )
+        > 5
+    )
 
 
 def test_findings_filters_work_on_the_lake(sources):
@@ -91,7 +98,9 @@ def test_findings_filters_work_on_the_lake(sources):
     from_lake = run("findings", "--lake", folder, *args)
     assert from_lake.exit_code == 0
     assert from_lake.output == run("findings", "--db", db, *args).output
-    assert run("findings", "--lake", folder, "--month", "2026-03", "--practice", "nope").exit_code == 1
+    assert (
+        run("findings", "--lake", folder, "--month", "2026-03", "--practice", "nope").exit_code == 1
+    )
 
 
 # ---- reports --------------------------------------------------------------------------------
@@ -110,7 +119,16 @@ def test_reports_from_the_lake_are_those_from_the_warehouse(sources, tmp_path):
         for command in (
             ("report", "monthly", "--month", "2026-03", *selection),
             ("report", "overview", "--month", "2026-03"),
-            ("report", "history", "--mailbox", HOLDER, "--from", "2026-01-01", "--to", "2026-03-31"),
+            (
+                "report",
+                "history",
+                "--mailbox",
+                HOLDER,
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-03-31",
+            ),
         ):
             result = run(*command, *source, "--out", out)
             assert result.exit_code == 0, (name, command, result.output)
@@ -160,7 +178,16 @@ def test_an_unknown_format_version_is_refused(broken):
     description["format_version"] = 2
     (broken / "lake.json").write_text(json.dumps(description), encoding="utf-8")
     _refused(
-        ("report", "overview", "--lake", broken, "--month", "2026-03", "--out", broken.parent / "o"),
+        (
+            "report",
+            "overview",
+            "--lake",
+            broken,
+            "--month",
+            "2026-03",
+            "--out",
+            broken.parent / "o",
+        ),
         "lake format version 2 is not supported",
     )
 
@@ -191,7 +218,9 @@ def test_missing_or_unreadable_tables_are_named(broken):
     state = json.loads(state_path.read_text("utf-8"))
     kept = [t for t in state["tables"] if t["name"] != "delegation_period"]
     state_path.write_text(json.dumps({**state, "tables": kept}), encoding="utf-8")
-    _refused(("findings", "--lake", broken, "--month", "2026-03"), "lacks the tables delegation_period")
+    _refused(
+        ("findings", "--lake", broken, "--month", "2026-03"), "lacks the tables delegation_period"
+    )
     state_path.write_text(json.dumps(state), encoding="utf-8")
     damaged = next((broken / "models" / "finding").rglob("*.parquet"))
     damaged.write_bytes(b"not parquet at all")
@@ -217,4 +246,6 @@ def test_db_and_lake_together_are_refused(sources):
 def test_a_folder_that_is_no_lake_is_refused(tmp_path):
     _refused(("findings", "--lake", tmp_path, "--month", "2026-03"), "lake.json is missing")
     (tmp_path / "lake.json").write_text("{not json", encoding="utf-8")
-    _refused(("findings", "--lake", tmp_path, "--month", "2026-03"), "cannot read the lake description")
+    _refused(
+        ("findings", "--lake", tmp_path, "--month", "2026-03"), "cannot read the lake description"
+    )

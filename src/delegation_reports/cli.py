@@ -1123,9 +1123,7 @@ def history(
 @config_option
 @sign_key_option
 @allow_unverified_option
-def overview(
-    db, lake, month, out, assets, keep_notebooks, pdf, config, sign_key, allow_unverified
-):
+def overview(db, lake, month, out, assets, keep_notebooks, pdf, config, sign_key, allow_unverified):
     """Render the DPO's overview of a month across practices, linking to the monthly reports
     beside it.
 

@@ -18,6 +18,7 @@ were refreshed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -50,7 +51,7 @@ FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 # Characters escaped (%XX) in a partition folder's value, as Hive and Spark escape them;
 # other characters, non-ASCII letters included, are written as they are (UTF-8).
-_ESCAPED = frozenset('"#%\'*/:=?\\{[]^') | {chr(c) for c in (*range(0x20), 0x7F)}
+_ESCAPED = frozenset("\"#%'*/:=?\\{[]^") | {chr(c) for c in (*range(0x20), 0x7F)}
 
 
 @dataclass(frozen=True)
@@ -240,8 +241,16 @@ class _Writer:
         if old is not None:
             shutil.rmtree(old)
 
-    def table(self, name: str, layer: str, query: str, params: dict, sort_by: Iterable[str],
-              partition: Partition | None = None, key: str | None = None) -> None:
+    def table(
+        self,
+        name: str,
+        layer: str,
+        query: str,
+        params: dict,
+        sort_by: Iterable[str],
+        partition: Partition | None = None,
+        key: str | None = None,
+    ) -> None:
         """A table's whole folder (or, with ``partition`` and ``key``, one of its partition
         folders), each leaf written by one COPY, sorted."""
         table_folder = self.folder / layer / name
@@ -257,8 +266,16 @@ class _Writer:
             self.replace(staged, table_folder / f"{partition.key}={partition_value(key)}")
         self.rows[name] = self.rows.get(name, 0) + n
 
-    def by_operator(self, name: str, layer: str, query: str, params: dict,
-                    sort_by: Iterable[str], target: Path, operators: list[str]) -> int:
+    def by_operator(
+        self,
+        name: str,
+        layer: str,
+        query: str,
+        params: dict,
+        sort_by: Iterable[str],
+        target: Path,
+        operators: list[str],
+    ) -> int:
         """One sub-folder ``operator=<name>`` per operator inside ``target`` (a temporary
         folder), each holding that operator's rows without the operator column."""
         n = 0
@@ -283,8 +300,14 @@ def _columns(con, table: str) -> list[tuple[str, str]]:
     ).fetchall()
 
 
-def _table_record(con, table: str, layer: str, partitions: tuple[Partition, ...],
-                  sort_by: Iterable[str], months: list[str] | None = None) -> dict:
+def _table_record(
+    con,
+    table: str,
+    layer: str,
+    partitions: tuple[Partition, ...],
+    sort_by: Iterable[str],
+    months: list[str] | None = None,
+) -> dict:
     record = {
         "name": table,
         "path": f"{layer}/{table}",
@@ -311,8 +334,12 @@ def _clean_leftovers(folder: Path) -> None:
         root = folder / layer
         if not root.is_dir():
             continue
-        for path in [*root.glob(".tmp-*"), *root.glob("*/.tmp-*"), *root.glob(".old-*"),
-                     *root.glob("*/.old-*")]:
+        for path in [
+            *root.glob(".tmp-*"),
+            *root.glob("*/.tmp-*"),
+            *root.glob(".old-*"),
+            *root.glob("*/.old-*"),
+        ]:
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -339,6 +366,24 @@ def _write_json(path: Path, value: dict) -> None:
 
     _mkdir(path.parent)
     write_file(path, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the lake's folder for one export at a time; a second one is
+    refused rather than mixing its partitions with the first's."""
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"the lake {folder} is being written by another export-lake: wait for it to "
+                "finish and try again"
+            ) from None
+        yield
+    finally:
+        os.close(handle)
 
 
 @contextlib.contextmanager
@@ -396,36 +441,35 @@ def export_lake(
             refresh_models(con, stale, config)
     _mkdir(folder)
     folder.chmod(FOLDER_MODE)
-    _clean_leftovers(folder)
-    writer = _Writer(con, folder, file_size, row_group_size)
-    with _writing(folder):
+    with _locked(folder), _writing(folder):
+        _clean_leftovers(folder)
+        writer = _Writer(con, folder, file_size, row_group_size)
         _export_inputs(con, writer, chosen, replace_all=months is None)
-    tables = [
-        _table_record(
-            con,
-            t.name,
-            INPUTS,
-            t.partitions,
-            t.sort_by,
-            _month_folders(folder / INPUTS / t.name) if PARIS_MONTH in t.partitions else None,
-        )
-        for t in INPUT_TABLES
-    ]
-    lake = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "time_zone": "UTC",
-        "source": {"kind": "warehouse", "chain_head": chain_head(con)},
-        "tables": tables,
-    }
-    _write_json(folder / LAKE_FILE, lake)
-    lake_sha = file_sha256(folder / LAKE_FILE)
-    if models:
-        lake_months = set(tables[0]["months"])
-        built = [m for m in covered_months(con) if str(m) in lake_months]
-        with _writing(folder):
+        tables = [
+            _table_record(
+                con,
+                t.name,
+                INPUTS,
+                t.partitions,
+                t.sort_by,
+                _month_folders(folder / INPUTS / t.name) if PARIS_MONTH in t.partitions else None,
+            )
+            for t in INPUT_TABLES
+        ]
+        lake = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "time_zone": "UTC",
+            "source": {"kind": "warehouse", "chain_head": chain_head(con)},
+            "tables": tables,
+        }
+        _write_json(folder / LAKE_FILE, lake)
+        lake_sha = file_sha256(folder / LAKE_FILE)
+        if models:
+            lake_months = set(tables[0]["months"])
+            built = [m for m in covered_months(con) if str(m) in lake_months]
             _export_models(con, writer, built, config, lake_sha)
-    _private(folder)
+        _private(folder)
     return LakeExport(folder, [str(m) for m in chosen], writer.rows, models, lake_sha)
 
 
@@ -437,7 +481,9 @@ def _export_inputs(con, writer: _Writer, months: list, replace_all: bool) -> Non
     for month in months:
         from_at, until_at = month_bounds(con, month)
         params = {"from_at": from_at, "until_at": until_at}
-        query = "SELECT * FROM audit_event WHERE occurred_at >= $from_at AND occurred_at < $until_at"
+        query = (
+            "SELECT * FROM audit_event WHERE occurred_at >= $from_at AND occurred_at < $until_at"
+        )
         operators = [
             r[0]
             for r in con.execute(
@@ -674,8 +720,10 @@ def _parquet_files(folder: Path) -> list[str]:
 
 def _empty_view(columns: list[tuple[str, str]]) -> str:
     """A query of no rows with the given columns (a table without any file)."""
-    return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {_ident(n)}" for n, t in columns) + (
-        " WHERE false"
+    return (
+        "SELECT "
+        + ", ".join(f"CAST(NULL AS {t}) AS {_ident(n)}" for n, t in columns)
+        + (" WHERE false")
     )
 
 
@@ -821,4 +869,3 @@ def lake_catalog(folder: Path) -> Iterator[Path]:
     finally:
         _CATALOGS.discard(str(target))
         shutil.rmtree(work, ignore_errors=True)
-
