@@ -4,7 +4,6 @@ re-export replaces, and clear refusals."""
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from conftest import tree_hashes
 from delegation_reports import lake
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import Month, refresh
@@ -58,15 +58,6 @@ def exported(warehouse, tmp_path_factory) -> Path:
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _files(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` with its sha256."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _read(folder: Path, table: str, where: str = "", columns: str = "*") -> list[tuple]:
@@ -245,9 +236,9 @@ def test_re_export_is_idempotent(warehouse, tmp_path):
     folder = tmp_path / "lake"
     with opened(warehouse, read_only=True) as con:
         lake.export_lake(con, folder)
-        first = _files(folder)
+        first = tree_hashes(folder)
         lake.export_lake(con, folder)
-    assert _files(folder) == first
+    assert tree_hashes(folder) == first
     assert not [p for p in folder.rglob(".*")]  # no temporary folder left behind
 
 
@@ -380,7 +371,7 @@ def test_a_second_export_into_the_same_lake_waits_its_turn(warehouse, tmp_path):
     folder = tmp_path / "lake"
     with opened(warehouse, read_only=True) as con:
         lake.export_lake(con, folder)
-        before = _files(folder)
+        before = tree_hashes(folder)
         handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)  # an export in progress
@@ -388,4 +379,4 @@ def test_a_second_export_into_the_same_lake_waits_its_turn(warehouse, tmp_path):
                 lake.export_lake(con, folder, months=[Month.parse("2026-03")])
         finally:
             os.close(handle)
-    assert _files(folder) == before
+    assert tree_hashes(folder) == before

@@ -4,7 +4,6 @@ note saying what the document rests on); lakes that cannot be read are refused c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import tree_hashes
 from delegation_reports import lake
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import refresh
@@ -55,20 +55,53 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def _hashes(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _comparable(path: Path) -> str:
     """A document without what must differ: its generation time, and the note saying what
     it rests on (a warehouse's chain head, or a lake's digests)."""
     text = path.read_text("utf-8")
     assert len(CHAIN_NOTE.findall(text)) <= 1
     return CHAIN_NOTE.sub("", GENERATED.sub("", text))
+
+
+# ---- tables ---------------------------------------------------------------------------------
+
+
+def test_every_table_and_view_reads_back_as_in_the_warehouse(sources):
+    """Both ways (EXCEPT ALL): same rows, same values; a NULL list and an empty one differ."""
+    db, folder = sources
+    with lake.lake_catalog(folder) as catalog, opened(catalog, read_only=True) as con:
+        con.execute(f"ATTACH '{db}' AS wh (READ_ONLY)")
+        state = json.loads((folder / lake.STATE_FILE).read_text("utf-8"))
+        names = [t.name for t in lake.INPUT_TABLES] + [t["name"] for t in state["tables"]]
+        names += ["finding_status", "directory_change"]
+        for name in names:
+            columns = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
+            expected = [r[0] for r in con.execute(f"DESCRIBE wh.{name}").fetchall()]
+            assert columns == expected, name
+            for a, b in ((name, f"wh.{name}"), (f"wh.{name}", name)):
+                extra = con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})")
+                assert extra.fetchone()[0] == 0, (name, a)
+        march = (
+            "SELECT * FROM {} WHERE occurred_at >= TIMESTAMPTZ '2026-02-28 23:00:00+00' "
+            "AND occurred_at < TIMESTAMPTZ '2026-03-31 22:00:00+00'"
+        )
+        pair = ("attributed_access", "wh.attributed_access")
+        for a, b in (pair, pair[::-1]):
+            diff = f"SELECT count(*) FROM ({march.format(a)} EXCEPT ALL {march.format(b)})"
+            assert con.execute(diff).fetchone()[0] == 0
+        assert con.execute(f"SELECT count(*) FROM ({march.format(pair[0])})").fetchone()[0] > 1000
+        kinds = con.execute(
+            "SELECT count(*) FILTER (WHERE delegation_ids IS NULL), "
+            "count(*) FILTER (WHERE delegation_ids = []), count(*) FROM finding"
+        ).fetchone()
+        assert (
+            kinds
+            == con.execute(
+                "SELECT count(*) FILTER (WHERE delegation_ids IS NULL), "
+                "count(*) FILTER (WHERE delegation_ids = []), count(*) FROM wh.finding"
+            ).fetchone()
+        )
+        assert kinds[0] > 0
 
 
 # ---- findings -------------------------------------------------------------------------------
@@ -109,7 +142,7 @@ def test_findings_filters_work_on_the_lake(sources):
 @pytest.mark.slow
 def test_reports_from_the_lake_are_those_from_the_warehouse(sources, tmp_path):
     db, folder = sources
-    before = _hashes(folder)
+    before = tree_hashes(folder)
     selection = [a for p in PRACTICES for a in ("--practice", p)]
     # From the lake first: the warehouse's report runs then record a first version, as the
     # lake (exported before any run) says.
@@ -149,7 +182,7 @@ def test_reports_from_the_lake_are_those_from_the_warehouse(sources, tmp_path):
     manifest = json.loads((outputs["lake"] / "2026-03" / "manifest.json").read_text("utf-8"))
     assert {(r["lake_sha256"], r["chain_head"]) for r in manifest["runs"]} == {(lake_sha, None)}
     # Reading the lake changed nothing in it, and recorded no report run anywhere.
-    assert _hashes(folder) == before
+    assert tree_hashes(folder) == before
     with opened(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM report_run").fetchone()[0] == len(PRACTICES)
 
