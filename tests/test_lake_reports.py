@@ -282,3 +282,27 @@ def test_a_folder_that_is_no_lake_is_refused(tmp_path):
     _refused(
         ("findings", "--lake", tmp_path, "--month", "2026-03"), "cannot read the lake description"
     )
+
+
+def test_a_hostile_description_is_refused_not_run(broken):
+    """lake.json comes from outside: its types, names and paths never reach SQL as given."""
+    path = broken / "lake.json"
+    original = path.read_text("utf-8")
+    state_text = (broken / lake.STATE_FILE).read_text("utf-8")
+    cases = [
+        (
+            lambda t: t["columns"][0].update(type="VARCHAR) AS x FROM read_csv('/etc/passwd') --"),
+            "unknown type",
+        ),
+        (lambda t: t.update(name="lake_source"), "'lake_source' cannot name a lake table"),
+        (lambda t: t.update(path="../../elsewhere"), "leaves the lake"),
+    ]
+    for change, message in cases:
+        description = json.loads(original)
+        change(description["tables"][0])
+        path.write_text(json.dumps(description), encoding="utf-8")
+        # The refresh state made to match: only the description itself can refuse it.
+        state = json.loads(state_text)
+        state["lake_sha256"] = lake.file_sha256(path)
+        (broken / lake.STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+        _refused(("findings", "--lake", broken, "--month", "2026-03"), message)

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -149,6 +150,7 @@ REQUIRED_MODELS = (
 _DERIVED_VIEWS = ("directory_change", "finding_status", "attributed_access")
 # The table a lake catalog holds to say what it rests on.
 SOURCE_TABLE = "lake_source"
+_TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
 def partition_value(text: str) -> str:
@@ -617,6 +619,8 @@ def read_lake_file(folder: Path) -> dict:
 
 
 def _check_tables(value: dict, path: Path) -> None:
+    """Every table with a plain name, a path and columns whose types DuckDB knows; each
+    type is rewritten as DuckDB spells it (never pasted into SQL as the file gives it)."""
     tables = value.get("tables")
     ok = isinstance(tables, list) and all(
         isinstance(t, dict)
@@ -628,6 +632,18 @@ def _check_tables(value: dict, path: Path) -> None:
     )
     if not ok:
         raise UserError(f"{path}: 'tables' must list tables with a name, a path and columns")
+    for table in tables:
+        name = table["name"]
+        if not _TABLE_NAME.fullmatch(name) or name in (*_DERIVED_VIEWS, SOURCE_TABLE):
+            raise UserError(f"{path}: {name!r} cannot name a lake table")
+        for column in table["columns"]:
+            try:
+                column["type"] = str(duckdb.sqltype(str(column["type"])))
+            except duckdb.Error:
+                raise UserError(
+                    f"{path}: table {name}, column {column['name']!r}: unknown type "
+                    f"{column['type']!r}"
+                ) from None
 
 
 def read_state(folder: Path, lake_sha: str) -> dict:
