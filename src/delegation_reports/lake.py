@@ -215,17 +215,11 @@ class _Writer:
 
     def copy(self, query: str, params: dict, target: Path) -> int:
         """``query`` (bound with ``params``) as Parquet files in the folder ``target``."""
-        self.con.execute(
+        return self.con.execute(
             f"COPY ({query}) TO {_quote(str(target))} (FORMAT parquet, COMPRESSION zstd, "
             f"FILE_SIZE_BYTES {int(self.file_size)}, ROW_GROUP_SIZE {int(self.row_group_size)})",
             params,
-        )
-        return sum(
-            r[0]
-            for r in self.con.execute(
-                f"SELECT count(*) FROM read_parquet({_quote(str(target / '*.parquet'))})"
-            ).fetchall()
-        )
+        ).fetchone()[0]
 
     def temporary(self, table_folder: Path, name: str) -> Path:
         _mkdir(table_folder)
@@ -271,7 +265,6 @@ class _Writer:
     def by_operator(
         self,
         name: str,
-        layer: str,
         query: str,
         params: dict,
         sort_by: Iterable[str],
@@ -468,8 +461,13 @@ def export_lake(
         _write_json(folder / LAKE_FILE, lake)
         lake_sha = file_sha256(folder / LAKE_FILE)
         if models:
+            # The months whose events the lake holds, and those the traces cover without
+            # any event (nothing of theirs can be missing from the lake).
             lake_months = set(tables[0]["months"])
-            built = [m for m in covered_months(con) if str(m) in lake_months]
+            with_events = set(have)
+            built = [
+                m for m in covered_months(con) if str(m) in lake_months or m not in with_events
+            ]
             _export_models(con, writer, built, config, lake_sha)
         _private(folder)
     return LakeExport(folder, [str(m) for m in chosen], writer.rows, models, lake_sha)
@@ -493,7 +491,7 @@ def _export_inputs(con, writer: _Writer, months: list, replace_all: bool) -> Non
             ).fetchall()
         ]
         staged = writer.temporary(audit_folder, f"month={month}")
-        writer.by_operator(audit.name, INPUTS, query, params, audit.sort_by, staged, operators)
+        writer.by_operator(audit.name, query, params, audit.sort_by, staged, operators)
         writer.replace(staged, audit_folder / f"month={month}")
     if replace_all:  # months the warehouse no longer holds (purged) leave the lake too
         kept = {str(m) for m in months}
@@ -511,7 +509,7 @@ def _export_inputs(con, writer: _Writer, months: list, replace_all: bool) -> Non
             ]
             table_folder = writer.folder / INPUTS / table.name
             staged = writer.temporary(table_folder.parent, table.name)
-            writer.by_operator(table.name, INPUTS, query, {}, table.sort_by, staged, operators)
+            writer.by_operator(table.name, query, {}, table.sort_by, staged, operators)
             writer.replace(staged, table_folder)
         else:
             writer.table(table.name, INPUTS, query, {}, table.sort_by)
