@@ -23,8 +23,15 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def ensure_month(con: duckdb.DuckDBPyConnection, month: Month, config: AnalysisConfig) -> None:
-    """Build the month's models when missing or older than the data or configuration."""
-    if is_stale(con, month, config):
+    """Build the month's models when missing or older than the data or configuration. A
+    lake is never rebuilt here: a month its models do not cover is refused."""
+    from ..lake import lake_source
+
+    source = lake_source(con)
+    if source is not None:
+        source.require_month(month, config)
+        create_model_macros(con)
+    elif is_stale(con, month, config):
         refresh(con, [month], config)
     else:
         create_model_macros(con)

@@ -81,6 +81,8 @@ class ChainState:
     head: str | None
     verified: bool
     problem: str | None = None
+    # A run that read a lake instead of a warehouse: the sha256 of its lake.json.
+    lake: str | None = None
 
     @property
     def notice(self) -> str | None:
@@ -97,7 +99,13 @@ class ChainState:
 def chain_state(con, allow_unverified: bool = False) -> ChainState:
     """Check the warehouse's chain head (the quick check, not a full verification); a
     broken chain is refused (``ChainBroken``, naming what fails) unless ``allow_unverified``,
-    and then recorded as such."""
+    and then recorded as such. A lake holds no chain: the run records its lake.json's digest
+    (the chain head of the warehouse it was exported from is in that file)."""
+    from ..lake import lake_source
+
+    source = lake_source(con)
+    if source is not None:
+        return ChainState(None, True, lake=source.lake_sha256)
     try:
         check_head(con)
     except ChainBroken as exc:
@@ -164,6 +172,7 @@ class ReportRun:
             "chain_head": self.chain.head,
             "chain_verified": self.chain.verified,
             "chain_problem": self.chain.problem,
+            **({"lake_sha256": self.chain.lake} if self.chain.lake else {}),
             "version": __version__,
             "sql_digest": sql_digest(),
             "notebooks": {

@@ -22,6 +22,7 @@ from ..analysis.lifecycle import report_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..errors import UserError
 from ..integrity.reports import report_chain_head, retention_text
+from ..lake import LakeSource, lake_source
 from ..warehouse import connect, sql_text
 from . import evidence, figures, findings_view, labels, markup
 
@@ -114,6 +115,7 @@ class MonthlyReport(findings_view.Grouped):
     timeline_html: str | None = None
     heatmap_html: str | None = None
     chain_head: str | None = None
+    lake: LakeSource | None = None  # the lake read instead of a warehouse
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -322,6 +324,7 @@ class MonthlyReport(findings_view.Grouped):
             else None
         )
         self.chain_head = report_chain_head(con)
+        self.lake = lake_source(con)
 
     # ---- rendering -----------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from ..analysis.models import Month, require_traces
 from ..errors import UserError
 from ..integrity import signing
 from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
+from ..lake import is_catalog
 from ..warehouse import connect, opened, sql_text
 from . import figures, labels
 from .evidence import write_evidence
@@ -531,7 +532,10 @@ def run_monthly(
             sign_key=sign_key,
         )
     # What each practice was shown, and when: findings that change afterwards (data arriving
-    # late) are named by `status`, the overview and the next version of the report.
+    # late) are named by `status`, the overview and the next version of the report. A lake
+    # is read-only: its report runs are not recorded.
+    if is_catalog(db):
+        return result
     with opened(db, create=False) as con:
         for o in result.outcomes:
             if o.ok:
@@ -557,7 +561,12 @@ def held_warehouse(db: Path, prepare: Callable, attempts: int = 3) -> Iterator[t
     writer (``ingest``, ``refresh``, ``review``) out meanwhile, so everything made in the block
     reads one state of the warehouse. Yields the connection and what ``prepare`` returned. A
     writer that slipped in between the two connections is caught, and the preparation made
-    again."""
+    again. A lake's catalog is only ever read: prepared and held on one read-only
+    connection."""
+    if is_catalog(db):
+        with opened(db, read_only=True) as con:
+            yield con, prepare(con)
+        return
     for _ in range(attempts):
         with opened(db, create=False) as con:
             prepared = prepare(con)
