@@ -13,7 +13,9 @@ Three layers, built at different rates:
 * marts (``sql/models/marts``): one slice per month, computed from that month's events only
   and kept until an audit file touching the month arrives. Rules that look back over several
   months read these small slices, never the older events;
-* month (``sql/models/month``): in-memory tables of the month being built, for its rules;
+* month (``sql/models/month``): in-memory tables of the month being built, for its rules,
+  and the month's slice of ``practice_access``: its attributed accesses, stored in practice
+  order for the reports (see `_build_practice_access`);
 * rules (``sql/models/rules``): the findings of a month, rebuilt when anything changed.
 """
 
@@ -65,6 +67,8 @@ MONTH_MODELS = (
     "month_failed_login",
     "month_failure_episode",
 )
+# The month's attributed accesses, stored with its findings: what reports read.
+PRACTICE_ACCESS = "practice_access"
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month", "actor_day")
 # The derived tables a month's refresh replaces the slice of (see `_replace_month`).
@@ -411,6 +415,40 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
             "CREATE OR REPLACE VIEW attributed_access AS "
             + sql_text("models/core/attributed_access.sql")
         )
+    _ensure_practice_access(con)
+
+
+def _columns(con, name: str) -> list[tuple]:
+    return con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [name],
+    ).fetchall()
+
+
+def _ensure_practice_access(con) -> None:
+    """Create ``practice_access`` with the columns of ``attributed_access``; made again, empty,
+    when the view's columns changed (the model code changed: every month is stale, and each
+    is written again when rebuilt)."""
+    table = _columns(con, PRACTICE_ACCESS)
+    if table and table == _columns(con, "attributed_access"):
+        return
+    con.execute(
+        f"CREATE OR REPLACE TABLE {PRACTICE_ACCESS} AS SELECT * FROM attributed_access LIMIT 0"
+    )
+
+
+def _build_practice_access(con, month: Month, params: dict) -> None:
+    """Replace the month's slice of ``practice_access``: its events as ``attributed_access``
+    gives them, written in practice, mailbox and time order, so that a report reading one
+    practice's month skips the row groups of the others instead of attributing the month."""
+    con.execute(f"DELETE FROM {PRACTICE_ACCESS} WHERE month = ?", [month.first_day])
+    _run(
+        con,
+        f"INSERT INTO {PRACTICE_ACCESS} BY NAME {sql_text(f'models/month/{PRACTICE_ACCESS}.sql')}",
+        params,
+    )
+    stop_point(f"refresh {month}: {PRACTICE_ACCESS}")
 
 
 def _refresh_system_accounts(con, full: bool) -> None:
@@ -670,6 +708,7 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     )
     con.execute("DROP TABLE temp.rule_output")
     con.execute("DROP TABLE temp.finding_first_month")
+    _build_practice_access(con, month, params)
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     stop_point(f"refresh {month}: findings inserted")
     con.execute(

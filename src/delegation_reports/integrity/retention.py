@@ -32,6 +32,7 @@ MIN_MONTHS, MAX_MONTHS = 6, 12
 # Derived tables holding a month's results: rebuilt from the traces, dropped with them.
 MONTH_TABLES = (
     "finding",
+    "practice_access",
     "mailbox_day",
     "actor_month",
     "client_month",

@@ -88,6 +88,8 @@ def _batches(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month) -> 
         "month": month.first_day,
         "practice_id": practice_id,
         "from_at": from_at - _MARGIN,
+        "month_from_at": from_at,
+        "month_until_at": until_at,
         "until_at": until_at + _MARGIN,
     }
     rule_labels: dict[tuple, str] = {}

@@ -231,7 +231,7 @@ class MonthlyReport(findings_view.Grouped):
         events = {}
         if evidence_ids:
             cursor = con.execute(
-                "SELECT event_id, occurred_at, action, outcome, client_ip, user_agent FROM attributed_access "
+                "SELECT event_id, occurred_at, action, outcome, client_ip, user_agent FROM practice_access "
                 "WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id "
                 "AND event_id IN (SELECT unnest($ids::VARCHAR[]))",
                 {
@@ -314,7 +314,7 @@ class MonthlyReport(findings_view.Grouped):
             for q in quarantine
         ]
         coverage = con.execute(
-            "SELECT min(occurred_at), max(occurred_at) FROM attributed_access "
+            "SELECT min(occurred_at), max(occurred_at) FROM practice_access "
             "WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id",
             {k: params[k] for k in ("from_at", "until_at", "practice_id")},
         ).fetchone()

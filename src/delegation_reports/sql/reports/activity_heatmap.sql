@@ -1,7 +1,7 @@
 -- Grain: one row per (Paris weekday, hour) with the number of actions by délégataires and other
 -- non-holder accounts on the practice's mailboxes during the month.
 SELECT isodow(occurred_local) AS isodow, hour(occurred_local) AS hour, count(*) AS n_actions
-FROM attributed_access
+FROM practice_access
 WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id
   AND attribution NOT IN ('owner', 'system')
   AND outcome = 'success'

@@ -22,7 +22,7 @@ SELECT
     max(a.occurred_at) FILTER (a.outcome = 'success') AS last_at,
     count(o.event_id) AS n_off_hours,
     count(*) FILTER (a.attribution NOT IN ('delegate_authorised', 'owner', 'system')) AS n_not_entitled
-FROM attributed_access AS a
+FROM practice_access AS a
 LEFT JOIN off_hours AS o ON o.mailbox = a.mailbox AND o.actor = a.actor AND o.event_id = a.event_id
 LEFT JOIN (SELECT mailbox, delegate, any_value(delegate_name) AS delegate_name
            FROM delegation_period GROUP BY ALL) AS p

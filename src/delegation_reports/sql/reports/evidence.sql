@@ -2,7 +2,8 @@
 -- access to the mailbox), or a delegation event for a finding about a delegation. Findings
 -- most severe first, as the report lists them, then their traces in time order.
 -- $from_at and $until_at bound the audit events the month's rules read (a day either side of
--- the month): every cited access lies in between.
+-- the month): every cited access lies in between. Those of the month ($month_from_at to
+-- $month_until_at) are read from its stored slice, those of the margins from the view.
 WITH f AS (
     -- `k` tells findings apart: two findings of one rule may share an id (the new address and
     -- the new software of one first access).
@@ -16,6 +17,13 @@ WITH f AS (
 cited AS (
     SELECT k, mailbox, unnest(evidence) AS event_id FROM f
 ),
+accesses AS (
+    SELECT * FROM practice_access WHERE occurred_at >= $month_from_at AND occurred_at < $month_until_at
+    UNION ALL
+    SELECT * FROM attributed_access WHERE occurred_at >= $from_at AND occurred_at < $month_from_at
+    UNION ALL
+    SELECT * FROM attributed_access WHERE occurred_at >= $month_until_at AND occurred_at < $until_at
+),
 traces AS (
     SELECT c.k, 'access' AS kind, a.event_id, a.occurred_at AS at, a.operator,
         a.actor AS account, fr_action(a.action) AS action, a.outcome, fr_auth(a.auth_method) AS auth,
@@ -24,8 +32,7 @@ traces AS (
         CASE WHEN a.right_needed IS NOT NULL THEN fr_rights([a.right_needed]) END AS right_needed,
         NULL::VARCHAR AS performed_by
     FROM cited AS c
-    JOIN attributed_access AS a ON a.mailbox = c.mailbox AND a.event_id = c.event_id
-    WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at
+    JOIN accesses AS a ON a.mailbox = c.mailbox AND a.event_id = c.event_id
     UNION ALL
     SELECT c.k, 'delegation', d.event_id, d.event_at, d.operator,
         d.delegate, d.event_type, NULL, NULL,

@@ -4,7 +4,7 @@ SELECT
     CAST(occurred_local AS DATE) AS day,
     count(*) FILTER (actor = $mailbox) AS n_holder,
     count(*) FILTER (actor <> $mailbox) AS n_others
-FROM attributed_access
+FROM practice_access
 WHERE mailbox = $mailbox AND occurred_at >= $from_at AND occurred_at < $until_at AND outcome = 'success'
 GROUP BY ALL
 ORDER BY day

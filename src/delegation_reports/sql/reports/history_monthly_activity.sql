@@ -16,7 +16,7 @@ SELECT
     count(*) FILTER (attribution NOT IN ('owner', 'system', 'delegate_authorised')) AS n_not_entitled,
     min(occurred_at) AS first_at,
     max(occurred_at) AS last_at
-FROM attributed_access
+FROM practice_access
 WHERE mailbox = $mailbox AND occurred_at >= $from_at AND occurred_at < $until_at AND outcome = 'success'
 GROUP BY month, actor
 ORDER BY month, is_holder DESC, actor

@@ -14,5 +14,5 @@ SELECT
     (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status <> 'accepted' AND severity = 'warning') AS n_warning,
     (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status <> 'accepted' AND severity = 'info') AS n_info,
     (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status = 'accepted') AS n_accepted
-FROM attributed_access
+FROM practice_access
 WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id
