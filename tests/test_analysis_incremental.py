@@ -332,6 +332,51 @@ def test_rights_in_force_are_those_of_the_latest_period_in_force(histories):
     assert (role, rights) == ("secretary", ["read"])
 
 
+def _month_rows(con, table: str, month: Month) -> Counter:
+    return Counter(
+        map(repr, con.execute(f"SELECT * FROM {table} WHERE month = ?", [month.first_day]).fetchall())
+    )
+
+
+@pytest.mark.parametrize("month", MONTHS, ids=str)
+def test_stored_accesses_equal_the_view_across_the_histories_bounds(histories, month):
+    """``practice_access`` (what reports read) holds the view's rows of each built month, with
+    the attributions that change exactly at the bounds above."""
+    view = _month_rows(histories.con, "attributed_access", month)
+    assert _month_rows(histories.con, "practice_access", month) == view
+    assert sum(view.values()) > 50
+
+
+def test_stored_accesses_follow_delegations_loaded_later(case):
+    """A delegation loaded after the month was built changes its accesses' attribution:
+    rebuilding the month replaces its stored accesses (none doubled, none left from the
+    earlier build); the other months keep theirs."""
+    case.practice(staff=[SECRETARY])
+    read = case.event(HOLDER, SECRETARY, "2026-03-10 10:00")
+    case.event(HOLDER, SECRETARY, "2026-02-10 10:00")
+    case.event(HOLDER, HOLDER, "2026-03-11 10:00")
+    case.refresh(FEBRUARY, MARCH)
+
+    def stored() -> dict[str, str]:
+        return dict(
+            case.con.execute(
+                "SELECT event_id, attribution FROM practice_access WHERE month = ?",
+                [MARCH.first_day],
+            ).fetchall()
+        )
+
+    assert stored()[read] == "no_delegation"
+    february = _month_rows(case.con, "practice_access", FEBRUARY)
+    case.grant(HOLDER, SECRETARY, "2026-03-01 09:00")
+    case.refresh(MARCH)
+    assert stored()[read] == "delegate_authorised"
+    assert len(stored()) == 2
+    assert _month_rows(case.con, "practice_access", MARCH) == _month_rows(
+        case.con, "attributed_access", MARCH
+    )
+    assert _month_rows(case.con, "practice_access", FEBRUARY) == february
+
+
 # ---- 3. Paris time across the 2026 changes of offset ---------------------------------------
 
 # (day before, the Sunday of the change, the Monday after, its number of hours)
@@ -754,6 +799,27 @@ def test_an_old_layout_is_replaced_even_when_core_state_is_current(case):
     stranger = _old_layout(case)
     case.refresh()
     _assert_current_layout(case, stranger)
+
+
+def test_stored_accesses_of_another_layout_are_made_again(case):
+    """A ``practice_access`` whose columns are not the view's (written by other model code)
+    is made again, and the months rebuilt fill it."""
+    case.practice(staff=[SECRETARY])
+    stranger = case.event(HOLDER, STRANGER, "2026-03-03 10:00")
+    case.refresh()
+    case.con.execute("DROP TABLE practice_access")
+    case.con.execute("CREATE TABLE practice_access (month DATE, event_id VARCHAR)")
+    case.con.execute("INSERT INTO practice_access VALUES (?, 'other')", [MARCH.first_day])
+    case.refresh()
+    assert rows(case.con, "SELECT event_id, attribution FROM practice_access") == [
+        {"event_id": stranger, "attribution": "no_delegation"}
+    ]
+    columns = [
+        d[0] for d in case.con.execute("SELECT * FROM practice_access LIMIT 0").description
+    ]
+    assert columns == [
+        d[0] for d in case.con.execute("SELECT * FROM attributed_access LIMIT 0").description
+    ]
 
 
 # ---- 7. new_client looks back whole calendar months ----------------------------------------

@@ -3,6 +3,7 @@ exercises most rules, and determinism of a refresh."""
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from analysis_cases import (
     new_case,
     rows,
 )
-from delegation_reports.analysis.config import RULE_IDS, SEVERITIES
-from delegation_reports.analysis.models import FINDING_COLUMNS, Month
+from delegation_reports.analysis.config import RULE_IDS, SEVERITIES, load_config
+from delegation_reports.analysis.models import FINDING_COLUMNS, Month, refresh
 from delegation_reports.cli import main
 from delegation_reports.warehouse import connect
 
@@ -89,6 +90,96 @@ def test_one_attributed_access_per_audit_event_of_the_month(varied, month):
     ).fetchall()
     assert Counter(got) == Counter(expected)
     assert len(set(got)) == len(got) > 0
+
+
+def _view_and_stored(con, month: Month) -> tuple[Counter, Counter]:
+    """The month's rows of ``attributed_access`` and of ``practice_access``, whole."""
+    view, stored = (
+        Counter(
+            map(
+                repr,
+                con.execute(f"SELECT * FROM {name} WHERE month = ?", [month.first_day]).fetchall(),
+            )
+        )
+        for name in ("attributed_access", "practice_access")
+    )
+    return view, stored
+
+
+def test_practice_access_has_the_columns_of_the_view(varied):
+    view, stored = (
+        varied.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [name],
+        ).fetchall()
+        for name in ("attributed_access", "practice_access")
+    )
+    assert stored == view and len(view) > 20
+
+
+@pytest.mark.parametrize("month", MONTHS, ids=str)
+def test_practice_access_holds_the_views_rows_of_each_built_month(varied, month):
+    """Row for row and value for value, on months whose bounds have events either side
+    (23:59:59 and 00:00:00 Paris), a mailbox on no roster and a service account."""
+    view, stored = _view_and_stored(varied.con, month)
+    assert stored == view
+    assert sum(view.values()) > 50
+    start, end = month_window(month)
+    bounds = varied.con.execute(
+        "SELECT min(occurred_at), max(occurred_at) FROM practice_access WHERE month = ?",
+        [month.first_day],
+    ).fetchone()
+    assert start <= bounds[0] and bounds[1] < end
+
+
+def test_practice_access_covers_the_cases_at_the_bounds(varied):
+    """The varied warehouse's March reaches every attribution, the mailbox on no roster and
+    the events at midnight: the comparison above sees them."""
+    found = rows(
+        varied.con,
+        "SELECT * FROM practice_access WHERE month = ?",
+        [Month(2026, 3).first_day],
+    )
+    assert {r["attribution"] for r in found} == ATTRIBUTIONS
+    assert any(r["practice_id"] is None and r["mailbox"] == ORPHAN for r in found)
+    local_times = {(r["mailbox"], r["actor"], r["occurred_local"].strftime("%d %H:%M:%S")) for r in found}
+    assert (HOLDER, SECRETARY, "01 00:00:00") in local_times
+    assert (HOLDER, SECRETARY, "31 23:59:59") in local_times
+
+
+def test_practice_access_is_stored_in_practice_mailbox_and_time_order(varied):
+    """Each month's slice lies in storage (row id order) by practice, mailbox and time: what
+    lets a query on one practice skip the row groups of the others."""
+    for month in MONTHS:
+        stored = varied.con.execute(
+            "SELECT practice_id, mailbox, occurred_at, event_id FROM practice_access "
+            "WHERE month = ? ORDER BY rowid",
+            [month.first_day],
+        ).fetchall()
+        expected = sorted(stored, key=lambda r: (r[0] is None, r[0] or "", r[1], r[2], r[3]))
+        assert stored == expected
+        assert len({r[0] for r in stored}) >= 2
+
+
+def test_the_samples_practice_access_equals_the_view(samples, tmp_path):
+    database = samples.con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()[0]
+    shutil.copy(database, tmp_path / "w.duckdb")
+    con = connect(tmp_path / "w.duckdb")
+    try:
+        months = refresh(con, None, load_config())
+        assert len(months) >= 3
+        for month in months:
+            view, stored = _view_and_stored(con, month)
+            assert stored == view, month
+            assert sum(view.values()) > 1000
+        # Nothing else: every stored row belongs to a built month.
+        total = con.execute("SELECT count(*) FROM practice_access").fetchone()[0]
+        assert total == con.execute("SELECT count(*) FROM audit_event").fetchone()[0]
+    finally:
+        con.close()
 
 
 def test_month_bounds_are_paris_midnights(varied):
@@ -234,6 +325,7 @@ def _snapshot(con) -> dict[str, list]:
         for table in (
             "finding",
             "attributed_access",
+            "practice_access",
             "mailbox_day",
             "actor_month",
             "client_month",

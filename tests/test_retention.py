@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -124,6 +124,10 @@ def test_a_purge_removes_old_traces_records_itself_and_still_verifies(path):
         chain.check_head(con)
         months = [r[0] for r in con.execute("SELECT month FROM finding").fetchall()]
         assert months and min(months) >= date(2026, 5, 1)
+        # The stored copy of the attributed accesses goes with the traces.
+        stored = con.execute("SELECT min(occurred_at), count(*) FROM practice_access").fetchone()
+        assert stored[0] >= datetime(2026, 4, 30, 22, tzinfo=UTC) and stored[1] > 0
+        assert json.loads(row["row_counts"])["practice_access"] > 0
         with pytest.raises(UserError, match="traces before 2026-05 were purged"):
             require_traces(con, Month(2026, 3))
     finally:

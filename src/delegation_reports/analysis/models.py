@@ -67,8 +67,6 @@ MONTH_MODELS = (
     "month_failed_login",
     "month_failure_episode",
 )
-# The month's attributed accesses, stored with its findings: what reports read.
-PRACTICE_ACCESS = "practice_access"
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month", "actor_day")
 # The derived tables a month's refresh replaces the slice of (see `_replace_month`).
@@ -430,25 +428,23 @@ def _ensure_practice_access(con) -> None:
     """Create ``practice_access`` with the columns of ``attributed_access``; made again, empty,
     when the view's columns changed (the model code changed: every month is stale, and each
     is written again when rebuilt)."""
-    table = _columns(con, PRACTICE_ACCESS)
+    table = _columns(con, "practice_access")
     if table and table == _columns(con, "attributed_access"):
         return
-    con.execute(
-        f"CREATE OR REPLACE TABLE {PRACTICE_ACCESS} AS SELECT * FROM attributed_access LIMIT 0"
-    )
+    con.execute("CREATE OR REPLACE TABLE practice_access AS SELECT * FROM attributed_access LIMIT 0")
 
 
 def _build_practice_access(con, month: Month, params: dict) -> None:
     """Replace the month's slice of ``practice_access``: its events as ``attributed_access``
     gives them, written in practice, mailbox and time order, so that a report reading one
     practice's month skips the row groups of the others instead of attributing the month."""
-    con.execute(f"DELETE FROM {PRACTICE_ACCESS} WHERE month = ?", [month.first_day])
+    con.execute("DELETE FROM practice_access WHERE month = ?", [month.first_day])
     _run(
         con,
-        f"INSERT INTO {PRACTICE_ACCESS} BY NAME {sql_text(f'models/month/{PRACTICE_ACCESS}.sql')}",
+        f"INSERT INTO practice_access BY NAME {sql_text('models/month/practice_access.sql')}",
         params,
     )
-    stop_point(f"refresh {month}: {PRACTICE_ACCESS}")
+    stop_point(f"refresh {month}: practice_access")
 
 
 def _refresh_system_accounts(con, full: bool) -> None:
@@ -708,9 +704,9 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     )
     con.execute("DROP TABLE temp.rule_output")
     con.execute("DROP TABLE temp.finding_first_month")
-    _build_practice_access(con, month, params)
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     stop_point(f"refresh {month}: findings inserted")
+    _build_practice_access(con, month, params)
     con.execute(
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
         [month.first_day, datetime.now(UTC), last_file, build_digest(config)],
