@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import tempfile
 import time
@@ -64,6 +65,10 @@ def _floor(folder: Path, db: Path, items: list, report) -> float:
     return time.perf_counter() - start
 
 
+def _load() -> str:
+    return " ".join(f"{n:.1f}" for n in os.getloadavg())
+
+
 def _line(label: str, batch_s: float, floor_s: float, n: int, peak_gb: float, workers: int):
     print(f"{label}: {n:,} reports")
     print(
@@ -81,6 +86,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--month", default="2025-06")
     parser.add_argument("--skip-history", action="store_true")
+    parser.add_argument(
+        "--skip-monthly",
+        action="store_true",
+        help="only the histories and the overview (with --db: of a warehouse already measured)",
+    )
     parser.add_argument(
         "--sample",
         type=int,
@@ -118,23 +128,26 @@ def main() -> None:
             chosen = [a for p in practice_ids for a in ("--practice", p)]
 
         common = ["--db", str(db), "--workers", str(args.workers)]
-        batch_s, peak = measure.run(
-            [CLI, "report", "monthly", "--month", str(month), "--out", str(tmp / "nb")]
-            + chosen
-            + common
-        )
-        floor_s = _floor(
-            tmp / "floor",
-            db,
-            practice_ids,
-            lambda c, p: MonthlyReport.from_connection(c, p, month),
-        )
-        _line("monthly reports", batch_s, floor_s, len(practice_ids), peak, args.workers)
-        if args.sample:
-            print(
-                f"  for all {args.practices:,} practices, at this pace: "
-                f"{batch_s / len(practice_ids) * args.practices / 60:.1f} min"
+        print(f"load average: {_load()}", flush=True)
+        if not args.skip_monthly:
+            batch_s, peak = measure.run(
+                [CLI, "report", "monthly", "--month", str(month), "--out", str(tmp / "nb")]
+                + chosen
+                + common
             )
+            floor_s = _floor(
+                tmp / "floor",
+                db,
+                practice_ids,
+                lambda c, p: MonthlyReport.from_connection(c, p, month),
+            )
+            _line("monthly reports", batch_s, floor_s, len(practice_ids), peak, args.workers)
+            if args.sample:
+                print(
+                    f"  for all {args.practices:,} practices, at this pace: "
+                    f"{batch_s / len(practice_ids) * args.practices / 60:.1f} min"
+                )
+            print(f"load average: {_load()}", flush=True)
         if args.skip_history:
             return
 
@@ -161,6 +174,7 @@ def main() -> None:
             lambda c, m: HistoryReport.from_connection(c, m, first, last),
         )
         _line("histories", batch_s, floor_s, len(mailboxes), peak, args.workers)
+        print(f"load average: {_load()}", flush=True)
 
         batch_s, peak = measure.run(
             [CLI, "report", "overview", "--month", str(month), "--out", str(tmp / "nb")]
@@ -173,6 +187,7 @@ def main() -> None:
             lambda c, m: OverviewReport.from_connection(c, m),
         )
         _line("overview", batch_s, floor_s, 1, peak, 1)
+        print(f"load average: {_load()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -334,7 +334,10 @@ def test_rights_in_force_are_those_of_the_latest_period_in_force(histories):
 
 def _month_rows(con, table: str, month: Month) -> Counter:
     return Counter(
-        map(repr, con.execute(f"SELECT * FROM {table} WHERE month = ?", [month.first_day]).fetchall())
+        map(
+            repr,
+            con.execute(f"SELECT * FROM {table} WHERE month = ?", [month.first_day]).fetchall(),
+        )
     )
 
 
@@ -814,9 +817,7 @@ def test_stored_accesses_of_another_layout_are_made_again(case):
     assert rows(case.con, "SELECT event_id, attribution FROM practice_access") == [
         {"event_id": stranger, "attribution": "no_delegation"}
     ]
-    columns = [
-        d[0] for d in case.con.execute("SELECT * FROM practice_access LIMIT 0").description
-    ]
+    columns = [d[0] for d in case.con.execute("SELECT * FROM practice_access LIMIT 0").description]
     assert columns == [
         d[0] for d in case.con.execute("SELECT * FROM attributed_access LIMIT 0").description
     ]

@@ -143,7 +143,9 @@ def test_practice_access_covers_the_cases_at_the_bounds(varied):
     )
     assert {r["attribution"] for r in found} == ATTRIBUTIONS
     assert any(r["practice_id"] is None and r["mailbox"] == ORPHAN for r in found)
-    local_times = {(r["mailbox"], r["actor"], r["occurred_local"].strftime("%d %H:%M:%S")) for r in found}
+    local_times = {
+        (r["mailbox"], r["actor"], r["occurred_local"].strftime("%d %H:%M:%S")) for r in found
+    }
     assert (HOLDER, SECRETARY, "01 00:00:00") in local_times
     assert (HOLDER, SECRETARY, "31 23:59:59") in local_times
 

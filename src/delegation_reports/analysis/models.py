@@ -15,7 +15,7 @@ Three layers, built at different rates:
   months read these small slices, never the older events;
 * month (``sql/models/month``): in-memory tables of the month being built, for its rules,
   and the month's slice of ``practice_access``: its attributed accesses, stored in practice
-  order for the reports (see `_build_practice_access`);
+  order for the reports (see `build_practice_access`);
 * rules (``sql/models/rules``): the findings of a month, rebuilt when anything changed.
 """
 
@@ -431,10 +431,12 @@ def _ensure_practice_access(con) -> None:
     table = _columns(con, "practice_access")
     if table and table == _columns(con, "attributed_access"):
         return
-    con.execute("CREATE OR REPLACE TABLE practice_access AS SELECT * FROM attributed_access LIMIT 0")
+    con.execute(
+        "CREATE OR REPLACE TABLE practice_access AS SELECT * FROM attributed_access LIMIT 0"
+    )
 
 
-def _build_practice_access(con, month: Month, params: dict) -> None:
+def build_practice_access(con, month: Month, params: dict) -> None:
     """Replace the month's slice of ``practice_access``: its events as ``attributed_access``
     gives them, written in practice, mailbox and time order, so that a report reading one
     practice's month skips the row groups of the others instead of attributing the month."""
@@ -706,7 +708,7 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     con.execute("DROP TABLE temp.finding_first_month")
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     stop_point(f"refresh {month}: findings inserted")
-    _build_practice_access(con, month, params)
+    build_practice_access(con, month, params)
     con.execute(
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
         [month.first_day, datetime.now(UTC), last_file, build_digest(config)],
