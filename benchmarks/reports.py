@@ -65,7 +65,7 @@ def _floor(folder: Path, db: Path, items: list, report) -> float:
     return time.perf_counter() - start
 
 
-def _load() -> str:
+def _load_average() -> str:
     return " ".join(f"{n:.1f}" for n in os.getloadavg())
 
 
@@ -128,7 +128,7 @@ def main() -> None:
             chosen = [a for p in practice_ids for a in ("--practice", p)]
 
         common = ["--db", str(db), "--workers", str(args.workers)]
-        print(f"load average: {_load()}", flush=True)
+        print(f"load average: {_load_average()}", flush=True)
         if not args.skip_monthly:
             batch_s, peak = measure.run(
                 [CLI, "report", "monthly", "--month", str(month), "--out", str(tmp / "nb")]
@@ -147,7 +147,7 @@ def main() -> None:
                     f"  for all {args.practices:,} practices, at this pace: "
                     f"{batch_s / len(practice_ids) * args.practices / 60:.1f} min"
                 )
-            print(f"load average: {_load()}", flush=True)
+            print(f"load average: {_load_average()}", flush=True)
         if args.skip_history:
             return
 
@@ -174,7 +174,7 @@ def main() -> None:
             lambda c, m: HistoryReport.from_connection(c, m, first, last),
         )
         _line("histories", batch_s, floor_s, len(mailboxes), peak, args.workers)
-        print(f"load average: {_load()}", flush=True)
+        print(f"load average: {_load_average()}", flush=True)
 
         batch_s, peak = measure.run(
             [CLI, "report", "overview", "--month", str(month), "--out", str(tmp / "nb")]
@@ -187,7 +187,7 @@ def main() -> None:
             lambda c, m: OverviewReport.from_connection(c, m),
         )
         _line("overview", batch_s, floor_s, 1, peak, 1)
-        print(f"load average: {_load()}", flush=True)
+        print(f"load average: {_load_average()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def _fitting(events: int, folder: Path) -> int:
     return min(events, fits)
 
 
-def _load() -> str:
+def _load_average() -> str:
     return " ".join(f"{n:.1f}" for n in os.getloadavg())
 
 
@@ -104,7 +104,7 @@ def main() -> None:
         print(
             f"warehouse: {events:,} events, {args.practices:,} practices, "
             f"{args.practices * 4:,} mailboxes (memory available: {memory.available / 1e9:.0f} GB; "
-            f"load average {_load()})",
+            f"load average {_load_average()})",
             flush=True,
         )
         db = tmp / "scale.duckdb"
@@ -178,7 +178,7 @@ def main() -> None:
         )
         print(f"  the same through the attributed_access view: {view_ms:9.1f} ms")
         print(f"one practice's monthly report queries: {report_ms:9.1f} ms")
-        print(f"load average: {_load()}")
+        print(f"load average: {_load_average()}")
         con.close()
 
         if importlib.util.find_spec("delegation_reports.integrity.verify") is None:
