@@ -70,9 +70,7 @@ def test_finding_events_show_no_delegation_in_force(wh):
     assert events.occurred_local.min().strftime("%H:%M") == "03:12"
 
 
-def test_a_warehouse_refreshed_before_practice_access_must_be_refreshed_again(
-    sample_db, tmp_path
-):
+def test_a_warehouse_refreshed_before_practice_access_must_be_refreshed_again(sample_db, tmp_path):
     """Its findings were built by older model code; the events behind them are read from the
     stored accesses, which it lacks: a clear message, then a refresh brings them."""
     db = tmp_path / "old.duckdb"
