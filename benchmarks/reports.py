@@ -33,6 +33,7 @@ from pathlib import Path
 from delegation_reports import warehouse
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import Month, create_model_macros, refresh
+from delegation_reports.integrity import chain
 from delegation_reports.reports.history import HistoryReport
 from delegation_reports.reports.monthly import MonthlyReport, page_html
 from delegation_reports.reports.overview import OverviewReport
@@ -112,6 +113,8 @@ def main() -> None:
             con = warehouse.connect(db)
             # The report's month; the histories' batch brings the other months up to date.
             refresh(con, [month], load_config())
+            # Sealed as a real warehouse is at each load: reports refuse an unsealed one.
+            chain.seal_existing(con)
             con.close()
             print(f"  built and refreshed in {time.perf_counter() - start:.0f} s", flush=True)
         con = warehouse.connect(db, read_only=True)
