@@ -332,11 +332,19 @@ def test_rights_in_force_are_those_of_the_latest_period_in_force(histories):
     assert (role, rights) == ("secretary", ["read"])
 
 
+# The view's columns that `practice_access` leaves out (see its model).
+STORED_ONLY = "EXCLUDE (judged_against)"
+
+
 def _month_rows(con, table: str, month: Month) -> Counter:
     return Counter(
         map(
             repr,
-            con.execute(f"SELECT * FROM {table} WHERE month = ?", [month.first_day]).fetchall(),
+            con.execute(
+                f"SELECT * {STORED_ONLY if table == 'attributed_access' else ''} FROM {table} "
+                "WHERE month = ?",
+                [month.first_day],
+            ).fetchall(),
         )
     )
 
@@ -819,7 +827,10 @@ def test_stored_accesses_of_another_layout_are_made_again(case):
     ]
     columns = [d[0] for d in case.con.execute("SELECT * FROM practice_access LIMIT 0").description]
     assert columns == [
-        d[0] for d in case.con.execute("SELECT * FROM attributed_access LIMIT 0").description
+        d[0]
+        for d in case.con.execute(
+            f"SELECT * {STORED_ONLY} FROM attributed_access LIMIT 0"
+        ).description
     ]
 
 

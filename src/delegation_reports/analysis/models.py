@@ -416,30 +416,32 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     _ensure_practice_access(con)
 
 
-def _columns(con, name: str) -> list[tuple]:
-    return con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
-        [name],
-    ).fetchall()
-
-
 def _ensure_practice_access(con) -> None:
-    """Create ``practice_access`` with the columns of ``attributed_access``; made again, empty,
-    when the view's columns changed (the model code changed: every month is stale, and each
-    is written again when rebuilt)."""
-    table = _columns(con, "practice_access")
-    if table and table == _columns(con, "attributed_access"):
-        return
-    con.execute(
-        "CREATE OR REPLACE TABLE practice_access AS SELECT * FROM attributed_access LIMIT 0"
-    )
+    """Create ``practice_access`` with the columns its model gives; made again, empty, when
+    they changed (the model code changed: every month is stale, and each is written again
+    when rebuilt)."""
+    sql = sql_text("models/month/practice_access.sql")
+    bounds = {"from_at": None, "until_at": None}
+    wanted = [(d[0], str(d[1])) for d in _run(con, f"{sql} LIMIT 0", bounds).description]
+    have = None
+    # Looked up, not tried: a failed statement would abort the refresh's transaction.
+    if con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name = 'practice_access'"
+    ).fetchone()[0]:
+        have = [
+            (d[0], str(d[1]))
+            for d in con.execute("SELECT * FROM practice_access LIMIT 0").description
+        ]
+    if have != wanted:
+        _run(con, f"CREATE OR REPLACE TABLE practice_access AS {sql} LIMIT 0", bounds)
 
 
 def build_practice_access(con, month: Month, params: dict) -> None:
     """Replace the month's slice of ``practice_access``: its events as ``attributed_access``
-    gives them, written in practice, mailbox and time order, so that a report reading one
-    practice's month skips the row groups of the others instead of attributing the month."""
+    gives them (less the delegation judged against, see the model), written in practice,
+    mailbox and time order, so that a report reading one practice's month skips the row
+    groups of the others instead of attributing the month."""
     con.execute("DELETE FROM practice_access WHERE month = ?", [month.first_day])
     _run(
         con,

@@ -20,9 +20,11 @@ cited AS (
 accesses AS (
     SELECT * FROM practice_access WHERE occurred_at >= $month_from_at AND occurred_at < $month_until_at
     UNION ALL
-    SELECT * FROM attributed_access WHERE occurred_at >= $from_at AND occurred_at < $month_from_at
+    SELECT * EXCLUDE (judged_against) FROM attributed_access
+    WHERE occurred_at >= $from_at AND occurred_at < $month_from_at
     UNION ALL
-    SELECT * FROM attributed_access WHERE occurred_at >= $month_until_at AND occurred_at < $until_at
+    SELECT * EXCLUDE (judged_against) FROM attributed_access
+    WHERE occurred_at >= $month_until_at AND occurred_at < $until_at
 ),
 traces AS (
     SELECT c.k, 'access' AS kind, a.event_id, a.occurred_at AS at, a.operator,
