@@ -1,7 +1,9 @@
 -- Grain: one row per input file the practice's report rests on: the audit and delegation files
 -- of the operators serving the practice's mailboxes, and the rosters and directory extractions.
 WITH practice_operators AS (
-    SELECT DISTINCT operator FROM audit_event
+    -- The operators of the mailboxes' traces, from the monthly days with traces (every
+    -- covered month's are kept up to date): the events themselves would be scanned whole.
+    SELECT DISTINCT operator FROM mailbox_day
     WHERE mailbox IN (SELECT mailbox FROM mailbox_practice WHERE practice_id = $practice_id)
     UNION
     SELECT DISTINCT operator FROM delegation_event
