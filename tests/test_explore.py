@@ -70,24 +70,6 @@ def test_finding_events_show_no_delegation_in_force(wh):
     assert events.occurred_local.min().strftime("%H:%M") == "03:12"
 
 
-def test_a_warehouse_refreshed_before_practice_access_must_be_refreshed_again(sample_db, tmp_path):
-    """Its findings were built by older model code; the events behind them are read from the
-    stored accesses, which it lacks: a clear message, then a refresh brings them."""
-    db = tmp_path / "old.duckdb"
-    shutil.copy(sample_db, db)
-    con = connect(db)
-    con.execute("DROP TABLE practice_access")
-    con.close()
-    with pytest.raises(UserError, match="run 'delegation-reports refresh' first"):
-        explore.open_warehouse(db)
-    con = connect(db)
-    refresh(con)
-    con.close()
-    found = explore.findings(explore.open_warehouse(db), "2026-03")
-    events = explore.finding_events(explore.open_warehouse(db), found.finding_id.iloc[0])
-    assert len(events) > 0
-
-
 def test_finding_events_of_a_revoked_delegate_and_her_timeline(wh):
     findings = explore.findings(wh, "2026-03", rule_id="access_after_revocation")
     finding = findings[findings.actor == ASSISTANT].iloc[0]

@@ -75,17 +75,10 @@ def _warn_if_stale(con: duckdb.DuckDBPyConnection, month: Month) -> None:
 
 
 def _models_built(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether a refresh of this version finished: the core models are built, and the table
-    of stored accesses (made by the refresh since it exists) is there."""
     try:
-        built = con.execute(
-            "SELECT (SELECT count(*) FROM core_state), (SELECT count(*) FROM "
-            "information_schema.tables WHERE table_schema = 'main' "
-            "AND table_name = 'practice_access')"
-        ).fetchone()
+        return bool(con.execute("SELECT count(*) FROM core_state").fetchone()[0])
     except duckdb.CatalogException:
         return False
-    return all(built)
 
 
 class Warehouse:

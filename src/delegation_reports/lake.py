@@ -121,11 +121,13 @@ _NOT_EXPORTED = frozenset(
         "refresh_state",
         "mart_state",
         "model_state",
+        "practice_access_state",
     }
 )
 # The model outputs a lake must hold for the reports and `findings` to read it.
 REQUIRED_MODELS = (
     "finding",
+    "practice_access",
     "mailbox_practice",
     "member_practice",
     "holder_departure",
@@ -411,7 +413,7 @@ def export_lake(
     bytes, checked after each row group of ``row_group_size`` rows. Returns what was
     written."""
     from .analysis.config import load_config
-    from .analysis.models import covered_months, data_months, is_stale
+    from .analysis.models import covered_months, data_months, ensure_practice_access, is_stale
     from .analysis.models import refresh as refresh_models
     from .integrity.chain import chain_head
 
@@ -434,6 +436,7 @@ def export_lake(
         stale = [m for m in covered_months(con) if is_stale(con, m, config)]
         if stale:
             refresh_models(con, stale, config)
+        ensure_practice_access(con, covered_months(con))  # what the reports read
     _mkdir(folder)
     folder.chmod(FOLDER_MODE)
     with _locked(folder), _writing(folder):

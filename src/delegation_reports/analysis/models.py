@@ -13,9 +13,9 @@ Three layers, built at different rates:
 * marts (``sql/models/marts``): one slice per month, computed from that month's events only
   and kept until an audit file touching the month arrives. Rules that look back over several
   months read these small slices, never the older events;
-* month (``sql/models/month``): in-memory tables of the month being built, for its rules,
-  and the month's slice of ``practice_access``: its attributed accesses, stored in practice
-  order for the reports (see `build_practice_access`);
+* month (``sql/models/month``): in-memory tables of the month being built, for its rules;
+  and, written when a report first reads the month, its slice of ``practice_access``: its
+  attributed accesses, stored in practice order (see `ensure_practice_access`);
 * rules (``sql/models/rules``): the findings of a month, rebuilt when anything changed.
 """
 
@@ -105,6 +105,9 @@ _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _PARAM = re.compile(r"\$([a-z_]+)")
 _COMMENT = re.compile(r"--[^\n]*")
 
+_PRACTICE_ACCESS_STATE = """CREATE TABLE IF NOT EXISTS practice_access_state (
+    month DATE PRIMARY KEY, built_for VARCHAR NOT NULL)"""
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS finding (
         month DATE NOT NULL, finding_id VARCHAR NOT NULL, rule_id VARCHAR NOT NULL,
@@ -145,6 +148,9 @@ _SCHEMA = (
     # later files are still to refresh (a refresh interrupted, or skipped with --no-refresh).
     # Written in the refresh's transaction, so a refresh that did not finish leaves it behind.
     """CREATE TABLE IF NOT EXISTS refresh_state (refreshed_through INTEGER NOT NULL)""",
+    # Which build of each month's models its slice of `practice_access` was written from
+    # (see `ensure_practice_access`).
+    _PRACTICE_ACCESS_STATE,
 )
 
 
@@ -419,7 +425,8 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
 def _ensure_practice_access(con) -> None:
     """Create ``practice_access`` with the columns its model gives; made again, empty, when
     they changed (the model code changed: every month is stale, and each is written again
-    when rebuilt)."""
+    when a report reads it)."""
+    con.execute(_PRACTICE_ACCESS_STATE)
     sql = sql_text("models/month/practice_access.sql")
     bounds = {"from_at": None, "until_at": None}
     wanted = [(d[0], str(d[1])) for d in _run(con, f"{sql} LIMIT 0", bounds).description]
@@ -435,20 +442,56 @@ def _ensure_practice_access(con) -> None:
         ]
     if have != wanted:
         _run(con, f"CREATE OR REPLACE TABLE practice_access AS {sql} LIMIT 0", bounds)
+        con.execute("DELETE FROM practice_access_state")
 
 
-def build_practice_access(con, month: Month, params: dict) -> None:
-    """Replace the month's slice of ``practice_access``: its events as ``attributed_access``
-    gives them (less the delegation judged against, see the model), written in practice,
-    mailbox and time order, so that a report reading one practice's month skips the row
-    groups of the others instead of attributing the month."""
-    con.execute("DELETE FROM practice_access WHERE month = ?", [month.first_day])
-    _run(
-        con,
-        f"INSERT INTO practice_access BY NAME {sql_text('models/month/practice_access.sql')}",
-        params,
+def ensure_practice_access(con, months: Iterable[Month]) -> list[Month]:
+    """Bring the given months' slices of ``practice_access`` up to date with their models, in
+    one transaction; returns the months written. A slice is the month's events as
+    ``attributed_access`` gives them (less the delegation judged against, see the model),
+    written in practice, mailbox and time order, so that a report reading one practice's
+    month skips the row groups of the others instead of attributing the month.
+
+    The reports need it, the findings do not: it is written when a report first reads a
+    month after what it is made from changed, not by every refresh (storing a month's events
+    costs more than the rest of its refresh together). The core models must be built."""
+    from ..lake import lake_source  # the lake module reads the models' names
+
+    if lake_source(con) is not None:
+        return []  # a lake holds its own, written with its models
+    months = list(months)
+    # What a slice is made from: the core models (delegations, rosters, configuration), the
+    # month's audit files, and its own code.
+    core = con.execute("SELECT any_value(built_from) FROM core_state").fetchone()[0]
+    code = _models_digest("month/practice_access.sql")
+    files = _audit_files_by_month(con)
+    built_for = {m.first_day: f"{core}|{files.get(m.first_day, '')}|{code}" for m in months}
+    try:
+        have = dict(con.execute("SELECT month, built_for FROM practice_access_state").fetchall())
+    except duckdb.CatalogException:  # refreshed by a version that did not store them
+        have = {}
+    todo = sorted(
+        {m for m in months if have.get(m.first_day) != built_for[m.first_day]},
+        key=lambda m: m.first_day,
     )
-    stop_point(f"refresh {month}: practice_access")
+    if not todo:
+        return []
+    _ensure_practice_access(con)
+    with transaction(con):
+        for month in todo:
+            from_at, until_at = month_bounds(con, month)
+            con.execute("DELETE FROM practice_access WHERE month = ?", [month.first_day])
+            _run(
+                con,
+                f"INSERT INTO practice_access BY NAME {sql_text('models/month/practice_access.sql')}",
+                {"from_at": from_at, "until_at": until_at},
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO practice_access_state VALUES (?, ?)",
+                [month.first_day, built_for[month.first_day]],
+            )
+            stop_point(f"practice_access {month}")
+    return todo
 
 
 def _refresh_system_accounts(con, full: bool) -> None:
@@ -710,7 +753,6 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     con.execute("DROP TABLE temp.finding_first_month")
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     stop_point(f"refresh {month}: findings inserted")
-    build_practice_access(con, month, params)
     con.execute(
         "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
         [month.first_day, datetime.now(UTC), last_file, build_digest(config)],

@@ -33,6 +33,7 @@ MIN_MONTHS, MAX_MONTHS = 6, 12
 MONTH_TABLES = (
     "finding",
     "practice_access",
+    "practice_access_state",
     "mailbox_day",
     "actor_month",
     "client_month",

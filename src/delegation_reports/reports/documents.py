@@ -15,7 +15,13 @@ from pathlib import Path
 
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
-from ..analysis.models import Month, covered_months, months_between, require_traces
+from ..analysis.models import (
+    Month,
+    covered_months,
+    ensure_practice_access,
+    months_between,
+    require_traces,
+)
 from ..errors import UserError
 from ..integrity import signing
 from ..integrity.reports import ChainState, Derive, ReportRun, chain_state, write_manifest
@@ -103,6 +109,7 @@ def _ensure_months(con, first: date, last: date, config: AnalysisConfig) -> None
     for month in months_between(first, last):
         if month in covered:
             ensure_month(con, month, config)
+    ensure_practice_access(con, months_between(first, last))  # before the workers, which only read
 
 
 def run_history(

@@ -29,7 +29,7 @@ from urllib.parse import quote
 import duckdb
 
 from ..analysis.findings import guard_column, month_findings
-from ..analysis.models import Month, create_model_macros, month_bounds
+from ..analysis.models import Month, create_model_macros, ensure_practice_access, month_bounds
 from ..warehouse import connect, sql_text
 from . import labels
 from .findings_view import rule_texts
@@ -83,6 +83,7 @@ def links(practice_id: str) -> tuple[str, str]:
 def _batches(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month) -> Iterator[list]:
     """The evidence rows, batch by batch from DuckDB, as columns of cells in ``HEADERS``'
     order: text (None when empty), and at ``TIME_COLUMN`` the time as an aware datetime."""
+    ensure_practice_access(con, [month])
     from_at, until_at = month_bounds(con, month)
     params = {
         "month": month.first_day,

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
-from ..analysis.models import create_model_macros, months_between, purged_before
+from ..analysis.models import (
+    create_model_macros,
+    ensure_practice_access,
+    months_between,
+    purged_before,
+)
 from ..errors import UserError
 from ..integrity.reports import report_chain_head, retention_text
 from ..lake import LakeSource, lake_source
@@ -90,6 +95,7 @@ class HistoryReport(findings_view.Grouped):
         from_at = datetime.combine(first, time(), tzinfo=labels.PARIS)
         until_at = datetime.combine(last + timedelta(days=1), time(), tzinfo=labels.PARIS)
         months = months_between(first, last)
+        ensure_practice_access(con, months)
         params = {
             "mailbox": mailbox,
             "from_at": from_at,

@@ -19,7 +19,7 @@ from .. import __version__
 from ..analysis import prose
 from ..analysis.findings import month_findings
 from ..analysis.lifecycle import report_changes
-from ..analysis.models import Month, create_model_macros, month_bounds
+from ..analysis.models import Month, create_model_macros, ensure_practice_access, month_bounds
 from ..errors import UserError
 from ..integrity.reports import report_chain_head, retention_text
 from ..lake import LakeSource, lake_source
@@ -136,6 +136,7 @@ class MonthlyReport(findings_view.Grouped):
         cls, con, practice_id: str, month: Month, generated_at: str | None = None
     ) -> MonthlyReport:
         create_model_macros(con)
+        ensure_practice_access(con, [month])
         practice = _records(con, "reports/practice.sql", {"practice_id": practice_id})
         if not practice:
             raise UserError(f"unknown practice {practice_id!r}: it is on no roster")

@@ -32,7 +32,7 @@ import nbformat
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
 from ..analysis.lifecycle import record_report_run, shown_findings
-from ..analysis.models import Month, require_traces
+from ..analysis.models import Month, ensure_practice_access, require_traces
 from ..errors import UserError
 from ..integrity import signing
 from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
@@ -500,6 +500,7 @@ def run_monthly(
         chain = chain_state(con, allow_unverified)
         require_traces(con, month)
         ensure_month(con, month, config)
+        ensure_practice_access(con, [month])  # before the workers, which only read
         return chain
 
     with held_warehouse(db, prepare) as (con, chain):

@@ -10,7 +10,7 @@ SELECT
     p.delegate_role AS period_role, p.rights AS period_rights, p.in_force_from_at AS period_from_at,
     p.in_force_until_at AS period_until_at, p.revoked_at AS period_revoked_at, p.source AS period_source
 FROM f
-JOIN practice_access AS a ON a.month = f.month AND a.event_id = f.event_id AND a.mailbox = f.mailbox
+JOIN attributed_access AS a ON a.month = f.month AND a.event_id = f.event_id AND a.mailbox = f.mailbox
 LEFT JOIN delegation_period AS p
     ON p.mailbox = a.mailbox AND p.delegate = a.actor
    AND a.occurred_at >= p.in_force_from_at AND a.occurred_at < p.in_force_until_at
