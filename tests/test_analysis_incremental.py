@@ -354,19 +354,21 @@ def test_stored_accesses_equal_the_view_across_the_histories_bounds(histories, m
     """``practice_access`` (what reports read) holds the view's rows of each built month, with
     the attributions that change exactly at the bounds above."""
     view = _month_rows(histories.con, "attributed_access", month)
+    models.ensure_practice_access(histories.con, [month])
     assert _month_rows(histories.con, "practice_access", month) == view
     assert sum(view.values()) > 50
 
 
 def test_stored_accesses_follow_delegations_loaded_later(case):
-    """A delegation loaded after the month was built changes its accesses' attribution:
-    rebuilding the month replaces its stored accesses (none doubled, none left from the
-    earlier build); the other months keep theirs."""
+    """A delegation loaded after the month was built changes its accesses' attribution: the
+    next report's read replaces the stored accesses of every month it reads (none doubled,
+    none left from the earlier build)."""
     case.practice(staff=[SECRETARY])
     read = case.event(HOLDER, SECRETARY, "2026-03-10 10:00")
     case.event(HOLDER, SECRETARY, "2026-02-10 10:00")
     case.event(HOLDER, HOLDER, "2026-03-11 10:00")
     case.refresh(FEBRUARY, MARCH)
+    assert models.ensure_practice_access(case.con, [FEBRUARY, MARCH]) == [FEBRUARY, MARCH]
 
     def stored() -> dict[str, str]:
         return dict(
@@ -380,12 +382,18 @@ def test_stored_accesses_follow_delegations_loaded_later(case):
     february = _month_rows(case.con, "practice_access", FEBRUARY)
     case.grant(HOLDER, SECRETARY, "2026-03-01 09:00")
     case.refresh(MARCH)
+    assert stored()[read] == "no_delegation"  # until a report reads the month again
+    assert models.ensure_practice_access(case.con, [FEBRUARY, MARCH]) == [FEBRUARY, MARCH]
     assert stored()[read] == "delegate_authorised"
     assert len(stored()) == 2
     assert _month_rows(case.con, "practice_access", MARCH) == _month_rows(
         case.con, "attributed_access", MARCH
     )
-    assert _month_rows(case.con, "practice_access", FEBRUARY) == february
+    # February's too: what the segments say of its event changed with the new delegation.
+    assert _month_rows(case.con, "practice_access", FEBRUARY) == _month_rows(
+        case.con, "attributed_access", FEBRUARY
+    )
+    assert _month_rows(case.con, "practice_access", FEBRUARY) != february
 
 
 # ---- 3. Paris time across the 2026 changes of offset ---------------------------------------
@@ -560,7 +568,9 @@ def test_a_months_rows_are_replaced_by_writing_only_what_changed():
         (DATE '2026-03-01', 'same', NULL, ['a', 'b']),
         (DATE '2026-03-01', 'gone', 1, NULL)"""
     )
-    kept = con.execute("SELECT rowid FROM actor_day WHERE month = '2026-02-01' AND k = 'same'").fetchone()
+    kept = con.execute(
+        "SELECT rowid FROM actor_day WHERE month = '2026-02-01' AND k = 'same'"
+    ).fetchone()
     models._replace_month(
         con,
         "actor_day",
@@ -580,7 +590,9 @@ def test_a_months_rows_are_replaced_by_writing_only_what_changed():
         (date(2026, 3, 1), "same", None, ["a", "b"]),
     ]
     assert (
-        con.execute("SELECT rowid FROM actor_day WHERE month = '2026-02-01' AND k = 'same'").fetchone()
+        con.execute(
+            "SELECT rowid FROM actor_day WHERE month = '2026-02-01' AND k = 'same'"
+        ).fetchone()
         == kept
     )
 
@@ -821,7 +833,9 @@ def test_stored_accesses_of_another_layout_are_made_again(case):
     case.con.execute("DROP TABLE practice_access")
     case.con.execute("CREATE TABLE practice_access (month DATE, event_id VARCHAR)")
     case.con.execute("INSERT INTO practice_access VALUES (?, 'other')", [MARCH.first_day])
+    case.con.execute("UPDATE practice_access_state SET built_for = 'other model code'")
     case.refresh()
+    models.ensure_practice_access(case.con, [MARCH])
     assert rows(case.con, "SELECT event_id, attribution FROM practice_access") == [
         {"event_id": stranger, "attribution": "no_delegation"}
     ]

@@ -25,7 +25,12 @@ from analysis_cases import (
     rows,
 )
 from delegation_reports.analysis.config import RULE_IDS, SEVERITIES, load_config
-from delegation_reports.analysis.models import FINDING_COLUMNS, Month, refresh
+from delegation_reports.analysis.models import (
+    FINDING_COLUMNS,
+    Month,
+    ensure_practice_access,
+    refresh,
+)
 from delegation_reports.cli import main
 from delegation_reports.warehouse import connect
 
@@ -100,6 +105,7 @@ VIEW_STORED = f"SELECT * EXCLUDE ({', '.join(NOT_STORED)}) FROM attributed_acces
 
 def _view_and_stored(con, month: Month) -> tuple[Counter, Counter]:
     """The month's rows of ``attributed_access`` and of ``practice_access``, whole."""
+    ensure_practice_access(con, [month])
     view, stored = (
         Counter(map(repr, con.execute(f"{sql} WHERE month = ?", [month.first_day]).fetchall()))
         for sql in (VIEW_STORED, "SELECT * FROM practice_access")
@@ -121,6 +127,7 @@ def test_practice_access_has_the_columns_of_the_view(varied):
 
 def test_the_delegation_judged_against_is_found_again_from_the_stored_segment(varied):
     """What `practice_access` leaves out is one join away: its segment's."""
+    ensure_practice_access(varied.con, MONTHS)
     differing = varied.con.execute(
         """
         SELECT count(*), count(*) FILTER (v.judged_against IS DISTINCT FROM s.judged_against),
@@ -152,6 +159,7 @@ def test_practice_access_holds_the_views_rows_of_each_built_month(varied, month)
 def test_practice_access_covers_the_cases_at_the_bounds(varied):
     """The varied warehouse's March reaches every attribution, the mailbox on no roster and
     the events at midnight: the comparison above sees them."""
+    ensure_practice_access(varied.con, MONTHS)
     found = rows(
         varied.con,
         "SELECT * FROM practice_access WHERE month = ?",
@@ -169,6 +177,7 @@ def test_practice_access_covers_the_cases_at_the_bounds(varied):
 def test_practice_access_is_stored_in_practice_mailbox_and_time_order(varied):
     """Each month's slice lies in storage (row id order) by practice, mailbox and time: what
     lets a query on one practice skip the row groups of the others."""
+    ensure_practice_access(varied.con, MONTHS)
     for month in MONTHS:
         stored = varied.con.execute(
             "SELECT practice_id, mailbox, occurred_at, event_id FROM practice_access "
@@ -189,6 +198,10 @@ def test_the_samples_practice_access_equals_the_view(samples, tmp_path):
     try:
         months = refresh(con, None, load_config())
         assert len(months) >= 3
+        # Written when a report first reads the months, not by the refresh; once.
+        assert con.execute("SELECT count(*) FROM practice_access").fetchone()[0] == 0
+        assert ensure_practice_access(con, months) == months
+        assert ensure_practice_access(con, months) == []
         for month in months:
             view, stored = _view_and_stored(con, month)
             assert stored == view, month

@@ -14,7 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from delegation_reports.analysis.config import load_config
-from delegation_reports.analysis.models import Month, refresh, require_traces
+from delegation_reports.analysis.models import (
+    Month,
+    covered_months,
+    ensure_practice_access,
+    refresh,
+    require_traces,
+)
 from delegation_reports.cli import main
 from delegation_reports.errors import UserError
 from delegation_reports.integrity import chain, retention
@@ -88,6 +94,11 @@ def test_the_first_month_kept_follows_the_retention():
 
 
 def test_a_purge_removes_old_traces_records_itself_and_still_verifies(path):
+    con = connect(path)
+    try:  # the stored accesses the reports read, of every month
+        assert len(ensure_practice_access(con, covered_months(con))) >= 6
+    finally:
+        con.close()
     before = counts(path)
     con = duckdb.connect(str(path), read_only=True)
     old_events = con.execute(

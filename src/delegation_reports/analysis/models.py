@@ -463,7 +463,7 @@ def ensure_practice_access(con, months: Iterable[Month]) -> list[Month]:
     # What a slice is made from: the core models (delegations, rosters, configuration), the
     # month's audit files, and its own code.
     core = con.execute("SELECT any_value(built_from) FROM core_state").fetchone()[0]
-    code = _models_digest("month/practice_access.sql")
+    code = f"{_models_digest('month/practice_access.sql')}:{_models_digest('core/attributed_access.sql')}"
     files = _audit_files_by_month(con)
     built_for = {m.first_day: f"{core}|{files.get(m.first_day, '')}|{code}" for m in months}
     try:
