@@ -75,6 +75,13 @@ CASES = [
         "+ to_minutes(CAST(5 AS BIGINT)))",
         (1772496300000000,),
     ),
+    (
+        "clock_interval",
+        "SELECT count(*) OVER (ORDER BY t RANGE BETWEEN CURRENT ROW AND INTERVAL '23:59:59.999999' FOLLOWING) "
+        "FROM (VALUES (TIMESTAMPTZ '2026-03-01 00:00:00+00'), (TIMESTAMPTZ '2026-03-01 23:59:59+00'), "
+        "(TIMESTAMPTZ '2026-03-02 00:00:00+00')) AS v(t) ORDER BY t",
+        None,
+    ),
     ("epoch", "SELECT epoch(TIMESTAMPTZ '2026-03-01 00:00:00.5+00')", (1772323200.5,)),
     (
         "strftime",
@@ -100,6 +107,12 @@ CASES = [
     ),
     ("list_distinct", "SELECT list_sort(list_distinct(['b', NULL, 'a', 'b']))", (["a", "b"],)),
     ("flatten", "SELECT flatten([['a'], NULL, ['b']])", (["a", "b"],)),
+    (
+        "row_in",
+        "SELECT count(*) FROM (VALUES ('m', 'a'), ('m', 'b')) AS t(mailbox, actor) "
+        "WHERE (mailbox, actor) IN (SELECT (mailbox, delegate) FROM (VALUES ('m', 'a')) AS p(mailbox, delegate))",
+        (1,),
+    ),
     (
         "prose_instants",
         "SELECT fr_when(TIMESTAMPTZ '2026-03-04 10:20:00+00'), fr_during(TIMESTAMPTZ '2026-03-04 10:20:00+00', "

@@ -50,6 +50,7 @@ def session(
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.executorEnv.TZ", "UTC")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         # Small inputs are the rule between two months; big ones get their partitions from AQE.
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.sql.shuffle.partitions", "8")

@@ -216,6 +216,31 @@ def _interval_of(node):
     return None
 
 
+_CLOCK_INTERVAL = re.compile(r"\d{1,2}:\d{2}:\d{2}(\.\d+)?")
+
+
+def _day_to_second(text: exp.Literal) -> exp.Interval:
+    return exp.Interval(this=exp.Literal.string(f"0 {text.name}"), unit=exp.var("DAY TO SECOND"))
+
+
+def _clock_interval(node):
+    if isinstance(node, exp.Interval) and node.args.get("unit") is None:
+        if isinstance(node.this, exp.Literal) and _CLOCK_INTERVAL.fullmatch(node.this.name):
+            return _day_to_second(node.this)
+    if isinstance(node, exp.WindowSpec):
+        # sqlglot reads `INTERVAL '23:59:59' FOLLOWING` in a frame as an interval whose unit
+        # is FOLLOWING.
+        for bound, side in (("start", "start_side"), ("end", "end_side")):
+            value = node.args.get(bound)
+            unit = value.args.get("unit") if isinstance(value, exp.Interval) else None
+            if unit is not None and unit.name.upper() in ("FOLLOWING", "PRECEDING"):
+                if not _CLOCK_INTERVAL.fullmatch(value.this.name):
+                    raise UnportableSQL(f"window frame bound {value.sql()} has no Spark rewrite")
+                node.set(bound, _day_to_second(value.this))
+                node.set(side, unit.name.upper())
+    return None
+
+
 def _microseconds(node):
     if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_us":
         return _fn("unix_micros", *node.expressions)
@@ -333,6 +358,17 @@ def _flatten(node):
     return None
 
 
+def _row_in(node):
+    if isinstance(node, exp.In) and isinstance(node.this, exp.Tuple):
+        query = node.args.get("query")
+        select = query.this if isinstance(query, exp.Subquery) else query
+        if isinstance(select, exp.Select) and len(select.expressions) == 1:
+            (row,) = select.expressions
+            if isinstance(row, exp.Tuple | exp.Paren) and isinstance(row.unnest(), exp.Tuple):
+                select.set("expressions", [e.copy() for e in row.unnest().expressions])
+    return None
+
+
 @cache
 def _prose_instants() -> dict[str, tuple[int, ...]]:
     """For each prose function (analysis/prose.py), the positions of its instant arguments."""
@@ -432,6 +468,13 @@ REWRITES: tuple[Rewrite, ...] = (
         _interval_of,
     ),
     Rewrite(
+        "clock_interval",
+        "INTERVAL '23:59:59.999999'",
+        "INTERVAL '0 23:59:59.999999' DAY TO SECOND",
+        "Spark reads an interval without unit as a number of units",
+        _clock_interval,
+    ),
+    Rewrite(
         "epoch",
         "epoch_us(t), epoch(t)",
         "unix_micros(t), unix_micros(t) / 1000000.0",
@@ -486,6 +529,13 @@ REWRITES: tuple[Rewrite, ...] = (
         "flatten(filter(ls, e -> e IS NOT NULL))",
         "DuckDB skips NULL inner lists, Spark's flatten gives NULL",
         _flatten,
+    ),
+    Rewrite(
+        "row_in",
+        "(a, b) IN (SELECT (x, y) FROM t)",
+        "(a, b) IN (SELECT x, y FROM t)",
+        "DuckDB compares a row with a subquery's single row value; Spark wants as many columns",
+        _row_in,
     ),
     Rewrite(
         "prose_instants",

@@ -42,7 +42,7 @@ placed AS (
         CAST(e.occurred_local AS DATE) AS day,
         h.name AS holiday_name,
         coalesce(c.is_closed, true) AND h.day IS NOT NULL AS is_holiday,
-        o.opens IS NULL OR (coalesce(c.is_closed, true) AND h.day IS NOT NULL) AS is_off_hours
+        o.opens_minute IS NULL OR (coalesce(c.is_closed, true) AND h.day IS NOT NULL) AS is_off_hours
     FROM events AS e
     LEFT JOIN cfg_opening_hours AS o
         ON o.practice_id IS NOT DISTINCT FROM e.hours_of
