@@ -224,9 +224,13 @@ def _day_to_second(text: exp.Literal) -> exp.Interval:
 
 
 def _clock_interval(node):
-    if isinstance(node, exp.Interval) and node.args.get("unit") is None:
-        if isinstance(node.this, exp.Literal) and _CLOCK_INTERVAL.fullmatch(node.this.name):
-            return _day_to_second(node.this)
+    if (
+        isinstance(node, exp.Interval)
+        and node.args.get("unit") is None
+        and isinstance(node.this, exp.Literal)
+        and _CLOCK_INTERVAL.fullmatch(node.this.name)
+    ):
+        return _day_to_second(node.this)
     if isinstance(node, exp.WindowSpec):
         # sqlglot reads `INTERVAL '23:59:59' FOLLOWING` in a frame as an interval whose unit
         # is FOLLOWING.
