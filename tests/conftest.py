@@ -7,6 +7,7 @@ Every warehouse lives under pytest's temporary directories; the user's real ware
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Sequence
@@ -221,6 +222,15 @@ def samples(tmp_path_factory) -> Iterator[LoadedSamples]:
         yield LoadedSamples(reader, results)
     finally:
         reader.close()
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (by its path inside it) with its sha256."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # ---- writing input files ------------------------------------------------------------------

@@ -745,11 +745,9 @@ def cli_batch(world, tmp_path_factory) -> SimpleNamespace:
 @pytest.fixture(scope="session")
 def documents(world, tmp_path_factory) -> SimpleNamespace:
     """Every kind of page on the hostile world, printed too: both monthly reports with their
-    PDFs, the month's overview, A's holder's history, and the batch's index written again
-    once the overview is beside it (so that it links to it)."""
+    PDFs, the month's overview (which writes the batch's index again, linking to it), A's
+    holder's history."""
     from delegation_reports.reports.documents import run_history, run_overview
-    from delegation_reports.reports.output import write_file
-    from delegation_reports.reports.runner import index_html
 
     out = tmp_path_factory.mktemp("documents")
     batch = run_monthly(world.db, MARCH, practices=[A, B], out=out, workers=2, pdf=True)
@@ -757,8 +755,6 @@ def documents(world, tmp_path_factory) -> SimpleNamespace:
     history = run_history(
         world.db, A_HOLDER, start="2026-03-01", end="2026-03-31", out=out, pdf=True
     )
-    generated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-    write_file(batch.index, index_html(MARCH, batch.outcomes, generated_at, batch.folder))
     return SimpleNamespace(
         out=out,
         folder=batch.folder,

@@ -493,19 +493,21 @@ def test_a_months_rows_are_replaced_by_writing_only_what_changed():
     import duckdb
 
     con = duckdb.connect()
-    con.execute("CREATE TABLE t (month DATE, k VARCHAR, n INTEGER, ids VARCHAR[])")
+    with pytest.raises(ValueError):  # only the derived monthly tables are replaced
+        models._replace_month(con, "audit_event", FEBRUARY, "SELECT 1", {})
+    con.execute("CREATE TABLE actor_day (month DATE, k VARCHAR, n INTEGER, ids VARCHAR[])")
     con.execute(
-        """INSERT INTO t VALUES
+        """INSERT INTO actor_day VALUES
         (DATE '2026-02-01', 'same', NULL, ['a', 'b']),
         (DATE '2026-02-01', 'changed', NULL, []),
         (DATE '2026-02-01', 'gone', 1, NULL),
         (DATE '2026-03-01', 'same', NULL, ['a', 'b']),
         (DATE '2026-03-01', 'gone', 1, NULL)"""
     )
-    kept = con.execute("SELECT rowid FROM t WHERE month = '2026-02-01' AND k = 'same'").fetchone()
+    kept = con.execute("SELECT rowid FROM actor_day WHERE month = '2026-02-01' AND k = 'same'").fetchone()
     models._replace_month(
         con,
-        "t",
+        "actor_day",
         FEBRUARY,
         """SELECT * FROM (VALUES
             (DATE '2026-02-01', 'same', NULL, ['a', 'b']),
@@ -513,7 +515,7 @@ def test_a_months_rows_are_replaced_by_writing_only_what_changed():
             (DATE '2026-02-01', 'new', 2, ['c'])) AS v(month, k, n, ids)""",
         {},
     )
-    rows = con.execute("SELECT month, k, n, ids FROM t ORDER BY month, k").fetchall()
+    rows = con.execute("SELECT month, k, n, ids FROM actor_day ORDER BY month, k").fetchall()
     assert rows == [
         (date(2026, 2, 1), "changed", None, None),
         (date(2026, 2, 1), "new", 2, ["c"]),
@@ -522,7 +524,7 @@ def test_a_months_rows_are_replaced_by_writing_only_what_changed():
         (date(2026, 3, 1), "same", None, ["a", "b"]),
     ]
     assert (
-        con.execute("SELECT rowid FROM t WHERE month = '2026-02-01' AND k = 'same'").fetchone()
+        con.execute("SELECT rowid FROM actor_day WHERE month = '2026-02-01' AND k = 'same'").fetchone()
         == kept
     )
 

@@ -218,6 +218,57 @@ def test_runs_into_the_same_folder_merge_and_an_unsigned_run_drops_the_old_signa
     assert verify_folder(folder).ok
 
 
+def _outcome(practice_id: str, name: str, critical: int, error=None) -> dict:
+    return {
+        "practice_id": practice_id,
+        "practice_name": name,
+        "n_critical": critical,
+        "n_warning": 0,
+        "n_info": 0,
+        "has_traces": True,
+        "error": error,
+    }
+
+
+def test_the_index_is_written_from_the_outcomes_every_run_recorded(tmp_path):
+    from delegation_reports.reports.runner import month_index
+
+    folder = tmp_path / "2026-03"
+    folder.mkdir()
+    stamp = "2026-04-01T08:00:00+00:00"
+    for practice_id, name, critical in (("P1", "Cabinet Un", 0), ("P2", "Cabinet Deux", 2)):
+        with recording() as written:
+            write_file(folder / f"{practice_id}.html", f"<p>{name}</p>")
+        run = _run()
+        run.reports = [_outcome(practice_id, name, critical)]
+        write_manifest(folder, run, written, derive=month_index(folder, MARCH, stamp))
+    index = parse_html((folder / "index.html").read_text("utf-8"))
+    # Both batches' practices, the most critical first.
+    assert [a.attrs["href"] for a in index.find_all("a")] == ["P2.html", "P1.html"]
+    # A failure later for P1 is its last outcome; a report removed from the folder drops out;
+    # a record edited by hand into nonsense is skipped, not a crash.
+    (folder / "P2.html").unlink()
+    data = json.loads((folder / "manifest.json").read_text())
+    data["reports"].append({**_outcome("P3", "Cabinet Trois", 1), "n_critical": "many"})
+    data["reports"].append({**_outcome("../P4", "Cabinet Quatre", 1)})
+    (folder / "manifest.json").write_text(json.dumps(data))
+    run = _run()
+    run.reports = [_outcome("P1", "Cabinet Un", 0, error="TimeoutError: 600 s")]
+    write_manifest(folder, run, [], derive=month_index(folder, MARCH, stamp))
+    text = (folder / "index.html").read_text("utf-8")
+    assert "TimeoutError: 600 s" in text
+    assert "Cabinet Deux" not in text and "Cabinet Trois" not in text
+    assert "Cabinet Quatre" not in text
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {r["practice_id"]: r["error"] for r in manifest["reports"]}["P1"] == (
+        "TimeoutError: 600 s"
+    )
+    # The index's entry is the index now on disk.
+    problems = [(p.path, p.problem) for p in verify_folder(folder).problems]
+    assert ("index.html", "changed") not in problems
+    assert ("P2.html", "missing") in problems
+
+
 @pytest.mark.parametrize("path", ["../outside.html", "/etc/passwd", "a/../../b"])
 def test_a_manifest_naming_a_path_outside_the_folder_fails(tmp_path, path):
     folder = _folder(tmp_path)

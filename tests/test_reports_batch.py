@@ -3,12 +3,16 @@ offline pages and deterministic output."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 import nbformat
 import pytest
 
+from delegation_reports.integrity.reports import verify_folder
 from delegation_reports.reports import labels, runner
+from delegation_reports.reports.documents import run_overview
 from delegation_reports.reports.monthly import MonthlyReport, page_html
 
 # Before the import: reports_cases is also a plugin, whose asserts pytest rewrites.
@@ -111,6 +115,46 @@ def test_keep_notebooks_keeps_the_executed_notebooks(cli_batch):
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"]
         assert sum("text/html" in o.get("data", {}) for o in outputs) == len(MonthlyReport.SECTIONS)
+
+
+# ---- the index follows the folder, whatever the order of the commands -------------------------
+
+
+def _index_links(folder) -> set[str]:
+    page = parse_html((folder / "index.html").read_text("utf-8"))
+    return {a.attrs["href"] for a in page.find_all("a")}
+
+
+def _assert_manifest_holds(folder) -> None:
+    """verify-report passes, the index's entry being that of the index now on disk."""
+    check = verify_folder(folder)
+    assert check.ok, check.problems
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entry = next(f for f in manifest["files"] if f["path"] == "index.html")
+    assert entry["sha256"] == hashlib.sha256((folder / "index.html").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("overview_first", [False, True], ids=["monthly-first", "overview-first"])
+def test_the_index_links_what_the_folder_holds_whatever_the_order(world, tmp_path, overview_first):
+    folder = tmp_path / "2026-03"
+    if overview_first:
+        run_overview(world.db, MARCH, out=tmp_path)
+        assert not (folder / "index.html").exists()  # no monthly batch there yet
+    runner.run_monthly(world.db, MARCH, practices=[A], out=tmp_path)
+    if not overview_first:
+        assert "overview.html" not in _index_links(folder)
+        _assert_manifest_holds(folder)
+        run_overview(world.db, MARCH, out=tmp_path)
+    assert "overview.html" in _index_links(folder)
+    _assert_manifest_holds(folder)
+    # Another practice's batch later into the same folder: the index lists both practices,
+    # each with its own counts, and still the overview.
+    runner.run_monthly(world.db, MARCH, practices=[B], out=tmp_path)
+    assert {f"{A}.html", f"{B}.html", "overview.html"} <= _index_links(folder)
+    rows = _index_rows((folder / "index.html").read_text("utf-8"))
+    assert rows[A][2:5] == ["3", "3", "0"] and rows[B][2:5] == ["0", "1", "0"]
+    assert "2 rapports produits" in (folder / "index.html").read_text("utf-8")
+    _assert_manifest_holds(folder)
 
 
 # ---- 6. offline pages, shared plotly.js -------------------------------------------------------

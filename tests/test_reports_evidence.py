@@ -144,6 +144,17 @@ def _sheet(book: zipfile.ZipFile, name: str) -> list[list]:
     return rows
 
 
+def _time_format(book: zipfile.ZipFile) -> str:
+    """The number format of the first trace's time cell on the Traces sheet."""
+    sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet2.xml"))
+    letter = chr(ord("A") + evidence.TIME_COLUMN)
+    cell = next(c for c in sheet.iter(f"{MAIN}c") if c.get("r") == f"{letter}2")
+    styles = ElementTree.fromstring(book.read("xl/styles.xml"))
+    xf = list(styles.find(f"{MAIN}cellXfs"))[int(cell.get("s"))]
+    formats = {f.get("numFmtId"): f.get("formatCode") for f in styles.iter(f"{MAIN}numFmt")}
+    return formats[xf.get("numFmtId")]
+
+
 def test_workbook_has_real_paris_dates_and_text_that_is_never_a_formula(two_practices, tmp_path):
     case, ids = two_practices
     path = tmp_path / "P1-preuves.xlsx"
@@ -161,6 +172,9 @@ def test_workbook_has_real_paris_dates_and_text_that_is_never_a_formula(two_prac
     serial = by_id[ids["burst"][0]][col["Date et heure (heure de Paris)"]]
     stamp = datetime(1899, 12, 30) + timedelta(days=serial)
     assert abs(stamp - datetime(2026, 3, 3, 14, 0)) < timedelta(milliseconds=1)
+    # Shown as a date and time by the workbook's style.
+    with zipfile.ZipFile(path) as book:
+        assert _time_format(book) == "dd/mm/yyyy hh:mm:ss"
     # The hostile user agent is text, as is, not a formula.
     assert by_id[ids["intruder"][0]][col["Logiciel"]] == FORMULA_AGENT
     # The findings sheet carries each finding's explanation and advice.

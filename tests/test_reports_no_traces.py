@@ -63,6 +63,13 @@ def test_a_practice_without_traces_is_not_told_all_is_well(silent_world, tmp_pat
     assert "Aucune alerte ce mois-ci" not in silent
     assert "Aucune alerte ne peut être établie" in silent
     assert NO_TRACES not in (batch.folder / f"{A}.html").read_text(encoding="utf-8")
+    # No key figure reads as "0 alertes critiques" under the notice, and no chart is empty.
+    page = parse_html(silent)
+    figures = page.find(id="chiffres-cles")
+    assert not figures.find_all(cls="card")
+    assert "ne peuvent pas être établis" in figures.clean_text
+    assert not page.find_all("figure")
+    assert parse_html((batch.folder / f"{A}.html").read_text(encoding="utf-8")).find_all(cls="card")
     index = parse_html(batch.index.read_text(encoding="utf-8"))
     rows = {row[1]: row for row in table_rows(index.find("table")) if len(row) > 1}
     assert any("aucune trace reçue pour ce mois" in cell for cell in rows[SILENT])

@@ -313,8 +313,9 @@ def test_nothing_but_the_purge_updates_or_deletes_evidence():
         # A warehouse made before the chain: its manifest entries get their digest once,
         # before their link is made.
         ("integrity/chain.py", "UPDATE ingest_file"),
-        # A month's slice of the monthly marts, rebuilt.
-        ("analysis/models.py", "DELETE FROM {mart}"),
+        # A month's slice of the derived monthly tables (marts, findings), replaced: the
+        # table is checked to be one of them (models.MONTH_SLICED).
+        ("analysis/models.py", "DELETE FROM {table}"),
     }
     unexpected = [
         (where, statement)
@@ -325,20 +326,37 @@ def test_nothing_but_the_purge_updates_or_deletes_evidence():
     assert {(where.split(":")[0], statement) for where, statement in found} == allowed
 
 
-def test_the_monthly_report_states_the_retention(path):
+def _report_body(path: Path, kind: str) -> str:
+    """The whole body of a report of July 2026 (the monthly report of the practice, the
+    month's overview, or its first holder's history) on the warehouse as it is now."""
+    from delegation_reports.reports.history import HistoryReport
     from delegation_reports.reports.monthly import MonthlyReport
+    from delegation_reports.reports.overview import OverviewReport
 
-    def method_text() -> str:
-        con = connect(path)
-        try:
-            refresh(con)
-            report = MonthlyReport.from_connection(con, "C52249671000024", Month(2026, 7))
-            return report.section("method")
-        finally:
-            con.close()
+    con = connect(path)
+    try:
+        refresh(con)
+        month = Month(2026, 7)
+        if kind == "monthly":
+            return MonthlyReport.from_connection(con, "C52249671000024", month).body_html()
+        if kind == "overview":
+            return OverviewReport.from_connection(con, month).body_html()
+        holder = con.execute(
+            "SELECT min(member) FROM roster_member WHERE member_kind = 'holder'"
+        ).fetchone()[0]
+        return HistoryReport.from_connection(
+            con, holder, date(2026, 1, 1), date(2026, 7, 31)
+        ).body_html()
+    finally:
+        con.close()
 
-    assert "la plus ancienne conservée date du 2 janvier 2026" in method_text()
+
+@pytest.mark.parametrize("kind", ["monthly", "overview", "history"])
+def test_every_report_states_the_retention(path, kind):
+    body = _report_body(path, kind)
+    assert body.count("la plus ancienne conservée date du 2 janvier 2026") == 1
     do_purge(path, months=6)
-    text = method_text()
-    assert "Les traces sont conservées 6 mois" in text
-    assert "antérieures au 1er mai 2026 ont été supprimées le" in text
+    body = _report_body(path, kind)
+    assert body.count("Les traces sont conservées 6 mois") == 1
+    assert "antérieures au 1er mai 2026 ont été supprimées le" in body
+    assert "la plus ancienne conservée" not in body

@@ -69,6 +69,14 @@ db_option = click.option(
     default=None,
     help=f"Warehouse file (default: ${DB_ENV} or ./delegation.duckdb).",
 )
+# The reading commands read a Parquet lake's model outputs instead (see `_reading`).
+lake_option = click.option(
+    "--lake",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read a Parquet lake's model outputs (from export-lake --models or spark refresh) "
+    "instead of a warehouse.",
+)
 
 
 # Control characters but tab and line feed: a NUL, a bell, a carriage return or an escape
@@ -675,6 +683,7 @@ def spark_refresh(lake, master, months, config):
 
 @main.command()
 @db_option
+@lake_option
 @click.option("--month", type=MONTH, required=True, help="Month to report (Europe/Paris).")
 @click.option("--practice", default=None, help="Only this practice id.")
 @click.option("--rule", type=click.Choice(RULE_IDS), default=None, help="Only this rule.")
@@ -688,13 +697,13 @@ def spark_refresh(lake, master, months, config):
     "Paris time with their offset.",
 )
 @config_option
-def findings(db, month, practice, rule, fmt, config):
+def findings(db, lake, month, practice, rule, fmt, config):
     """List a month's findings, most severe first.
 
     Example: delegation-reports findings --month 2026-03 --format csv > findings.csv
     """
     month_ = month
-    with opened(db or default_db_path(), create=False) as con:
+    with _reading(db, lake) as path, opened(path, create=False, read_only=bool(lake)) as con:
         require_traces(con, month_)
         if practice is not None and not practice_exists(con, practice):
             raise UserError(f"unknown practice {practice!r}: it is on no roster")
@@ -923,6 +932,7 @@ allow_unverified_option = click.option(
 
 @report.command()
 @db_option
+@lake_option
 @click.option("--month", type=MONTH, required=True, help="Month to report (Europe/Paris).")
 @click.option("--practice", "practices", multiple=True, help="A practice id (repeatable).")
 @click.option("--all", "all_", is_flag=True, help="Every practice on the roster.")
@@ -950,6 +960,7 @@ allow_unverified_option = click.option(
 @allow_unverified_option
 def monthly(
     db,
+    lake,
     month,
     practices,
     all_,
@@ -969,9 +980,9 @@ def monthly(
     if bool(practices) == all_:
         raise click.UsageError("choose the practices: --practice ID (repeatable) or --all")
     month_ = month
-    with _batch_progress() as progress:
+    with _reading(db, lake) as path, _batch_progress() as progress:
         result = run_monthly(
-            db or default_db_path(),
+            path,
             month_,
             practices=list(practices) or None,
             out=out,
@@ -1029,6 +1040,7 @@ assets_option = click.option(
 
 @report.command()
 @db_option
+@lake_option
 @click.option("--mailbox", help="The BAL PER address.")
 @click.option(
     "--all-mailboxes",
@@ -1068,6 +1080,7 @@ assets_option = click.option(
 @allow_unverified_option
 def history(
     db,
+    lake,
     mailbox,
     all_mailboxes,
     practice,
@@ -1097,24 +1110,25 @@ def history(
     if practice and not all_mailboxes:
         raise click.UsageError("--practice goes with --all-mailboxes")
     if not all_mailboxes:
-        path = run_history(
-            db or default_db_path(),
-            mailbox,
-            start=start,
-            end=end,
-            out=out,
-            assets=assets,
-            keep_notebook=keep_notebooks,
-            pdf=pdf,
-            config=load_config(config),
-            sign_key=sign_key,
-            allow_unverified=allow_unverified,
-        )
+        with _reading(db, lake) as source:
+            path = run_history(
+                source,
+                mailbox,
+                start=start,
+                end=end,
+                out=out,
+                assets=assets,
+                keep_notebook=keep_notebooks,
+                pdf=pdf,
+                config=load_config(config),
+                sign_key=sign_key,
+                allow_unverified=allow_unverified,
+            )
         _echo_document(path, pdf)
         return
-    with _batch_progress() as progress:
+    with _reading(db, lake) as source, _batch_progress() as progress:
         result = run_histories(
-            db or default_db_path(),
+            source,
             practice=practice,
             start=start,
             end=end,
@@ -1140,6 +1154,7 @@ def history(
 
 @report.command()
 @db_option
+@lake_option
 @click.option("--month", type=MONTH, required=True, help="Month (Europe/Paris).")
 @click.option(
     "--out",
@@ -1154,7 +1169,7 @@ def history(
 @config_option
 @sign_key_option
 @allow_unverified_option
-def overview(db, month, out, assets, keep_notebooks, pdf, config, sign_key, allow_unverified):
+def overview(db, lake, month, out, assets, keep_notebooks, pdf, config, sign_key, allow_unverified):
     """Render the DPO's overview of a month across practices, linking to the monthly reports
     beside it.
 
@@ -1162,17 +1177,18 @@ def overview(db, month, out, assets, keep_notebooks, pdf, config, sign_key, allo
     """
     from .reports.documents import run_overview
 
-    path = run_overview(
-        db or default_db_path(),
-        month,
-        out=out,
-        assets=assets,
-        keep_notebook=keep_notebooks,
-        pdf=pdf,
-        config=load_config(config),
-        sign_key=sign_key,
-        allow_unverified=allow_unverified,
-    )
+    with _reading(db, lake) as source:
+        path = run_overview(
+            source,
+            month,
+            out=out,
+            assets=assets,
+            keep_notebook=keep_notebooks,
+            pdf=pdf,
+            config=load_config(config),
+            sign_key=sign_key,
+            allow_unverified=allow_unverified,
+        )
     _echo_document(path, pdf)
 
 
@@ -1356,6 +1372,73 @@ def _stop_server(server, grace: float = 60.0) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+# ---- the Parquet lake ------------------------------------------------------------------------
+
+
+@contextmanager
+def _reading(db: Path | None, lake: Path | None) -> Iterator[Path]:
+    """What a reading command opens: the warehouse (``--db``), or with ``--lake`` a
+    catalog of the lake's Parquet files that the same queries read (removed afterwards)."""
+    if lake is None:
+        yield db or default_db_path()
+        return
+    if db is not None:
+        raise click.UsageError("choose where to read: --db FILE or --lake DIR, not both")
+    from .lake import lake_catalog
+
+    with lake_catalog(lake) as path:
+        yield path
+
+
+def _months_list(ctx, param, values) -> list[Month] | None:
+    """``--months 2026-01,2026-03`` (repeatable) as months."""
+    try:
+        months = [Month.parse(m) for value in values for m in value.split(",") if m.strip()]
+    except UserError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return months or None
+
+
+@main.command("export-lake")
+@click.argument("folder", type=click.Path(path_type=Path))
+@db_option
+@click.option(
+    "--months",
+    multiple=True,
+    callback=_months_list,
+    help="Only these months' audit events, e.g. 2026-01,2026-03 (default: every month; "
+    "months no longer in the warehouse then leave the lake).",
+)
+@click.option(
+    "--models",
+    is_flag=True,
+    help="Also write the model outputs (refreshing stale months first), so that the lake "
+    "can be read with --lake.",
+)
+@config_option
+def export_lake(folder, db, months, models, config):
+    """Write the warehouse's inputs (and with --models its model outputs) as a Parquet lake
+    in FOLDER: hive-partitioned folders, described by FOLDER/lake.json (docs/scale-out.md).
+
+    Example: delegation-reports export-lake /data/lake --months 2026-03 --models
+    """
+    from .lake import export_lake as export
+
+    with opened(db or default_db_path(), create=False, read_only=not models) as con:
+        result = export(con, folder, months=months, models=models, config=load_config(config))
+    table = Table(title=f"Lake {escape(result.folder)}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in result.tables.items():
+        add_row(table, name, f"{n:,}")
+    _console().print(table)
+    what = "inputs and model outputs" if result.models else "inputs"
+    echo(
+        f"{what} of {len(result.months)} month(s) ({', '.join(result.months)}) written to "
+        f"{result.folder}; lake.json sha256 {result.lake_sha256}"
+    )
 
 
 @main.command()

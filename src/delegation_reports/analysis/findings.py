@@ -23,8 +23,15 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def ensure_month(con: duckdb.DuckDBPyConnection, month: Month, config: AnalysisConfig) -> None:
-    """Build the month's models when missing or older than the data or configuration."""
-    if is_stale(con, month, config):
+    """Build the month's models when missing or older than the data or configuration. A
+    lake is never rebuilt here: a month its models do not cover is refused."""
+    from ..lake import lake_source
+
+    source = lake_source(con)
+    if source is not None:
+        source.require_month(month, config)
+        create_model_macros(con)
+    elif is_stale(con, month, config):
         refresh(con, [month], config)
     else:
         create_model_macros(con)
@@ -67,6 +74,12 @@ def guard_cell(value) -> str:
     """Text a spreadsheet shows as text: formula starts get a leading apostrophe."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def guard_column(values) -> list[str]:
+    """``guard_cell`` of each value, at a fraction of the cost of a call per value."""
+    texts = ["" if v is None else str(v) for v in values]
+    return ["'" + t if t.startswith(_FORMULA_STARTS) else t for t in texts]
 
 
 def to_csv(findings: list[dict]) -> str:

@@ -67,6 +67,8 @@ MONTH_MODELS = (
 )
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month", "actor_day")
+# The derived tables a month's refresh replaces the slice of (see `_replace_month`).
+MONTH_SLICED = (*MART_MODELS, "finding")
 # A finding as the rules give it and `findings` prints it.
 FINDING_FIELDS = (
     "rule_id",
@@ -534,6 +536,8 @@ def _replace_month(con, table: str, month: Month, sql: str, params: dict) -> Non
     month made each refresh write megabytes to the log (and a checkpoint every other one);
     the table's rows of a month are a set (each has a grain), so the difference both ways is
     exact, NULLs and lists compared as values."""
+    if table not in MONTH_SLICED:
+        raise ValueError(f"{table} is not a derived table kept by month")
     _run(con, f"CREATE OR REPLACE TEMP TABLE month_slice AS {sql}", params)
     columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     listed = ", ".join(columns)

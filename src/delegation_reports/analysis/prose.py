@@ -11,54 +11,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
 from duckdb.sqltypes import DATE, TIMESTAMP_TZ, VARCHAR
 
-PARIS = ZoneInfo("Europe/Paris")
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-ROLES = {
-    "secretary": "secrétaire",
-    "medical_assistant": "assistant médical",
-    "replacement": "remplaçant",
-    "other": "autre rôle",
-}
-AUTH_METHODS = {
-    "cps": "carte CPS",
-    "e-cps": "e-CPS",
-    "psc": "Pro Santé Connect",
-    "otp": "mot de passe et code à usage unique",
-    "password": "mot de passe seul",
-    "certificate": "certificat",
-}
-ACTIONS = {
-    "login": "connexion",
-    "login_failed": "échec de connexion",
-    "logout": "déconnexion",
-    "read": "lecture",
-    "send": "envoi",
-    "delete": "suppression",
-    "move": "déplacement",
-    "download": "téléchargement",
-}
-# Rights in their usual order, whatever the order of a delegation's list.
-RIGHTS = {"read": "lecture", "send": "envoi", "documents": "documents", "manage": "gestion"}
+from .. import vocabulary
+from ..vocabulary import ACTIONS, AUTH_METHODS, MONTHS, PARIS, RIGHTS, WEEKDAYS
+
+ROLES = {**vocabulary.ROLES, "other": "autre rôle"}
 
 
 # First letters before which "de" becomes "d'": vowels, and h (taken as mute, as in most

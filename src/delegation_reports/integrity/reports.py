@@ -10,6 +10,11 @@ practice again): the manifest lists every file some run recorded there, each wit
 that wrote it last, and the runs that still own a file. An entry is carried over unchanged
 (never recomputed from the file on disk), so a file changed since its run still shows as
 changed. Runs merge under an exclusive lock on the folder.
+
+A monthly batch also records the outcome of each practice's report (``reports``: name,
+counts of findings, whether it failed), merged the same way, the last run of a practice
+winning. Files derived from the whole folder (the month's index) are written under the same
+lock from the merged state, by whichever run comes last, and recorded as that run's.
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+import duckdb
+
 from .. import __version__
 from ..errors import ChainBroken, UserError
+from ..reports import labels
 from ..reports.output import write_file
 from . import signing
 from .chain import chain_head, check_head
@@ -42,6 +50,30 @@ def report_chain_head(con) -> str | None:
     return chain_head(con)
 
 
+def retention_text(con) -> str:
+    """What every report states of the retention, beside its chain head, in French: what the
+    retention purges removed so far, or the oldest trace kept."""
+    last = None
+    with contextlib.suppress(duckdb.CatalogException):  # not yet opened by a version that purges
+        last = con.execute(
+            "SELECT retention_months, purged_before, performed_at FROM purge_record "
+            "ORDER BY purge_id DESC LIMIT 1"
+        ).fetchone()
+    if last:
+        months, before, at = last
+        return (
+            f"Les traces sont conservées {months} mois : celles antérieures au "
+            f"{labels.prose_day(before)} ont été supprimées le {labels.prose_day(at)}."
+        )
+    oldest = con.execute("SELECT min(occurred_at) FROM audit_event").fetchone()[0]
+    if oldest is None:
+        return "Aucune trace n'a été supprimée au titre de la durée de conservation."
+    return (
+        "Aucune trace n'a encore été supprimée au titre de la durée de conservation ; "
+        f"la plus ancienne conservée date du {labels.prose_day(oldest)}."
+    )
+
+
 @dataclass(frozen=True)
 class ChainState:
     """The warehouse a report run rests on: its chain head and whether it checked."""
@@ -49,6 +81,8 @@ class ChainState:
     head: str | None
     verified: bool
     problem: str | None = None
+    # A run that read a lake instead of a warehouse: the sha256 of its lake.json.
+    lake: str | None = None
 
     @property
     def notice(self) -> str | None:
@@ -65,7 +99,13 @@ class ChainState:
 def chain_state(con, allow_unverified: bool = False) -> ChainState:
     """Check the warehouse's chain head (the quick check, not a full verification); a
     broken chain is refused (``ChainBroken``, naming what fails) unless ``allow_unverified``,
-    and then recorded as such."""
+    and then recorded as such. A lake holds no chain: the run records its lake.json's digest
+    (the chain head of the warehouse it was exported from is in that file)."""
+    from ..lake import lake_source
+
+    source = lake_source(con)
+    if source is not None:
+        return ChainState(None, True, lake=source.lake_sha256)
     try:
         check_head(con)
     except ChainBroken as exc:
@@ -119,6 +159,8 @@ class ReportRun:
     generated_at: str = field(
         default_factory=lambda: datetime.now(UTC).replace(microsecond=0).isoformat()
     )
+    # The outcome of each practice's report (a dict with its ``practice_id``), for the index.
+    reports: list[dict] = field(default_factory=list)
 
     def record(self) -> dict:
         record = {
@@ -130,6 +172,7 @@ class ReportRun:
             "chain_head": self.chain.head,
             "chain_verified": self.chain.verified,
             "chain_problem": self.chain.problem,
+            **({"lake_sha256": self.chain.lake} if self.chain.lake else {}),
             "version": __version__,
             "sql_digest": sql_digest(),
             "notebooks": {
@@ -183,44 +226,74 @@ def read_manifest(folder: Path) -> dict:
     return data
 
 
+# Writes the files derived from the folder's merged report outcomes and runs (by run id);
+# returns the paths written.
+Derive = Callable[[list[dict], dict[str, dict]], list[Path]]
+
+
 def write_manifest(
-    folder: Path, run: ReportRun, written: list[Path], sign_key: Path | None = None
+    folder: Path,
+    run: ReportRun,
+    written: list[Path],
+    sign_key: Path | None = None,
+    derive: Derive | None = None,
 ) -> Path:
     """Record ``run`` and the files it wrote in ``folder/manifest.json`` (merged with what
     earlier runs recorded there), and sign it with ``sign_key`` when given; an earlier
-    signature that no longer matches is removed. Returns the manifest's path."""
+    signature that no longer matches is removed. ``derive``, called under the folder's lock
+    with the merged report outcomes and runs, writes the files made from them (the index),
+    recorded as ``run``'s. Returns the manifest's path."""
     folder = Path(folder)
     key = signing.load_private_key(sign_key) if sign_key else None
     record = run.record()
     entries = {}
-    for path in written:
-        relative = _relative(folder, path)
-        if relative in _OWN_FILES or not Path(path).is_file():
-            continue
-        sha256, size = file_digest(path)
-        entries[relative] = {
-            "path": relative,
-            "sha256": sha256,
-            "size": size,
-            "run_id": record["run_id"],
-        }
+
+    def add(paths: list[Path]) -> None:
+        for path in paths:
+            relative = _relative(folder, path)
+            if relative in _OWN_FILES or not Path(path).is_file():
+                continue
+            sha256, size = file_digest(path)
+            entries[relative] = {
+                "path": relative,
+                "sha256": sha256,
+                "size": size,
+                "run_id": record["run_id"],
+            }
+
+    add(written)
     with _folder_lock(folder):
         try:
             earlier = read_manifest(folder)
         except UserError:
             earlier = {"files": [], "runs": []}
+        reports = {
+            r["practice_id"]: r
+            for r in earlier.get("reports", [])
+            if isinstance(r, dict) and isinstance(r.get("practice_id"), str)
+        }
+        reports.update({r["practice_id"]: {**r, "run_id": record["run_id"]} for r in run.reports})
+        known_runs = {
+            r["run_id"]: r for r in earlier["runs"] if isinstance(r, dict) and "run_id" in r
+        }
+        known_runs[record["run_id"]] = record
+        if derive is not None:
+            add(derive([reports[p] for p in sorted(reports)], known_runs))
         for entry in earlier["files"]:
             path = entry.get("path") if isinstance(entry, dict) else None
             if isinstance(path, str) and path not in entries:
                 entries[path] = entry
-        owners = {e.get("run_id") for e in entries.values()}
-        runs = [r for r in earlier["runs"] if isinstance(r, dict) and r.get("run_id") in owners]
-        runs = [r for r in runs if r["run_id"] != record["run_id"]] + [record]
+        owners = {e.get("run_id") for e in entries.values()} | {
+            r.get("run_id") for r in reports.values()
+        }
+        owners.add(record["run_id"])
+        runs = [r for rid, r in known_runs.items() if rid in owners]
         manifest = {
             "format": MANIFEST_FORMAT,
             "tool": "delegation-reports",
             "files": [entries[p] for p in sorted(entries)],
             "runs": sorted(runs, key=lambda r: (str(r.get("generated_at")), r["run_id"])),
+            "reports": [reports[p] for p in sorted(reports)],
             "signing_key": signing.key_id(key) if key else None,
         }
         data = _dumps(manifest)

@@ -18,7 +18,7 @@ from ..analysis.findings import ensure_month
 from ..analysis.models import Month, covered_months, months_between, require_traces
 from ..errors import UserError
 from ..integrity import signing
-from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
+from ..integrity.reports import ChainState, Derive, ReportRun, chain_state, write_manifest
 from ..warehouse import sql_text
 from .history import window
 from .output import output_folder, recording
@@ -28,6 +28,7 @@ from .runner import (
     check_batch_options,
     document_job,
     held_warehouse,
+    month_index,
     notebook_path,
     render_all,
     render_alone,
@@ -48,9 +49,11 @@ def render_document(
     pdf: bool = False,
     run: ReportRun | None = None,
     sign_key: Path | None = None,
+    derive: Derive | None = None,
 ) -> Path:
     """Run one notebook and write its HTML (and PDF) document to ``target``; with ``run``,
-    record the files written in the folder's manifest (signed with ``sign_key``)."""
+    record the files written in the folder's manifest (signed with ``sign_key``), and those
+    ``derive`` writes from it (the month's index)."""
     notebook = notebook_path(notebook_name)
     job = document_job(
         notebook,
@@ -69,7 +72,7 @@ def render_document(
         render_alone(job)
     if run is not None:
         run.notebooks = [notebook]
-        write_manifest(target.parent, run, written, sign_key)
+        write_manifest(target.parent, run, written, sign_key, derive)
     return target
 
 
@@ -309,8 +312,9 @@ def run_overview(
     allow_unverified: bool = False,
 ) -> Path:
     """The DPO's overview of a month, as ``OUT/YYYY-MM/overview.html``, beside the monthly
-    reports it links to, recorded in the folder's ``manifest.json``. The trend covers the
-    twelve months up to ``month``."""
+    reports it links to, recorded in the folder's ``manifest.json``; the month's index, when
+    there is one, is written again to link to it. The trend covers the twelve months up to
+    ``month``."""
     config = config or load_config()
     _check_key(sign_key)
 
@@ -350,4 +354,6 @@ def run_overview(
                 config_digest=config.digest,
             ),
             sign_key=sign_key,
+            # The month's index, when a monthly batch wrote one, now links to the overview.
+            derive=month_index(folder, month, generated_at, chain.notice),
         )

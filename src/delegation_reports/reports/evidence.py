@@ -7,6 +7,11 @@ real dates, and a sheet listing the findings with their advice. Times are Paris 
 times (the header says so), with the UTC instant beside them. Rows are read from DuckDB in
 batches and written as they come, so memory stays bounded whatever the number of traces; both
 files go through ``output``'s temporary file beside the target.
+
+Both files are written in one pass, a batch at a time: the labels of a batch are looked up
+column by column, the CSV rows go to one ``csv`` writer, and the workbook's trace rows are
+written by ``spreadsheet.LongSheet`` (a string per row) rather than cell by cell through
+xlsxwriter, which cost four fifths of the time.
 """
 
 from __future__ import annotations
@@ -17,18 +22,19 @@ import io
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
 
-from ..analysis.findings import guard_cell, month_findings
+from ..analysis.findings import guard_column, month_findings
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..warehouse import connect, sql_text
 from . import labels
 from .findings_view import rule_texts
 from .output import open_replacing, replacing
+from .spreadsheet import LongSheet, pack
 
 BATCH_ROWS = 10_000
 # Excel's last row; further traces continue on another sheet.
@@ -74,9 +80,9 @@ def links(practice_id: str) -> tuple[str, str]:
     return tuple(f"./{quote(name)}" for name in file_names(practice_id))
 
 
-def _rows(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month) -> Iterator[list]:
-    """The evidence rows, in batches from DuckDB, as lists of cells: text, and the Paris time
-    as an aware datetime (``TIME_COLUMN``)."""
+def _batches(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month) -> Iterator[list]:
+    """The evidence rows, batch by batch from DuckDB, as columns of cells in ``HEADERS``'
+    order: text (None when empty), and at ``TIME_COLUMN`` the time as an aware datetime."""
     from_at, until_at = month_bounds(con, month)
     params = {
         "month": month.first_day,
@@ -84,53 +90,58 @@ def _rows(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month) -> Ite
         "from_at": from_at - _MARGIN,
         "until_at": until_at + _MARGIN,
     }
+    rule_labels: dict[tuple, str] = {}
+
+    def rule_label(rule_id: str, label: str | None) -> str:
+        key = (rule_id, label)
+        if key not in rule_labels:
+            rule_labels[key] = rule_texts(rule_id, label)[0]
+        return rule_labels[key]
+
     # A relation streams its result batch by batch (a cursor's result would be materialised
     # whole first).
     reader = con.sql(sql_text("reports/evidence.sql"), params=params).to_arrow_reader(BATCH_ROWS)
     for batch in reader:
-        for r in batch.to_pylist():
-            label = rule_texts(r["rule_id"], r["rule_label"])[0]
-            at = r["at"]
-            if r["kind"] == "delegation":
-                action = labels.CHANGES.get(r["action"], r["action"])
-            else:
-                action = r["action"]
-            yield [
-                r["finding_id"],
-                labels.SEVERITIES.get(r["severity"], r["severity"]),
-                label,
-                r["title_fr"],
-                labels.STATUSES.get(r["status"], r["status"]),
-                r["mailbox"],
-                KINDS[r["kind"]],
-                r["event_id"],
-                at,
-                at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if at else "",
-                r["account"],
-                action,
-                labels.OUTCOMES.get(r["outcome"] or "", ""),
-                r["auth"],
-                r["client_ip"],
-                r["user_agent"],
-                r["session_id"],
-                labels.ATTRIBUTIONS.get(r["attribution"] or "", ""),
-                r["rights"],
-                r["right_needed"],
-                r["performed_by"],
-                r["operator"],
-            ]
+        r = batch.to_pydict()
+        kinds, at = r["kind"], r["at"]
+        yield [
+            r["finding_id"],
+            [labels.SEVERITIES.get(v, v) for v in r["severity"]],
+            [rule_label(i, v) for i, v in zip(r["rule_id"], r["rule_label"], strict=True)],
+            r["title_fr"],
+            [labels.STATUSES.get(v, v) for v in r["status"]],
+            r["mailbox"],
+            [KINDS[k] for k in kinds],
+            r["event_id"],
+            at,
+            [a.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if a else "" for a in at],
+            r["account"],
+            [
+                labels.CHANGES.get(a, a) if k == "delegation" else a
+                for k, a in zip(kinds, r["action"], strict=True)
+            ],
+            [labels.OUTCOMES.get(v or "", "") for v in r["outcome"]],
+            r["auth"],
+            r["client_ip"],
+            r["user_agent"],
+            r["session_id"],
+            [labels.ATTRIBUTIONS.get(v or "", "") for v in r["attribution"]],
+            r["rights"],
+            r["right_needed"],
+            r["performed_by"],
+            r["operator"],
+        ]
 
 
-def _csv_line(cells: list) -> bytes:
-    out = io.StringIO()
-    csv.writer(out, delimiter=";", lineterminator="\r\n").writerow(cells)
-    return out.getvalue().encode("utf-8")
-
-
-def _csv_cell(value) -> str:
-    if isinstance(value, datetime):
-        return labels.when(value, seconds=True)
-    return guard_cell(value)
+def _csv_columns(columns: list) -> list:
+    """A batch's columns as the CSV prints them: Paris times as tables show them, text a
+    spreadsheet would run as a formula guarded."""
+    return [
+        [labels.when(a, seconds=True) if a else "" for a in column]
+        if i == TIME_COLUMN
+        else guard_column(column)
+        for i, column in enumerate(columns)
+    ]
 
 
 def write_csv(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, path: Path) -> int:
@@ -145,14 +156,16 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, p
 
 
 class _Workbook:
-    """The Excel evidence file, filled row by row: its rows are flushed to a private
-    temporary folder as they come (xlsxwriter's constant memory mode)."""
+    """The Excel evidence file, filled row by row: the findings sheet and each traces sheet's
+    header through xlsxwriter, the traces through ``spreadsheet.LongSheet``, each sheet's rows
+    in a file of the private temporary folder ``spill`` until the workbook is packed."""
 
-    def __init__(self, path: Path, spill: str, findings: list[dict]):
+    def __init__(self, spill: str, findings: list[dict]):
         import xlsxwriter
 
+        self.spill = Path(spill)
         self.book = xlsxwriter.Workbook(
-            str(path),
+            str(self.spill / "workbook.xlsx"),
             {
                 "constant_memory": True,
                 "tmpdir": spill,
@@ -163,9 +176,12 @@ class _Workbook:
             },
         )
         self.bold = self.book.add_format({"bold": True})
-        self.stamp = self.book.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
+        stamp = self.book.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
+        # NOTE: the traces are written before the workbook's styles: the time format's style
+        # number is fixed now (xlsxwriter would give it on its first use).
+        self.stamp = stamp._get_xf_index()
         self._findings_sheet(findings)
-        self.sheet, self.row, self.number = None, 0, 0
+        self.sheets: list[LongSheet] = []
 
     def _findings_sheet(self, findings: list[dict]) -> None:
         wrap = self.book.add_format({"text_wrap": True, "valign": "top"})
@@ -204,30 +220,38 @@ class _Workbook:
             sheet.write_number(row, len(cells), len(f["evidence"]))
 
     def _new_sheet(self) -> None:
-        self.number += 1
-        name = "Traces" if self.number == 1 else f"Traces ({self.number})"
-        self.sheet = self.book.add_worksheet(name)
+        number = len(self.sheets) + 1
+        name = "Traces" if number == 1 else f"Traces ({number})"
+        sheet = self.book.add_worksheet(name)
         for col, header in enumerate(HEADERS):
-            self.sheet.set_column(col, col, 36 if col == 0 else 20)
-            self.sheet.write_string(0, col, header, self.bold)
-        self.sheet.freeze_panes(1, 0)
-        self.row = 1
+            sheet.set_column(col, col, 36 if col == 0 else 20)
+            sheet.write_string(0, col, header, self.bold)
+        sheet.freeze_panes(1, 0)
+        self.sheets.append(
+            LongSheet(
+                sheet, self.spill / f"traces-{number}.xml", len(HEADERS), {TIME_COLUMN}, self.stamp
+            )
+        )
 
-    def add(self, cells: list) -> None:
-        if self.sheet is None or self.row == XLSX_MAX_ROWS:
-            self._new_sheet()
-        for col, value in enumerate(cells):
-            if isinstance(value, datetime):
-                local = value.astimezone(labels.PARIS).replace(tzinfo=None)
-                self.sheet.write_datetime(self.row, col, local, self.stamp)
-            elif value:  # an empty cell is left unwritten
-                self.sheet.write_string(self.row, col, str(value))
-        self.row += 1
+    def add(self, columns: list) -> None:
+        """A batch's rows (``_batches``' columns); times in Paris wall-clock time."""
+        for cells in zip(*columns, strict=True):
+            if not self.sheets or self.sheets[-1].last_row == XLSX_MAX_ROWS:
+                self._new_sheet()
+            at = cells[TIME_COLUMN]
+            if at:
+                cells = list(cells)
+                cells[TIME_COLUMN] = at.astimezone(labels.PARIS).replace(tzinfo=None)
+            self.sheets[-1].add(cells)
 
-    def close(self) -> None:
-        if self.sheet is None:
+    def close(self, target: Path) -> None:
+        """Write the workbook to ``target``."""
+        if not self.sheets:
             self._new_sheet()
+        for sheet in self.sheets:
+            sheet.close()
         self.book.close()
+        pack(self.spill / "workbook.xlsx", target, self.sheets, self.book.worksheets())
 
 
 def _write(
@@ -242,24 +266,30 @@ def _write(
     traces."""
     n = 0
     with contextlib.ExitStack() as stack:
-        handle = stack.enter_context(open_replacing(csv_path)) if csv_path else None
-        book = None
+        writer = None
+        if csv_path:
+            handle = stack.enter_context(open_replacing(csv_path))
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            # Flushed, and let go of without closing the file open_replacing closes.
+            stack.callback(text.detach)
+            stack.callback(text.flush)
+            text.write("\ufeff")
+            writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+            writer.writerow(HEADERS)
+        book = target = None
         if xlsx_path:
             spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="delegation-evidence-"))
             os.chmod(spill, 0o700)
-            temporary = stack.enter_context(replacing(xlsx_path))
-            book = _Workbook(temporary, spill, month_findings(con, month, practice_id))
-        if handle:
-            handle.write("\ufeff".encode())
-            handle.write(_csv_line(list(HEADERS)))
-        for row in _rows(con, practice_id, month):
-            if handle:
-                handle.write(_csv_line([_csv_cell(v) for v in row]))
+            target = stack.enter_context(replacing(xlsx_path))
+            book = _Workbook(spill, month_findings(con, month, practice_id))
+        for columns in _batches(con, practice_id, month):
+            if writer:
+                writer.writerows(zip(*_csv_columns(columns), strict=True))
             if book:
-                book.add(row)
-            n += 1
+                book.add(columns)
+            n += len(columns[0])
         if book:
-            book.close()
+            book.close(target)
     return n
 
 

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 from ..analysis.models import create_model_macros, months_between, purged_before
 from ..errors import UserError
-from ..integrity.reports import report_chain_head
+from ..integrity.reports import report_chain_head, retention_text
+from ..lake import LakeSource, lake_source
 from ..warehouse import connect
 from . import figures, findings_view, labels
 from .monthly import _environment, _Frame, _records
@@ -60,6 +61,8 @@ class HistoryReport(findings_view.Grouped):
     timeline_html: str | None = None
     calendar_html: str | None = None
     chain_head: str | None = None
+    retention_text: str = ""
+    lake: LakeSource | None = None  # the lake read instead of a warehouse
 
     @classmethod
     def load(
@@ -82,6 +85,8 @@ class HistoryReport(findings_view.Grouped):
         create_model_macros(con)
         report = cls(mailbox, first, last, stamp)
         report.chain_head = report_chain_head(con)
+        report.retention_text = retention_text(con)
+        report.lake = lake_source(con)
         from_at = datetime.combine(first, time(), tzinfo=labels.PARIS)
         until_at = datetime.combine(last + timedelta(days=1), time(), tzinfo=labels.PARIS)
         months = months_between(first, last)

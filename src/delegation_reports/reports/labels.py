@@ -8,36 +8,23 @@ One date style per use: tables print ``04/03/2026 11:20`` (``when``, ``day``), p
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
+from .. import vocabulary
 from ..analysis import prose
 
-PARIS = ZoneInfo("Europe/Paris")
 LOCALE = "fr_FR"
 _PLURAL = Locale.parse(LOCALE).plural_form
 
-ROLES = {
-    "secretary": "Secrétaire",
-    "medical_assistant": "Assistant médical",
-    "replacement": "Remplaçant",
-    "other": "Autre",
-}
-RIGHTS = {"read": "lecture", "send": "envoi", "documents": "documents", "manage": "gestion"}
-ACTIONS = {
-    "login": "connexion",
-    "login_failed": "échec de connexion",
-    "logout": "déconnexion",
-    "read": "lecture",
-    "send": "envoi",
-    "delete": "suppression",
-    "move": "déplacement",
-    "download": "téléchargement",
-    "other": "autre",
-}
+PARIS = vocabulary.PARIS
+WEEKDAYS = vocabulary.WEEKDAYS
+RIGHTS = vocabulary.RIGHTS
+# Table cells start with a capital.
+ROLES = {**{code: word.capitalize() for code, word in vocabulary.ROLES.items()}, "other": "Autre"}
+ACTIONS = {**vocabulary.ACTIONS, "other": "autre"}
 CHANGES = {
     "grant": "Délégation donnée",
     "modify": "Délégation modifiée",
@@ -61,7 +48,6 @@ ATTRIBUTIONS = {
     "no_delegation": "sans délégation",
 }
 SEVERITY_ORDER = ("critical", "warning", "info")
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 SOURCES = {"events": "historique de l'opérateur", "snapshots": "listes successives de l'opérateur"}
 KINDS = {
     "audit": "journal des accès",

@@ -6,7 +6,6 @@ functions render the report without a notebook (``MonthlyReport.body_html``).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -22,7 +21,8 @@ from ..analysis.findings import month_findings
 from ..analysis.lifecycle import report_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..errors import UserError
-from ..integrity.reports import report_chain_head
+from ..integrity.reports import report_chain_head, retention_text
+from ..lake import LakeSource, lake_source
 from ..warehouse import connect, sql_text
 from . import evidence, figures, findings_view, labels, markup
 
@@ -115,6 +115,7 @@ class MonthlyReport(findings_view.Grouped):
     timeline_html: str | None = None
     heatmap_html: str | None = None
     chain_head: str | None = None
+    lake: LakeSource | None = None  # the lake read instead of a warehouse
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -323,6 +324,7 @@ class MonthlyReport(findings_view.Grouped):
             else None
         )
         self.chain_head = report_chain_head(con)
+        self.lake = lake_source(con)
 
     # ---- rendering -----------------------------------------------------------------------
 
@@ -474,29 +476,6 @@ def _hours_text(con, practice_id: str) -> str:
         by_day.setdefault(isodow, []).append(f"de {prose.hour(opens)} à {end}")
     parts = [f"{labels.WEEKDAYS[d - 1]} {' et '.join(r)}" for d, r in sorted(by_day.items())]
     return " ; ".join(parts) if parts else "aucun"
-
-
-def retention_text(con) -> str:
-    """What the retention purges removed so far, or the oldest trace kept, in French."""
-    last = None
-    with contextlib.suppress(duckdb.CatalogException):  # not yet opened by a version that purges
-        last = con.execute(
-            "SELECT retention_months, purged_before, performed_at FROM purge_record "
-            "ORDER BY purge_id DESC LIMIT 1"
-        ).fetchone()
-    if last:
-        months, before, at = last
-        return (
-            f"Les traces sont conservées {months} mois : celles antérieures au "
-            f"{labels.prose_day(before)} ont été supprimées le {labels.prose_day(at)}."
-        )
-    oldest = con.execute("SELECT min(occurred_at) FROM audit_event").fetchone()[0]
-    if oldest is None:
-        return "Aucune trace n'a été supprimée au titre de la durée de conservation."
-    return (
-        "Aucune trace n'a encore été supprimée au titre de la durée de conservation ; "
-        f"la plus ancienne conservée date du {labels.prose_day(oldest)}."
-    )
 
 
 def page_html(

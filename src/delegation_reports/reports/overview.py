@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 from ..analysis.lifecycle import late_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
-from ..integrity.reports import report_chain_head
+from ..integrity.reports import report_chain_head, retention_text
+from ..lake import LakeSource, lake_source
 from ..warehouse import connect
 from . import figures, findings_view, labels
 from .monthly import _environment, _Frame, _records
@@ -52,6 +53,8 @@ class OverviewReport:
     trend_html: str | None = None
     late: list = field(default_factory=list)
     chain_head: str | None = None
+    retention_text: str = ""
+    lake: LakeSource | None = None  # the lake read instead of a warehouse
 
     @classmethod
     def load(
@@ -73,6 +76,8 @@ class OverviewReport:
         create_model_macros(con)
         report = cls(month, stamp)
         report.chain_head = report_chain_head(con)
+        report.retention_text = retention_text(con)
+        report.lake = lake_source(con)
         from_at, until_at = month_bounds(con, month)
         params = {"month": month.first_day, "from_at": from_at, "until_at": until_at}
         folder = Path(reports_dir) if reports_dir else None

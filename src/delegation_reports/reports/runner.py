@@ -36,6 +36,7 @@ from ..analysis.models import Month, require_traces
 from ..errors import UserError
 from ..integrity import signing
 from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
+from ..lake import is_catalog
 from ..warehouse import connect, opened, sql_text
 from . import figures, labels
 from .evidence import write_evidence
@@ -173,6 +174,30 @@ class ReportOutcome(_Outcome):
     seconds: float = 0.0
     # Every file the practice's run wrote (report, PDF, kept notebook...), for the manifest.
     written: list[str] = field(default_factory=list)
+
+    # What the month's index shows of the report, as the folder's manifest records it.
+    INDEXED = ("practice_id", "practice_name", "n_critical", "n_warning", "n_info", "has_traces")
+
+    def index_record(self) -> dict:
+        return {**{name: getattr(self, name) for name in self.INDEXED}, "error": self.error}
+
+    @classmethod
+    def from_index_record(cls, record: dict) -> ReportOutcome | None:
+        """The outcome a manifest records, None when the record is not one (edited by hand)."""
+        practice_id = record.get("practice_id")
+        if (
+            not isinstance(practice_id, str)
+            or not practice_id
+            or practice_id.startswith(".")
+            or "/" in practice_id
+            or not isinstance(record.get("practice_name"), str)
+            or not all(
+                isinstance(record.get(n), int) for n in ("n_critical", "n_warning", "n_info")
+            )
+            or not isinstance(record.get("error"), str | None)
+        ):
+            return None
+        return cls(**{name: record.get(name) for name in (*cls.INDEXED, "error")})
 
 
 @dataclass
@@ -507,7 +532,10 @@ def run_monthly(
             sign_key=sign_key,
         )
     # What each practice was shown, and when: findings that change afterwards (data arriving
-    # late) are named by `status`, the overview and the next version of the report.
+    # late) are named by `status`, the overview and the next version of the report. A lake
+    # is read-only: its report runs are not recorded.
+    if is_catalog(db):
+        return result
     with opened(db, create=False) as con:
         for o in result.outcomes:
             if o.ok:
@@ -533,7 +561,12 @@ def held_warehouse(db: Path, prepare: Callable, attempts: int = 3) -> Iterator[t
     writer (``ingest``, ``refresh``, ``review``) out meanwhile, so everything made in the block
     reads one state of the warehouse. Yields the connection and what ``prepare`` returned. A
     writer that slipped in between the two connections is caught, and the preparation made
-    again."""
+    again. A lake's catalog is only ever read: prepared and held on one read-only
+    connection."""
+    if is_catalog(db):
+        with opened(db, read_only=True) as con:
+            yield con, prepare(con)
+        return
     for _ in range(attempts):
         with opened(db, create=False) as con:
             prepared = prepare(con)
@@ -624,15 +657,24 @@ def _run_batch(
         on_start(len(jobs))
     render_all(jobs, workers=workers, recycle_after=recycle_after, on_done=done)
     ordered = [outcomes[o.practice_id] for o in chosen]
-    index = folder / "index.html"
-    with recording() as index_written:
-        write_file(index, index_html(month, ordered, generated_at, folder, run.chain.notice))
     run.generated_at = generated_at
     run.practices = [o.practice_id for o in ordered if o.ok]
-    files = [*written, *index_written, *(Path(p) for o in ordered for p in o.written)]
-    manifest = write_manifest(folder, run, files, sign_key)
+    run.reports = [o.index_record() for o in ordered]
+    files = [*written, *(Path(p) for o in ordered for p in o.written)]
+    manifest = write_manifest(
+        folder,
+        run,
+        files,
+        sign_key,
+        derive=month_index(folder, month, generated_at, run.chain.notice),
+    )
     result = BatchResult(
-        month, folder, index, ordered, datetime.fromisoformat(generated_at), manifest
+        month,
+        folder,
+        folder / INDEX_FILE,
+        ordered,
+        datetime.fromisoformat(generated_at),
+        manifest,
     )
     return result, shown
 
@@ -644,6 +686,44 @@ COMPANION_DOCUMENTS = (
     ("{}-preuves.csv", "preuves (CSV)"),
     ("{}-preuves.xlsx", "preuves (Excel)"),
 )
+
+
+INDEX_FILE = "index.html"
+
+
+def month_index(
+    folder: Path, month: Month, generated_at: str, notice: str | None = None
+) -> Callable:
+    """What writes the month's index under the folder's manifest lock (``write_manifest``'s
+    ``derive``): every practice whose report some run recorded in the folder (its last
+    outcome; a report since removed from the folder is left out), with the overview, PDFs and
+    evidence files found beside them. Written whichever command runs last, so that the index
+    is right in any order of commands; nothing is written before a monthly batch ran there.
+    The index carries the ``notice`` of the run writing it, else that of a run whose reports
+    it shows and whose warehouse chain did not check."""
+
+    def write(reports: list[dict], runs: dict[str, dict]) -> list[Path]:
+        shown = [
+            (r, outcome)
+            for r in reports
+            if (outcome := ReportOutcome.from_index_record(r)) is not None
+            and (not outcome.ok or (folder / f"{outcome.practice_id}.html").is_file())
+        ]
+        if not shown:
+            return []
+        warning = notice
+        for run_id in dict.fromkeys(str(r.get("run_id")) for r, _ in shown):
+            run = runs.get(run_id) or {}
+            if warning is None and run.get("chain_verified") is False:
+                warning = ChainState(run.get("chain_head"), False, run.get("chain_problem")).notice
+        outcomes = [outcome for _, outcome in shown]
+        with recording() as written:
+            write_file(
+                folder / INDEX_FILE, index_html(month, outcomes, generated_at, folder, warning)
+            )
+        return written
+
+    return write
 
 
 def _severity_rank(outcome: ReportOutcome) -> tuple:
