@@ -512,3 +512,13 @@ def bound(text: str, *, is_end: bool) -> datetime | None:
 
 def text_or_none(value: str) -> str | None:
     return value.strip() or None
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole test run (starting one takes seconds)."""
+    from delegation_reports.engines.spark_session import session
+
+    spark = session("local[2]", app="delegation-reports-tests")
+    yield spark
+    spark.stop()

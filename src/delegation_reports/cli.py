@@ -635,6 +635,52 @@ def refresh(db, month, config):
     echo(f"models rebuilt for {months_text}: {', '.join(map(str, built)) or 'none'}")
 
 
+@main.group()
+def spark() -> None:
+    """Run the models on Apache Spark over a Parquet lake (see docs/scale-out.md)."""
+
+
+@spark.command("refresh")
+@click.option(
+    "--lake",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The lake folder (lake.json, inputs/, models/).",
+)
+@click.option(
+    "--master",
+    default="local[2]",
+    show_default=True,
+    help="Spark master URL (local[N], spark://host:port, yarn, k8s://...).",
+)
+@click.option(
+    "--months",
+    type=MONTH,
+    multiple=True,
+    help="Only these months' findings (repeat the option); default: every month of the lake.",
+)
+@config_option
+def spark_refresh(lake, master, months, config):
+    """Rebuild the lake's models on Spark: core models, monthly marts and findings, written
+    back to the lake (month partitions replaced, refresh state written last).
+
+    Example: delegation-reports spark refresh --lake /data/lake --master local[4]
+    """
+    from .engines import spark_runner
+
+    result = spark_runner.refresh(
+        lake,
+        master=master,
+        months=sorted(set(months), key=lambda m: m.first_day) or None,
+        config=load_config(config),
+    )
+    echo(
+        f"models rebuilt on Spark for {len(result.months)} month(s): "
+        f"{', '.join(map(str, result.months))} ({result.statements} statements, "
+        f"{result.tables.get('finding', 0)} finding(s))"
+    )
+
+
 @main.command()
 @db_option
 @lake_option

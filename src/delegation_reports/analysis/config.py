@@ -328,7 +328,12 @@ def write_config_tables(
             days += [(practice_id, *day) for day in holiday_days(calendar, years)]
             for isodow, day in enumerate(WEEKDAYS, start=1):
                 for opens, closes in _parse_ranges(opening.get(day, []), config.source, day):
-                    hours.append((practice_id, isodow, opens, closes))
+                    # Also in minutes of the day (closing at midnight: 1440), which every
+                    # engine compares alike.
+                    minutes = (opens.hour * 60 + opens.minute, closes.hour * 60 + closes.minute)
+                    if closes == time(23, 59, 59, 999999):
+                        minutes = (minutes[0], 24 * 60)
+                    hours.append((practice_id, isodow, opens, closes, *minutes))
         for rule_id, rule in settings["rules"].items():
             if practice_id is not None and rule_id not in override.get("rules", {}):
                 continue
@@ -339,7 +344,8 @@ def write_config_tables(
     patterns = [(str(p).lower(),) for p in config.data.get("system_actors", [])]
     tables = {
         "cfg_opening_hours": (
-            "practice_id VARCHAR, isodow INTEGER, opens TIME, closes TIME",
+            "practice_id VARCHAR, isodow INTEGER, opens TIME, closes TIME, "
+            "opens_minute INTEGER, closes_minute INTEGER",
             hours,
         ),
         "cfg_holidays_closed": ("practice_id VARCHAR, is_closed BOOLEAN", closed),

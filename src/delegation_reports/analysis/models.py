@@ -172,6 +172,30 @@ _WINDOW_PARAM = re.compile(r"\$(month|from_at|until_at)\b")
 _MONTH_TABLES = re.compile(r"\b(" + "|".join(MONTH_MODELS) + r")\b")
 
 
+# The month's findings (the `finding` table's columns, in order) from the rules' rows
+# (`rule_output`): severity, the `enabled` switch and the finding id settled once for all.
+# Shared by every engine (engines/spark_runner.py).
+FINDINGS_OF_MONTH = """
+SELECT
+    $month::DATE AS month,
+    r.finding_id,
+    r.rule_id,
+    coalesce(r.severity, own.severity, standard.severity) AS severity,
+    r.practice_id, r.mailbox, r.actor, r.first_at, r.last_at, r.n_events,
+    coalesce(r.evidence, []::VARCHAR[]) AS evidence,
+    r.title_fr, r.explanation_fr, r.delegation_key, r.delegation_ids,
+    coalesce(h.first_month, $month::DATE) AS first_month
+FROM (SELECT *, finding_key(rule_id, practice_id, mailbox, actor, first_at, evidence,
+                            delegation_key, list_contains($levels, rule_id)) AS finding_id
+      FROM rule_output) AS r
+LEFT JOIN finding_first_month AS h ON h.finding_id = r.finding_id
+LEFT JOIN cfg_rule_switch AS own ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id
+JOIN cfg_rule_switch AS standard ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id
+-- `enabled = false` turns a rule off, for every practice or for one.
+WHERE coalesce(own.enabled, standard.enabled)
+"""
+
+
 @dataclass(frozen=True)
 class Month:
     """A calendar month in Europe/Paris."""
@@ -731,22 +755,7 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         con,
         "finding",
         month,
-        """
-        SELECT
-            $month::DATE AS month,
-            r.finding_id,
-            coalesce(h.first_month, $month::DATE) AS first_month,
-            coalesce(r.severity, own.severity, standard.severity) AS severity,
-            r.* EXCLUDE (finding_id, severity) REPLACE (coalesce(r.evidence, []::VARCHAR[]) AS evidence)
-        FROM (SELECT *, finding_key(rule_id, practice_id, mailbox, actor, first_at, evidence,
-                                    delegation_key, list_contains($levels, rule_id)) AS finding_id
-              FROM rule_output) AS r
-        LEFT JOIN finding_first_month AS h USING (finding_id)
-        LEFT JOIN cfg_rule_switch AS own ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id
-        JOIN cfg_rule_switch AS standard ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id
-        -- `enabled = false` turns a rule off, for every practice or for one.
-        WHERE coalesce(own.enabled, standard.enabled)
-        """,
+        FINDINGS_OF_MONTH,
         {"month": month.first_day, "levels": sorted(DELEGATION_LEVEL_RULES)},
     )
     con.execute("DROP TABLE temp.rule_output")

@@ -243,7 +243,7 @@ def _instants(array) -> list:
 TEXTS = duckdb.list_type(VARCHAR)
 # name, function, parameter types, and whether NULL in any argument gives NULL (the dates and
 # times); the words decide for themselves.
-_FUNCTIONS = (
+FUNCTIONS = (
     ("fr_calendar_day", calendar_day, [DATE], True),
     ("fr_month", month_of, [DATE], True),
     ("fr_long_date", _long_date, [TIMESTAMP_TZ], True),
@@ -296,7 +296,7 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
             "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE 'fr\\_%' ESCAPE '\\'"
         ).fetchall()
     }
-    for name, function, parameters, strict in _FUNCTIONS:
+    for name, function, parameters, strict in FUNCTIONS:
         if name not in have:
             con.create_function(
                 name,

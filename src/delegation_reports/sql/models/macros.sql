@@ -47,6 +47,9 @@ CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
                 || coalesce(' au ' || fr_long_date(d.valid_until_at - INTERVAL 1 SECOND), ' sans date de fin')
             ELSE '' END;
 
+-- An instant as text, as concat_ws writes it (engines/spark_macros.sql: the same text on Spark).
+CREATE OR REPLACE TEMP MACRO instant_text(ts) AS CAST(ts AS VARCHAR);
+
 -- A finding's stable identity. An event-level finding is its events: rule, practice, mailbox,
 -- actor, first instant and evidence. A delegation-level finding is the same in every month
 -- and every run: rule, practice, mailbox, actor and the delegation it is about.
@@ -54,5 +57,5 @@ CREATE OR REPLACE TEMP MACRO finding_key(rule_id, practice_id, mailbox, actor, f
                                          delegation_key, is_delegation_level) AS CASE
     WHEN is_delegation_level
     THEN md5(concat_ws('|', 'delegation', rule_id, practice_id, mailbox, actor, delegation_key))
-    ELSE md5(concat_ws('|', rule_id, practice_id, mailbox, actor, first_at, array_to_string(evidence, ',')))
+    ELSE md5(concat_ws('|', rule_id, practice_id, mailbox, actor, instant_text(first_at), array_to_string(evidence, ',')))
 END;

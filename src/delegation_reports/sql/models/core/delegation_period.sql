@@ -170,7 +170,11 @@ bounded AS (
 -- A period whose validity ended before it began (a modification made after a replacement's
 -- end) was never in force: no in-force bounds, rather than an interval that ends before it
 -- starts and that window tests would take for one in force.
-SELECT * REPLACE (
+SELECT
+    mailbox, delegate, delegate_name, delegate_role, rights, started_earliest_at, started_latest_at,
+    valid_from_at, valid_until_at, ended_earliest_at, ended_latest_at, revoked_at, revoked_by,
+    granted_by, opened_by, source_event_id, revoke_event_id, delegation_key, delegation_ids,
+    operator, source,
     CASE WHEN in_force_until_at > in_force_from_at THEN in_force_from_at END AS in_force_from_at,
-    CASE WHEN in_force_until_at > in_force_from_at THEN in_force_until_at END AS in_force_until_at)
+    CASE WHEN in_force_until_at > in_force_from_at THEN in_force_until_at END AS in_force_until_at
 FROM bounded

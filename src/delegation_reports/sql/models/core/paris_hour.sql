@@ -4,12 +4,14 @@
 -- of one time-zone conversion, the conversions being made here once per hour.
 WITH span AS (
     SELECT
-        CAST(epoch(min(covered_from_at)) AS BIGINT) // 3600 - 24 AS first_hour,
-        CAST(epoch(max(covered_to_at)) AS BIGINT) // 3600 + 24 AS last_hour
+        -- Integer microseconds: a cast of fractional seconds rounds on one engine and
+        -- truncates on another.
+        epoch_us(min(covered_from_at)) // 3600000000 - 24 AS first_hour,
+        epoch_us(max(covered_to_at)) // 3600000000 + 24 AS last_hour
     FROM ingest_file
     WHERE kind = 'audit' AND covered_from_at IS NOT NULL
 )
 SELECT
     h AS utc_hour,
-    epoch_us(timezone('Europe/Paris', to_timestamp(h * 3600))) - h * 3600000000 AS offset_us
-FROM span, range(span.first_hour, span.last_hour + 1) AS t(h)
+    epoch_us(timezone('Europe/Paris', make_timestamp(h * 3600000000)::TIMESTAMPTZ)) - h * 3600000000 AS offset_us
+FROM (SELECT unnest(range(first_hour, last_hour + 1)) AS h FROM span)

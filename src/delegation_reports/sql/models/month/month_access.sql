@@ -42,13 +42,14 @@ placed AS (
         CAST(e.occurred_local AS DATE) AS day,
         h.name AS holiday_name,
         coalesce(c.is_closed, true) AND h.day IS NOT NULL AS is_holiday,
-        o.opens IS NULL OR (coalesce(c.is_closed, true) AND h.day IS NOT NULL) AS is_off_hours
+        o.opens_minute IS NULL OR (coalesce(c.is_closed, true) AND h.day IS NOT NULL) AS is_off_hours
     FROM events AS e
     LEFT JOIN cfg_opening_hours AS o
         ON o.practice_id IS NOT DISTINCT FROM e.hours_of
        AND o.isodow = isodow(e.occurred_local)
-       AND CAST(e.occurred_local AS TIME) >= o.opens
-       AND CAST(e.occurred_local AS TIME) < o.closes
+       -- Minutes of the day (the ranges are whole minutes): a TIME cast does not port.
+       AND hour(e.occurred_local) * 60 + minute(e.occurred_local) >= o.opens_minute
+       AND hour(e.occurred_local) * 60 + minute(e.occurred_local) < o.closes_minute
     LEFT JOIN public_holiday AS h ON h.day = CAST(e.occurred_local AS DATE) AND h.practice_id IS NOT DISTINCT FROM e.hours_of
     LEFT JOIN cfg_holidays_closed AS c ON c.practice_id IS NOT DISTINCT FROM e.hours_of
 ),
@@ -63,7 +64,10 @@ kept AS (
 -- The delegation each kept event is judged against, its rights and its words ("aucune
 -- délégation" for an account that never had one), from its segment: looked up for these
 -- events only.
-SELECT k.* EXCLUDE (seg_from_at), s.rights_in_force, s.judged_against,
+SELECT k.operator, k.event_id, k.occurred_at, k.occurred_local, k.practice_id, k.mailbox, k.holder_name,
+    k.actor, k.action, k.outcome, k.attribution, k.right_needed, k.auth_method, k.is_before_recording,
+    k.delegate_role, k.hours_of, k.day, k.holiday_name, k.is_holiday, k.is_off_hours,
+    s.rights_in_force, s.judged_against,
     coalesce(s.judged_against_fr, 'aucune délégation') AS judged_against_fr
 FROM kept AS k
 LEFT JOIN delegation_segment AS s ON s.mailbox = k.mailbox AND s.delegate = k.actor AND s.seg_from_at = k.seg_from_at

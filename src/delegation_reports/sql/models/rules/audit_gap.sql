@@ -6,7 +6,8 @@ WITH days AS (
     SELECT day, row_number() OVER (ORDER BY day) AS day_index
     FROM (
         SELECT CAST(d AS DATE) AS day
-        FROM range(CAST(paris($from_at) AS DATE), CAST(paris($until_at) AS DATE), INTERVAL 1 DAY) AS t(d)
+        FROM (SELECT unnest(generate_series(CAST(paris($from_at) AS DATE), CAST(paris($until_at) AS DATE) - 1,
+                                            INTERVAL 1 DAY)) AS d)
     )
     -- Operators serve many practices: mainland France's calendar (the default one).
     WHERE isodow(day) <= 5 AND day NOT IN (SELECT day FROM public_holiday WHERE practice_id IS NULL)

@@ -10,7 +10,7 @@ SELECT
     'Série d''échecs de connexion' AS title_fr,
     n_failures || ' échecs de connexion du compte ' || fr_account(actor, mailbox, delegate_role) || ' sur la boîte '
         || fr_of(coalesce(holder_name, mailbox)) || ' ' || fr_during(first_at, last_at)
-        || CASE WHEN len(client_ips) > 0 THEN ', depuis ' || array_to_string(client_ips, ', ') ELSE '' END
+        || CASE WHEN array_length(client_ips) > 0 THEN ', depuis ' || array_to_string(client_ips, ', ') ELSE '' END
         -- " (authentification : mot de passe seul)": fr_auths without its leading " ; ".
         || CASE WHEN fr_auths(auth_methods) <> '' THEN ' (' || substr(fr_auths(auth_methods), 4) || ')' ELSE '' END
         || CASE WHEN has_burst THEN ' : quelqu''un a peut-être tenté de deviner le mot de passe.'

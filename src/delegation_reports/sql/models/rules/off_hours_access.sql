@@ -3,10 +3,12 @@
 -- holder working in their own mailbox at night is their business.
 WITH opening AS (
     -- Each weekday's opening ranges in words, per practice with hours of its own (NULL: the
-    -- defaults): "de 7 h 00 à 20 h 00".
+    -- defaults): "de 7 h 00 à 20 h 00", from minutes of the day (closing at midnight, 1440,
+    -- reads 23 h 59).
     SELECT practice_id, isodow,
-        string_agg('de ' || hour(opens) || ' h ' || lpad(CAST(minute(opens) AS VARCHAR), 2, '0') || ' à '
-                   || hour(closes) || ' h ' || lpad(CAST(minute(closes) AS VARCHAR), 2, '0'), ' et ' ORDER BY opens) AS hours_text
+        string_agg('de ' || opens_minute // 60 || ' h ' || lpad(CAST(opens_minute % 60 AS VARCHAR), 2, '0') || ' à '
+                   || least(closes_minute, 1439) // 60 || ' h '
+                   || lpad(CAST(least(closes_minute, 1439) % 60 AS VARCHAR), 2, '0'), ' et ' ORDER BY opens_minute) AS hours_text
     FROM cfg_opening_hours
     GROUP BY ALL
 ),

@@ -17,15 +17,25 @@ owner_logins AS (
     UNION ALL
     SELECT mailbox, holder_last_at FROM month_idle_holder WHERE holder_last_at IS NOT NULL
 ),
+owner_before AS (
+    -- The holder's last activity before each instant a délégataire's day starts: the days'
+    -- starts and the holder's events in one timeline per mailbox, each start taking the
+    -- latest event before it (an event at the same instant sorts after it: strictly before).
+    SELECT mailbox, at_instant, owner_last_at
+    FROM (
+        SELECT mailbox, at_instant, kind,
+            max(owner_at) OVER (PARTITION BY mailbox ORDER BY at_instant, kind
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS owner_last_at
+        FROM (SELECT DISTINCT mailbox, first_at AS at_instant, 0 AS kind, NULL::TIMESTAMPTZ AS owner_at FROM delegate_days
+              UNION ALL
+              SELECT mailbox, occurred_at, 1, occurred_at FROM owner_logins)
+    )
+    WHERE kind = 0
+),
 checked AS (
-    -- The holder's last activity before the délégataire's day: an ASOF join, not a lookup
-    -- per row.
-    SELECT d.*, o.occurred_at AS owner_last_at
+    SELECT d.*, o.owner_last_at
     FROM delegate_days AS d
-    -- The mailbox's hash as a first key: the join partitions on an integer (faster), the
-    -- mailbox itself keeps it exact.
-    ASOF LEFT JOIN (SELECT hash(mailbox) AS mailbox_hash, * FROM owner_logins) AS o
-        ON o.mailbox_hash = hash(d.mailbox) AND o.mailbox = d.mailbox AND d.first_at > o.occurred_at
+    JOIN owner_before AS o ON o.mailbox = d.mailbox AND o.at_instant = d.first_at
     -- The operator's traces cover every month of the $days days before the délégataire's
     -- day (from the manifest): the holder may have logged in during a month without traces.
     WHERE (SELECT count(*) FROM trace_month AS t
