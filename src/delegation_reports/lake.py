@@ -124,6 +124,15 @@ _NOT_EXPORTED = frozenset(
         "practice_access_state",
     }
 )
+# The configuration as the models read it (written by the refresh from the rules file).
+CONFIG_TABLES = (
+    "cfg_opening_hours",
+    "cfg_holidays_closed",
+    "cfg_rule_param",
+    "cfg_rule_switch",
+    "cfg_system_actor",
+    "public_holiday",
+)
 # The model outputs a lake must hold for the reports and `findings` to read it.
 REQUIRED_MODELS = (
     "finding",
@@ -141,12 +150,7 @@ REQUIRED_MODELS = (
     "trace_month",
     "paris_hour",
     "system_account",
-    "cfg_opening_hours",
-    "cfg_holidays_closed",
-    "cfg_rule_param",
-    "cfg_rule_switch",
-    "cfg_system_actor",
-    "public_holiday",
+    *CONFIG_TABLES,
 )
 # Views the reading commands use, defined over the tables as in the warehouse.
 _DERIVED_VIEWS = ("directory_change", "finding_status", "attributed_access")

@@ -43,14 +43,11 @@ from ..analysis.config import (
     write_config_tables,
 )
 from ..errors import UserError
+from ..lake import CONFIG_TABLES, FORMAT_VERSION, INPUTS, MODELS, STATE_FILE
 from ..warehouse import sql_text
 from . import spark_sql
 
 LAKE_FILE = "lake.json"
-STATE_FILE = "_state/refresh_state.json"
-INPUTS = "inputs"
-MODELS = "models"
-FORMAT_VERSION = 1
 # The inputs the models read; purge_record may be absent (no purge yet).
 MODEL_INPUTS = (
     "audit_event",
@@ -61,14 +58,6 @@ MODEL_INPUTS = (
     "ingest_file",
 )
 OPTIONAL_INPUTS = {"purge_record": "cutoff_at TIMESTAMP"}
-CONFIG_TABLES = (
-    "cfg_opening_hours",
-    "cfg_holidays_closed",
-    "cfg_rule_param",
-    "cfg_rule_switch",
-    "cfg_system_actor",
-    "public_holiday",
-)
 # Core models computed from the inputs, in build order (system_account reads every file).
 CORE_ORDER = (*models.AUDIT_CORE_MODELS, *models.CORE_MODELS, "system_account")
 # DuckDB types of the rules' output, in Spark's words.
