@@ -597,6 +597,40 @@ def test_a_months_rows_are_replaced_by_writing_only_what_changed():
     )
 
 
+@pytest.mark.parametrize(
+    ("stored", "given"),
+    [
+        ("[]::VARCHAR[]", "NULL::VARCHAR[]"),
+        ("[NULL]::VARCHAR[]", "[]::VARCHAR[]"),
+        ("[NULL]::VARCHAR[]", "NULL::VARCHAR[]"),
+        ("['a', NULL]", "[NULL, 'a']"),
+        ("['a', 'b']", "['ab']"),
+    ],
+)
+def test_a_slice_differing_only_in_one_list_value_is_replaced(stored, given):
+    """Lists a hash alone does not tell apart (empty, NULL, holding a NULL) still make a
+    slice different: the skip for an unchanged slice does not keep a changed one."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE finding (month DATE, k VARCHAR, ids VARCHAR[])")
+    con.execute(
+        f"INSERT INTO finding VALUES (DATE '2026-02-01', 'x', {stored}), "
+        "(DATE '2026-02-01', 'y', ['c'])"
+    )
+    models._replace_month(
+        con,
+        "finding",
+        FEBRUARY,
+        f"SELECT DATE '2026-02-01' AS month, 'x' AS k, {given} AS ids "
+        "UNION ALL SELECT DATE '2026-02-01', 'y', ['c']",
+        {},
+    )
+    expected = con.execute(f"SELECT {given}").fetchone()[0]
+    assert con.execute("SELECT ids FROM finding WHERE k = 'x'").fetchall() == [(expected,)]
+    assert con.execute("SELECT count(*) FROM finding").fetchone()[0] == 2
+
+
 def test_refreshing_a_month_whose_events_did_not_change_rewrites_none_of_its_rows(case):
     case.practice(staff=[SECRETARY])
     case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")

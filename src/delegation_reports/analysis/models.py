@@ -616,21 +616,50 @@ def _replace_month(con, table: str, month: Month, sql: str, params: dict) -> Non
     changed. A new audit file changes a few days of a month, and rewriting every row of the
     month made each refresh write megabytes to the log (and a checkpoint every other one);
     the table's rows of a month are a set (each has a grain), so the difference both ways is
-    exact, NULLs and lists compared as values."""
+    exact, NULLs and lists compared as values.
+
+    Most refreshes change nothing in most slices (a new file adds a few days' events, and
+    only some of the marts' rows move): when the new slice has the fingerprint of the stored
+    one (`_slice_fingerprint`), the difference (two joins of the month's rows, as costly as
+    building them) is not computed."""
     if table not in MONTH_SLICED:
         raise ValueError(f"{table} is not a derived table kept by month")
     _run(con, f"CREATE OR REPLACE TEMP TABLE month_slice AS {sql}", params)
-    columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    described = con.execute(f"SELECT * FROM {table} LIMIT 0").description
+    columns = [d[0] for d in described]
     listed = ", ".join(columns)
-    same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM gone.{c}" for c in columns)
     old = f"SELECT {listed} FROM {table} WHERE month = $month"
     new = f"SELECT {listed} FROM temp.month_slice"
-    con.execute(
-        f"DELETE FROM {table} AS t USING ({old} EXCEPT {new}) AS gone WHERE t.month = $month AND {same}",
-        {"month": month.first_day},
+    fingerprint = _slice_fingerprint(
+        [f"{name}, len({name})" if str(kind).endswith("[]") else name for name, kind, *_ in described]
     )
-    con.execute(f"INSERT INTO {table} ({listed}) {new} EXCEPT {old}", {"month": month.first_day})
+    stored, built = con.execute(
+        f"SELECT ({fingerprint} FROM {table} WHERE month = $month), "
+        f"({fingerprint} FROM temp.month_slice)",
+        {"month": month.first_day},
+    ).fetchone()
+    if stored != built:
+        same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM gone.{c}" for c in columns)
+        con.execute(
+            f"DELETE FROM {table} AS t USING ({old} EXCEPT {new}) AS gone "
+            f"WHERE t.month = $month AND {same}",
+            {"month": month.first_day},
+        )
+        con.execute(
+            f"INSERT INTO {table} ({listed}) {new} EXCEPT {old}", {"month": month.first_day}
+        )
     con.execute("DROP TABLE temp.month_slice")
+
+
+def _slice_fingerprint(values: list[str]) -> str:
+    """A query's start giving a fingerprint of a set of rows from the ``values`` of each row:
+    their number, and the sum and the exclusive or of a hash of each row (values compared as
+    `IS NOT DISTINCT FROM` does: NULLs alike, lists by value; a list's hash does not tell an
+    empty or NULL list from one holding a NULL, so lists come with their length). Two sets
+    with the same rows have the same fingerprint, whatever their order; two different sets
+    have the same one only by a coincidence of two 64-bit combinations of hashes at once."""
+    hashed = f"hash({', '.join(values)})"
+    return f"SELECT struct_pack(n := count(*), total := sum({hashed}), mixed := bit_xor({hashed}))"
 
 
 def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
