@@ -631,7 +631,10 @@ def _replace_month(con, table: str, month: Month, sql: str, params: dict) -> Non
     old = f"SELECT {listed} FROM {table} WHERE month = $month"
     new = f"SELECT {listed} FROM temp.month_slice"
     fingerprint = _slice_fingerprint(
-        [f"{name}, len({name})" if str(kind).endswith("[]") else name for name, kind, *_ in described]
+        [
+            f"{name}, len({name})" if str(kind).endswith("[]") else name
+            for name, kind, *_ in described
+        ]
     )
     stored, built = con.execute(
         f"SELECT ({fingerprint} FROM {table} WHERE month = $month), "
