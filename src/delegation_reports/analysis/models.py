@@ -618,10 +618,11 @@ def _replace_month(con, table: str, month: Month, sql: str, params: dict) -> Non
     the table's rows of a month are a set (each has a grain), so the difference both ways is
     exact, NULLs and lists compared as values.
 
-    Most refreshes change nothing in most slices (a new file adds a few days' events, and
-    only some of the marts' rows move): when the new slice has the fingerprint of the stored
-    one (`_slice_fingerprint`), the difference (two joins of the month's rows, as costly as
-    building them) is not computed."""
+    A slice a refresh does not change (a file re-sent, or overlapping an earlier one, whose
+    rows were all already loaded; the findings, when the new events raise nothing new) is
+    left as it is: when the new slice has the fingerprint of the stored one
+    (`_slice_fingerprint`), the difference (two joins of the month's rows, as costly as
+    building them) is not computed. A slice that changed is compared and written as before."""
     if table not in MONTH_SLICED:
         raise ValueError(f"{table} is not a derived table kept by month")
     _run(con, f"CREATE OR REPLACE TEMP TABLE month_slice AS {sql}", params)
