@@ -3,6 +3,7 @@ exercises most rules, and determinism of a refresh."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -101,6 +102,9 @@ def test_one_attributed_access_per_audit_event_of_the_month(varied, month):
 # segment, found again from `delegation_segment` (see the last test of this group).
 NOT_STORED = ("judged_against",)
 VIEW_STORED = f"SELECT * EXCLUDE ({', '.join(NOT_STORED)}) FROM attributed_access"
+# What it adds, last: the key it is sorted and filtered by (see the next group).
+ADDED = ("practice_key",)
+STORED_VIEW = f"SELECT * EXCLUDE ({', '.join(ADDED)}) FROM practice_access"
 
 
 def _view_and_stored(con, month: Month) -> tuple[Counter, Counter]:
@@ -108,7 +112,7 @@ def _view_and_stored(con, month: Month) -> tuple[Counter, Counter]:
     ensure_practice_access(con, [month])
     view, stored = (
         Counter(map(repr, con.execute(f"{sql} WHERE month = ?", [month.first_day]).fetchall()))
-        for sql in (VIEW_STORED, "SELECT * FROM practice_access")
+        for sql in (VIEW_STORED, STORED_VIEW)
     )
     return view, stored
 
@@ -122,7 +126,10 @@ def test_practice_access_has_the_columns_of_the_view(varied):
         ).fetchall()
         for name in ("attributed_access", "practice_access")
     )
-    assert stored == [c for c in view if c[0] not in NOT_STORED] and len(view) > 20
+    assert (
+        stored == [c for c in view if c[0] not in NOT_STORED] + [("practice_key", "VARCHAR")]
+        and len(view) > 20
+    )
 
 
 def test_the_delegation_judged_against_is_found_again_from_the_stored_segment(varied):
@@ -175,18 +182,31 @@ def test_practice_access_covers_the_cases_at_the_bounds(varied):
 
 
 def test_practice_access_is_stored_in_practice_mailbox_and_time_order(varied):
-    """Each month's slice lies in storage (row id order) by practice, mailbox and time: what
-    lets a query on one practice skip the row groups of the others."""
+    """Each month's slice lies in storage (row id order) by practice (its key, then its id),
+    mailbox and time: what lets a query on one practice skip the row groups of the others."""
     ensure_practice_access(varied.con, MONTHS)
     for month in MONTHS:
         stored = varied.con.execute(
-            "SELECT practice_id, mailbox, occurred_at, event_id FROM practice_access "
-            "WHERE month = ? ORDER BY rowid",
+            "SELECT practice_key, practice_id, mailbox, occurred_at, event_id "
+            "FROM practice_access WHERE month = ? ORDER BY rowid",
             [month.first_day],
         ).fetchall()
-        expected = sorted(stored, key=lambda r: (r[0] is None, r[0] or "", r[1], r[2], r[3]))
+        expected = sorted(stored, key=lambda r: (r[0], r[1] is None, r[1] or "", *r[2:]))
         assert stored == expected
-        assert len({r[0] for r in stored}) >= 2
+        assert len({r[1] for r in stored}) >= 2
+
+
+def test_the_practice_key_is_the_start_of_the_practice_ids_md5(varied):
+    """Eight hex digits of the id's MD5 (of '' for the events of a mailbox on no roster):
+    the same on every engine, and whole in a row group's bounds, which keep the first 8
+    bytes of a text column."""
+    ensure_practice_access(varied.con, MONTHS)
+    pairs = varied.con.execute(
+        "SELECT DISTINCT practice_id, practice_key FROM practice_access"
+    ).fetchall()
+    assert None in {p for p, _ in pairs} and len(pairs) >= 3
+    for practice, key in pairs:
+        assert key == hashlib.md5((practice or "").encode()).hexdigest()[:8]
 
 
 def test_the_samples_practice_access_equals_the_view(samples, tmp_path):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -469,6 +470,18 @@ def _ensure_practice_access(con) -> None:
         con.execute("DELETE FROM practice_access_state")
 
 
+# The months whose stored accesses were found up to date, by read-only connection: nothing
+# can change under such a connection (no process writes to a warehouse while one is open on
+# it), so the later reports of a batch read them without looking anything up.
+_UP_TO_DATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _read_only(con) -> bool:
+    return con.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()[0]
+
+
 def ensure_practice_access(con, months: Iterable[Month]) -> list[Month]:
     """Bring the given months' slices of ``practice_access`` up to date with their models, in
     one transaction; returns the months written. A slice is the month's events as
@@ -478,12 +491,15 @@ def ensure_practice_access(con, months: Iterable[Month]) -> list[Month]:
 
     The reports need it, the findings do not: it is written when a report first reads a
     month after what it is made from changed, not by every refresh (storing a month's events
-    costs more than the rest of its refresh together). The core models must be built."""
+    costs more than the rest of its refresh together). The core models must be built. On a
+    read-only connection, months found up to date once are not looked up again."""
     from ..lake import lake_source  # the lake module reads the models' names
 
+    months = list(months)
+    if {m.first_day for m in months} <= _UP_TO_DATE.get(con, set()):
+        return []
     if lake_source(con) is not None:
         return []  # a lake holds its own, written with its models
-    months = list(months)
     # What a slice is made from: the core models (delegations, rosters, configuration), the
     # month's audit files, and its own code.
     core = con.execute("SELECT any_value(built_from) FROM core_state").fetchone()[0]
@@ -499,6 +515,8 @@ def ensure_practice_access(con, months: Iterable[Month]) -> list[Month]:
         key=lambda m: m.first_day,
     )
     if not todo:
+        if _read_only(con):
+            _UP_TO_DATE.setdefault(con, set()).update(m.first_day for m in months)
         return []
     _ensure_practice_access(con)
     with transaction(con):

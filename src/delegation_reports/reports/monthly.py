@@ -44,6 +44,15 @@ def stylesheet() -> str:
     )
 
 
+# One practice's month of `practice_access`, as every query of a report reads it: the
+# constant comparison on `practice_key` (what the table is sorted by, see its model) skips
+# the row groups of other practices, the one on `occurred_at` those of other months.
+PRACTICE_MONTH = (
+    "practice_key = practice_key($practice_id) AND practice_id = $practice_id "
+    "AND occurred_at >= $from_at AND occurred_at < $until_at"
+)
+
+
 def _records(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[SimpleNamespace]:
     sql = sql_text(name)
     cursor = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
@@ -233,8 +242,7 @@ class MonthlyReport(findings_view.Grouped):
         if evidence_ids:
             cursor = con.execute(
                 "SELECT event_id, occurred_at, action, outcome, client_ip, user_agent FROM practice_access "
-                "WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id "
-                "AND event_id IN (SELECT unnest($ids::VARCHAR[]))",
+                f"WHERE {PRACTICE_MONTH} AND event_id IN (SELECT unnest($ids::VARCHAR[]))",
                 {
                     **{k: params[k] for k in ("from_at", "until_at", "practice_id")},
                     "ids": evidence_ids,
@@ -315,8 +323,7 @@ class MonthlyReport(findings_view.Grouped):
             for q in quarantine
         ]
         coverage = con.execute(
-            "SELECT min(occurred_at), max(occurred_at) FROM practice_access "
-            "WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id",
+            f"SELECT min(occurred_at), max(occurred_at) FROM practice_access WHERE {PRACTICE_MONTH}",
             {k: params[k] for k in ("from_at", "until_at", "practice_id")},
         ).fetchone()
         self.coverage = (

@@ -29,6 +29,14 @@ CREATE OR REPLACE TEMP MACRO known_person(x) AS
 -- The practice a délégataire's or account's work in a mailbox belongs to (see member_practice).
 CREATE OR REPLACE TEMP MACRO practice_of(holder_practice, member_practice) AS coalesce(member_practice, holder_practice);
 
+-- What `practice_access` is sorted by first, and what a query on one practice filters on
+-- (`practice_key = practice_key($practice_id)`, beside the practice itself): a short digest
+-- of the practice id. A row group's bounds keep only the first 8 bytes of a text column, so
+-- that ids sharing a longer prefix (the SIRETs of one organisation, `cabinet-...`) would leave
+-- every row group's bounds around every practice of the prefix; 8 hex digits are whole in
+-- the bounds, and spread practices evenly. A mailbox without a practice has the key of ''.
+CREATE OR REPLACE TEMP MACRO practice_key(practice_id) AS left(md5(coalesce(practice_id, '')), 8);
+
 -- The delegation an access was judged against (delegation_segment.judged_against), in prose.
 CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
     WHEN d IS NULL THEN 'aucune délégation'

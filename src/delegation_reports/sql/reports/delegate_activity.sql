@@ -27,7 +27,8 @@ LEFT JOIN off_hours AS o ON o.mailbox = a.mailbox AND o.actor = a.actor AND o.ev
 LEFT JOIN (SELECT mailbox, delegate, any_value(delegate_name) AS delegate_name
            FROM delegation_period GROUP BY ALL) AS p
     ON p.mailbox = a.mailbox AND p.delegate = a.actor
-WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at AND a.practice_id = $practice_id
+WHERE a.practice_key = practice_key($practice_id) AND a.practice_id = $practice_id
+  AND a.occurred_at >= $from_at AND a.occurred_at < $until_at
   AND a.attribution NOT IN ('owner', 'system')
 GROUP BY a.mailbox, a.actor
 ORDER BY holder, actor_name

@@ -18,7 +18,7 @@ cited AS (
     SELECT k, mailbox, unnest(evidence) AS event_id FROM f
 ),
 accesses AS (
-    SELECT * FROM practice_access WHERE occurred_at >= $month_from_at AND occurred_at < $month_until_at
+    SELECT * EXCLUDE (practice_key) FROM practice_access WHERE occurred_at >= $month_from_at AND occurred_at < $month_until_at
     UNION ALL
     SELECT * EXCLUDE (judged_against) FROM attributed_access
     WHERE occurred_at >= $from_at AND occurred_at < $month_from_at

@@ -15,4 +15,5 @@ SELECT
     (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status <> 'accepted' AND severity = 'info') AS n_info,
     (SELECT count(*) FROM finding_status WHERE month = $month AND practice_id = $practice_id AND status = 'accepted') AS n_accepted
 FROM practice_access
-WHERE occurred_at >= $from_at AND occurred_at < $until_at AND practice_id = $practice_id
+WHERE practice_key = practice_key($practice_id) AND practice_id = $practice_id
+  AND occurred_at >= $from_at AND occurred_at < $until_at
