@@ -40,23 +40,24 @@ from delegation_reports.analysis.models import (
 BASELINE = "SELECT mailbox, action, count(*) FROM audit_event GROUP BY ALL"
 
 
-def build(path: Path, events: int, mailboxes: int) -> None:
-    """A warehouse whose tables are filled directly in SQL (ingestion is benchmarked apart)."""
+def build(path: Path, events: int, mailboxes: int, practice_prefix: str = "P") -> None:
+    """A warehouse whose tables are filled directly in SQL (ingestion is benchmarked apart).
+    Practice ids are ``practice_prefix`` and a 5-digit number."""
     con = warehouse.connect(path)
     n_practices = mailboxes // 4
     con.execute(
         """
         INSERT INTO roster_member (practice_id, practice_name, member, member_kind, member_rpps,
                                    practice_siret, practice_finess, source_file_id)
-        SELECT 'P' || lpad((m // 4)::VARCHAR, 5, '0'), 'Cabinet ' || (m // 4),
+        SELECT $prefix || lpad((m // 4)::VARCHAR, 5, '0'), 'Cabinet ' || (m // 4),
                'praticien' || m || '@medecin.mssante.fr', 'holder', NULL, NULL, NULL, 0
         FROM range($mailboxes) AS t(m)
         UNION ALL
-        SELECT 'P' || lpad(p::VARCHAR, 5, '0'), 'Cabinet ' || p,
+        SELECT $prefix || lpad(p::VARCHAR, 5, '0'), 'Cabinet ' || p,
                'secretaire' || p || '@pro.mssante.fr', 'staff', NULL, NULL, NULL, 0
         FROM range($practices) AS t(p)
         """,
-        {"mailboxes": mailboxes, "practices": n_practices},
+        {"mailboxes": mailboxes, "practices": n_practices, "prefix": practice_prefix},
     )
     con.execute(
         """
