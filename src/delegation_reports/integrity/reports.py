@@ -50,6 +50,15 @@ def report_chain_head(con) -> str | None:
     return chain_head(con)
 
 
+def _oldest_trace_day(con):
+    """The Paris day of the oldest trace kept: from the monthly days with traces (every
+    covered month's kept up to date), not by scanning every event for each report."""
+    try:
+        return con.execute("SELECT min(day) FROM mailbox_day").fetchone()[0]
+    except duckdb.CatalogException:  # models not built yet: the events themselves
+        return con.execute("SELECT min(occurred_at) FROM audit_event").fetchone()[0]
+
+
 def retention_text(con) -> str:
     """What every report states of the retention, beside its chain head, in French: what the
     retention purges removed so far, or the oldest trace kept."""
@@ -65,7 +74,7 @@ def retention_text(con) -> str:
             f"Les traces sont conservées {months} mois : celles antérieures au "
             f"{labels.prose_day(before)} ont été supprimées le {labels.prose_day(at)}."
         )
-    oldest = con.execute("SELECT min(occurred_at) FROM audit_event").fetchone()[0]
+    oldest = _oldest_trace_day(con)
     if oldest is None:
         return "Aucune trace n'a été supprimée au titre de la durée de conservation."
     return (

@@ -104,16 +104,12 @@ class HistoryReport(findings_view.Grouped):
             "last_month": months[-1].first_day,
         }
         info = _records(con, "reports/history_mailbox.sql", params)[0]
-        if info.traced_from_at is None and info.practice_id is None:
+        if info.first_day is None and info.practice_id is None:
             raise UserError(f"unknown mailbox {mailbox!r}: no trace and no roster entry")
         report.holder = info.holder_name or mailbox
         report.practice_name = info.practice_name
         report.operators = info.operators
-        report.traced = (
-            (labels.prose_when(info.traced_from_at), labels.prose_when(info.traced_to_at))
-            if info.traced_from_at
-            else None
-        )
+        report.traced = _traced(con, mailbox, info.first_day, info.last_day)
         delegations = _records(con, "reports/history_delegations.sql", params)
         report.delegations = [
             SimpleNamespace(
@@ -222,7 +218,7 @@ class HistoryReport(findings_view.Grouped):
         report.gaps = [g.explanation_fr for g in _records(con, "reports/history_gaps.sql", params)]
         sources = con.execute(
             "SELECT count(*), coalesce(sum(rows_quarantined), 0) FROM ingest_file "
-            "WHERE operator IN (SELECT DISTINCT operator FROM audit_event WHERE mailbox = $mailbox)",
+            "WHERE operator IN (SELECT DISTINCT operator FROM mailbox_day WHERE mailbox = $mailbox)",
             {"mailbox": mailbox},
         ).fetchone()
         report.n_sources, report.n_quarantined = sources
@@ -335,14 +331,35 @@ class HistoryReport(findings_view.Grouped):
         return "\n".join(self.section(name) for name in self.SECTIONS)
 
 
+def _traced(con, mailbox: str, first: date | None, last: date | None) -> tuple | None:
+    """The first and last instants traced for the mailbox, as prose, read from the events of
+    its first and last days with traces (and the day either side: Paris days)."""
+    if first is None:
+        return None
+
+    def day(d: date) -> datetime:
+        return datetime.combine(d, time(), tzinfo=labels.PARIS)
+
+    bounds = {
+        "mailbox": mailbox,
+        "first_from_at": day(first - timedelta(days=1)),
+        "first_until_at": day(first + timedelta(days=2)),
+        "last_from_at": day(last - timedelta(days=1)),
+        "last_until_at": day(last + timedelta(days=2)),
+    }
+    traced = _records(con, "reports/history_traced.sql", bounds)[0]
+    return (labels.prose_when(traced.traced_from_at), labels.prose_when(traced.traced_to_at))
+
+
 def _traced_months(con, mailbox: str) -> set[date]:
     """The months the traces cover for the mailbox: those of its operators' audit files
-    (all operators' when no trace names the mailbox), from the manifest."""
+    (all operators' when no trace names the mailbox), from the manifest and the monthly days
+    with traces (the events themselves would be scanned whole)."""
     rows = con.execute(
         "SELECT DISTINCT f.covered_from_at, f.covered_to_at FROM ingest_file AS f "
         "WHERE f.kind = 'audit' AND f.covered_from_at IS NOT NULL AND (f.operator IN "
-        "(SELECT DISTINCT operator FROM audit_event WHERE mailbox = $m) OR NOT EXISTS "
-        "(SELECT 1 FROM audit_event WHERE mailbox = $m))",
+        "(SELECT DISTINCT operator FROM mailbox_day WHERE mailbox = $m) OR NOT EXISTS "
+        "(SELECT 1 FROM mailbox_day WHERE mailbox = $m))",
         {"m": mailbox},
     ).fetchall()
     cutoff = purged_before(con)
