@@ -541,8 +541,13 @@ def _month_scoped(con, table: str) -> bool:
 
 def _export_models(con, writer: _Writer, months: list, config, lake_sha: str) -> None:
     tables = []
+    from .analysis.models import PRACTICE_ACCESS_ORDER
+
+    # Each table by its columns in order; practice_access as the warehouse stores it, so
+    # that a report's query on one practice skips the other practices' row groups.
+    orders = {"practice_access": ["month", *PRACTICE_ACCESS_ORDER]}
     for name in _model_tables(con):
-        sort_by = [c for c, _ in _columns(con, name)]
+        sort_by = orders.get(name) or [c for c, _ in _columns(con, name)]
         if _month_scoped(con, name):
             table_folder = writer.folder / MODELS / name
             for month in months:

@@ -470,6 +470,10 @@ def _ensure_practice_access(con) -> None:
         con.execute("DELETE FROM practice_access_state")
 
 
+# The order `practice_access` is written in (its model's ORDER BY), wherever it is stored.
+PRACTICE_ACCESS_ORDER = ("practice_key", "practice_id", "mailbox", "occurred_at", "event_id")
+
+
 # The months whose stored accesses were found up to date, by read-only connection: nothing
 # can change under such a connection (no process writes to a warehouse while one is open on
 # it), so the later reports of a batch read them without looking anything up.
