@@ -24,12 +24,12 @@ from delegation_reports.reports import labels
 from delegation_reports.reports.history import HistoryReport
 from delegation_reports.reports.monthly import MonthlyReport
 
-MARCH = Month(2026, 3)
+FEBRUARY, MARCH = Month(2026, 2), Month(2026, 3)
 # Ids sharing more than the 8 bytes a row group's bounds keep of a text column: sorted and
 # filtered by them alone, every row group would hold the bounds of every practice.
 PREFIX = "cabinet-medical-du-"
 PRACTICES = 120
-EVENTS = 480_000  # about 4 row groups of 122,880 rows
+EVENTS = 960_000  # about 4 row groups of 122,880 rows in each month
 
 
 class Recording:
@@ -67,8 +67,9 @@ def reads_practice_access(sql: str) -> bool:
 
 @pytest.fixture(scope="module")
 def crowded(tmp_path_factory):
-    """A warehouse of many practices with long ids sharing a prefix, their mailboxes' March
-    events in arrival order (practices interleaved), March built and stored."""
+    """A warehouse of many practices with long ids sharing a prefix, their mailboxes' events
+    of February and March in arrival order (practices and months interleaved), both months
+    built and stored, one after the other."""
     db = tmp_path_factory.mktemp("crowded") / "w.duckdb"
     con = warehouse.connect(db)
     params = {"prefix": PREFIX, "practices": PRACTICES, "events": EVENTS}
@@ -101,7 +102,8 @@ def crowded(tmp_path_factory):
         """
         INSERT INTO audit_event
         SELECT 'Op', 'E' || i,
-               TIMESTAMPTZ '2026-03-02 08:00:00+00' + to_seconds((i * 2419) % (27 * 86400)),
+               TIMESTAMPTZ '2026-02-02 08:00:00+00' + to_days(((i // $practices) % 2) * 28)
+                   + to_seconds((i * 2419) % (25 * 86400)),
                'praticien' || (i % $practices) || '@medecin.mssante.fr',
                CASE WHEN i % 3 = 0 THEN 'praticien' || (i % $practices) || '@medecin.mssante.fr'
                     ELSE 'secretaire' || (i % $practices) || '@pro.mssante.fr' END,
@@ -119,9 +121,10 @@ def crowded(tmp_path_factory):
         "min(occurred_at), max(occurred_at), now(), now(), 'test' FROM audit_event",
         {"n": EVENTS},
     )
-    refresh(con, [MARCH], load_config())
+    refresh(con, [FEBRUARY, MARCH], load_config())
     create_model_macros(con)
     assert ensure_practice_access(con, [MARCH]) == [MARCH]
+    assert ensure_practice_access(con, [FEBRUARY]) == [FEBRUARY]
     con.close()
     con = warehouse.connect(db, read_only=True)
     yield con
@@ -137,8 +140,8 @@ def test_a_practice_s_report_reads_only_its_row_groups(crowded):
     assert len(reading) >= 4  # key figures, activity, heatmap, coverage
     for sql, params in reading:
         read, total = row_groups_read(crowded, sql, params)
-        assert total >= 4, sql
-        assert read <= 2, sql  # a practice's ~4,000 rows, maybe across a boundary
+        assert total >= 8, sql  # both months'
+        assert read <= 2, sql  # a practice's ~4,000 rows of March, maybe across a boundary
     # Nor does it scan the events of the whole warehouse.
     assert not [sql for sql, _ in recording.queries if "audit_event" in sql]
 
@@ -146,12 +149,12 @@ def test_a_practice_s_report_reads_only_its_row_groups(crowded):
 def test_a_mailbox_s_history_reads_only_its_practice_s_row_groups_and_no_events(crowded):
     recording = Recording(crowded)
     mailbox = "praticien42@medecin.mssante.fr"
-    HistoryReport.from_connection(recording, mailbox, date(2026, 3, 1), date(2026, 3, 31))
+    HistoryReport.from_connection(recording, mailbox, date(2026, 2, 1), date(2026, 3, 31))
     reading = [(sql, p) for sql, p in recording.queries if reads_practice_access(sql)]
     assert len(reading) >= 2  # the calendar and the month-by-month activity
     for sql, params in reading:
         read, total = row_groups_read(crowded, sql, params)
-        assert total >= 4 and read <= 2, sql
+        assert total >= 8 and read <= 4, sql  # its practice's, in each month
     # The mailbox's traced days and operators come from the monthly days: no query reads
     # the events but for the instants of its first and last days.
     events = [sql for sql, _ in recording.queries if "audit_event" in sql]

@@ -17,8 +17,19 @@ WITH f AS (
 cited AS (
     SELECT k, mailbox, unnest(evidence) AS event_id FROM f
 ),
+-- The practices the cited mailboxes' events can belong to (as `attributed_access` gives them:
+-- the holder's, those of the accounts working with a holder on several practices, none for a
+-- mailbox on no roster): only their row groups of the month's stored accesses are read.
+cited_keys AS (
+    SELECT practice_key(practice_id) AS k FROM mailbox_practice WHERE mailbox IN (SELECT mailbox FROM f)
+    UNION SELECT practice_key(practice_id) FROM member_practice WHERE mailbox IN (SELECT mailbox FROM f)
+    UNION SELECT practice_key(NULL)
+    WHERE EXISTS (SELECT 1 FROM f WHERE mailbox NOT IN (SELECT mailbox FROM mailbox_practice))
+),
 accesses AS (
-    SELECT * EXCLUDE (practice_key) FROM practice_access WHERE occurred_at >= $month_from_at AND occurred_at < $month_until_at
+    SELECT * EXCLUDE (practice_key) FROM practice_access
+    WHERE practice_key IN (SELECT k FROM cited_keys)
+      AND occurred_at >= $month_from_at AND occurred_at < $month_until_at
     UNION ALL
     SELECT * EXCLUDE (judged_against) FROM attributed_access
     WHERE occurred_at >= $from_at AND occurred_at < $month_from_at
