@@ -452,6 +452,7 @@ def _ensure_practice_access(con) -> None:
     they changed (the model code changed: every month is stale, and each is written again
     when a report reads it)."""
     con.execute(_PRACTICE_ACCESS_STATE)
+    create_model_macros(con)  # its model reads them
     sql = sql_text("models/month/practice_access.sql")
     bounds = {"from_at": None, "until_at": None}
     wanted = [(d[0], str(d[1])) for d in _run(con, f"{sql} LIMIT 0", bounds).description]
