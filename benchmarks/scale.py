@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -160,20 +159,6 @@ def _label(sql: str) -> str:
 _READS = re.compile(r"\bpractice_access\b(?!_)")
 
 
-def _row_groups(con, sql: str, params) -> tuple[int, int]:
-    """Row groups of ``practice_access`` the query read, and those the table has."""
-    plan = json.loads(con.execute("EXPLAIN (ANALYZE, FORMAT json) " + sql, params).fetchall()[0][1])
-    read = total = 0
-    nodes = list(plan["operator"])
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.get("children", []))
-        if str(node.get("extra_info", {}).get("Table", "")).endswith(".practice_access"):
-            read += node.get("row_groups_scanned", 0)
-            total += node.get("total_row_groups_to_scan", 0)
-    return read, total
-
-
 def _per_query(con, title: str, load, items) -> None:
     """Every query ``load(connection, item)`` runs, medians over ``items``: those reading
     ``practice_access`` with the row groups they read, then the rest together."""
@@ -191,7 +176,7 @@ def _per_query(con, title: str, load, items) -> None:
     reading = [label for label, (sql, _) in example.items() if _READS.search(sql)]
     print(f"{title}, medians over {len(items)}:")
     for label in reading:
-        read, total = _row_groups(con, *example[label])
+        read, total = warehouse.row_groups_read(con, *example[label], "practice_access")
         print(
             f"  {label:50s} {statistics.median(times[label]) * 1000:7.1f} ms"
             f"  (row groups of practice_access read: {read} of {total})"

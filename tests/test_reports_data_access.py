@@ -5,7 +5,6 @@ before reading a month's stored accesses."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from datetime import date
@@ -48,17 +47,7 @@ class Recording:
 
 
 def row_groups_read(con, sql: str, params) -> tuple[int, int]:
-    """Row groups of ``practice_access`` the query read, and those its scans could read."""
-    plan = json.loads(con.execute("EXPLAIN (ANALYZE, FORMAT json) " + sql, params).fetchall()[0][1])
-    read = total = 0
-    nodes = list(plan["operator"])
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.get("children", []))
-        if str(node.get("extra_info", {}).get("Table", "")).endswith(".practice_access"):
-            read += node["row_groups_scanned"]
-            total += node["total_row_groups_to_scan"]
-    return read, total
+    return warehouse.row_groups_read(con, sql, params, "practice_access")
 
 
 def reads_practice_access(sql: str) -> bool:

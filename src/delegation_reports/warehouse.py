@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import json
 import os
 import re
 import shutil
@@ -45,6 +46,22 @@ def sql_statements(name: str) -> list[str]:
         line for line in sql_text(name).splitlines() if not line.lstrip().startswith("--")
     )
     return [part.strip() for part in re.split(r";\s*$", text, flags=re.M) if part.strip()]
+
+
+def row_groups_read(con, sql: str, params, table: str) -> tuple[int, int]:
+    """The row groups of ``table`` a query reads, and those its scans of it could read, from
+    DuckDB's profile of one run (``EXPLAIN ANALYZE``): what shows that a query on one practice
+    skips the other practices' row groups."""
+    plan = json.loads(con.execute("EXPLAIN (ANALYZE, FORMAT json) " + sql, params).fetchall()[0][1])
+    read = total = 0
+    nodes = list(plan["operator"])
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("children", []))
+        if str(node.get("extra_info", {}).get("Table", "")).endswith(f".{table}"):
+            read += node.get("row_groups_scanned", 0)
+            total += node.get("total_row_groups_to_scan", 0)
+    return read, total
 
 
 @cache
