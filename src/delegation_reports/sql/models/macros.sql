@@ -37,15 +37,6 @@ CREATE OR REPLACE TEMP MACRO practice_of(holder_practice, member_practice) AS co
 -- the bounds, and spread practices evenly. A mailbox without a practice has the key of ''.
 CREATE OR REPLACE TEMP MACRO practice_key(practice_id) AS left(md5(coalesce(practice_id, '')), 8);
 
--- The practice keys a mailbox's events can have (as `attributed_access` gives their practice:
--- the holder's, those of the accounts working with a holder on several practices, none for a
--- mailbox on no roster): `practice_key IN (SELECT practice_key FROM mailbox_practice_keys(m))`
--- reads only their row groups of `practice_access`.
-CREATE OR REPLACE TEMP MACRO mailbox_practice_keys(mb) AS TABLE
-    SELECT practice_key(practice_id) AS practice_key FROM mailbox_practice WHERE mailbox = mb
-    UNION SELECT practice_key(practice_id) FROM member_practice WHERE mailbox = mb
-    UNION SELECT practice_key(NULL) WHERE NOT EXISTS (SELECT 1 FROM mailbox_practice WHERE mailbox = mb);
-
 -- The delegation an access was judged against (delegation_segment.judged_against), in prose.
 CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
     WHEN d IS NULL THEN 'aucune délégation'
