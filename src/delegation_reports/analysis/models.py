@@ -370,7 +370,7 @@ def create_model_macros(con) -> None:
     ).fetchone()[0]:
         return
     prose.register(con)
-    for statement in (*sql_statements("models/macros.sql"), *sql_statements("reports/macros.sql")):
+    for statement in sql_statements("models/macros.sql"):
         con.execute(statement)
     con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_MACROS_MARKER} (created BOOLEAN)")
 
