@@ -540,9 +540,9 @@ def _month_scoped(con, table: str) -> bool:
 
 
 def _export_models(con, writer: _Writer, months: list, config, lake_sha: str) -> None:
-    tables = []
     from .analysis.models import PRACTICE_ACCESS_ORDER
 
+    tables = []
     # Each table by its columns in order; practice_access as the warehouse stores it, so
     # that a report's query on one practice skips the other practices' row groups.
     orders = {"practice_access": ["month", *PRACTICE_ACCESS_ORDER]}

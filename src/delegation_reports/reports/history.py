@@ -348,6 +348,8 @@ def _traced(con, mailbox: str, first: date | None, last: date | None) -> tuple |
         "last_until_at": day(last + timedelta(days=2)),
     }
     traced = _records(con, "reports/history_traced.sql", bounds)[0]
+    if traced.traced_from_at is None:  # days without their events: a month not rebuilt yet
+        return None
     return (labels.prose_when(traced.traced_from_at), labels.prose_when(traced.traced_to_at))
 
 
