@@ -206,6 +206,17 @@ def test_finding_key_is_the_same_on_both_engines(spark, duck):
     assert _spark_rows(spark, to_spark(query)) == ours
 
 
+def test_practice_key_is_the_same_on_both_engines(spark, duck):
+    """What practice_access is sorted and filtered by, whichever engine wrote it."""
+    query = (
+        "SELECT practice_key('10099990011014'), practice_key('cabinet-médical-é'), "
+        "practice_key(NULL)"
+    )
+    ours = duck.execute(query).fetchall()
+    assert ours[0][2] == "d41d8cd9" and all(len(k) == 8 for k in ours[0])
+    assert _spark_rows(spark, to_spark(query)) == ours
+
+
 def test_parameters_are_bound_as_literals(spark):
     from datetime import UTC, date, datetime
 
