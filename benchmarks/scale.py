@@ -173,7 +173,9 @@ def _per_query(con, title: str, load, items) -> None:
         for sql, params, seconds in timing.queries:
             times[_label(sql)].append(seconds)
             example.setdefault(_label(sql), (sql, params))
-    reading = [label for label, (sql, _) in example.items() if _READS.search(sql)]
+    reading = [
+        label for label, (sql, _) in example.items() if _READS.search(re.sub(r"--[^\n]*", "", sql))
+    ]
     print(f"{title}, medians over {len(items)}:")
     for label in reading:
         read, total = warehouse.row_groups_read(con, *example[label], "practice_access")

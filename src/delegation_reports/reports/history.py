@@ -103,6 +103,9 @@ class HistoryReport(findings_view.Grouped):
             "first_month": months[0].first_day,
             "last_month": months[-1].first_day,
         }
+        params["practice_keys"] = [
+            k.practice_key for k in _records(con, "reports/history_practice_keys.sql", params)
+        ]
         info = _records(con, "reports/history_mailbox.sql", params)[0]
         if info.first_day is None and info.practice_id is None:
             raise UserError(f"unknown mailbox {mailbox!r}: no trace and no roster entry")

@@ -17,14 +17,9 @@ SELECT
     min(occurred_at) AS first_at,
     max(occurred_at) AS last_at
 FROM practice_access
--- The practices the mailbox's events can belong to (as `attributed_access` gives them: its
--- holder's, those of the accounts working with a holder on several practices, none for a
--- mailbox on no roster): only their row groups of each month are read.
-WHERE practice_key IN (
-        SELECT practice_key(practice_id) FROM mailbox_practice WHERE mailbox = $mailbox
-        UNION SELECT practice_key(practice_id) FROM member_practice WHERE mailbox = $mailbox
-        UNION SELECT practice_key(NULL)
-        WHERE NOT EXISTS (SELECT 1 FROM mailbox_practice WHERE mailbox = $mailbox))
+-- Only the row groups of the practices the mailbox's events can belong to
+-- (history_practice_keys.sql), in each month.
+WHERE practice_key IN (SELECT unnest($practice_keys::VARCHAR[]))
   AND mailbox = $mailbox AND occurred_at >= $from_at AND occurred_at < $until_at AND outcome = 'success'
 GROUP BY month, actor
 ORDER BY month, is_holder DESC, actor
