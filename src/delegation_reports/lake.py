@@ -42,6 +42,9 @@ FORMAT = "delegation-reports-lake"
 FORMAT_VERSION = 1
 LAKE_FILE = "lake.json"
 STATE_FILE = "_state/refresh_state.json"
+# Present while a refresh puts its outputs in place (between its first rename and its state):
+# the lake is then refused, never read half old and half new.
+SWAP_FILE = "_state/refresh_swap.json"
 INPUTS = "inputs"
 MODELS = "models"
 # A new Parquet file starts once the one being written passes this size: at scale, files of
@@ -660,6 +663,12 @@ def read_state(folder: Path, lake_sha: str) -> dict:
     """The lake's refresh state: what its model outputs are and what they were built from;
     refused when missing or built from other inputs than the lake's."""
     path = Path(folder) / STATE_FILE
+    if (Path(folder) / SWAP_FILE).exists():
+        raise UserError(
+            f"the lake {folder}'s model outputs are being replaced, or a refresh stopped while "
+            f"replacing them ({SWAP_FILE} is there): wait for it to finish, or refresh the "
+            "lake again"
+        )
     try:
         state = _read_json(path, "the lake's refresh state")
     except FileNotFoundError:
