@@ -16,6 +16,7 @@ times, their ratio, and the statements the Spark refresh sent.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -27,12 +28,10 @@ from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import refresh
 from delegation_reports.engines import spark_runner
 from delegation_reports.engines.spark_session import session
+from delegation_reports.lake import export_lake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from analysis import build  # noqa: E402
-
-from lake_cases import write_lake_inputs  # noqa: E402
 
 
 def statement_overhead(spark, repeats: int = 10) -> float:
@@ -50,12 +49,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, action="append", help="audit events (repeatable)")
     parser.add_argument("--mailboxes", type=int, default=2000)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument(
+        "--conf", action="append", default=[], help="a Spark setting KEY=VALUE (repeatable)"
+    )
     args = parser.parse_args()
     sizes = args.events or [1_000_000, 5_000_000]
     config = load_config()
-    spark = session(args.master, app="delegation-reports-benchmark")
+    settings = dict(item.split("=", 1) for item in args.conf)
+    spark = session(args.master, app="delegation-reports-benchmark", config=settings)
     overhead = statement_overhead(spark)
-    print(f"Spark ({args.master}): {overhead * 1000:.0f} ms per trivial statement")
+    print(
+        f"load average {os.getloadavg()[0]:.1f}; Spark ({args.master}): "
+        f"{overhead * 1000:.0f} ms per trivial statement",
+        flush=True,
+    )
     for events in sizes:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "w.duckdb"
@@ -64,7 +71,8 @@ def main() -> None:
             start = time.perf_counter()
             refresh(con, config=config, force=True)
             duck = time.perf_counter() - start
-            lake = write_lake_inputs(con, Path(folder) / "lake")
+            lake = Path(folder) / "lake"
+            export_lake(con, lake)
             con.close()
             start = time.perf_counter()
             result = spark_runner.refresh(lake, config=config, spark=spark)
@@ -73,7 +81,9 @@ def main() -> None:
             f"{events:>11,} events, {len(result.months)} months: DuckDB {duck:7.1f} s, "
             f"Spark {on_spark:7.1f} s ({on_spark / duck:4.1f}x DuckDB); "
             f"{result.statements} Spark statements, "
-            f"~{result.statements * overhead:.0f} s of per-statement overhead"
+            f"~{result.statements * overhead:.0f} s of per-statement overhead; "
+            f"load average {os.getloadavg()[0]:.1f}",
+            flush=True,
         )
     spark.stop()
 

@@ -657,10 +657,19 @@ def spark() -> None:
     "--months",
     type=MONTH,
     multiple=True,
-    help="Only these months' findings (repeat the option); default: every month of the lake.",
+    help="Only these months' findings (repeat the option); default: every month the "
+    "lake's traces cover.",
+)
+@click.option(
+    "--conf",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A Spark setting (repeat the option), e.g. spark.driver.memory=4g, or a table "
+    "format's catalog.",
 )
 @config_option
-def spark_refresh(lake, master, months, config):
+def spark_refresh(lake, master, months, settings, config):
     """Rebuild the lake's models on Spark: core models, monthly marts and findings, written
     back to the lake (month partitions replaced, refresh state written last).
 
@@ -668,11 +677,18 @@ def spark_refresh(lake, master, months, config):
     """
     from .engines import spark_runner
 
+    spark_config = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{setting!r} is not KEY=VALUE", param_hint="--conf")
+        spark_config[key.strip()] = value
     result = spark_runner.refresh(
         lake,
         master=master,
         months=sorted(set(months), key=lambda m: m.first_day) or None,
         config=load_config(config),
+        spark_config=spark_config,
     )
     echo(
         f"models rebuilt on Spark for {len(result.months)} month(s): "

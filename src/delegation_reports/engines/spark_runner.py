@@ -136,6 +136,7 @@ class _Run:
         self.staging = lake / "_staging" / secrets.token_hex(6)
         self.work = self.staging / "work"  # intermediate tables
         self.out = self.staging / "out"  # the outputs, before they are put in place
+        self.rule_columns: dict[str, set[str]] = {}
 
     # -- statements -------------------------------------------------------------------------
 
@@ -181,29 +182,37 @@ class _Run:
 
     def register_inputs(self, layout: dict) -> None:
         """Each input table as a view over its folder (its partition columns from the
-        folder names, derived ones left out: the month of an audit event is its own)."""
+        folder names, derived ones left out: the month of an audit event is its own); a
+        table without any file (no row) with the columns ``lake.json`` gives it."""
         tables = {t["name"]: t for t in layout["tables"]}
         for name in (*MODEL_INPUTS, *OPTIONAL_INPUTS):
             table = tables.get(name)
-            folder = self.lake / (table["path"] if table else f"{INPUTS}/{name}")
-            if table is None or not any(folder.rglob("*.parquet")):
+            if table is None:
                 if name in OPTIONAL_INPUTS:
-                    self.spark.sql(
-                        "SELECT CAST(NULL AS TIMESTAMP) AS cutoff_at WHERE false"
-                    ).createOrReplaceTempView(name)
-                    self.duck.execute(
-                        f"CREATE OR REPLACE VIEW {name} AS "
-                        "SELECT NULL::TIMESTAMPTZ AS cutoff_at WHERE false"
-                    )
-                    continue
-                raise UserError(f"{folder}: the lake holds no {name} table")
-            frame = self.spark.read.option("basePath", str(folder)).parquet(str(folder))
+                    table = {"name": name, "path": f"{INPUTS}/{name}", "columns": []}
+                    table["columns"] = [{"name": "cutoff_at", "type": "TIMESTAMPTZ"}]
+                else:
+                    raise UserError(f"{self.lake / LAKE_FILE}: the lake lists no {name} table")
+            folder = self.lake / table["path"]
             derived = [
                 p["key"] for p in table.get("partitioning") or [] if p.get("key") != p.get("source")
             ]
-            frame.drop(*derived).createOrReplaceTempView(name)
+            if any(folder.rglob("*.parquet")):
+                frame = self.spark.read.option("basePath", str(folder)).parquet(str(folder))
+                frame = frame.drop(*derived)
+            else:
+                frame = self.spark.sql(
+                    "SELECT "
+                    + ", ".join(
+                        f"CAST(NULL AS {spark_sql.spark_type(c['type'])}) AS `{c['name']}`"
+                        for c in table["columns"]
+                        if c["name"] not in derived
+                    )
+                    + " WHERE false"
+                )
+            frame.createOrReplaceTempView(name)
             if name in ("ingest_file", "purge_record"):  # small: the months come from them
-                self.duck.register(f"{name}_arrow", frame.drop(*derived).toArrow())
+                self.duck.register(f"{name}_arrow", frame.toArrow())
                 self.duck.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}_arrow")
 
     def data_months(self) -> list[models.Month]:
@@ -294,7 +303,9 @@ class _Run:
     def _rule_sql(self, sql: str, params: dict, extra: str = "") -> str:
         """A rule's rows with every column of the rules' output, in order (those it does not
         give are NULL), as a statement to union."""
-        columns = {c.lower() for c in self.sql(sql, params).columns}  # analysed, not run
+        if sql not in self.rule_columns:  # the same for every month: analysed once, not run
+            self.rule_columns[sql] = {c.lower() for c in self.sql(sql, params).columns}
+        columns = self.rule_columns[sql]
         select = ", ".join(
             f"CAST({name} AS {type_}) AS {name}"
             if name in columns
@@ -328,9 +339,7 @@ class _Run:
                 each.append(self._rule_sql(sql, params, f"{when} AS month, "))
             self.materialize(f"history_{rule_id}", self.spark.sql(" UNION ALL ".join(each)))
             parts.append(f"SELECT * FROM history_{rule_id}")
-        self.spark.sql(" UNION ALL ".join(parts)).createOrReplaceTempView(
-            "delegation_history_all"
-        )
+        self.spark.sql(" UNION ALL ".join(parts)).createOrReplaceTempView("delegation_history_all")
 
     def month(self, month: models.Month, across: list[str]) -> None:
         """The month's findings, as the DuckDB refresh gives them (``build_month``), written
@@ -529,9 +538,7 @@ def refresh(
             "refreshed_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
             "lake_sha256": lake_sha,
             "config_digest": config.digest,
-            "months": sorted(
-                _previous_months(lake, lake_sha, config) | {str(m) for m in todo}
-            ),
+            "months": sorted(_previous_months(lake, lake_sha, config) | {str(m) for m in todo}),
             "tables": [declared[name] for name in OUTPUTS],
         }
         _write_json(lake / STATE_FILE, state)

@@ -49,6 +49,9 @@ def session(
         .appName(app)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.executorEnv.TZ", "UTC")
+        # The driver plans every statement and, in local mode, runs the tasks too; its
+        # default (1g) is short for a refresh of millions of events (`--conf` overrides it).
+        .config("spark.driver.memory", "2g")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         # Small inputs are the rule between two months; big ones get their partitions from AQE.

@@ -617,6 +617,14 @@ def expand_macros(tree: exp.Expression, found: dict[str, Macro] | None = None) -
     return tree.transform(expand)
 
 
+def spark_type(duckdb_type: str) -> str:
+    """A column type as DuckDB names it (``lake.json``), in Spark's words."""
+    built = exp.DataType.build(duckdb_type, dialect="duckdb")
+    if any(t.this == exp.DataType.Type.TIME for t in built.find_all(exp.DataType)):
+        raise UnportableSQL(f"type {duckdb_type} has no Spark form (minutes of the day instead)")
+    return built.sql(dialect="spark")
+
+
 def literal(value) -> exp.Expression:
     """A parameter's value as a Spark literal."""
     if value is None:
