@@ -42,6 +42,11 @@ FORMAT = "delegation-reports-lake"
 FORMAT_VERSION = 1
 LAKE_FILE = "lake.json"
 STATE_FILE = "_state/refresh_state.json"
+# The instants an engine without infinite timestamps (Spark) writes for DuckDB's -infinity and
+# infinity (the unbounded ends of a delegation's validity): the readers of a lake refreshed by
+# such an engine read them back as -infinity and infinity, as the warehouse holds them.
+UNBOUNDED_FROM = "0001-01-01 00:00:00"
+UNBOUNDED_UNTIL = "9999-12-31 23:59:59.999999"
 # Present while a refresh puts its outputs in place (between its first rename and its state):
 # the lake is then refused, never read half old and half new.
 SWAP_FILE = "_state/refresh_swap.json"
@@ -762,8 +767,18 @@ def _empty_view(columns: list[tuple[str, str]]) -> str:
     )
 
 
-def _view_sql(folder: Path, table: dict) -> str:
-    """A view of one lake table with the warehouse's columns, in its order and types."""
+def _unbounded(value: str) -> str:
+    """An instant column whose extreme values stand for ±infinity (see `UNBOUNDED_FROM`)."""
+    return (
+        f"CASE WHEN {value} >= TIMESTAMPTZ '{UNBOUNDED_UNTIL}+00' THEN 'infinity'::TIMESTAMPTZ "
+        f"WHEN {value} <= TIMESTAMPTZ '{UNBOUNDED_FROM}+00' THEN '-infinity'::TIMESTAMPTZ "
+        f"ELSE {value} END"
+    )
+
+
+def _view_sql(folder: Path, table: dict, unbounded: bool = False) -> str:
+    """A view of one lake table with the warehouse's columns, in its order and types;
+    ``unbounded``: its instants at `UNBOUNDED_FROM` or `UNBOUNDED_UNTIL` read as ±infinity."""
     columns = [(c["name"], c["type"]) for c in table["columns"]]
     partitions = {p["source"]: p for p in table.get("partitioning", []) if isinstance(p, dict)}
     files = _parquet_files(folder / table["path"])
@@ -780,7 +795,10 @@ def _view_sql(folder: Path, table: dict) -> str:
             value = _ident(partition["key"])
         else:
             value = _ident(name)
-        selected.append(f"CAST({value} AS {type_}) AS {_ident(name)}")
+        value = f"CAST({value} AS {type_})"
+        if unbounded and type_ == "TIMESTAMP WITH TIME ZONE":
+            value = _unbounded(value)
+        selected.append(f"{value} AS {_ident(name)}")
     file_list = "[" + ", ".join(_quote(f) for f in files) + "]"
     options = "union_by_name = true"
     if keys:
@@ -841,6 +859,7 @@ def build_catalog(folder: Path, target: Path) -> LakeSource:
     for name, table in {**tables, **models}.items():
         if not (folder / table["path"]).resolve().is_relative_to(folder):
             raise UserError(f"{folder}: table {name}'s path {table['path']!r} leaves the lake")
+    spark_made = state.get("engine") == "spark"
     con = duckdb.connect(str(target))
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -848,7 +867,10 @@ def build_catalog(folder: Path, target: Path) -> LakeSource:
             # Each view is read once: a file that cannot be read, or whose columns do not
             # match, is refused here, naming the table.
             try:
-                con.execute(f"CREATE VIEW {_ident(name)} AS {_view_sql(folder, table)}")
+                # Model outputs written by Spark hold extreme instants for ±infinity.
+                unbounded = name in models and name not in tables and spark_made
+                view = _view_sql(folder, table, unbounded)
+                con.execute(f"CREATE VIEW {_ident(name)} AS {view}")
                 con.execute(f"SELECT * FROM {_ident(name)} LIMIT 0").fetchall()
             except duckdb.Error as exc:
                 detail = str(exc).splitlines()[0]

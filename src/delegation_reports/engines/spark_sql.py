@@ -36,10 +36,12 @@ import sqlglot
 from sqlglot import exp
 
 from ..errors import UserError
+from ..lake import UNBOUNDED_FROM, UNBOUNDED_UNTIL
 
-# Instants beyond every real one, for DuckDB's ±infinity: comparisons keep their meaning.
-SPARK_MIN_INSTANT = "0001-01-01 00:00:00"
-SPARK_MAX_INSTANT = "9999-12-31 23:59:59.999999"
+# Instants beyond every real one, for DuckDB's ±infinity: comparisons keep their meaning, and
+# the lake's readers read them back as ±infinity.
+SPARK_MIN_INSTANT = UNBOUNDED_FROM
+SPARK_MAX_INSTANT = UNBOUNDED_UNTIL
 _MACRO = re.compile(
     r"CREATE\s+OR\s+REPLACE\s+TEMP\s+MACRO\s+(\w+)\s*\(([^)]*)\)\s+AS\s+(.*?);\s*$",
     re.S | re.M | re.I,
