@@ -34,6 +34,7 @@ message until a refresh completes, never one read half old and half new.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -551,4 +552,6 @@ def refresh(
             spark.catalog.dropTempView(name)
         spark.catalog.clearCache()
         shutil.rmtree(run.staging, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another refresh's may be there
+            run.staging.parent.rmdir()
         run.duck.close()
