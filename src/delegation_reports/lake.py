@@ -387,8 +387,8 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserError(
-                f"the lake {folder} is being written by another export-lake: wait for it to "
-                "finish and try again"
+                f"the lake {folder} is being written by another export-lake or spark refresh: wait "
+                "for it to finish and try again"
             ) from None
         yield
     finally:

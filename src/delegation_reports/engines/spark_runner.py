@@ -65,6 +65,7 @@ from ..lake import (
     MODELS,
     STATE_FILE,
     SWAP_FILE,
+    _locked,
     file_sha256,
     read_lake_file,
 )
@@ -490,6 +491,12 @@ def refresh(
     layout = read_lake_file(lake)
     lake_sha = file_sha256(lake / LAKE_FILE)
     spark = spark or session(master or DEFAULT_MASTER, config=spark_config)
+    # One writer at a time (export-lake takes the same lock).
+    with _locked(lake):
+        return _refresh(spark, lake, layout, lake_sha, months, config)
+
+
+def _refresh(spark, lake: Path, layout: dict, lake_sha: str, months, config) -> SparkRefresh:
     _clean_leftovers(lake)
     run = _Run(spark, lake, config)
     try:
@@ -552,6 +559,6 @@ def refresh(
             spark.catalog.dropTempView(name)
         spark.catalog.clearCache()
         shutil.rmtree(run.staging, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another refresh's may be there
+        with contextlib.suppress(OSError):
             run.staging.parent.rmdir()
         run.duck.close()
