@@ -290,14 +290,13 @@ class _Run:
         """The attributed accesses of ``months``, in practice, mailbox and time order."""
         first = models.month_bounds(self.duck, months[0])[0]
         last = models.month_bounds(self.duck, months[-1])[1]
-        frame = self.sql(
-            sql_text(f"models/month/{PRACTICE_ACCESS}.sql"), {"from_at": first, "until_at": last}
-        )
+        sql = sql_text(f"models/month/{PRACTICE_ACCESS}.sql")
+        frame = self.sql(sql, {"from_at": first, "until_at": last})
         wanted = {m.first_day for m in months}
         frame = frame.where(frame["month"].isin(list(wanted)))
-        self.write_months(
-            PRACTICE_ACCESS, frame, ["practice_id", "mailbox", "occurred_at", "event_id"]
-        )
+        # Each month's files in the model's order (its ORDER BY: columns it outputs).
+        order = spark_sql.sqlglot.parse_one(sql, read="duckdb").args["order"]
+        self.write_months(PRACTICE_ACCESS, frame, [key.this.name for key in order.expressions])
 
     def _params(self, month: models.Month) -> dict:
         return models._month_params(self.duck, month, self.config)
