@@ -470,6 +470,11 @@ def _put_in_place(run: _Run, data_months, todo) -> None:
         for month in months:
             part = staged / _partition_name(month)
             _replace(part if part.is_dir() else None, target / _partition_name(month))
+        if name in models.MART_MODELS:  # months the lake no longer holds (purged) go too
+            kept = {_partition_name(m) for m in data_months}
+            for old in target.glob("month=*"):
+                if old.name not in kept:
+                    _replace(None, old)
         target.mkdir(parents=True, exist_ok=True)
 
 
