@@ -246,3 +246,56 @@ def opened(
         yield con
     finally:
         con.close()
+
+
+# Set by a report batch in its worker processes, which their kernels inherit: `reading` then
+# keeps its connection open between documents.
+KEEP_READER_ENV = "DELEGATION_REPORTS_KEEP_READER"
+# The connection `reading` keeps, with the file it reads: (resolved path, device, inode).
+_kept_reader: tuple[tuple, duckdb.DuckDBPyConnection] | None = None
+
+
+def _file_key(path: Path | str) -> tuple:
+    path = Path(path).resolve()
+    if not path.exists():
+        return (str(path),)
+    stat = path.stat()
+    return (str(path), stat.st_dev, stat.st_ino)
+
+
+@contextmanager
+def reading(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse for the block (``connect(path,
+    read_only=True)``), closed after it.
+
+    In a report batch's processes (``$DELEGATION_REPORTS_KEEP_READER`` set), the connection
+    stays open for the process's next block on the same file instead: opening the warehouse
+    costs about as much as a small report's queries. The batch holds the warehouse read-only
+    from before its first document to after its last, so the file cannot change under a
+    kept connection, and the batch's processes end with it. A block that fails closes the
+    connection it used: the next document starts from a new one."""
+    global _kept_reader
+    if not os.environ.get(KEEP_READER_ENV):
+        with opened(path, read_only=True) as con:
+            yield con
+        return
+    key = _file_key(path)
+    if _kept_reader is not None and _kept_reader[0] != key:
+        close_kept_reader()
+    if _kept_reader is None:
+        _kept_reader = (key, connect(path, read_only=True))
+    con = _kept_reader[1]
+    try:
+        yield con
+    except BaseException:
+        close_kept_reader()
+        raise
+
+
+def close_kept_reader() -> None:
+    """Close the connection ``reading`` keeps, if any."""
+    global _kept_reader
+    if _kept_reader is not None:
+        kept, _kept_reader = _kept_reader[1], None
+        with contextlib.suppress(duckdb.Error):
+            kept.close()

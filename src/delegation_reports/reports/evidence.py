@@ -30,7 +30,7 @@ import duckdb
 
 from ..analysis.findings import guard_column, month_findings
 from ..analysis.models import Month, create_model_macros, ensure_practice_access, month_bounds
-from ..warehouse import connect, sql_text
+from ..warehouse import reading, sql_text
 from . import labels
 from .findings_view import rule_texts
 from .output import open_replacing, replacing
@@ -300,10 +300,7 @@ def write_evidence(db: Path | str, practice_id: str, month: Month, folder: Path)
     """Both evidence files of a practice's month into ``folder``, in one pass over its traces
     (the warehouse opened read-only); returns their paths."""
     paths = [folder / name for name in file_names(practice_id)]
-    con = connect(db, read_only=True)
-    try:
+    with reading(db) as con:
         create_model_macros(con)
         _write(con, practice_id, month, csv_path=paths[0], xlsx_path=paths[1])
-    finally:
-        con.close()
     return paths

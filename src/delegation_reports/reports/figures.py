@@ -58,6 +58,7 @@ def _locale_js() -> str:
     ).read_text("utf-8")
 
 
+@cache
 def plotly_js() -> str:
     """plotly.js with its French locale registered: the toolbar's tooltips and number
     formats of every chart (``locale: "fr"``) come from it, offline."""

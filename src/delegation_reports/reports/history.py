@@ -18,7 +18,7 @@ from ..analysis.models import (
 from ..errors import UserError
 from ..integrity.reports import report_chain_head, retention_text
 from ..lake import LakeSource, lake_source
-from ..warehouse import connect
+from ..warehouse import reading
 from . import figures, findings_view, labels
 from .monthly import _environment, _Frame, _records
 
@@ -73,13 +73,10 @@ class HistoryReport(findings_view.Grouped):
     def load(
         cls, db: str, mailbox: str, start: str = "", end: str = "", generated_at: str = ""
     ) -> HistoryReport:
-        con = connect(db, read_only=True)
-        try:
+        with reading(db) as con:
             return cls.from_connection(
                 con, mailbox, *window(start or None, end or None), generated_at or None
             )
-        finally:
-            con.close()
 
     @classmethod
     def from_connection(

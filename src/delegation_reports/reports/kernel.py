@@ -27,7 +27,15 @@ from papermill.exceptions import PapermillExecutionError
 ENGINE_NAME = "delegation-reports-warm"
 
 # Run silently before each notebook but the first: a fresh kernel's namespace and counter.
-_RESET = "get_ipython().reset(new_session=False)\nget_ipython().execution_count = 1\n"
+# The reset ends with a full garbage collection; what survives it (the package's modules and
+# their caches) is then frozen, so that the next reset's collection visits only what the last
+# notebook made instead of every object of every imported module (65 ms each time). No name
+# is left behind in the namespace.
+_RESET = (
+    "get_ipython().reset(new_session=False)\n"
+    "get_ipython().execution_count = 1\n"
+    "__import__('gc').freeze()\n"
+)
 
 
 class WarmKernelEngine(NBClientEngine):
@@ -60,6 +68,9 @@ class WarmKernelEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
             resources={"metadata": {"path": str(warm_kernel.cwd)}},
+            # No IPython history: a database write per cell, and the documents' parameters
+            # (practices, mailboxes) have no business in the user's shell history.
+            extra_arguments=["--HistoryManager.enabled=False"],
             **kwargs,
         )
         if warm_kernel.client is not None:

@@ -23,7 +23,7 @@ from ..analysis.models import Month, create_model_macros, ensure_practice_access
 from ..errors import UserError
 from ..integrity.reports import report_chain_head, retention_text
 from ..lake import LakeSource, lake_source
-from ..warehouse import connect, sql_text
+from ..warehouse import reading, sql_text
 from . import evidence, figures, findings_view, labels, markup
 
 # Traces shown under a finding; all of them are in the evidence files.
@@ -134,11 +134,8 @@ class MonthlyReport(findings_view.Grouped):
     ) -> MonthlyReport:
         """Read the practice's month from the warehouse (read-only)."""
         month_ = Month.parse(month)
-        con = connect(db, read_only=True)
-        try:
+        with reading(db) as con:
             return cls.from_connection(con, practice_id, month_, generated_at)
-        finally:
-            con.close()
 
     @classmethod
     def from_connection(

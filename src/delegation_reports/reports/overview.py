@@ -11,7 +11,7 @@ from ..analysis.lifecycle import late_changes
 from ..analysis.models import Month, create_model_macros, month_bounds
 from ..integrity.reports import report_chain_head, retention_text
 from ..lake import LakeSource, lake_source
-from ..warehouse import connect
+from ..warehouse import reading
 from . import figures, findings_view, labels
 from .monthly import _environment, _Frame, _records
 
@@ -60,13 +60,10 @@ class OverviewReport:
     def load(
         cls, db: str, month: str, reports_dir: str = "", generated_at: str = ""
     ) -> OverviewReport:
-        con = connect(db, read_only=True)
-        try:
+        with reading(db) as con:
             return cls.from_connection(
                 con, Month.parse(month), reports_dir or None, generated_at or None
             )
-        finally:
-            con.close()
 
     @classmethod
     def from_connection(

@@ -37,7 +37,7 @@ from ..errors import UserError
 from ..integrity import signing
 from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
 from ..lake import is_catalog
-from ..warehouse import connect, opened, sql_text
+from ..warehouse import KEEP_READER_ENV, connect, opened, sql_text
 from . import figures, labels
 from .evidence import write_evidence
 from .kernel import WarmKernel
@@ -374,6 +374,9 @@ _worker_kernel: WarmKernel | None = None
 def _start_worker() -> None:
     global _worker_kernel
     _quiet_worker()
+    # The worker (its evidence files) and its kernel (its documents) each keep one connection
+    # to the warehouse for all their documents: the batch holds the warehouse read-only.
+    os.environ[KEEP_READER_ENV] = "1"
     _worker_kernel = WarmKernel()
     multiprocessing.util.Finalize(_worker_kernel, _worker_kernel.close, exitpriority=10)
 
