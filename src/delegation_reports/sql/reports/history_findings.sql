@@ -9,4 +9,4 @@ FROM finding
 WHERE mailbox = $mailbox AND month >= $first_month AND month <= $last_month
 QUALIFY row_number() OVER (
     PARTITION BY rule_id, actor, first_at, array_to_string(evidence, ',') ORDER BY month DESC) = 1
-ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, first_at NULLS LAST, rule_id
+ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, first_at NULLS LAST, rule_id, actor, finding_id
