@@ -11,6 +11,9 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
+from delegation_reports.analysis.config import load_config
+from delegation_reports.analysis.findings import ensure_month
+from delegation_reports.analysis.models import ensure_practice_access
 from delegation_reports.cli import main
 from delegation_reports.errors import UserError
 from delegation_reports.ingest.pipeline import ingest_file
@@ -67,6 +70,10 @@ def _with_practice_c(world, folder):
     con = connect(db)
     try:
         assert ingest_file(con, roster).status == "loaded"
+        # What a batch prepares before its reports, so that a report run alone, read-only,
+        # reads the same month.
+        ensure_month(con, MARCH, load_config())
+        ensure_practice_access(con, [MARCH])
     finally:
         con.close()
     return db
