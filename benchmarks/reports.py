@@ -6,7 +6,8 @@ over a year), then, in the same run:
 1. ``report monthly --all --workers 2`` as a command (papermill in warm kernels, nbconvert),
    its wall time and the peak resident memory of the command, its workers and their kernels;
 2. the floor: the same content without a notebook, the same package functions called from
-   this plain Python process, one practice after the other;
+   this plain Python process, one practice after the other (each monthly report's evidence
+   files included, as the batch writes them);
 3. unless ``--skip-history``, the same two for ``report history --all-mailboxes`` (every BAL
    PER of the warehouse) and for ``report overview``.
 
@@ -34,6 +35,7 @@ from delegation_reports import warehouse
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import Month, create_model_macros, refresh
 from delegation_reports.integrity import chain
+from delegation_reports.reports.evidence import write_evidence_files
 from delegation_reports.reports.history import HistoryReport
 from delegation_reports.reports.monthly import MonthlyReport, page_html
 from delegation_reports.reports.overview import OverviewReport
@@ -53,8 +55,10 @@ def _load(name: str):
 measure = _load("measure")
 
 
-def _floor(folder: Path, db: Path, items: list, report) -> float:
-    """Seconds to render every item's page from one process and one connection."""
+def _floor(folder: Path, db: Path, items: list, report, companions=None) -> float:
+    """Seconds to render every item's page, and what the batch writes beside it
+    (``companions(con, item, folder)``: a monthly report's evidence files), from one process
+    and one connection."""
     folder.mkdir()
     start = time.perf_counter()
     con = warehouse.connect(db, read_only=True)
@@ -62,6 +66,8 @@ def _floor(folder: Path, db: Path, items: list, report) -> float:
     for i, item in enumerate(items):
         r = report(con, item)
         (folder / f"{i}.html").write_text(page_html(r.body_html(), r.title), "utf-8")
+        if companions:
+            companions(con, item, folder)
     con.close()
     return time.perf_counter() - start
 
@@ -143,6 +149,8 @@ def main() -> None:
                 db,
                 practice_ids,
                 lambda c, p: MonthlyReport.from_connection(c, p, month),
+                # The batch writes each practice's evidence files beside its report.
+                lambda c, p, f: write_evidence_files(c, p, month, f),
             )
             _line("monthly reports", batch_s, floor_s, len(practice_ids), peak, args.workers)
             if args.sample:

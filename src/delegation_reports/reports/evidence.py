@@ -298,9 +298,16 @@ def _write(
 
 def write_evidence(db: Path | str, practice_id: str, month: Month, folder: Path) -> list[Path]:
     """Both evidence files of a practice's month into ``folder``, in one pass over its traces
-    (the warehouse opened read-only); returns their paths."""
-    paths = [folder / name for name in file_names(practice_id)]
+    (the warehouse opened read-only, see ``warehouse.reading``); returns their paths."""
     with reading(db) as con:
-        create_model_macros(con)
-        _write(con, practice_id, month, csv_path=paths[0], xlsx_path=paths[1])
+        return write_evidence_files(con, practice_id, month, folder)
+
+
+def write_evidence_files(
+    con: duckdb.DuckDBPyConnection, practice_id: str, month: Month, folder: Path
+) -> list[Path]:
+    """``write_evidence`` on an open connection."""
+    paths = [folder / name for name in file_names(practice_id)]
+    create_model_macros(con)
+    _write(con, practice_id, month, csv_path=paths[0], xlsx_path=paths[1])
     return paths
