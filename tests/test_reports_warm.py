@@ -290,3 +290,33 @@ def test_history_needs_one_way_to_choose_mailboxes(world, tmp_path):
         result = CliRunner().invoke(main, base + extra)
         assert result.exit_code == 2, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_process_keeps_one_connection_and_drops_it_after_a_failure(world, monkeypatch):
+    """``reading`` opens and closes a connection per block, except in a batch's processes:
+    there one connection serves every block until one fails."""
+    from delegation_reports import warehouse
+
+    def one_block():
+        with warehouse.reading(world.db) as con:
+            assert con.execute("SELECT count(*) FROM roster_member").fetchone()[0] > 0
+        return con
+
+    monkeypatch.delenv(warehouse.KEEP_READER_ENV, raising=False)
+    first = one_block()
+    with pytest.raises(Exception, match="closed"):
+        first.execute("SELECT 1")
+    assert one_block() is not first
+
+    monkeypatch.setenv(warehouse.KEEP_READER_ENV, "1")
+    try:
+        kept = one_block()
+        assert one_block() is kept
+        with pytest.raises(ZeroDivisionError), warehouse.reading(world.db) as con:
+            assert con is kept
+            raise ZeroDivisionError
+        with pytest.raises(Exception, match="closed"):
+            kept.execute("SELECT 1")
+        assert one_block() is not kept
+    finally:
+        warehouse.close_kept_reader()
