@@ -27,6 +27,7 @@ from ..integrity import signing
 from ..integrity.reports import ChainState, Derive, ReportRun, chain_state, write_manifest
 from ..warehouse import sql_text
 from .history import window
+from .kernel import WarmKernel
 from .output import output_folder, recording
 from .runner import (
     RECYCLE_AFTER,
@@ -56,10 +57,12 @@ def render_document(
     run: ReportRun | None = None,
     sign_key: Path | None = None,
     derive: Derive | None = None,
+    kernel: WarmKernel | None = None,
 ) -> Path:
-    """Run one notebook and write its HTML (and PDF) document to ``target``; with ``run``,
-    record the files written in the folder's manifest (signed with ``sign_key``), and those
-    ``derive`` writes from it (the month's index)."""
+    """Run one notebook (in ``kernel``, when one was started ahead) and write its HTML (and
+    PDF) document to ``target``; with ``run``, record the files written in the folder's
+    manifest (signed with ``sign_key``), and those ``derive`` writes from it (the month's
+    index)."""
     notebook = notebook_path(notebook_name)
     job = document_job(
         notebook,
@@ -75,7 +78,7 @@ def render_document(
     with recording() as written:
         if assets == "shared":
             write_shared_plotly(target.parent)
-        render_alone(job)
+        render_alone(job, kernel)
     if run is not None:
         run.notebooks = [notebook]
         write_manifest(target.parent, run, written, sign_key, derive)
@@ -150,7 +153,11 @@ def run_history(
         _ensure_months(con, first, last, config)
         return first, last, chain
 
-    with held_warehouse(db, prepare) as (_, (first, last, chain)):
+    # The kernel starts while the warehouse is prepared.
+    with WarmKernel() as kernel, held_warehouse(db, _starting(kernel, prepare)) as (
+        _,
+        (first, last, chain),
+    ):
         generated_at = _generated_at()
         parameters, target, title = _history_document(db, mailbox, first, last, out, generated_at)
         return render_document(
@@ -172,7 +179,18 @@ def run_history(
                 config_digest=config.digest,
             ),
             sign_key=sign_key,
+            kernel=kernel,
         )
+
+
+def _starting(kernel: WarmKernel, prepare: Callable) -> Callable:
+    """``prepare``, the kernel started first (once) so that it starts meanwhile."""
+
+    def started(con):
+        kernel.start()
+        return prepare(con)
+
+    return started
 
 
 def _check_key(sign_key: Path | None) -> None:
@@ -335,7 +353,7 @@ def run_overview(
         return chain
 
     folder = Path(out) / str(month)
-    with held_warehouse(db, prepare) as (_, chain):
+    with WarmKernel() as kernel, held_warehouse(db, _starting(kernel, prepare)) as (_, chain):
         generated_at = _generated_at()
         return render_document(
             "overview",
@@ -363,4 +381,5 @@ def run_overview(
             sign_key=sign_key,
             # The month's index, when a monthly batch wrote one, now links to the overview.
             derive=month_index(folder, month, generated_at, chain.notice),
+            kernel=kernel,
         )

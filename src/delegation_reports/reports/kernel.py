@@ -25,6 +25,21 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
 ENGINE_NAME = "delegation-reports-warm"
+KERNEL_NAME = "python3"
+# The report notebooks' modules, imported by a kernel as it starts (while the command prepares
+# the warehouse), the name it binds removed: its namespace is that of any fresh kernel.
+PRELOADED = (
+    "delegation_reports.reports.monthly",
+    "delegation_reports.reports.history",
+    "delegation_reports.reports.overview",
+)
+KERNEL_ARGUMENTS = [
+    # No IPython history: a database write per cell, and the documents' parameters
+    # (practices, mailboxes) have no business in the user's shell history.
+    "--HistoryManager.enabled=False",
+    *(f"--IPKernelApp.exec_lines=import {module}" for module in PRELOADED),
+    "--IPKernelApp.exec_lines=del delegation_reports",
+]
 
 # Run silently before each notebook but the first: a fresh kernel's namespace and counter.
 # The reset ends with a full garbage collection; what survives it (the package's modules and
@@ -68,9 +83,7 @@ class WarmKernelEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
             resources={"metadata": {"path": str(warm_kernel.cwd)}},
-            # No IPython history: a database write per cell, and the documents' parameters
-            # (practices, mailboxes) have no business in the user's shell history.
-            extra_arguments=["--HistoryManager.enabled=False"],
+            extra_arguments=KERNEL_ARGUMENTS,
             **kwargs,
         )
         if warm_kernel.client is not None:
@@ -96,16 +109,32 @@ class WarmKernel:
         self.client = None
         self.runs = 0
 
-    def manager(self, kernel_name: str):
-        """The kernel manager, started on the first run by nbclient, kept afterwards."""
+    def manager(self, kernel_name: str = KERNEL_NAME):
+        """The kernel manager, started by ``start`` or on the first run by nbclient, kept
+        afterwards."""
         if self.km is None:
             # nbclient's own choice: an asynchronous client is what lets it notice a kernel
             # that died while it waits for the kernel's output.
             from jupyter_client.manager import AsyncKernelManager
 
-            self.km = AsyncKernelManager(kernel_name=kernel_name)
+            # Over Unix sockets in the kernel's private folder rather than TCP ports any
+            # local user could reach (and a warning printed by every kernel).
+            self.km = AsyncKernelManager(
+                kernel_name=kernel_name, transport="ipc", ip=str(self.cwd / "kernel")
+            )
             self.client = None
         return self.km
+
+    def start(self) -> None:
+        """Start the kernel now, without waiting for it: it starts and imports the reports'
+        modules while this process does something else (prepares the warehouse). The first
+        run waits for it to be ready."""
+        km = self.manager()
+        if not km.has_kernel:
+            from jupyter_core.utils import run_sync
+
+            # Where nbclient would start it: the kernel's private folder.
+            run_sync(km.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(self.cwd))
 
     def reset(self, client: PapermillNotebookClient) -> None:
         reply = client.wait_for_reply(
@@ -128,7 +157,7 @@ class WarmKernel:
                 None,
                 parameters=parameters,
                 engine_name=ENGINE_NAME,
-                kernel_name="python3",
+                kernel_name=KERNEL_NAME,
                 progress_bar=False,
                 log_output=False,
                 warm_kernel=self,

@@ -322,9 +322,12 @@ def render(job: RenderJob, kernel: WarmKernel) -> Rendered:
     return done
 
 
-def render_alone(job: RenderJob) -> Path:
-    """One job in this process, in a kernel started for it; its failure is raised."""
+def render_alone(job: RenderJob, kernel: WarmKernel | None = None) -> Path:
+    """One job in this process, in ``kernel`` (perhaps started ahead, see
+    ``WarmKernel.start``) or one started for it; its failure is raised."""
     validate_parameters(Path(job.notebook), job.parameters)
+    if kernel is not None:
+        return _render(job, kernel)
     with WarmKernel() as kernel:
         return _render(job, kernel)
 
@@ -378,6 +381,7 @@ def _start_worker() -> None:
     # to the warehouse for all their documents: the batch holds the warehouse read-only.
     os.environ[KEEP_READER_ENV] = "1"
     _worker_kernel = WarmKernel()
+    _worker_kernel.start()
     multiprocessing.util.Finalize(_worker_kernel, _worker_kernel.close, exitpriority=10)
 
 
