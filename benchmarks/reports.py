@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -55,11 +56,27 @@ def _load(name: str):
 measure = _load("measure")
 
 
-def _floor(folder: Path, db: Path, items: list, report, companions=None) -> float:
-    """Seconds to render every item's page, and what the batch writes beside it
+def _cpu(who: int) -> float:
+    """CPU seconds (user and system) of this process (``RUSAGE_SELF``) or of its children
+    that ended (``RUSAGE_CHILDREN``: a command, its workers and their kernels)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _command(argv: list[str]) -> tuple[float, float, float]:
+    """``measure.run``'s wall seconds and peak memory, and the CPU seconds of the command and
+    every process it started."""
+    before = _cpu(resource.RUSAGE_CHILDREN)
+    wall, peak = measure.run(argv)
+    return wall, peak, _cpu(resource.RUSAGE_CHILDREN) - before
+
+
+def _floor(folder: Path, db: Path, items: list, report, companions=None) -> tuple[float, float]:
+    """Wall and CPU seconds to render every item's page, and what the batch writes beside it
     (``companions(con, item, folder)``: a monthly report's evidence files), from one process
     and one connection."""
     folder.mkdir()
+    cpu = _cpu(resource.RUSAGE_SELF)
     start = time.perf_counter()
     con = warehouse.connect(db, read_only=True)
     create_model_macros(con)
@@ -69,21 +86,31 @@ def _floor(folder: Path, db: Path, items: list, report, companions=None) -> floa
         if companions:
             companions(con, item, folder)
     con.close()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu(resource.RUSAGE_SELF) - cpu
 
 
 def _load_average() -> str:
     return " ".join(f"{n:.1f}" for n in os.getloadavg())
 
 
-def _line(label: str, batch_s: float, floor_s: float, n: int, peak_gb: float, workers: int):
+def _line(label: str, batch: tuple, floor: tuple, n: int, workers: int):
+    """The figures of one kind of document: ``batch`` (wall, peak memory, CPU) and ``floor``
+    (wall, CPU)."""
+    batch_s, peak_gb, batch_cpu = batch
+    floor_s, floor_cpu = floor
     print(f"{label}: {n:,} reports")
     print(
         f"  notebooks ({workers} workers): {batch_s:8.1f} s in all, {batch_s / n:.3f} s per report, "
-        f"peak memory {peak_gb:.2f} GB"
+        f"peak memory {peak_gb:.2f} GB; CPU {batch_cpu / n:.3f} s per report"
     )
-    print(f"  floor (1 process)   : {floor_s:8.1f} s in all, {floor_s / n:.3f} s per report")
+    print(
+        f"  floor (1 process)   : {floor_s:8.1f} s in all, {floor_s / n:.3f} s per report; "
+        f"CPU {floor_cpu / n:.3f} s per report"
+    )
     print(f"  ratio notebook / floor per report: {batch_s / floor_s:.2f} (target <= 2)")
+    # What the machine spends, whatever else runs on it: the command, its workers and their
+    # kernels against the floor's one process.
+    print(f"  ratio of CPU time notebook / floor: {batch_cpu / floor_cpu:.2f}")
 
 
 def main() -> None:
@@ -139,12 +166,12 @@ def main() -> None:
         common = ["--db", str(db), "--workers", str(args.workers)]
         print(f"load average: {_load_average()}", flush=True)
         if not args.skip_monthly:
-            batch_s, peak = measure.run(
+            batch = _command(
                 [CLI, "report", "monthly", "--month", str(month), "--out", str(tmp / "nb")]
                 + chosen
                 + common
             )
-            floor_s = _floor(
+            floor = _floor(
                 tmp / "floor",
                 db,
                 practice_ids,
@@ -152,11 +179,11 @@ def main() -> None:
                 # The batch writes each practice's evidence files beside its report.
                 lambda c, p, f: write_evidence_files(c, p, month, f),
             )
-            _line("monthly reports", batch_s, floor_s, len(practice_ids), peak, args.workers)
+            _line("monthly reports", batch, floor, len(practice_ids), args.workers)
             if args.sample:
                 print(
                     f"  for all {args.practices:,} practices, at this pace: "
-                    f"{batch_s / len(practice_ids) * args.practices / 60:.1f} min"
+                    f"{batch[0] / len(practice_ids) * args.practices / 60:.1f} min"
                 )
             print(f"load average: {_load_average()}", flush=True)
         if args.skip_history:
@@ -173,31 +200,31 @@ def main() -> None:
         ]
         con.close()
         window = ["--from", str(first), "--to", str(last)]
-        batch_s, peak = measure.run(
+        batch = _command(
             [CLI, "report", "history", "--all-mailboxes", "--out", str(tmp / "nb")]
             + window
             + common
         )
-        floor_s = _floor(
+        floor = _floor(
             tmp / "floor-history",
             db,
             mailboxes,
             lambda c, m: HistoryReport.from_connection(c, m, first, last),
         )
-        _line("histories", batch_s, floor_s, len(mailboxes), peak, args.workers)
+        _line("histories", batch, floor, len(mailboxes), args.workers)
         print(f"load average: {_load_average()}", flush=True)
 
-        batch_s, peak = measure.run(
+        batch = _command(
             [CLI, "report", "overview", "--month", str(month), "--out", str(tmp / "nb")]
             + ["--db", str(db)]
         )
-        floor_s = _floor(
+        floor = _floor(
             tmp / "floor-overview",
             db,
             [month],
             lambda c, m: OverviewReport.from_connection(c, m),
         )
-        _line("overview", batch_s, floor_s, 1, peak, 1)
+        _line("overview", batch, floor, 1, 1)
         print(f"load average: {_load_average()}", flush=True)
 
 

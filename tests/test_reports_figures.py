@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import plotly.graph_objects as go
-import pytest
 
 from delegation_reports.reports import figures
 

@@ -154,10 +154,8 @@ def run_history(
         return first, last, chain
 
     # The kernel starts while the warehouse is prepared.
-    with WarmKernel() as kernel, held_warehouse(db, _starting(kernel, prepare)) as (
-        _,
-        (first, last, chain),
-    ):
+    with WarmKernel() as kernel, held_warehouse(db, _starting(kernel, prepare)) as held:
+        _, (first, last, chain) = held
         generated_at = _generated_at()
         parameters, target, title = _history_document(db, mailbox, first, last, out, generated_at)
         return render_document(
