@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -279,10 +279,27 @@ def check_batch_options(workers: int, assets: str) -> None:
         raise UserError("--workers must be at least 1")
 
 
+# The exporter being made in a thread while this process's first notebook runs.
+_exporter_made: Future | None = None
+
+
+def _make_exporter_meanwhile() -> None:
+    """Import nbconvert and compile its template in a thread, the first time: this process
+    only waits while its kernel runs the notebook (a single document's kernel starts then
+    too), and the conversion afterwards needs them."""
+    global _exporter_made
+    if _exporter_made is None:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="exporter")
+        _exporter_made = pool.submit(_exporter)
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+
 def _render(job: RenderJob, kernel: WarmKernel) -> Path:
     """Run the job's notebook in ``kernel`` and write its page (and evidence files, PDF and
     notebook)."""
+    _make_exporter_meanwhile()
     nb = kernel.execute(job.notebook, job.parameters)
+    _exporter_made.result()
     target = Path(job.target)
     html = page_html(
         notebook_body(nb),
