@@ -398,8 +398,8 @@ def _start_worker() -> None:
     # to the warehouse for all their documents: the batch holds the warehouse read-only.
     os.environ[KEEP_READER_ENV] = "1"
     _worker_kernel = WarmKernel()
-    _worker_kernel.start()
     multiprocessing.util.Finalize(_worker_kernel, _worker_kernel.close, exitpriority=10)
+    _worker_kernel.start()
 
 
 def _render_in_worker(job: RenderJob) -> Rendered:
