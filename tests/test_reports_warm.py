@@ -320,3 +320,36 @@ def test_a_batch_process_keeps_one_connection_and_drops_it_after_a_failure(world
         assert one_block() is not kept
     finally:
         warehouse.close_kept_reader()
+
+
+def test_a_batch_longer_than_its_workers_quotas_finishes(world, tmp_path):
+    """Five reports, one worker replaced every two: three workers in turn render them all (a
+    pool replacing its workers itself waited forever once the first reached its quota)."""
+    import threading
+
+    notebook = str(runner.notebook_path("monthly_report"))
+    jobs = [
+        runner.RenderJob(
+            key=f"{practice}-{i}",
+            notebook=notebook,
+            parameters={
+                "db": str(world.db.resolve()),
+                "practice_id": practice,
+                "month": str(MARCH),
+                "generated_at": "2026-04-02T07:30:00+00:00",
+            },
+            target=str(tmp_path / f"{practice}-{i}.html"),
+            title=practice,
+        )
+        for i, practice in enumerate((A, B, A, B, A))
+    ]
+    done = {}
+    batch = threading.Thread(
+        target=lambda: done.update(runner.render_all(jobs, workers=1, recycle_after=2)),
+        daemon=True,
+    )
+    batch.start()
+    batch.join(timeout=900)  # a generous bound: a hang never ends
+    assert not batch.is_alive(), "the batch stopped once its first worker reached its quota"
+    assert sorted(done) == sorted(job.key for job in jobs)
+    assert all(r.ok for r in done.values()), [r.error for r in done.values()]

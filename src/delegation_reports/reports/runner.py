@@ -414,8 +414,9 @@ def render_all(
     on_done: Callable[[Rendered], None] | None = None,
 ) -> dict[str, Rendered]:
     """Render every job, ``workers`` at a time, each worker with one warm kernel, replaced
-    after ``recycle_after`` jobs so that memory stays flat however long the batch. Every
-    job's parameters are checked against its notebook before any runs."""
+    after about ``recycle_after`` jobs (a round of ``workers × recycle_after``) so that memory
+    stays flat however long the batch. Every job's parameters are checked against its
+    notebook before any runs."""
     for job in jobs:
         validate_parameters(Path(job.notebook), job.parameters)
     done: dict[str, Rendered] = {}
@@ -426,18 +427,34 @@ def render_all(
         if on_done:
             on_done(result)
         return done
+    # NOTE: the pool's own max_tasks_per_child does not replace a worker that reached its
+    # quota while jobs still wait (before Python 3.13 the pool counts the finished jobs as idle
+    # workers): the batch hung once every worker had reached it. The jobs go in rounds of
+    # `workers × recycle_after` instead, each round to new workers and kernels.
+    size = workers * recycle_after if recycle_after else len(jobs)
+    for first in range(0, len(jobs), size):
+        _render_round(jobs[first : first + size], workers, done, on_done)
+    return done
+
+
+def _render_round(
+    jobs: list[RenderJob],
+    workers: int,
+    done: dict[str, Rendered],
+    on_done: Callable[[Rendered], None] | None,
+) -> None:
+    """Render ``jobs`` in a pool of new workers, each with its kernel, into ``done``."""
     # Spawned workers: a fork would copy this process's open handles and threads.
     context = multiprocessing.get_context("spawn")
-    # Workers (and the pool's thread that replaces them) start with SIGINT blocked, so that
-    # a Ctrl-C while one is still starting does not interrupt it before it ignores SIGINT:
-    # the batch stops it instead. This thread sees the Ctrl-C once the jobs are submitted.
+    # Workers start with SIGINT blocked, so that a Ctrl-C while one is still starting does
+    # not interrupt it before it ignores SIGINT: the batch stops it instead. This thread sees
+    # the Ctrl-C once the jobs are submitted.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         pool = ProcessPoolExecutor(
             max_workers=min(workers, len(jobs)),
             mp_context=context,
             initializer=_start_worker,
-            max_tasks_per_child=recycle_after,
         )
         futures = {pool.submit(_render_in_worker, job): job.key for job in jobs}
     finally:
@@ -455,7 +472,6 @@ def render_all(
         _stop_pool(pool)
         raise
     pool.shutdown()
-    return done
 
 
 def _error_text(exc: Exception) -> str:
