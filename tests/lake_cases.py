@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from delegation_reports.lake import table_columns
+
 # Input tables, with their hive partitions (see docs/scale-out.md, "Lake layout").
 LAKE_INPUTS = {
     "audit_event": [
@@ -55,14 +57,6 @@ def write_lake_inputs(con: duckdb.DuckDBPyConnection, folder: Path) -> Path:
     return folder
 
 
-def _columns(con, table: str) -> list[tuple[str, str]]:
-    return con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-
-
 def lake_table_sql(con, lake: Path, table: str) -> str:
     """The lake's output ``table`` with the warehouse table's columns and types."""
     folder = lake / "models" / table
@@ -76,7 +70,7 @@ def lake_table_sql(con, lake: Path, table: str) -> str:
         else "hive_partitioning = false"
     )
     select = []
-    for name, type_ in _columns(con, table):
+    for name, type_ in table_columns(con, table):
         value = "CAST(month || '-01' AS DATE)" if month_scoped and name == "month" else f'"{name}"'
         select.append(f'CAST({value} AS {type_}) AS "{name}"')
     return f"SELECT {', '.join(select)} FROM read_parquet({file_list}, {options})"
@@ -85,7 +79,7 @@ def lake_table_sql(con, lake: Path, table: str) -> str:
 def warehouse_table_sql(con, table: str) -> str:
     """The warehouse table, its ±infinity instants as Spark writes them."""
     select = []
-    for name, type_ in _columns(con, table):
+    for name, type_ in table_columns(con, table):
         value = f'"{name}"'
         if type_ == "TIMESTAMP WITH TIME ZONE":
             for infinity, bound in _INFINITIES:

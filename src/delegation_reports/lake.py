@@ -301,7 +301,7 @@ class _Writer:
         return n
 
 
-def _columns(con, table: str) -> list[tuple[str, str]]:
+def table_columns(con, table: str) -> list[tuple[str, str]]:
     return con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
@@ -320,7 +320,7 @@ def _table_record(
     record = {
         "name": table,
         "path": f"{layer}/{table}",
-        "columns": [{"name": n, "type": t} for n, t in _columns(con, table)],
+        "columns": [{"name": n, "type": t} for n, t in table_columns(con, table)],
         "partitioning": [p.record() for p in partitions],
         "sort_by": list(sort_by),
     }
@@ -544,7 +544,7 @@ def _model_tables(con) -> list[str]:
 
 
 def _month_scoped(con, table: str) -> bool:
-    return ("month", "DATE") in _columns(con, table)
+    return ("month", "DATE") in table_columns(con, table)
 
 
 def _export_models(con, writer: _Writer, months: list, config, lake_sha: str) -> None:
@@ -555,7 +555,7 @@ def _export_models(con, writer: _Writer, months: list, config, lake_sha: str) ->
     # that a report's query on one practice skips the other practices' row groups.
     orders = {"practice_access": ["month", *PRACTICE_ACCESS_ORDER]}
     for name in _model_tables(con):
-        sort_by = orders.get(name) or [c for c, _ in _columns(con, name)]
+        sort_by = orders.get(name) or [c for c, _ in table_columns(con, name)]
         if _month_scoped(con, name):
             table_folder = writer.folder / MODELS / name
             for month in months:
@@ -733,7 +733,7 @@ def _warehouse_columns() -> dict[str, list[tuple[str, str]]]:
         for statement in sql_statements("warehouse/schema.sql"):
             con.execute(statement)
         return {
-            table: _columns(con, table)
+            table: table_columns(con, table)
             for (table,) in con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
             ).fetchall()
