@@ -9,7 +9,9 @@ over a year), then, in the same run:
    this plain Python process, one practice after the other (each monthly report's evidence
    files included, as the batch writes them);
 3. unless ``--skip-history``, the same two for ``report history --all-mailboxes`` (every BAL
-   PER of the warehouse) and for ``report overview``.
+   PER of the warehouse) and for ``report overview`` (a command of its own, which starts its
+   kernel; and as ``report monthly --overview`` renders it, after a few reports, in a warm
+   worker).
 
 Prints total times, seconds per report for both, their ratio (target: at most 2) and the
 peak memory (target: at most 2 GB).
@@ -40,6 +42,7 @@ from delegation_reports.reports.evidence import write_evidence_files
 from delegation_reports.reports.history import HistoryReport
 from delegation_reports.reports.monthly import MonthlyReport, page_html
 from delegation_reports.reports.overview import OverviewReport
+from delegation_reports.reports.runner import run_monthly
 
 CLI = str(Path(sys.executable).with_name("delegation-reports"))
 
@@ -225,6 +228,25 @@ def main() -> None:
             lambda c, m: OverviewReport.from_connection(c, m),
         )
         _line("overview", batch, floor, 1, 1)
+        print(f"load average: {_load_average()}", flush=True)
+
+        # The overview as a monthly batch renders it (--overview): once the reports are
+        # written, by a worker whose kernel is warm. Its own time against the floor's.
+        sample = practice_ids[: 2 * args.workers]
+        result = run_monthly(
+            db,
+            month,
+            practices=sample,
+            out=tmp / "nb-overview",
+            workers=args.workers,
+            overview=True,
+        )
+        seconds = result.overview.seconds
+        print(
+            f"overview in a monthly batch (--overview, after {len(sample)} reports): "
+            f"{seconds:.3f} s against the floor's {floor[0]:.3f} s: ratio {seconds / floor[0]:.2f} "
+            "(target <= 2)"
+        )
         print(f"load average: {_load_average()}", flush=True)
 
 

@@ -284,6 +284,20 @@ def test_a_missing_output_folder_is_created(world, tmp_path):
     assert (out / "2026-03" / "overview.html").is_file()
 
 
+def test_a_monthly_batch_with_its_overview_names_both(db_copy, tmp_path):
+    args = ["report", "monthly", "--db", db_copy, "--month", "2026-03", "--out", tmp_path]
+    result = run(*args, "--all", "--overview")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "2026-03"
+    # The index, then the overview; counted in the summary with the reports.
+    assert result.stdout.strip().splitlines()[-2:] == [
+        str(folder / "index.html"),
+        str(folder / "overview.html"),
+    ]
+    n_practices = len([p for p in folder.glob("*.html") if p.stem not in ("index", "overview")])
+    assert f"{n_practices + 1} report(s) done, 0 failed" in result.stderr
+
+
 def test_a_read_only_output_folder_is_one_clear_line(world, tmp_path):
     folder = tmp_path / "read-only"
     with tmpfs(folder, "1m", read_only=True) as mounted:

@@ -353,3 +353,66 @@ def test_a_batch_longer_than_its_workers_quotas_finishes(world, tmp_path):
     assert not batch.is_alive(), "the batch stopped once its first worker reached its quota"
     assert sorted(done) == sorted(job.key for job in jobs)
     assert all(r.ok for r in done.values()), [r.error for r in done.values()]
+
+
+def test_a_batch_with_its_overview_renders_it_last_and_as_the_command_does(
+    world, tmp_path, monkeypatch
+):
+    db = _with_practice_c(world, tmp_path / "world")
+    planted = _planted_notebooks(tmp_path / "nb", "raise")
+    # B's report takes a while: an overview started with the reports would be done first.
+    nb = nbformat.read(str(planted / "monthly_report.ipynb"), as_version=4)
+    slow = nbformat.v4.new_code_cell(f'if practice_id == "{B}":\n    __import__("time").sleep(6)')
+    slow.id = "slow-b"
+    nb.cells.append(slow)
+    nbformat.write(nb, str(planted / "monthly_report.ipynb"))
+    shutil.copy(runner.notebook_path("overview"), planted / "overview.ipynb")
+    monkeypatch.setenv(runner.NOTEBOOK_ENV, str(planted))
+    told = []
+    result = runner.run_monthly(
+        db,
+        MARCH,
+        practices=[A, C, B],
+        out=tmp_path / "out",
+        workers=2,
+        overview=True,
+        on_overview=told.append,
+    )
+    assert [o.ok for o in result.outcomes] == [True, False, True]
+    assert result.overview is not None and result.overview.ok, result.overview
+    assert told == [result.overview]
+    page = result.overview.path
+    assert page == result.folder / "overview.html"
+    text = page.read_text("utf-8")
+    assert LEAK not in text
+    # Rendered once every report was written: it links both reports, not the failed one.
+    links = {a.attrs["href"] for a in parse_html(text).find_all("a")}
+    assert {f"{A}.html", f"{B}.html"} <= links and f"{C}.html" not in links
+
+    # The batch's manifest records the overview and its notebook; the index links it.
+    check = verify_folder(result.folder)
+    assert check.ok, check.problems
+    manifest = read_manifest(result.folder)
+    assert "overview.html" in {f["path"] for f in manifest["files"]}
+    run = manifest["runs"][-1]
+    assert run["parameters"]["overview"] is True
+    assert set(run["notebooks"]) == {"monthly_report.ipynb", "overview.ipynb"}
+    index = parse_html((result.folder / "index.html").read_text("utf-8"))
+    assert "overview.html" in {a.attrs["href"] for a in index.find_all("a")}
+
+    # The same page as `report overview` run afterwards beside the same reports.
+    alone = tmp_path / "alone"
+    shutil.copytree(result.folder, alone / str(MARCH))
+    from delegation_reports.reports.documents import run_overview
+
+    again = run_overview(db, MARCH, out=alone)
+    assert without_generation_time(again.read_text("utf-8")) == without_generation_time(text)
+
+
+def test_a_batch_without_overview_writes_none(world, tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(world.db, db)  # the batch records its report runs there
+    result = runner.run_monthly(db, MARCH, practices=[A], out=tmp_path / "out")
+    assert result.overview is None
+    assert not (result.folder / "overview.html").exists()
+    assert "overview" not in read_manifest(result.folder)["runs"][-1]["parameters"]

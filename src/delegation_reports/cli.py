@@ -971,6 +971,12 @@ allow_unverified_option = click.option(
     "--keep-notebooks", is_flag=True, help="Keep the executed notebooks (they hold personal data)."
 )
 @click.option("--pdf", is_flag=True, help="Also print a PDF of each report (needs Chromium).")
+@click.option(
+    "--overview",
+    is_flag=True,
+    help="Also render the month's overview (as 'report overview' does), once the reports are "
+    "written, in the batch's workers.",
+)
 @config_option
 @sign_key_option
 @allow_unverified_option
@@ -985,6 +991,7 @@ def monthly(
     assets,
     keep_notebooks,
     pdf,
+    overview,
     config,
     sign_key,
     allow_unverified,
@@ -1011,6 +1018,8 @@ def monthly(
             on_done=lambda o: progress.advance(o.practice_id, o.ok),
             sign_key=sign_key,
             allow_unverified=allow_unverified,
+            overview=overview,
+            on_overview=lambda r: progress.advance("overview", r.ok),
         )
     out_console = _console()
     table = Table(title=f"Reports {month_}")
@@ -1031,7 +1040,12 @@ def monthly(
     out_console.print(table)
     progress.summary()
     echo(result.index)
-    if result.failed:
+    if result.overview is not None:
+        if result.overview.ok:
+            _echo_document(result.overview.path, pdf)
+        else:
+            out_console.print(f"overview failed: {result.overview.error}", markup=False)
+    if result.failed or (result.overview is not None and not result.overview.ok):
         sys.exit(1)
 
 

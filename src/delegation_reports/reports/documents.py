@@ -34,9 +34,11 @@ from .runner import (
     Rendered,
     check_batch_options,
     document_job,
+    ensure_overview_months,
     held_warehouse,
     month_index,
     notebook_path,
+    overview_document,
     render_all,
     render_alone,
     write_shared_plotly,
@@ -344,25 +346,18 @@ def run_overview(
     def prepare(con) -> ChainState:
         chain = chain_state(con, allow_unverified)
         require_traces(con, month)
-        covered = set(covered_months(con))
-        for m in (month.minus(k) for k in range(11, -1, -1)):
-            if m in covered or m == month:
-                ensure_month(con, m, config)
+        ensure_overview_months(con, month, config)
         return chain
 
     folder = Path(out) / str(month)
     with WarmKernel() as kernel, held_warehouse(db, _starting(kernel, prepare)) as (_, chain):
         generated_at = _generated_at()
+        parameters, target, title = overview_document(db, month, folder, generated_at)
         return render_document(
             "overview",
-            {
-                "db": str(Path(db).resolve()),
-                "month": str(month),
-                "reports_dir": str(folder.resolve()),
-                "generated_at": generated_at,
-            },
-            folder / "overview.html",
-            f"Vue d'ensemble — {month}",
+            parameters,
+            target,
+            title,
             assets=assets,
             keep_notebook=keep_notebook,
             pdf=pdf,

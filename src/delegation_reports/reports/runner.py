@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ import nbformat
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
 from ..analysis.lifecycle import record_report_run, shown_findings
-from ..analysis.models import Month, ensure_practice_access, require_traces
+from ..analysis.models import Month, covered_months, ensure_practice_access, require_traces
 from ..errors import UserError
 from ..integrity import signing
 from ..integrity.reports import ChainState, ReportRun, chain_state, write_manifest
@@ -208,6 +209,7 @@ class BatchResult:
     outcomes: list[ReportOutcome] = field(default_factory=list)
     generated_at: datetime | None = None
     manifest: Path | None = None
+    overview: Rendered | None = None  # the month's overview, when the batch rendered it
 
     @property
     def failed(self) -> list[ReportOutcome]:
@@ -284,14 +286,22 @@ _exporter_made: Future | None = None
 
 
 def _make_exporter_meanwhile() -> None:
-    """Import nbconvert and compile its template in a thread, the first time: this process
-    only waits while its kernel runs the notebook (a single document's kernel starts then
-    too), and the conversion afterwards needs them."""
+    """Import nbconvert, compile its template and what its conversion compiles on first use
+    (its CSS selectors, its filters), in a thread, the first time: this process only waits
+    while its kernel runs the notebook (a single document's kernel starts then too), and the
+    conversion afterwards needs them."""
     global _exporter_made
     if _exporter_made is None:
         pool = ThreadPoolExecutor(1, thread_name_prefix="exporter")
-        _exporter_made = pool.submit(_exporter)
+        _exporter_made = pool.submit(_warm_exporter)
         pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def _warm_exporter() -> None:
+    """The exporter, having converted a notebook of one HTML output (which it then forgets)."""
+    cell = nbformat.v4.new_code_cell(id="warm-up")
+    cell.outputs = [nbformat.v4.new_output("display_data", {"text/html": "<p></p>"})]
+    notebook_body(nbformat.v4.new_notebook(cells=[cell]))
 
 
 def _render(job: RenderJob, kernel: WarmKernel) -> Path:
@@ -412,28 +422,33 @@ def render_all(
     workers: int = 1,
     recycle_after: int | None = RECYCLE_AFTER,
     on_done: Callable[[Rendered], None] | None = None,
+    last: list[RenderJob] = (),
 ) -> dict[str, Rendered]:
     """Render every job, ``workers`` at a time, each worker with one warm kernel, replaced
     after about ``recycle_after`` jobs (a round of ``workers × recycle_after``) so that memory
-    stays flat however long the batch. Every job's parameters are checked against its
-    notebook before any runs."""
-    for job in jobs:
+    stays flat however long the batch. The ``last`` jobs (documents that read what the others
+    wrote, such as the overview linking to the reports) start once every other job is done,
+    in the last round's workers, whose kernels are warm. Every job's parameters are checked
+    against its notebook before any runs."""
+    for job in (*jobs, *last):
         validate_parameters(Path(job.notebook), job.parameters)
     done: dict[str, Rendered] = {}
-    if len(jobs) == 1:
+    if len(jobs) <= 1:
         with WarmKernel() as kernel:
-            result = render(jobs[0], kernel)
-        done[result.key] = result
-        if on_done:
-            on_done(result)
+            for job in (*jobs, *last):
+                result = done[job.key] = render(job, kernel)
+                if on_done:
+                    on_done(result)
         return done
     # NOTE: the pool's own max_tasks_per_child does not replace a worker that reached its
     # quota while jobs still wait (before Python 3.13 the pool counts the finished jobs as idle
     # workers): the batch hung once every worker had reached it. The jobs go in rounds of
     # `workers × recycle_after` instead, each round to new workers and kernels.
     size = workers * recycle_after if recycle_after else len(jobs)
-    for first in range(0, len(jobs), size):
-        _render_round(jobs[first : first + size], workers, done, on_done)
+    starts = range(0, len(jobs), size)
+    for first in starts:
+        then = last if first == starts[-1] else ()
+        _render_round(jobs[first : first + size], workers, done, on_done, then)
     return done
 
 
@@ -442,36 +457,60 @@ def _render_round(
     workers: int,
     done: dict[str, Rendered],
     on_done: Callable[[Rendered], None] | None,
+    then: list[RenderJob] = (),
 ) -> None:
-    """Render ``jobs`` in a pool of new workers, each with its kernel, into ``done``."""
+    """Render ``jobs`` in a pool of new workers, each with its kernel, into ``done``; then,
+    once they are all done, the ``then`` jobs in the same workers."""
     # Spawned workers: a fork would copy this process's open handles and threads.
     context = multiprocessing.get_context("spawn")
-    # Workers start with SIGINT blocked, so that a Ctrl-C while one is still starting does
-    # not interrupt it before it ignores SIGINT: the batch stops it instead. This thread sees
-    # the Ctrl-C once the jobs are submitted.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)),
+        mp_context=context,
+        initializer=_start_worker,
+    )
     try:
-        pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(jobs)),
-            mp_context=context,
-            initializer=_start_worker,
-        )
-        futures = {pool.submit(_render_in_worker, job): job.key for job in jobs}
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    try:
-        for future in as_completed(futures):
+        _collect(_submit(pool, jobs), done, on_done)
+        if then:
             try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker that died fails its jobs only
-                result = Rendered(futures[future], error=_error_text(exc))
-            done[result.key] = result
-            if on_done:
-                on_done(result)
+                futures = _submit(pool, then)
+            except BrokenProcessPool:
+                # A worker died and took the pool with it: new workers for the last jobs.
+                pool.shutdown()
+                _render_round(then, workers, done, on_done)
+                return
+            _collect(futures, done, on_done)
     except BaseException:
         _stop_pool(pool)
         raise
     pool.shutdown()
+
+
+def _collect(
+    futures: dict[Future, str],
+    done: dict[str, Rendered],
+    on_done: Callable[[Rendered], None] | None,
+) -> None:
+    """Each job's result into ``done`` as it comes."""
+    for future in as_completed(futures):
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - a worker that died fails its jobs only
+            result = Rendered(futures[future], error=_error_text(exc))
+        done[result.key] = result
+        if on_done:
+            on_done(result)
+
+
+def _submit(pool: ProcessPoolExecutor, jobs: list[RenderJob]) -> dict[Future, str]:
+    """Each job to ``pool``: their futures, and the job's key."""
+    # Workers start with SIGINT blocked (the pool starts them as jobs are submitted), so that
+    # a Ctrl-C while one is still starting does not interrupt it before it ignores SIGINT: the
+    # batch stops it instead. This thread sees the Ctrl-C once the jobs are submitted.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return {pool.submit(_render_in_worker, job): job.key for job in jobs}
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _error_text(exc: Exception) -> str:
@@ -502,6 +541,34 @@ def _practices(con, month: Month) -> dict[str, ReportOutcome]:
     }
 
 
+OVERVIEW_FILE = "overview.html"
+
+
+def overview_document(
+    db: Path, month: Month, folder: Path, generated_at: str
+) -> tuple[dict, Path, str]:
+    """The overview notebook's parameters, target and title: beside the month's reports, which
+    it links to."""
+    return (
+        {
+            "db": str(Path(db).resolve()),
+            "month": str(month),
+            "reports_dir": str(folder.resolve()),
+            "generated_at": generated_at,
+        },
+        folder / OVERVIEW_FILE,
+        f"Vue d'ensemble — {month}",
+    )
+
+
+def ensure_overview_months(con, month: Month, config: AnalysisConfig) -> None:
+    """The months the overview's trend shows (the twelve up to ``month``) up to date."""
+    covered = set(covered_months(con))
+    for m in (month.minus(k) for k in range(11, -1, -1)):
+        if m in covered or m == month:
+            ensure_month(con, m, config)
+
+
 def run_monthly(
     db: Path,
     month: Month,
@@ -518,16 +585,21 @@ def run_monthly(
     on_done: Callable[[ReportOutcome], None] | None = None,
     sign_key: Path | None = None,
     allow_unverified: bool = False,
+    overview: bool = False,
+    on_overview: Callable[[Rendered], None] | None = None,
 ) -> BatchResult:
     """Render the monthly report of each practice (all when ``practices`` is None) into
     ``out/YYYY-MM/<practice_id>.html`` (and ``.pdf`` with ``pdf``), its evidence files
     (``<practice_id>-preuves.csv`` and ``.xlsx``), an ``index.html`` listing them, and the
-    folder's ``manifest.json`` (signed with ``sign_key``).
+    folder's ``manifest.json`` (signed with ``sign_key``). With ``overview``, the month's
+    overview too (``overview.html``, as ``report overview`` writes it), once the reports it
+    links to are written, by the batch's warm workers; ``on_overview`` is told when it is done.
 
     A warehouse whose chain head does not check is refused, unless ``allow_unverified``:
     every page then says so."""
     check_batch_options(workers, assets)
     notebook = notebook_path("monthly_report")
+    overview_notebook = notebook_path("overview") if overview else None
     if pdf:
         from .pdf import chromium
 
@@ -539,7 +611,10 @@ def run_monthly(
     def prepare(con) -> ChainState:
         chain = chain_state(con, allow_unverified)
         require_traces(con, month)
-        ensure_month(con, month, config)
+        if overview:
+            ensure_overview_months(con, month, config)
+        else:
+            ensure_month(con, month, config)
         ensure_practice_access(con, [month])  # before the workers, which only read
         return chain
 
@@ -561,16 +636,19 @@ def run_monthly(
             run=ReportRun(
                 "report monthly",
                 chain,
-                [notebook],
+                [notebook, *([overview_notebook] if overview else [])],
                 month=str(month),
                 parameters={
                     "assets": assets,
                     "pdf": pdf,
                     "keep_notebooks": keep_notebooks,
                     "config_digest": config.digest,
+                    **({"overview": True} if overview else {}),
                 },
             ),
             sign_key=sign_key,
+            overview_notebook=overview_notebook,
+            on_overview=on_overview,
         )
     # What each practice was shown, and when: findings that change afterwards (data arriving
     # late) are named by `status`, the overview and the next version of the report. A lake
@@ -642,10 +720,12 @@ def _run_batch(
     on_done: Callable[[ReportOutcome], None] | None,
     run: ReportRun,
     sign_key: Path | None,
+    overview_notebook: Path | None = None,
+    on_overview: Callable[[Rendered], None] | None = None,
 ) -> tuple[BatchResult, dict[str, list[tuple]]]:
-    """The batch itself, on the held connection ``con``: the reports, the index, the
-    folder's manifest (``run`` and the files written), and what each practice's report shows
-    (for the report runs)."""
+    """The batch itself, on the held connection ``con``: the reports (and the overview, given
+    its notebook), the index, the folder's manifest (``run`` and the files written), and what
+    each practice's report shows (for the report runs)."""
     known = _practices(con, month)
     if practices:
         unknown = sorted(set(practices) - set(known))
@@ -685,9 +765,30 @@ def _run_batch(
         )
         for o in chosen
     ]
+    last = []
+    if overview_notebook:
+        parameters, target, title = overview_document(db, month, folder, generated_at)
+        # Keyed by its path, which no practice id is (they hold no "/").
+        last = [
+            document_job(
+                overview_notebook,
+                parameters,
+                target,
+                title,
+                key=str(target),
+                assets=assets,
+                pdf=pdf,
+                keep_notebook=keep_notebooks,
+                notice=run.chain.notice,
+            )
+        ]
     outcomes = {o.practice_id: o for o in chosen}
 
     def done(result: Rendered) -> None:
+        if result.key not in outcomes:  # the overview
+            if on_overview:
+                on_overview(result)
+            return
         outcome = outcomes[result.key]
         outcome.path, outcome.error, outcome.seconds = result.path, result.error, result.seconds
         outcome.written = result.written
@@ -695,13 +796,16 @@ def _run_batch(
             on_done(outcome)
 
     if on_start:
-        on_start(len(jobs))
-    render_all(jobs, workers=workers, recycle_after=recycle_after, on_done=done)
+        on_start(len(jobs) + len(last))
+    rendered = render_all(
+        jobs, workers=workers, recycle_after=recycle_after, on_done=done, last=last
+    )
     ordered = [outcomes[o.practice_id] for o in chosen]
     run.generated_at = generated_at
     run.practices = [o.practice_id for o in ordered if o.ok]
     run.reports = [o.index_record() for o in ordered]
-    files = [*written, *(Path(p) for o in ordered for p in o.written)]
+    done_last = [rendered[job.key] for job in last]
+    files = [*written, *(Path(p) for o in (*ordered, *done_last) for p in o.written)]
     manifest = write_manifest(
         folder,
         run,
@@ -716,6 +820,7 @@ def _run_batch(
         ordered,
         datetime.fromisoformat(generated_at),
         manifest,
+        overview=done_last[0] if done_last else None,
     )
     return result, shown
 
