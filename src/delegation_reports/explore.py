@@ -52,7 +52,9 @@ __all__ = [
 ]
 
 SEVERITIES = ("critical", "warning", "info")
-# DuckDB's infinite instants (open bounds) come out of .df() as years like 294247.
+# Open bounds (the models' unbounded_from() and unbounded_until(): 1 January of year 1 and
+# the last microsecond of 9999) are shown missing, and so are instants as far (an export's
+# 9999-12-31 meaning "no end").
 _FAR = pd.Timestamp("9999-12-31", tz="UTC")
 _EARLY = pd.Timestamp("0001-01-02", tz="UTC")
 
@@ -118,7 +120,7 @@ def open_warehouse(db: Path | str | None = None) -> Warehouse:
 
 
 def _open_bounds_missing(frame: pd.DataFrame) -> pd.DataFrame:
-    """Infinite instants (open bounds) as missing values."""
+    """Open bounds, and instants as far, as missing values."""
     for name in frame.columns:
         column = frame[name]
         if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):

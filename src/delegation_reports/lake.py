@@ -42,11 +42,10 @@ FORMAT = "delegation-reports-lake"
 FORMAT_VERSION = 1
 LAKE_FILE = "lake.json"
 STATE_FILE = "_state/refresh_state.json"
-# The instants an engine without infinite timestamps (Spark) writes for DuckDB's -infinity and
-# infinity (the unbounded ends of a delegation's validity): the readers of a lake refreshed by
-# such an engine read them back as -infinity and infinity, as the warehouse holds them.
-UNBOUNDED_FROM = "0001-01-01 00:00:00"
-UNBOUNDED_UNTIL = "9999-12-31 23:59:59.999999"
+# The version of the model outputs' layout and of their refresh state. 2: a validity's open
+# bounds are the models' unbounded_from() and unbounded_until() instants, whichever engine
+# wrote them (model outputs of format 1 held ±infinity where DuckDB wrote them).
+STATE_FORMAT_VERSION = 2
 # Present while a refresh puts its outputs in place (between its first rename and its state):
 # the lake is then refused, never read half old and half new.
 SWAP_FILE = "_state/refresh_swap.json"
@@ -579,7 +578,7 @@ def _export_models(con, writer: _Writer, months: list, config, lake_sha: str) ->
             writer.table(name, MODELS, f"SELECT * FROM {_ident(name)}", {}, sort_by)
             tables.append(_table_record(con, name, MODELS, (), sort_by))
     state = {
-        "format_version": FORMAT_VERSION,
+        "format_version": STATE_FORMAT_VERSION,
         "engine": "duckdb",
         "engine_version": duckdb.__version__,
         "tool_version": __version__,
@@ -614,6 +613,24 @@ def _check_version(value: dict, path: Path) -> None:
             f"{path}: lake format version {version!r} is not supported by this version of "
             f"delegation-reports (it reads version {FORMAT_VERSION})"
         )
+
+
+def _check_state_version(state: dict, path: Path) -> None:
+    version = state.get("format_version")
+    if version == STATE_FORMAT_VERSION:
+        return
+    if version in range(1, STATE_FORMAT_VERSION):
+        raise UserError(
+            f"{path}: the lake's model outputs were written by an earlier version of "
+            f"delegation-reports (refresh state format {version}, this version reads "
+            f"{STATE_FORMAT_VERSION}): refresh them again with 'delegation-reports spark "
+            "refresh --lake DIR', or export them again with 'delegation-reports export-lake "
+            "DIR --models'"
+        )
+    raise UserError(
+        f"{path}: refresh state format version {version!r} is not supported by this version "
+        f"of delegation-reports (it reads version {STATE_FORMAT_VERSION})"
+    )
 
 
 def read_lake_file(folder: Path) -> dict:
@@ -682,7 +699,7 @@ def read_state(folder: Path, lake_sha: str) -> dict:
             "it with 'delegation-reports spark refresh --lake DIR', or export a warehouse's "
             "with 'delegation-reports export-lake DIR --models'"
         ) from None
-    _check_version(state, path)
+    _check_state_version(state, path)
     _check_tables(state, path)
     if state.get("lake_sha256") != lake_sha:
         raise UserError(
@@ -767,18 +784,8 @@ def _empty_view(columns: list[tuple[str, str]]) -> str:
     )
 
 
-def _unbounded(value: str) -> str:
-    """An instant column whose extreme values stand for ±infinity (see `UNBOUNDED_FROM`)."""
-    return (
-        f"CASE WHEN {value} >= TIMESTAMPTZ '{UNBOUNDED_UNTIL}+00' THEN 'infinity'::TIMESTAMPTZ "
-        f"WHEN {value} <= TIMESTAMPTZ '{UNBOUNDED_FROM}+00' THEN '-infinity'::TIMESTAMPTZ "
-        f"ELSE {value} END"
-    )
-
-
-def _view_sql(folder: Path, table: dict, unbounded: bool = False) -> str:
-    """A view of one lake table with the warehouse's columns, in its order and types;
-    ``unbounded``: its instants at `UNBOUNDED_FROM` or `UNBOUNDED_UNTIL` read as ±infinity."""
+def _view_sql(folder: Path, table: dict) -> str:
+    """A view of one lake table with the warehouse's columns, in its order and types."""
     columns = [(c["name"], c["type"]) for c in table["columns"]]
     partitions = {p["source"]: p for p in table.get("partitioning", []) if isinstance(p, dict)}
     files = _parquet_files(folder / table["path"])
@@ -796,8 +803,6 @@ def _view_sql(folder: Path, table: dict, unbounded: bool = False) -> str:
         else:
             value = _ident(name)
         value = f"CAST({value} AS {type_})"
-        if unbounded and type_ == "TIMESTAMP WITH TIME ZONE":
-            value = _unbounded(value)
         selected.append(f"{value} AS {_ident(name)}")
     file_list = "[" + ", ".join(_quote(f) for f in files) + "]"
     options = "union_by_name = true"
@@ -859,7 +864,6 @@ def build_catalog(folder: Path, target: Path) -> LakeSource:
     for name, table in {**tables, **models}.items():
         if not (folder / table["path"]).resolve().is_relative_to(folder):
             raise UserError(f"{folder}: table {name}'s path {table['path']!r} leaves the lake")
-    spark_made = state.get("engine") == "spark"
     con = duckdb.connect(str(target))
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -867,9 +871,7 @@ def build_catalog(folder: Path, target: Path) -> LakeSource:
             # Each view is read once: a file that cannot be read, or whose columns do not
             # match, is refused here, naming the table.
             try:
-                # Model outputs written by Spark hold extreme instants for ±infinity.
-                unbounded = name in models and name not in tables and spark_made
-                view = _view_sql(folder, table, unbounded)
+                view = _view_sql(folder, table)
                 con.execute(f"CREATE VIEW {_ident(name)} AS {view}")
                 con.execute(f"SELECT * FROM {_ident(name)} LIMIT 0").fetchall()
             except duckdb.Error as exc:

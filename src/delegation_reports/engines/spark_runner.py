@@ -59,11 +59,11 @@ from ..errors import UserError
 from ..lake import (
     BY_MONTH,
     CONFIG_TABLES,
-    FORMAT_VERSION,
     INPUTS,
     LAKE_FILE,
     MODELS,
     STATE_FILE,
+    STATE_FORMAT_VERSION,
     SWAP_FILE,
     _locked,
     file_sha256,
@@ -439,6 +439,7 @@ def _previous_months(lake: Path, lake_sha: str, config: AnalysisConfig) -> set[s
         return set()
     if (
         not isinstance(state, dict)
+        or state.get("format_version") != STATE_FORMAT_VERSION
         or state.get("lake_sha256") != lake_sha
         or state.get("config_digest") != config.digest
         or not isinstance(state.get("months"), list)
@@ -543,7 +544,7 @@ def _refresh(spark, lake: Path, layout: dict, lake_sha: str, months, config) -> 
         _put_in_place(run, data_months, todo)
         stop_point("spark refresh: outputs in place")
         state = {
-            "format_version": FORMAT_VERSION,
+            "format_version": STATE_FORMAT_VERSION,
             "engine": "spark",
             "engine_version": spark.version,
             "tool_version": __version__,

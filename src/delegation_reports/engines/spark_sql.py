@@ -36,12 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..errors import UserError
-from ..lake import UNBOUNDED_FROM, UNBOUNDED_UNTIL
 
-# Instants beyond every real one, for DuckDB's ±infinity: comparisons keep their meaning, and
-# the lake's readers read them back as ±infinity.
-SPARK_MIN_INSTANT = UNBOUNDED_FROM
-SPARK_MAX_INSTANT = UNBOUNDED_UNTIL
 _MACRO = re.compile(
     r"CREATE\s+OR\s+REPLACE\s+TEMP\s+MACRO\s+(\w+)\s*\(([^)]*)\)\s+AS\s+(.*?);\s*$",
     re.S | re.M | re.I,
@@ -329,18 +324,6 @@ def _month_diff(node):
     return None
 
 
-def _infinity(node):
-    if (
-        isinstance(node, exp.Cast)
-        and isinstance(node.this, exp.Literal)
-        and node.this.is_string
-        and node.this.name.lower() in ("infinity", "-infinity", "+infinity")
-    ):
-        bound = SPARK_MIN_INSTANT if node.this.name.startswith("-") else SPARK_MAX_INSTANT
-        return exp.Cast(this=exp.Literal.string(bound), to=exp.DataType.build("TIMESTAMP"))
-    return None
-
-
 def _naive_timestamp(node):
     if isinstance(node, exp.DataType) and node.this in (
         exp.DataType.Type.TIMESTAMPNTZ,
@@ -411,6 +394,16 @@ def _refused(node):
         raise UnportableSQL("SELECT * EXCLUDE/REPLACE has no Spark rewrite: name the columns")
     if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
         raise UnportableSQL("hash() differs between engines")
+    if (
+        isinstance(node, exp.Cast)
+        and isinstance(node.this, exp.Literal)
+        and node.this.is_string
+        and node.this.name.strip().lower().lstrip("+-") == "infinity"
+    ):
+        raise UnportableSQL(
+            f"the instant {node.this.name!r}: Spark has no infinite timestamps; an open bound "
+            "is unbounded_from() or unbounded_until()"
+        )
     return None
 
 
@@ -509,13 +502,6 @@ REWRITES: tuple[Rewrite, ...] = (
         _month_diff,
     ),
     Rewrite(
-        "infinity",
-        "'-infinity'::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ",
-        f"TIMESTAMP '{SPARK_MIN_INSTANT}', TIMESTAMP '{SPARK_MAX_INSTANT}'",
-        "Spark timestamps have no infinities; the bounds compare the same way with any real instant",
-        _infinity,
-    ),
-    Rewrite(
         "naive_timestamp",
         "CAST(x AS TIMESTAMP)",
         "CAST(x AS TIMESTAMP)",
@@ -553,9 +539,10 @@ REWRITES: tuple[Rewrite, ...] = (
     ),
     Rewrite(
         "refused",
-        "ASOF JOIN, SELECT * EXCLUDE/REPLACE, hash()",
+        "ASOF JOIN, SELECT * EXCLUDE/REPLACE, hash(), '±infinity'::TIMESTAMPTZ",
         "refused",
-        "no faithful Spark form: the models avoid them",
+        "no faithful Spark form: the models avoid them (open bounds are unbounded_from() and "
+        "unbounded_until(), macros)",
         _refused,
     ),
 )

@@ -3,6 +3,13 @@
 -- Wall-clock time in Paris: the time users read, and the one opening hours speak of.
 CREATE OR REPLACE TEMP MACRO paris(ts) AS timezone('Europe/Paris', ts);
 
+-- The bounds of a validity without a start or without an end (`delegation_period.in_force_*`,
+-- `delegation_segment.seg_*`): the first and last instants every engine and Parquet reader
+-- holds (Spark's timestamps have no infinity). Every real instant lies strictly between them;
+-- a bound equal to one of them is an open end (the reports say "sans date de fin").
+CREATE OR REPLACE TEMP MACRO unbounded_from() AS TIMESTAMPTZ '0001-01-01 00:00:00+00';
+CREATE OR REPLACE TEMP MACRO unbounded_until() AS TIMESTAMPTZ '9999-12-31 23:59:59.999999+00';
+
 -- A rule's setting for a practice (the default when the practice has none). Aggregates, not
 -- ORDER BY ... LIMIT, so that the planner turns the lookup into a join.
 CREATE OR REPLACE TEMP MACRO rule_text(practice, rule, pname) AS coalesce(

@@ -7,12 +7,12 @@ SELECT
     coalesce(p.delegate_name, p.delegate) AS delegate_name,
     p.delegate_role,
     p.rights,
-    -- Infinite bounds (open-ended, or known only from the first snapshot) stay in SQL:
+    -- Open bounds (open-ended, or known only from the first snapshot) stay in SQL:
     -- the report shows the period clipped to the month, and says when a bound is open.
     greatest(p.in_force_from_at, $from_at) AS shown_from_at,
     least(p.in_force_until_at, $until_at) AS shown_until_at,
-    CASE WHEN isfinite(p.in_force_from_at) THEN p.in_force_from_at END AS in_force_from_at,
-    CASE WHEN isfinite(p.in_force_until_at) THEN p.in_force_until_at END AS in_force_until_at,
+    CASE WHEN p.in_force_from_at > unbounded_from() THEN p.in_force_from_at END AS in_force_from_at,
+    CASE WHEN p.in_force_until_at < unbounded_until() THEN p.in_force_until_at END AS in_force_until_at,
     p.valid_from_at,
     p.valid_until_at,
     p.started_earliest_at,

@@ -163,8 +163,8 @@ bounded AS (
         *,
         -- Where a bound is uncertain (snapshots), the period is taken as wide as it may have been:
         -- an access inside the uncertainty gets the benefit of the doubt.
-        greatest(coalesce(started_earliest_at, '-infinity'::TIMESTAMPTZ), coalesce(valid_from_at, '-infinity'::TIMESTAMPTZ)) AS in_force_from_at,
-        least(coalesce(ended_latest_at, 'infinity'::TIMESTAMPTZ), coalesce(valid_until_at, 'infinity'::TIMESTAMPTZ)) AS in_force_until_at
+        greatest(coalesce(started_earliest_at, unbounded_from()), coalesce(valid_from_at, unbounded_from())) AS in_force_from_at,
+        least(coalesce(ended_latest_at, unbounded_until()), coalesce(valid_until_at, unbounded_until())) AS in_force_until_at
     FROM (SELECT * FROM from_events UNION ALL SELECT * FROM from_snapshots)
 )
 -- A period whose validity ended before it began (a modification made after a replacement's

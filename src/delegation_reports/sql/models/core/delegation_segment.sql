@@ -12,9 +12,9 @@
 WITH bounds AS (
     SELECT DISTINCT mailbox, delegate, b AS seg_from_at
     FROM delegation_period,
-        unnest(['-infinity'::TIMESTAMPTZ, in_force_from_at, in_force_until_at, started_earliest_at, revoked_at,
+        unnest([unbounded_from(), in_force_from_at, in_force_until_at, started_earliest_at, revoked_at,
                 valid_from_at, valid_until_at]) AS t(b)
-    WHERE b IS NOT NULL AND b < 'infinity'::TIMESTAMPTZ
+    WHERE b IS NOT NULL AND b < unbounded_until()
 ),
 state AS (
     SELECT
@@ -34,23 +34,23 @@ state AS (
         -- revocation counts when it cut the delegation short; after the validity's own end,
         -- an access is outside the period.
         arg_max_null(
-            CASE WHEN p.revoked_at < coalesce(p.valid_until_at, 'infinity'::TIMESTAMPTZ) THEN p.revoked_at END,
-            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ)) FILTER (
-            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ) <= b.seg_from_at) AS last_revoked_at,
+            CASE WHEN p.revoked_at < coalesce(p.valid_until_at, unbounded_until()) THEN p.revoked_at END,
+            coalesce(p.started_earliest_at, unbounded_from())) FILTER (
+            coalesce(p.started_earliest_at, unbounded_from()) <= b.seg_from_at) AS last_revoked_at,
         -- Inside a period's declared validity but before it was recorded (a back-dated grant).
         bool_or(coalesce(b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
-                         AND b.seg_from_at < coalesce(p.valid_until_at, 'infinity'::TIMESTAMPTZ), false))
+                         AND b.seg_from_at < coalesce(p.valid_until_at, unbounded_until()), false))
             AS is_before_recording,
         -- The delegation an access in the segment is judged against: the period in force (the
         -- latest to start), else a back-dated one covering it, else the latest period started
         -- before, else the first one after.
         arg_max(p.ref, p.in_force_from_at) FILTER (
             b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS ref_in_force,
-        arg_max(p.ref, coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ)) FILTER (
-            coalesce(p.started_earliest_at, '-infinity'::TIMESTAMPTZ) <= b.seg_from_at) AS ref_before,
+        arg_max(p.ref, coalesce(p.started_earliest_at, unbounded_from())) FILTER (
+            coalesce(p.started_earliest_at, unbounded_from()) <= b.seg_from_at) AS ref_before,
         arg_min(p.ref, p.started_latest_at) FILTER (
             b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
-            AND b.seg_from_at < coalesce(p.valid_until_at, 'infinity'::TIMESTAMPTZ)) AS ref_backdated,
+            AND b.seg_from_at < coalesce(p.valid_until_at, unbounded_until())) AS ref_backdated,
         arg_min(p.ref, p.started_latest_at) AS ref_first
     FROM bounds AS b
     JOIN (
@@ -66,7 +66,7 @@ SELECT
     delegate,
     seg_from_at,
     coalesce(lead(seg_from_at) OVER (PARTITION BY mailbox, delegate ORDER BY seg_from_at),
-             'infinity'::TIMESTAMPTZ) AS seg_until_at,
+             unbounded_until()) AS seg_until_at,
     is_in_force,
     rights_any,
     rights_in_force,
