@@ -6,7 +6,7 @@ layout of older warehouses, and ``new_client``'s look-back in calendar months.""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -35,7 +35,7 @@ from analysis_cases import (
 from conftest import OPERATOR
 from delegation_reports.analysis import models
 from delegation_reports.analysis.config import load_config
-from delegation_reports.analysis.models import MART_MODELS, Month
+from delegation_reports.analysis.models import MART_MODELS, Month, create_model_macros
 from delegation_reports.errors import UserError
 
 JANUARY, FEBRUARY, MARCH = Month(2026, 1), Month(2026, 2), Month(2026, 3)
@@ -142,11 +142,14 @@ def histories(tmp_path_factory):
 
 
 def test_delegation_segments_tile_time_for_every_pair(histories):
-    """Per pair, in time order: from -infinity to infinity, each segment ending where the
-    next one starts. Bounds are compared as text: Python cannot hold infinite instants."""
-    segments: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    """Per pair, in time order: from the first instant (unbounded_from()) to the last
+    (unbounded_until()), each segment ending where the next one starts."""
+    create_model_macros(histories.con)
+    first, last = histories.con.execute("SELECT unbounded_from(), unbounded_until()").fetchone()
+    assert (first.year, last.year) == (1, 9999)
+    segments: dict[tuple[str, str], list[tuple[datetime, datetime]]] = {}
     for mailbox, delegate, start, end in histories.con.execute(
-        "SELECT mailbox, delegate, CAST(seg_from_at AS VARCHAR), CAST(seg_until_at AS VARCHAR) "
+        "SELECT mailbox, delegate, seg_from_at, seg_until_at "
         "FROM delegation_segment ORDER BY mailbox, delegate, seg_from_at"
     ).fetchall():
         segments.setdefault((mailbox, delegate), []).append((start, end))
@@ -157,11 +160,11 @@ def test_delegation_segments_tile_time_for_every_pair(histories):
     assert len(pairs) >= 10
     for pair, tiles in segments.items():
         starts = [start for start, _ in tiles]
-        assert starts[0] == "-infinity", pair
+        assert starts[0] == first, pair
         assert len(set(starts)) == len(starts), pair
         for (_, end), (next_start, _) in zip(tiles, tiles[1:], strict=False):
             assert end == next_start, pair
-        assert tiles[-1][1] == "infinity", pair
+        assert tiles[-1][1] == last, pair
     # The histories cut some pairs into many segments.
     assert max(len(tiles) for tiles in segments.values()) >= 5
 

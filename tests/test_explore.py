@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import papermill
 import pytest
 
@@ -152,7 +153,16 @@ def test_open_ended_delegations_have_missing_end_dates(wh):
     for column in timeline.select_dtypes(include=["datetime", "datetimetz"]).columns:
         years = timeline[column].dropna().dt.year
         assert years.between(1970, 2100).all(), column
-    assert explore.timeline_figure(timeline).data  # drawn to today, not to year 294247
+    bars = explore.timeline_figure(timeline).data
+    assert bars
+    for bar in bars:  # an open end is drawn to today, not to the year 9999
+        end = pd.Timestamp(bar.base[0]) + pd.Timedelta(milliseconds=bar.x[0])
+        assert end <= pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+    # Periods read raw from the warehouse: open bounds missing too, never year 1 or 9999.
+    in_force = explore.delegations_in_force(wh, GARNIER, "2026-03-10T10:00:00+01:00")
+    assert in_force.in_force_until_at.isna().any()
+    for column in ("in_force_from_at", "in_force_until_at"):
+        assert in_force[column].dropna().dt.year.between(1970, 2100).all(), column
 
 
 @pytest.mark.parametrize(

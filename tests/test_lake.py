@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 from conftest import tree_hashes
 from delegation_reports import lake
 from delegation_reports.analysis.config import load_config
-from delegation_reports.analysis.models import Month, refresh
+from delegation_reports.analysis.models import Month, create_model_macros, refresh
 from delegation_reports.cli import main
 from delegation_reports.errors import UserError
 from delegation_reports.ingest.pipeline import ingest_file
@@ -309,6 +310,30 @@ def test_models_are_exported_with_their_refresh_state_written_after_lake_json(co
         "data_0.parquet"
     ]
     assert result.tables["finding"] == findings > 0
+    assert state["format_version"] == lake.STATE_FORMAT_VERSION
+
+
+def test_open_bounds_are_plain_instants_for_any_parquet_reader(copy, tmp_path):
+    """A validity without an end is the last microsecond of 9999 in the lake, as in the
+    warehouse: a Parquet reader without DuckDB reads it as an ordinary instant."""
+    folder = tmp_path / "lake"
+    with opened(copy) as con:
+        lake.export_lake(con, folder, models=True)
+        create_model_macros(con)
+        open_ends = con.execute(
+            "SELECT count(*) FROM delegation_period WHERE in_force_until_at = unbounded_until()"
+        ).fetchone()[0]
+        first_segments = con.execute(
+            "SELECT count(DISTINCT (mailbox, delegate)) FROM delegation_segment"
+        ).fetchone()[0]
+    assert open_ends > 0
+    periods = pq.read_table(folder / "models" / "delegation_period").to_pylist()
+    segments = pq.read_table(folder / "models" / "delegation_segment").to_pylist()
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    assert sum(p["in_force_until_at"] == last for p in periods) == open_ends
+    assert sum(s["seg_from_at"] == first for s in segments) == first_segments
+    assert sum(s["seg_until_at"] == last for s in segments) == first_segments
 
 
 # ---- refusals -------------------------------------------------------------------------------

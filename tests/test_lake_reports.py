@@ -225,6 +225,28 @@ def test_an_unknown_format_version_is_refused(broken):
     )
 
 
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (
+            1,
+            "the lake's model outputs were written by an earlier version of delegation-reports "
+            "(refresh state format 1, this version reads 2): refresh them again with "
+            "'delegation-reports spark refresh --lake DIR'",
+        ),
+        (3, "refresh state format version 3 is not supported by this version"),
+    ],
+)
+def test_model_outputs_of_another_format_are_refused(broken, version, message):
+    """Model outputs of format 1 hold ±infinity for open bounds where DuckDB wrote them,
+    not the instants every reader of format 2 (Parquet readers without DuckDB too) expects."""
+    state = json.loads((broken / lake.STATE_FILE).read_text("utf-8"))
+    assert state["format_version"] == lake.STATE_FORMAT_VERSION == 2
+    state["format_version"] = version
+    (broken / lake.STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+    _refused(("findings", "--lake", broken, "--month", "2026-03"), message)
+
+
 def test_models_older_than_the_inputs_are_refused(broken):
     description = json.loads((broken / "lake.json").read_text("utf-8"))
     description["source"]["chain_head"] = "0" * 64

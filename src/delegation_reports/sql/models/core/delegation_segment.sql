@@ -1,9 +1,10 @@
 -- Grain: one row per (mailbox, delegate, segment of time over which the delegation state of
 -- the pair is constant), from `delegation_period`. A segment starts at `seg_from_at` and runs
--- to the next segment of the pair (`seg_until_at`); the first starts at -infinity. Each
--- segment also names the delegation its accesses are judged against (`judged_against`: its
--- key, events, who granted and revoked it and when), which findings quote as evidence, and
--- says it in words once (`judged_against_fr`), for the explanations of every finding.
+-- to the next segment of the pair (`seg_until_at`); the first starts at `unbounded_from()`,
+-- the last ends at `unbounded_until()` (macros.sql). Each segment also names the delegation
+-- its accesses are judged against (`judged_against`: its key, events, who granted and revoked
+-- it and when), which findings quote as evidence, and says it in words once
+-- (`judged_against_fr`), for the explanations of every finding.
 --
 -- Every test the attribution makes of an instant t against a period is of the form `t >= x`
 -- or `t < x` with x a bound of that period, so the state only changes at those bounds: an
