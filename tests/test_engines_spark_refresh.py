@@ -106,6 +106,7 @@ def test_refresh_writes_month_partitions_and_state_last(varied_lake):
     state_path = target / lake.STATE_FILE
     state = json.loads(state_path.read_text(encoding="utf-8"))
     assert state["engine"] == "spark" and state["months"] == [str(m) for m in MONTHS]
+    assert state["format_version"] == lake.STATE_FORMAT_VERSION
     assert {t["name"] for t in state["tables"]} >= set(lake.REQUIRED_MODELS)
     assert state["lake_sha256"] == lake.file_sha256(target / lake.LAKE_FILE)
     newest_output = max(p.stat().st_mtime for p in (target / "models").rglob("*.parquet"))
@@ -117,6 +118,24 @@ def test_refresh_writes_month_partitions_and_state_last(varied_lake):
     across = [r for r in RULE_IDS if r in DELEGATION_LEVEL_RULES and models.reads_all_months(r)]
     once = len(spark_runner.CORE_ORDER) + len(models.MART_MODELS) + 1 + 1 + len(across)
     assert result.statements == once + len(MONTHS) * (len(models.MONTH_MODELS) + 3)
+
+
+def test_months_of_an_earlier_state_format_are_not_carried_over(tmp_path):
+    """A refresh of some months keeps the other months of the previous state only when their
+    outputs are of this format (format 1 held ±infinity for open bounds)."""
+    config = load_config()
+    path = tmp_path / lake.STATE_FILE
+    path.parent.mkdir()
+    state = {
+        "format_version": lake.STATE_FORMAT_VERSION,
+        "lake_sha256": "inputs",
+        "config_digest": config.digest,
+        "months": ["2026-02"],
+    }
+    path.write_text(json.dumps(state), encoding="utf-8")
+    assert spark_runner._previous_months(tmp_path, "inputs", config) == {"2026-02"}
+    path.write_text(json.dumps({**state, "format_version": 1}), encoding="utf-8")
+    assert spark_runner._previous_months(tmp_path, "inputs", config) == set()
 
 
 def test_a_refresh_stopped_before_its_state_leaves_the_lake_as_it_was(
