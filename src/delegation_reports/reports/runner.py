@@ -111,10 +111,11 @@ def execute(notebook: Path, output: Path, parameters: dict) -> None:
 @functools.cache
 def _exporter():
     """One HTML exporter per process: its template is compiled once, on first use. The
-    notebook is validated once, after the preprocessors, not after each of them."""
-    from nbconvert import HTMLExporter
+    notebook is validated once, after the preprocessors, not after each of them; its last
+    pass (BeautifulSoup's) is streamed (see ``soup``)."""
+    from .soup import ReportExporter
 
-    return HTMLExporter(
+    return ReportExporter(
         template_name="basic",
         exclude_input=True,
         exclude_input_prompt=True,
