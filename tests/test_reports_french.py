@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,23 @@ def case(tmp_path):
 )
 def test_counts_agree_with_their_number(n, text):
     assert labels.count(n, "alerte critique") == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "0"),
+        (7, "7"),
+        (-1234, "-1\u202f234"),
+        (1234567, "1\u202f234\u202f567"),
+        (2.5, "2,5"),
+        (Decimal("1234.75"), "1\u202f234,75"),
+    ],
+)
+def test_numbers_in_french_form_the_same_on_every_call(value, text):
+    # Whole numbers are kept once formatted: the second call gives what the first gave.
+    assert labels.number(value) == text
+    assert labels.number(value) == text
 
 
 def test_plural_with_an_irregular_form_and_severity_lists():

@@ -108,20 +108,24 @@ def execute(notebook: Path, output: Path, parameters: dict) -> None:
     )
 
 
+# The exporter's settings: the outputs only, no code and no prompts. The notebook is validated
+# once, after the preprocessors, not after each of them.
+EXPORTER_OPTIONS = {
+    "template_name": "basic",
+    "exclude_input": True,
+    "exclude_input_prompt": True,
+    "exclude_output_prompt": True,
+    "optimistic_validation": True,
+}
+
+
 @functools.cache
 def _exporter():
-    """One HTML exporter per process: its template is compiled once, on first use. The
-    notebook is validated once, after the preprocessors, not after each of them; its last
+    """One HTML exporter per process: its template is compiled once, on first use; its last
     pass (BeautifulSoup's) is streamed (see ``soup``)."""
     from .soup import ReportExporter
 
-    return ReportExporter(
-        template_name="basic",
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        optimistic_validation=True,
-    )
+    return ReportExporter(**EXPORTER_OPTIONS)
 
 
 def notebook_body(executed: Path | nbformat.NotebookNode) -> str:
