@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from analysis_cases import (
     ASSISTANT,
     HOLDER,
+    LOCUM,
     MARCH,
     REPLACEMENT,
     SECRETARY,
@@ -489,3 +490,31 @@ def test_status_command_prints_late_findings(case):
         "Findings changed after a report: mars 2026 : 1 constat apparu après le rapport du "
         "1er avril 2026 (Cabinet Garnier)" in result.output
     )
+
+
+def test_a_batch_records_each_practice_s_run_as_it_would_alone(case):
+    """A batch reads what every practice's report shows in one query and records every run
+    in one transaction: the same findings, by practice, as one practice at a time."""
+    case.practice(staff=[SECRETARY])
+    case.practice("P2", holders=[REPLACEMENT], name="Cabinet Guillou")
+    case.practice("P3", holders=[LOCUM], name="Cabinet Leroy")  # no finding
+    case.event(HOLDER, STRANGER, "2026-03-03 10:00")
+    case.event(HOLDER, ASSISTANT, "2026-03-04 10:00")
+    case.event(REPLACEMENT, STRANGER, "2026-03-05 10:00")
+    case.refresh()
+    alone = {p: lifecycle.shown_findings(case.con, MARCH, p) for p in ("P1", "P2", "P3")}
+    assert len(alone["P1"]) == 2 and len(alone["P2"]) == 1 and alone["P3"] == []
+    assert {row[4] for row in alone["P2"]} == {REPLACEMENT}  # its own mailbox's only
+    together = lifecycle.shown_findings_of(case.con, MARCH, ["P3", "P2", "P1"])
+    assert together == alone and list(together) == ["P3", "P2", "P1"]
+
+    run_ids = lifecycle.record_report_runs(case.con, MARCH, local("2026-04-01 10:00"), together)
+    assert list(run_ids) == ["P3", "P2", "P1"] and len(set(run_ids.values())) == 3
+    for practice_id, run_id in run_ids.items():
+        recorded = case.con.execute(
+            "SELECT * EXCLUDE (run_id) FROM report_run_finding WHERE run_id = ? "
+            "ORDER BY finding_id",
+            [run_id],
+        ).fetchall()
+        assert recorded == alone[practice_id]
+        assert lifecycle.report_changes(case.con, MARCH, practice_id)[0]["n_runs"] == 1

@@ -97,10 +97,22 @@ def decisions(con: duckdb.DuckDBPyConnection, finding_id: str | None = None) -> 
 def shown_findings(con: duckdb.DuckDBPyConnection, month: Month, practice_id: str) -> list[tuple]:
     """What a practice's monthly report shows: its findings of the month as they stand now,
     with their status (rows of ``report_run_finding`` without the run id)."""
-    return con.execute(
+    return shown_findings_of(con, month, [practice_id])[practice_id]
+
+
+def shown_findings_of(
+    con: duckdb.DuckDBPyConnection, month: Month, practice_ids: list[str]
+) -> dict[str, list[tuple]]:
+    """``shown_findings`` of each practice, in one query (a batch of a thousand practices
+    reads the month's findings once, not once each)."""
+    shown: dict[str, list[tuple]] = {p: [] for p in practice_ids}
+    cursor = con.execute(
         sql_text("lifecycle/shown_findings.sql"),
-        {"month": month.first_day, "practice_id": practice_id},
-    ).fetchall()
+        {"month": month.first_day, "practice_ids": list(shown)},
+    )
+    for practice_id, *row in cursor.fetchall():
+        shown[practice_id].append(tuple(row))
+    return shown
 
 
 def record_report_run(
@@ -113,17 +125,37 @@ def record_report_run(
     """Append a report run of the practice's month, with the findings it shows: ``shown``
     (from ``shown_findings`` when the report was made), else those of the month as they stand
     now. Returns the run's id."""
-    params = {"month": month.first_day, "practice_id": practice_id, "reported_at": reported_at}
     with transaction(con):
         if shown is None:
             shown = shown_findings(con, month, practice_id)
-        run_id = con.execute(sql_text("lifecycle/insert_report_run.sql"), params).fetchone()[0]
-        if shown:
-            con.executemany(
-                "INSERT INTO report_run_finding VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, *row) for row in shown],
-            )
-    return run_id
+        return _insert_report_runs(con, month, reported_at, {practice_id: shown})[practice_id]
+
+
+def record_report_runs(
+    con: duckdb.DuckDBPyConnection,
+    month: Month,
+    reported_at: datetime,
+    shown: dict[str, list[tuple]],
+) -> dict[str, int]:
+    """``record_report_run`` of each practice of ``shown`` (practice id: the findings its
+    report showed), in one transaction; each run's id by practice."""
+    with transaction(con):
+        return _insert_report_runs(con, month, reported_at, shown)
+
+
+def _insert_report_runs(con, month: Month, reported_at: datetime, shown: dict) -> dict[str, int]:
+    run_ids: dict[str, int] = {}
+    rows = []
+    for practice_id, findings in shown.items():
+        run_id = con.execute(
+            sql_text("lifecycle/insert_report_run.sql"),
+            {"month": month.first_day, "practice_id": practice_id, "reported_at": reported_at},
+        ).fetchone()[0]
+        run_ids[practice_id] = run_id
+        rows.extend((run_id, *row) for row in findings)
+    if rows:
+        con.executemany("INSERT INTO report_run_finding VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return run_ids
 
 
 def report_changes(

@@ -32,7 +32,7 @@ import nbformat
 
 from ..analysis.config import AnalysisConfig, load_config
 from ..analysis.findings import ensure_month
-from ..analysis.lifecycle import record_report_run, shown_findings
+from ..analysis.lifecycle import record_report_runs, shown_findings_of
 from ..analysis.models import Month, covered_months, ensure_practice_access, require_traces
 from ..errors import UserError
 from ..integrity import signing
@@ -657,15 +657,16 @@ def run_monthly(
         )
     # What each practice was shown, and when: findings that change afterwards (data arriving
     # late) are named by `status`, the overview and the next version of the report. A lake
-    # is read-only: its report runs are not recorded.
+    # is read-only: its report runs are not recorded. All of them in one transaction.
     if is_catalog(db):
         return result
     with opened(db, create=False) as con:
-        for o in result.outcomes:
-            if o.ok:
-                record_report_run(
-                    con, month, o.practice_id, result.generated_at, shown[o.practice_id]
-                )
+        record_report_runs(
+            con,
+            month,
+            result.generated_at,
+            {o.practice_id: shown[o.practice_id] for o in result.outcomes if o.ok},
+        )
     return result
 
 
@@ -742,7 +743,7 @@ def _run_batch(
     if not chosen:
         raise UserError("no practice to report on: ingest a roster first")
     output_folder(folder)  # a folder that cannot be written fails before any notebook runs
-    shown = {o.practice_id: shown_findings(con, month, o.practice_id) for o in chosen}
+    shown = shown_findings_of(con, month, [o.practice_id for o in chosen])
     with recording() as written:
         if assets == "shared":
             write_shared_plotly(folder)
