@@ -78,4 +78,9 @@ SELECT
         || 'si quelqu''un l''a utilisée pendant ces jours, des traces ont pu être perdues.'
 FROM mailbox_runs AS r
 LEFT JOIN mailbox_practice AS m USING (mailbox)
-WHERE r.n_days >= rule_num(m.practice_id, 'audit_gap', 'mailbox_min_days')
+-- The practice's `mailbox_min_days`, else the default one.
+LEFT JOIN cfg_rule_param AS own
+    ON own.practice_id = m.practice_id AND own.rule_id = 'audit_gap' AND own.name = 'mailbox_min_days'
+LEFT JOIN cfg_rule_param AS standard
+    ON standard.practice_id IS NULL AND standard.rule_id = 'audit_gap' AND standard.name = 'mailbox_min_days'
+WHERE r.n_days >= CAST(coalesce(own.value, standard.value) AS DOUBLE)

@@ -38,7 +38,13 @@ LEFT JOIN audit_event AS a
    AND CASE n.kind WHEN 'ip' THEN a.client_ip ELSE a.user_agent END = n.value
    AND a.outcome = 'success'
    AND a.occurred_at >= $from_at AND a.occurred_at < $until_at
+-- The practice's `min_history_days`, else the default one.
+LEFT JOIN cfg_rule_param AS own
+    ON own.practice_id = practice_of(m.practice_id, mp.practice_id)
+   AND own.rule_id = 'new_client' AND own.name = 'min_history_days'
+LEFT JOIN cfg_rule_param AS standard
+    ON standard.practice_id IS NULL AND standard.rule_id = 'new_client' AND standard.name = 'min_history_days'
 WHERE n.first_at >= $from_at
-  AND n.first_at >= s.started_at + to_days(CAST(rule_num(practice_of(m.practice_id, mp.practice_id), 'new_client', 'min_history_days') AS BIGINT))
+  AND n.first_at >= s.started_at + to_days(CAST(CAST(coalesce(own.value, standard.value) AS DOUBLE) AS BIGINT))
   AND n.actor NOT IN (SELECT actor FROM system_account)
 GROUP BY ALL

@@ -53,5 +53,10 @@ SELECT
         || 'que la délégation est en réalité permanente, ou que le compte est partagé.' AS explanation_fr
 FROM working AS w
 JOIN replacement AS r USING (mailbox, delegate)
+-- The practice's `concurrent_days`, else the default one.
+LEFT JOIN cfg_rule_param AS own
+    ON own.practice_id = w.practice_id AND own.rule_id = 'replacement_while_holder_active' AND own.name = 'concurrent_days'
+LEFT JOIN cfg_rule_param AS standard
+    ON standard.practice_id IS NULL AND standard.rule_id = 'replacement_while_holder_active' AND standard.name = 'concurrent_days'
 GROUP BY w.practice_id, w.mailbox, w.delegate
-HAVING count(*) > rule_num(w.practice_id, 'replacement_while_holder_active', 'concurrent_days')
+HAVING count(*) > CAST(any_value(coalesce(own.value, standard.value)) AS DOUBLE)

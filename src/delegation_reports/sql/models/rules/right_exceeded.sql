@@ -3,8 +3,14 @@
 -- name or deleting and moving messages takes the rule's severity (critical by default);
 -- downloading a document without the `documents` right takes `documents_severity`.
 WITH accesses AS (
-    SELECT a.*, a.judged_against AS d
+    SELECT a.*, a.judged_against AS d,
+        -- The practice's `documents_severity`, else the default one.
+        coalesce(own.value, standard.value) AS documents_severity
     FROM month_access AS a
+    LEFT JOIN cfg_rule_param AS own
+        ON own.practice_id = a.practice_id AND own.rule_id = 'right_exceeded' AND own.name = 'documents_severity'
+    LEFT JOIN cfg_rule_param AS standard
+        ON standard.practice_id IS NULL AND standard.rule_id = 'right_exceeded' AND standard.name = 'documents_severity'
     WHERE a.attribution = 'delegate_beyond_rights' AND a.outcome = 'success'
 )
 SELECT
@@ -13,7 +19,7 @@ SELECT
     min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
     list(event_id ORDER BY occurred_at, event_id) AS evidence,
     any_value(d.delegation_key) AS delegation_key, any_value(d.delegation_ids) AS delegation_ids,
-    CASE WHEN right_needed = 'documents' THEN rule_text(practice_id, 'right_exceeded', 'documents_severity') END
+    CASE WHEN right_needed = 'documents' THEN any_value(documents_severity) END
         AS severity,
     'Action au-delà des droits délégués' AS title_fr,
     'Le compte ' || fr_person(any_value(d.delegate_name), actor, any_value(d.delegate_role))
