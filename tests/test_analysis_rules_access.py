@@ -436,3 +436,16 @@ def test_prose_times_are_paris_wall_clock_with_the_offset_only_when_ambiguous():
         )
         == "du 31 mars 2026 à 23 h 50 au 1er avril 2026 à 0 h 10"
     )
+    # A span of one day, its weekday named (off_hours_access): its two times, or one when equal.
+    night = datetime(2026, 3, 15, 1, 10, tzinfo=UTC)
+    assert prose.day_span(night, night) == "dimanche 15 mars 2026 à 2 h 10"
+    assert (
+        prose.day_span(night, datetime(2026, 3, 15, 1, 10, 40, tzinfo=UTC))
+        == "dimanche 15 mars 2026 à 2 h 10"
+    )
+    assert (
+        prose.day_span(
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+        )
+        == "dimanche 25 octobre 2026 entre 2 h 30 (UTC+2) et 2 h 30 (UTC+1)"
+    )

@@ -125,6 +125,17 @@ def _when(instant: int) -> str:
     return "{} à {}".format(*_day_and_clock(instant))
 
 
+def _day_span(first: int, last: int) -> str:
+    wall_first, offset_first, twice_first = _local(first)
+    first_clock = _clock_of(wall_first, offset_first, twice_first)
+    last_clock = _clock(last)
+    day = _day(wall_first // 86400)
+    text = f"{WEEKDAYS[day.weekday()]} {calendar_day(day)}"
+    if first_clock == last_clock:
+        return f"{text} à {first_clock}"
+    return f"{text} entre {first_clock} et {last_clock}"
+
+
 def _during(first: int, last: int) -> str:
     (first_day, first_clock), (last_day, last_clock) = _day_and_clock(first), _day_and_clock(last)
     if (first_day, first_clock) == (last_day, last_clock):
@@ -132,6 +143,14 @@ def _during(first: int, last: int) -> str:
     if first_day == last_day:
         return f"le {first_day} entre {first_clock} et {last_clock}"
     return f"du {first_day} à {first_clock} au {last_day} à {last_clock}"
+
+
+def day_span(first: datetime, last: datetime) -> str:
+    """The day of ``first`` with its weekday, and the times of ``first`` and ``last`` on it:
+    "dimanche 15 mars 2026 à 2 h 10", "dimanche 15 mars 2026 entre 2 h 10 et 3 h 05" (what
+    `weekday_date` and `clock` give, in one call: a rule naming a span of one day calls it
+    once per finding instead of once per word)."""
+    return _day_span(_micros(first), _micros(last))
 
 
 def long_date(instant: datetime) -> str:
@@ -251,6 +270,7 @@ FUNCTIONS = (
     ("fr_clock", _clock, [TIMESTAMP_TZ], True),
     ("fr_when", _when, [TIMESTAMP_TZ], True),
     ("fr_during", _during, [TIMESTAMP_TZ, TIMESTAMP_TZ], True),
+    ("fr_day_span", _day_span, [TIMESTAMP_TZ, TIMESTAMP_TZ], True),
     ("fr_role", role, [VARCHAR], False),
     ("fr_auth", auth_method, [VARCHAR], False),
     ("fr_action", action, [VARCHAR], False),

@@ -25,7 +25,7 @@ CREATE OR REPLACE TEMP MACRO rule_num(practice, rule, pname) AS
 CREATE OR REPLACE TEMP MACRO fr_actions(n) AS n || CASE WHEN n = 1 THEN ' action' ELSE ' actions' END;
 
 -- Prose dates and times, Paris time (fr_long_date, fr_calendar_day, fr_month, fr_day, fr_clock,
--- fr_when, fr_during), and words (fr_role, fr_auth, fr_auths, fr_action, fr_action_list,
+-- fr_when, fr_during, fr_day_span), and words (fr_role, fr_auth, fr_auths, fr_action, fr_action_list,
 -- fr_rights, fr_person, fr_account) are scalar functions registered on the connection: see
 -- analysis/prose.py.
 

@@ -17,7 +17,8 @@ days AS (
     SELECT practice_id, mailbox, actor, day,
         min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
         list(event_id ORDER BY occurred_at, event_id) AS evidence,
-        list(action) AS actions, list(auth_method) AS auth_methods,
+        -- Each action and method once: the words name each once.
+        list_distinct(list(action)) AS actions, list_distinct(list(auth_method)) AS auth_methods,
         any_value(holder_name) AS holder_name, any_value(delegate_role) AS delegate_role,
         bool_or(is_holiday) AS is_holiday, any_value(holiday_name) AS holiday_name,
         any_value(hours_of) AS hours_of,
@@ -36,9 +37,7 @@ SELECT
     'Activité en dehors des heures d''ouverture' AS title_fr,
     'Le compte ' || fr_person(d.judged_against.delegate_name, d.actor, d.delegate_role)
         || ' a agi dans la boîte ' || fr_of(coalesce(d.holder_name, d.mailbox))
-        || ' le ' || fr_day(d.first_at)
-        || CASE WHEN fr_clock(d.first_at) = fr_clock(d.last_at) THEN ' à ' || fr_clock(d.first_at)
-                ELSE ' entre ' || fr_clock(d.first_at) || ' et ' || fr_clock(d.last_at) END
+        || ' le ' || fr_day_span(d.first_at, d.last_at)
         || ' (' || fr_actions(d.n_events) || ' : '
         || fr_action_list(d.actions)
         || fr_auths(d.auth_methods) || '), '
