@@ -28,12 +28,16 @@ from analysis_cases import (
 from delegation_reports.analysis.config import RULE_IDS, SEVERITIES, load_config
 from delegation_reports.analysis.models import (
     FINDING_COLUMNS,
+    MONTH_MODELS,
+    RULE_NEEDS,
     Month,
+    _month_params,
+    _run,
     ensure_practice_access,
     refresh,
 )
 from delegation_reports.cli import main
-from delegation_reports.warehouse import connect
+from delegation_reports.warehouse import connect, sql_text
 
 
 @pytest.fixture(scope="module")
@@ -360,6 +364,37 @@ def test_event_findings_count_their_evidence(varied):
         assert f["n_events"] == len(f["evidence"]) == len(set(f["evidence"])), f
         start, end = month_window(Month(f["month"].year, f["month"].month))
         assert start <= f["first_at"] <= f["last_at"] < end, f
+
+
+def test_a_rule_finds_nothing_when_the_working_table_it_needs_is_empty(varied):
+    """A rule of RULE_NEEDS is not run in a month whose table it needs is empty: each gives
+    findings in some month of the varied warehouse, and none in that month once the table is
+    emptied, the other tables as they were."""
+    con = varied.con
+    config = load_config()
+    for rule_id, table in RULE_NEEDS.items():
+        assert table in MONTH_MODELS, rule_id
+        day = con.execute("SELECT min(month) FROM finding WHERE rule_id = ?", [rule_id]).fetchone()[
+            0
+        ]
+        assert day is not None, rule_id
+        month = Month(day.year, day.month)
+        days = config.for_practice(None)["rules"][rule_id].get("days")
+        params = dict(_month_params(con, month, config), days=days)
+        rule = sql_text(f"models/rules/{rule_id}.sql")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for model in MONTH_MODELS:
+                _run(
+                    con,
+                    f"CREATE TEMP TABLE {model} AS {sql_text(f'models/month/{model}.sql')}",
+                    params,
+                )
+            assert _run(con, f"SELECT count(*) FROM ({rule})", params).fetchone()[0] > 0, rule_id
+            con.execute(f"DELETE FROM temp.{table}")
+            assert _run(con, f"SELECT count(*) FROM ({rule})", params).fetchone()[0] == 0, rule_id
+        finally:
+            con.execute("ROLLBACK")
 
 
 def test_finding_columns_are_the_documented_ones(varied):

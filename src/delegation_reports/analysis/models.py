@@ -68,6 +68,17 @@ MONTH_MODELS = (
     "month_failed_login",
     "month_failure_episode",
 )
+# Rules each of whose findings rests on rows of one working table of the month (they join
+# it): when that table is empty the rule finds nothing, and is not run (planning one of these
+# statements costs more than running it on a few rows). In most months no holder is away
+# while a délégataire works (`month_idle_holder`), no account reads enough for a burst
+# (`month_heavy_reader`) and no login fails in series (`month_failure_episode`).
+RULE_NEEDS = {
+    "bulk_access": "month_heavy_reader",
+    "owner_inactive_delegate_active": "month_idle_holder",
+    "failed_login_burst": "month_failure_episode",
+    "login_after_failures": "month_failure_episode",
+}
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month", "actor_day")
 # The derived tables a month's refresh replaces the slice of (see `_replace_month`).
@@ -800,12 +811,18 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     across = [r for r in rules if r in DELEGATION_LEVEL_RULES and reads_all_months(r)]
     _delegation_history(con, month, across, params, defaults)
     stop_point(f"refresh {month}: delegation-level rules")
+    empty = {
+        table
+        for table in set(RULE_NEEDS.values())
+        if con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM temp.{table})").fetchone()[0]
+    }
     for rule_id in rules:
         if rule_id in across:
             continue
-        rule_params = dict(params, days=defaults[rule_id].get("days"))
-        sql = sql_text(f"models/rules/{rule_id}.sql")
-        _run(con, f"INSERT INTO rule_output BY NAME {sql}", rule_params)
+        if RULE_NEEDS.get(rule_id) not in empty:
+            rule_params = dict(params, days=defaults[rule_id].get("days"))
+            sql = sql_text(f"models/rules/{rule_id}.sql")
+            _run(con, f"INSERT INTO rule_output BY NAME {sql}", rule_params)
         stop_point(f"refresh {month}: {rule_id}")
     _replace_month(
         con,
