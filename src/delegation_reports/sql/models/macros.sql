@@ -10,16 +10,15 @@ CREATE OR REPLACE TEMP MACRO paris(ts) AS timezone('Europe/Paris', ts);
 CREATE OR REPLACE TEMP MACRO unbounded_from() AS TIMESTAMPTZ '0001-01-01 00:00:00+00';
 CREATE OR REPLACE TEMP MACRO unbounded_until() AS TIMESTAMPTZ '9999-12-31 23:59:59.999999+00';
 
--- A rule's setting for a practice (the default when the practice has none). Aggregates, not
--- ORDER BY ... LIMIT, so that the planner turns the lookup into a join.
+-- A rule's setting for a practice (the default when the practice has none), as the reports
+-- read its texts. Aggregates, not ORDER BY ... LIMIT, so that the planner turns the lookup
+-- into a join. Each call is two correlated subqueries that every statement plans again: the
+-- models join `cfg_rule_param` once instead (the practice's own row, else the default one).
 CREATE OR REPLACE TEMP MACRO rule_text(practice, rule, pname) AS coalesce(
     (SELECT any_value(c.value) FROM cfg_rule_param AS c
      WHERE c.rule_id = rule AND c.name = pname AND c.practice_id = practice),
     (SELECT any_value(c.value) FROM cfg_rule_param AS c
      WHERE c.rule_id = rule AND c.name = pname AND c.practice_id IS NULL));
-
-CREATE OR REPLACE TEMP MACRO rule_num(practice, rule, pname) AS
-    CAST(rule_text(practice, rule, pname) AS DOUBLE);
 
 -- "1 action", "3 actions".
 CREATE OR REPLACE TEMP MACRO fr_actions(n) AS n || CASE WHEN n = 1 THEN ' action' ELSE ' actions' END;
