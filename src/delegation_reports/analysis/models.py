@@ -62,6 +62,7 @@ AUDIT_CORE_MODELS = ("paris_hour", "trace_month")
 _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "directory_entry")
 # In-memory tables of the month being built, read by its rules, in build order.
 MONTH_MODELS = (
+    "month_setting",
     "month_idle_holder",
     "month_access",
     "month_heavy_reader",
