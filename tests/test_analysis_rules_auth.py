@@ -186,6 +186,19 @@ def test_no_login_after_failures_for_another_account_from_another_address(case):
     assert case.findings("login_after_failures") == []
 
 
+def test_failures_by_a_member_of_the_holders_other_practice_are_judged(case):
+    """A holder on two rosters: their mailbox's practice is the first one (P1); a staff member
+    of the other one (P2, no mailbox of its own) works for P2, and their failed logins are
+    judged with P2's settings, not dropped."""
+    case.practice("P1", holders=[HOLDER])
+    case.practice("P2", holders=[HOLDER], staff=[SECRETARY])
+    burst = failures(case, "2026-03-03 10:00", 5, timedelta(minutes=1), actor=SECRETARY)
+    case.refresh()
+    [finding] = case.findings("failed_login_burst")
+    assert (finding["practice_id"], finding["actor"]) == ("P2", SECRETARY)
+    assert finding["evidence"] == burst
+
+
 def test_no_login_after_failures_below_the_burst_threshold(case):
     case.practice()
     failures(case, "2026-03-03 10:00", 4, timedelta(minutes=1))

@@ -20,6 +20,10 @@ SELECT p.practice_id,
     CAST(coalesce(own.baseline_factor, standard.baseline_factor) AS DOUBLE) AS baseline_factor,
     CAST(coalesce(own.failure_threshold, standard.failure_threshold) AS DOUBLE) AS failure_threshold,
     CAST(coalesce(own.slow_failures, standard.slow_failures) AS DOUBLE) AS slow_failures
-FROM (SELECT DISTINCT practice_id FROM mailbox_practice UNION SELECT NULL) AS p
+-- Every practice an event can belong to (`practice_of`): a mailbox's, or the one an account
+-- works in with a holder on several rosters (`member_practice`), which may hold no mailbox.
+FROM (SELECT practice_id FROM mailbox_practice
+      UNION SELECT practice_id FROM member_practice
+      UNION SELECT NULL) AS p
 LEFT JOIN settings AS own ON own.practice_id = p.practice_id
 JOIN settings AS standard ON standard.practice_id IS NULL
