@@ -52,6 +52,10 @@ def run(*args) -> object:
 _STARTED: list[subprocess.Popen] = []
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args) -> subprocess.Popen:
     """The command in a process group of its own (as a terminal would run it)."""
     process = subprocess.Popen(
@@ -60,6 +64,9 @@ def start(*args) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # Ctrl-C interrupts it, whatever the tests inherited (a shell's background job
+        # ignores SIGINT, and so would every command it starts).
+        preexec_fn=_default_sigint,
     )
     _STARTED.append(process)
     return process
@@ -367,7 +374,7 @@ def test_a_full_disk_under_the_warehouse_is_one_clear_line(tmp_path, monkeypatch
 # ---- Ctrl-C and interrupted prints ----------------------------------------------------------
 
 
-def test_ctrl_c_in_a_report_batch_with_workers(world, tmp_path):
+def test_ctrl_c_in_a_report_batch_with_workers(db_copy, tmp_path):
     """Ctrl-C (SIGINT to the process group) once the workers' notebooks run: "interrompu",
     status 130, no traceback, no worker, kernel or temporary file left."""
     out = tmp_path / "out"
@@ -375,7 +382,7 @@ def test_ctrl_c_in_a_report_batch_with_workers(world, tmp_path):
         "report",
         "monthly",
         "--db",
-        world.db,
+        db_copy,
         "--month",
         "2026-03",
         "--all",

@@ -223,3 +223,79 @@ def test_profile_time_in_the_wrong_format_is_a_bad_timestamp(con, tmp_path):
         (4, "bad_timestamp"),
     ]
     assert _loaded_times(con) == {"S-0": paris(2026, 1, 2, 8, 21, 3)}
+
+
+# DuckDB reads these; nothing downstream can place them in a Paris month nor show them, or
+# they would stretch every calendar over centuries.
+OUT_OF_RANGE = [
+    "10000-01-01T10:05:00+01:00",
+    "0000-06-01T10:05:00+01:00",
+    "1850-06-01T10:05:00+01:00",
+    "1969-12-31T23:59:59Z",
+    "2200-01-01T00:00:00Z",
+]
+
+
+def test_instants_the_tool_cannot_place_are_quarantined_and_the_warehouse_stays_usable(tmp_path):
+    from click.testing import CliRunner
+
+    from delegation_reports.cli import main
+
+    fields = [audit_fields(f"E-{i}", occurred_at=t) for i, t in enumerate(OUT_OF_RANGE)]
+    kept = ["2026-03-02T09:15:00+01:00"]
+    fields += [audit_fields(f"K-{i}", occurred_at=t) for i, t in enumerate(kept)]
+    path = write_lines(tmp_path / "a.csv", [csv_line(AUDIT_COLUMNS), *map(csv_line, fields)])
+    db = tmp_path / "w.duckdb"
+
+    loaded = CliRunner().invoke(main, ["ingest", str(path), "--db", str(db)])
+    assert loaded.exit_code == 0, loaded.output
+    status = CliRunner().invoke(main, ["status", "--db", str(db)])
+    assert status.exit_code == 0, status.output
+    assert "oldest trace: 2026-03-02 08:15 UTC" in status.output
+
+    from delegation_reports.warehouse import opened
+
+    with opened(db, read_only=True) as con:
+        rows = quarantined(con)
+        assert [(r["line_number"], r["reason"]) for r in rows] == [
+            (line, "bad_timestamp") for line in range(2, 2 + len(OUT_OF_RANGE))
+        ]
+        assert [r["detail"] for r in rows] == [
+            f"bad_timestamp: occurred_at={t}" for t in OUT_OF_RANGE
+        ]
+        assert sorted(con.execute("SELECT event_id FROM audit_event").fetchall()) == [
+            (f"K-{i}",) for i in range(len(kept))
+        ]
+
+
+def test_validity_bounds_within_years_1_to_9999_load_and_others_are_quarantined(con, tmp_path):
+    path = write_delegations(
+        tmp_path / "d.csv",
+        [
+            # 31 December 9999, a common way to say "no end": the next midnight in Paris.
+            delegation_record("D-1", valid_to="9999-12-31"),
+            delegation_record("D-2", valid_to="10000-01-01T00:00:00Z"),
+            delegation_record("D-3", valid_from="0000-12-31T00:00:00Z"),
+            delegation_record("D-4", event_at="1969-01-05T09:00:00+01:00"),
+        ],
+    )
+    ingest(con, path)
+
+    assert con.execute("SELECT event_id, valid_until_at FROM delegation_event").fetchall() == [
+        ("D-1", datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
+    ]
+    assert [(r["line_number"], r["reason"]) for r in quarantined(con)] == [
+        (3, "bad_timestamp"),
+        (4, "bad_timestamp"),
+        (5, "bad_timestamp"),
+    ]
+
+
+@pytest.mark.parametrize("text", ["1970-01-01T00:00:00Z", "2199-12-31T23:59:59Z"])
+def test_the_first_and_last_instants_of_the_range_load(con, tmp_path, text):
+    path = write_lines(
+        tmp_path / "t.csv",
+        [csv_line(AUDIT_COLUMNS), csv_line(audit_fields("E-1", occurred_at=text))],
+    )
+    assert ingest(con, path).rows_loaded == 1
+    assert con.execute("SELECT occurred_at FROM audit_event").fetchone()[0] == utc(text)

@@ -72,6 +72,25 @@ CREATE OR REPLACE TEMP MACRO iso_ts(x) AS CASE
           'problem': CASE WHEN TRY_CAST(x AS TIMESTAMPTZ) IS NULL THEN 'bad_timestamp' END}
 END;
 
+-- Instants the tool can place and show. DuckDB also reads years 0 and 10000 and beyond, which
+-- nothing downstream can (a month, a Paris time, the models' open bounds), and an event
+-- centuries away from the others stretches every calendar the models and reports build over
+-- the traced period. An event (a trace, a delegation change, a snapshot) falls from 1 January
+-- 1970 (a clock reset to zero gives exactly that) to the end of 2199, UTC; a validity bound
+-- within years 1 to 9999 (an end on 31 December 9999, a common way to say "no end", stays
+-- one). Outside: `bad_timestamp`, the row quarantined with the value.
+CREATE OR REPLACE TEMP MACRO event_in_range(r) AS CASE
+    WHEN NOT year(timezone('UTC', r.ts)) BETWEEN 1970 AND 2199
+        THEN {'ts': NULL::TIMESTAMPTZ, 'problem': 'bad_timestamp'}
+    ELSE r
+END;
+
+CREATE OR REPLACE TEMP MACRO bound_in_range(r) AS CASE
+    WHEN NOT year(timezone('UTC', r.ts)) BETWEEN 1 AND 9999
+        THEN {'ts': NULL::TIMESTAMPTZ, 'problem': 'bad_timestamp'}
+    ELSE r
+END;
+
 -- A wall-clock time in zone tz, to UTC. In the fall-back hour the time happens twice
 -- (ambiguous), in the spring-forward hour it does not exist: both are problems unless a rule
 -- resolves them (ambiguous: earliest|latest; nonexistent: shift_forward, which reads the time

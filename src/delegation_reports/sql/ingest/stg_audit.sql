@@ -23,7 +23,7 @@ WITH typed AS (
 parsed AS (
     SELECT
         *,
-        event_ts(occurred_at_text) AS occurred,
+        event_in_range(event_ts(occurred_at_text)) AS occurred,
         lower(action_text) AS action,
         lower(outcome_text) AS outcome,
         lower(auth_method_text) AS auth_method

@@ -28,9 +28,9 @@ parsed AS (
         list_sort(list_distinct(list_filter(
             list_transform(string_split(coalesce(rights_text, ''), '|'), lambda r: lower(trim(r))),
             lambda r: r <> ''))) AS rights,
-        event_ts(event_at_text) AS event,
-        bound_ts(valid_from_text, false) AS valid_from,
-        bound_ts(valid_to_text, true) AS valid_to
+        event_in_range(event_ts(event_at_text)) AS event,
+        bound_in_range(bound_ts(valid_from_text, false)) AS valid_from,
+        bound_in_range(bound_ts(valid_to_text, true)) AS valid_to
     FROM typed
 ),
 checked AS (

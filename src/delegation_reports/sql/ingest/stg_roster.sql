@@ -14,7 +14,7 @@ WITH typed AS (
         nullif(upper(replace(trim(practice_finess), ' ', '')), '') AS practice_finess,
         nullif(trim(member_until), '') AS member_until_text,
         -- The last day the member belonged to the practice (a date: the whole Paris day).
-        bound_ts(nullif(trim(member_until), ''), true) AS member_until
+        bound_in_range(bound_ts(nullif(trim(member_until), ''), true)) AS member_until
     FROM raw_canonical
 ),
 checked AS (

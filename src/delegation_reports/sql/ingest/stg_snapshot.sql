@@ -24,9 +24,9 @@ parsed AS (
         list_sort(list_distinct(list_filter(
             list_transform(string_split(coalesce(rights_text, ''), '|'), lambda r: lower(trim(r))),
             lambda r: r <> ''))) AS rights,
-        bound_ts(as_of_text, false) AS as_of,
-        bound_ts(valid_from_text, false) AS valid_from,
-        bound_ts(valid_to_text, true) AS valid_to
+        event_in_range(bound_ts(as_of_text, false)) AS as_of,
+        bound_in_range(bound_ts(valid_from_text, false)) AS valid_from,
+        bound_in_range(bound_ts(valid_to_text, true)) AS valid_to
     FROM typed
 ),
 checked AS (
