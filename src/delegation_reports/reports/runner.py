@@ -291,8 +291,8 @@ _exporter_made: Future | None = None
 
 
 def _make_exporter_meanwhile() -> None:
-    """Import nbconvert, compile its template and what its conversion compiles on first use
-    (its CSS selectors, its filters), in a thread, the first time: this process only waits
+    """Import nbconvert, compile its template and what its conversion builds on first use
+    (its filters, the streamed last pass's parser), in a thread, the first time: this process only waits
     while its kernel runs the notebook (a single document's kernel starts then too), and the
     conversion afterwards needs them."""
     global _exporter_made
