@@ -123,13 +123,6 @@ def _arg_extreme(node):
     return None
 
 
-def _arg_extreme_null(node):
-    if isinstance(node, exp.Anonymous) and node.name.lower() in ("arg_max_null", "arg_min_null"):
-        name = "max_by" if node.name.lower() == "arg_max_null" else "min_by"
-        return _fn(name, *node.expressions)
-    return None
-
-
 def _ordered_items(node: exp.ArrayAgg) -> tuple[exp.Expression, list[exp.Expression]]:
     """The aggregated value and its sort keys (none: unordered)."""
     inner = node.this
@@ -394,6 +387,11 @@ def _refused(node):
         raise UnportableSQL("SELECT * EXCLUDE/REPLACE has no Spark rewrite: name the columns")
     if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
         raise UnportableSQL("hash() differs between engines")
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("arg_max_null", "arg_min_null"):
+        raise UnportableSQL(
+            f"{node.name}() is DuckDB's own: the value at the extreme key, NULL kept, is "
+            "max(struct_pack(k := key, v := value)).v (keys must not tie)"
+        )
     if (
         isinstance(node, exp.Cast)
         and isinstance(node.this, exp.Literal)
@@ -428,13 +426,6 @@ REWRITES: tuple[Rewrite, ...] = (
         "max_by(x, IF(x IS NULL, NULL, k)), min_by(...)",
         "DuckDB skips rows whose x is NULL, Spark's max_by keeps them",
         _arg_extreme,
-    ),
-    Rewrite(
-        "arg_max_null",
-        "arg_max_null(x, k), arg_min_null(x, k)",
-        "max_by(x, k), min_by(x, k)",
-        "Spark's max_by keeps NULL values, as arg_max_null does",
-        _arg_extreme_null,
     ),
     Rewrite(
         "list",
@@ -539,7 +530,7 @@ REWRITES: tuple[Rewrite, ...] = (
     ),
     Rewrite(
         "refused",
-        "ASOF JOIN, SELECT * EXCLUDE/REPLACE, hash(), '±infinity'::TIMESTAMPTZ",
+        "ASOF JOIN, SELECT * EXCLUDE/REPLACE, hash(), arg_max_null(), '±infinity'::TIMESTAMPTZ",
         "refused",
         "no faithful Spark form: the models avoid them (open bounds are unbounded_from() and "
         "unbounded_until(), macros)",

@@ -114,10 +114,13 @@ island_bounds AS (
         any_value(valid_from_at) AS valid_from_at,
         any_value(valid_until_at) AS valid_until_at,
         bool_and(is_listed) AS is_listed,
-        arg_min_null(prev_as_of_at, as_of_at) AS started_earliest_at,
+        -- The snapshot before the island's first and the one after its last (NULL at the
+        -- ends): the value at the extreme key, NULL kept, as the field of the extreme
+        -- (key, value) pair (snapshot times are distinct within a pair, so keys never tie).
+        min(struct_pack(k := as_of_at, v := prev_as_of_at)).v AS started_earliest_at,
         min(as_of_at) AS started_latest_at,
         max(as_of_at) AS last_listed_at,
-        arg_max_null(next_as_of_at, as_of_at) AS next_unlisted_at,
+        max(struct_pack(k := as_of_at, v := next_as_of_at)).v AS next_unlisted_at,
         any_value(listing) AS listing
     FROM islands
     GROUP BY ALL

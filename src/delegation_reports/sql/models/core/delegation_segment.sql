@@ -31,13 +31,6 @@ state AS (
         arg_max(p.delegate_role, p.in_force_from_at) FILTER (
             b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS role_in_force,
         arg_max(p.delegate_role, p.started_latest_at) AS last_role,
-        -- The latest period started before the segment: how it ended tells what happened. A
-        -- revocation counts when it cut the delegation short; after the validity's own end,
-        -- an access is outside the period.
-        arg_max_null(
-            CASE WHEN p.revoked_at < coalesce(p.valid_until_at, unbounded_until()) THEN p.revoked_at END,
-            coalesce(p.started_earliest_at, unbounded_from())) FILTER (
-            coalesce(p.started_earliest_at, unbounded_from()) <= b.seg_from_at) AS last_revoked_at,
         -- Inside a period's declared validity but before it was recorded (a back-dated grant).
         bool_or(coalesce(b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
                          AND b.seg_from_at < coalesce(p.valid_until_at, unbounded_until()), false))
@@ -73,7 +66,11 @@ SELECT
     rights_in_force,
     role_in_force,
     last_role,
-    coalesce(last_revoked_at <= seg_from_at, false) AS is_after_revocation,
+    -- The latest period started before the segment (`ref_before`): how it ended tells what
+    -- happened. A revocation counts when it cut the delegation short; after the validity's
+    -- own end, an access is outside the period.
+    coalesce(ref_before.revoked_at < coalesce(ref_before.valid_until_at, unbounded_until())
+             AND ref_before.revoked_at <= seg_from_at, false) AS is_after_revocation,
     is_before_recording AND NOT is_in_force AS is_before_recording,
     coalesce(ref_in_force, ref_backdated, ref_before, ref_first) AS judged_against,
     fr_delegation(coalesce(ref_in_force, ref_backdated, ref_before, ref_first)) AS judged_against_fr
