@@ -72,39 +72,42 @@ from_events AS (
     WHERE event_type IN ('grant', 'modify')
 ),
 snapshot_times AS (
-    SELECT DISTINCT operator, as_of_at FROM delegation_snapshot
+    -- An operator's snapshots in time order, each with the one before and after it.
+    SELECT operator, as_of_at,
+        row_number() OVER (PARTITION BY operator ORDER BY as_of_at) AS snapshot_no,
+        lag(as_of_at) OVER (PARTITION BY operator ORDER BY as_of_at) AS prev_as_of_at,
+        lead(as_of_at) OVER (PARTITION BY operator ORDER BY as_of_at) AS next_as_of_at
+    FROM (SELECT DISTINCT operator, as_of_at FROM delegation_snapshot)
 ),
-snapshot_pairs AS (
-    SELECT DISTINCT operator, mailbox, delegate FROM delegation_snapshot
-),
-grid AS (
-    -- Every pair at every snapshot of its operator: absence is information too.
-    SELECT p.operator, p.mailbox, p.delegate, t.as_of_at,
-        s.delegate_name, s.delegate_role, s.rights, s.valid_from_at, s.valid_until_at,
-        s.mailbox IS NOT NULL AS is_listed
-    FROM snapshot_pairs AS p
-    JOIN snapshot_times AS t USING (operator)
-    LEFT JOIN delegation_snapshot AS s
-        ON s.operator = p.operator AND s.mailbox = p.mailbox AND s.delegate = p.delegate
-       AND s.as_of_at = t.as_of_at
-),
-states AS (
-    SELECT *,
-        struct_pack(is_listed, delegate_role, rights, valid_from_at, valid_until_at) AS state,
-        lag(struct_pack(is_listed, delegate_role, rights, valid_from_at, valid_until_at)) OVER w AS prev_state,
-        lag(as_of_at) OVER w AS prev_as_of_at,
-        lead(as_of_at) OVER w AS next_as_of_at
-    FROM grid
-    WINDOW w AS (PARTITION BY operator, mailbox, delegate ORDER BY as_of_at)
+listed AS (
+    -- Each listing of a pair, with the pair's previous and next listing: a pair absent from
+    -- a snapshot is a gap between the numbers of the snapshots listing it. Read this way
+    -- (rather than every pair at every snapshot), the cost follows the rows listed, however
+    -- many snapshots and pairs there are.
+    SELECT s.operator, s.mailbox, s.delegate, s.as_of_at, s.delegate_name, s.delegate_role,
+        s.rights, s.valid_from_at, s.valid_until_at, t.snapshot_no, t.prev_as_of_at,
+        t.next_as_of_at,
+        struct_pack(delegate_role := s.delegate_role, rights := s.rights,
+                    valid_from_at := s.valid_from_at, valid_until_at := s.valid_until_at) AS state,
+        lag(t.snapshot_no) OVER w AS prev_listed_no,
+        lead(t.snapshot_no) OVER w AS next_listed_no,
+        lag(struct_pack(delegate_role := s.delegate_role, rights := s.rights,
+                        valid_from_at := s.valid_from_at, valid_until_at := s.valid_until_at)) OVER w
+            AS prev_state
+    FROM delegation_snapshot AS s
+    JOIN snapshot_times AS t USING (operator, as_of_at)
+    WINDOW w AS (PARTITION BY s.operator, s.mailbox, s.delegate ORDER BY t.snapshot_no)
 ),
 islands AS (
+    -- An island: consecutive snapshots listing the pair with the same state. A listing:
+    -- consecutive snapshots listing the pair, whatever changed in between (one delegation).
     SELECT *,
-        sum(CASE WHEN prev_state IS NOT DISTINCT FROM state THEN 0 ELSE 1 END) OVER (
-            PARTITION BY operator, mailbox, delegate ORDER BY as_of_at) AS island,
-        -- Consecutive listed snapshots are one delegation, whatever changed in between.
-        sum(CASE WHEN is_listed AND NOT coalesce(prev_state.is_listed, false) THEN 1 ELSE 0 END) OVER (
-            PARTITION BY operator, mailbox, delegate ORDER BY as_of_at) AS listing
-    FROM states
+        sum(CASE WHEN prev_listed_no = snapshot_no - 1 AND prev_state IS NOT DISTINCT FROM state
+                 THEN 0 ELSE 1 END) OVER (
+            PARTITION BY operator, mailbox, delegate ORDER BY snapshot_no) AS island,
+        sum(CASE WHEN prev_listed_no = snapshot_no - 1 THEN 0 ELSE 1 END) OVER (
+            PARTITION BY operator, mailbox, delegate ORDER BY snapshot_no) AS listing
+    FROM listed
 ),
 island_bounds AS (
     SELECT operator, mailbox, delegate, island,
@@ -113,14 +116,17 @@ island_bounds AS (
         any_value(rights) AS rights,
         any_value(valid_from_at) AS valid_from_at,
         any_value(valid_until_at) AS valid_until_at,
-        bool_and(is_listed) AS is_listed,
         -- The snapshot before the island's first and the one after its last (NULL at the
         -- ends): the value at the extreme key, NULL kept, as the field of the extreme
-        -- (key, value) pair (snapshot times are distinct within a pair, so keys never tie).
-        min(struct_pack(k := as_of_at, v := prev_as_of_at)).v AS started_earliest_at,
+        -- (key, value) pair (a pair's snapshot numbers are distinct, so keys never tie).
+        min(struct_pack(k := snapshot_no, v := prev_as_of_at)).v AS started_earliest_at,
         min(as_of_at) AS started_latest_at,
         max(as_of_at) AS last_listed_at,
-        max(struct_pack(k := as_of_at, v := next_as_of_at)).v AS next_unlisted_at,
+        max(struct_pack(k := snapshot_no, v := next_as_of_at)).v AS next_unlisted_at,
+        -- Gone from the next snapshot (not merely changed): only the island's last listing
+        -- can be followed by a snapshot that does not list the pair.
+        bool_or(next_as_of_at IS NOT NULL AND coalesce(next_listed_no <> snapshot_no + 1, true))
+            AS is_gone_after,
         any_value(listing) AS listing
     FROM islands
     GROUP BY ALL
@@ -128,7 +134,6 @@ island_bounds AS (
 listings AS (
     SELECT operator, mailbox, delegate, listing, min(started_latest_at) AS first_listed_at
     FROM island_bounds
-    WHERE is_listed
     GROUP BY ALL
 ),
 from_snapshots AS (
@@ -142,11 +147,7 @@ from_snapshots AS (
         last_listed_at AS ended_earliest_at,
         next_unlisted_at AS ended_latest_at,
         -- Gone from the next snapshot (not merely changed): treated as a revocation.
-        CASE WHEN next_unlisted_at IS NOT NULL AND NOT coalesce((
-            SELECT n.is_listed FROM island_bounds AS n
-            WHERE n.operator = b.operator AND n.mailbox = b.mailbox AND n.delegate = b.delegate
-              AND n.island = b.island + 1), false)
-            THEN next_unlisted_at END AS revoked_at,
+        CASE WHEN is_gone_after THEN next_unlisted_at END AS revoked_at,
         NULL::VARCHAR AS revoked_by,
         NULL::VARCHAR AS granted_by,
         'snapshot' AS opened_by,
@@ -159,7 +160,6 @@ from_snapshots AS (
         'snapshots' AS source
     FROM island_bounds AS b
     JOIN listings AS l USING (operator, mailbox, delegate, listing)
-    WHERE b.is_listed
 ),
 bounded AS (
     SELECT
