@@ -10,7 +10,22 @@
 -- or `t < x` with x a bound of that period, so the state only changes at those bounds: an
 -- access is attributed by finding its segment (one equality join and one range test), not
 -- by testing it against every period of its pair.
-WITH bounds AS (
+WITH periods AS (
+    -- Each period of a pair, numbered: what the segments are tested against carries the
+    -- number rather than the period's reference (its event ids), which is joined back once
+    -- per segment; a pair with thousands of periods would otherwise copy every reference
+    -- into every (segment, period) row.
+    SELECT *,
+        row_number() OVER (
+            PARTITION BY mailbox, delegate
+            ORDER BY started_latest_at, source_event_id, delegation_key, in_force_from_at,
+                     in_force_until_at) AS period_no,
+        struct_pack(delegation_key, delegation_ids, source, source_event_id, opened_by,
+                    granted_by, started_latest_at, revoked_at, revoked_by, revoke_event_id,
+                    valid_from_at, valid_until_at, rights, delegate_role, delegate_name) AS ref
+    FROM delegation_period
+),
+bounds AS (
     SELECT DISTINCT mailbox, delegate, b AS seg_from_at
     FROM delegation_period,
         unnest([unbounded_from(), in_force_from_at, in_force_until_at, started_earliest_at, revoked_at,
@@ -38,40 +53,46 @@ state AS (
         -- The delegation an access in the segment is judged against: the period in force (the
         -- latest to start), else a back-dated one covering it, else the latest period started
         -- before, else the first one after.
-        arg_max(p.ref, p.in_force_from_at) FILTER (
-            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS ref_in_force,
-        arg_max(p.ref, coalesce(p.started_earliest_at, unbounded_from())) FILTER (
-            coalesce(p.started_earliest_at, unbounded_from()) <= b.seg_from_at) AS ref_before,
-        arg_min(p.ref, p.started_latest_at) FILTER (
+        arg_max(p.period_no, p.in_force_from_at) FILTER (
+            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS in_force_no,
+        -- The latest period started before the segment, and whether a revocation cut it short
+        -- (after the validity's own end, an access is outside the period, not after a
+        -- revocation): how it ended tells what happened.
+        arg_max(struct_pack(
+                    period_no := p.period_no,
+                    cut_at := CASE WHEN p.revoked_at < coalesce(p.valid_until_at, unbounded_until())
+                                   THEN p.revoked_at END),
+                coalesce(p.started_earliest_at, unbounded_from())) FILTER (
+            coalesce(p.started_earliest_at, unbounded_from()) <= b.seg_from_at) AS latest_before,
+        arg_min(p.period_no, p.started_latest_at) FILTER (
             b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
-            AND b.seg_from_at < coalesce(p.valid_until_at, unbounded_until())) AS ref_backdated,
-        arg_min(p.ref, p.started_latest_at) AS ref_first
+            AND b.seg_from_at < coalesce(p.valid_until_at, unbounded_until())) AS backdated_no,
+        arg_min(p.period_no, p.started_latest_at) AS first_no
     FROM bounds AS b
     JOIN (
-        SELECT *, struct_pack(delegation_key, delegation_ids, source, source_event_id, opened_by,
-                              granted_by, started_latest_at, revoked_at, revoked_by, revoke_event_id,
-                              valid_from_at, valid_until_at, rights, delegate_role, delegate_name) AS ref
-        FROM delegation_period
+        SELECT mailbox, delegate, period_no, in_force_from_at, in_force_until_at, rights,
+            delegate_role, started_earliest_at, started_latest_at, valid_from_at, valid_until_at,
+            revoked_at
+        FROM periods
     ) AS p USING (mailbox, delegate)
     GROUP BY b.mailbox, b.delegate, b.seg_from_at
 )
 SELECT
-    mailbox,
-    delegate,
-    seg_from_at,
-    coalesce(lead(seg_from_at) OVER (PARTITION BY mailbox, delegate ORDER BY seg_from_at),
+    s.mailbox,
+    s.delegate,
+    s.seg_from_at,
+    coalesce(lead(s.seg_from_at) OVER (PARTITION BY s.mailbox, s.delegate ORDER BY s.seg_from_at),
              unbounded_until()) AS seg_until_at,
-    is_in_force,
-    rights_any,
-    rights_in_force,
-    role_in_force,
-    last_role,
-    -- The latest period started before the segment (`ref_before`): how it ended tells what
-    -- happened. A revocation counts when it cut the delegation short; after the validity's
-    -- own end, an access is outside the period.
-    coalesce(ref_before.revoked_at < coalesce(ref_before.valid_until_at, unbounded_until())
-             AND ref_before.revoked_at <= seg_from_at, false) AS is_after_revocation,
-    is_before_recording AND NOT is_in_force AS is_before_recording,
-    coalesce(ref_in_force, ref_backdated, ref_before, ref_first) AS judged_against,
-    fr_delegation(coalesce(ref_in_force, ref_backdated, ref_before, ref_first)) AS judged_against_fr
-FROM state
+    s.is_in_force,
+    s.rights_any,
+    s.rights_in_force,
+    s.role_in_force,
+    s.last_role,
+    coalesce(s.latest_before.cut_at <= s.seg_from_at, false) AS is_after_revocation,
+    s.is_before_recording AND NOT s.is_in_force AS is_before_recording,
+    j.ref AS judged_against,
+    fr_delegation(j.ref) AS judged_against_fr
+FROM state AS s
+JOIN periods AS j
+    ON j.mailbox = s.mailbox AND j.delegate = s.delegate
+   AND j.period_no = coalesce(s.in_force_no, s.backdated_no, s.latest_before.period_no, s.first_no)
