@@ -83,6 +83,12 @@ def _template() -> dict:
     return go.Figure(layout={"template": TEMPLATE}).to_dict()["layout"]["template"]
 
 
+def _new_figure(data=None) -> go.Figure:
+    """An empty figure (or one of ``data``'s traces) without plotly's default template:
+    ``go.Figure()`` would copy and validate it into each figure, for ``_figure`` to drop it."""
+    return go.Figure(data, layout={"template": {}})
+
+
 def _figure(fig: go.Figure, div_id: str, caption: str, numbers: str = "") -> str:
     """The chart in a ``<figure>`` with its caption and, when given, its numbers as a table
     (``numbers``: HTML already escaped)."""
@@ -156,7 +162,7 @@ def delegation_timeline(
     names the délégant beside the délégataire (a history has only one)."""
     if len(delegations) == 0:
         return None
-    fig = go.Figure()
+    fig = _new_figure()
     shown_roles = set()
     for row in delegations.itertuples():
         start, end = row.shown_from_at, row.shown_until_at
@@ -286,7 +292,7 @@ def calendar_heatmap(days, months: list[datetime]) -> str | None:
         )
         if others:
             rows.append((when, labels.number(others), labels.number(holder)))
-    fig = go.Figure(
+    fig = _new_figure(
         _count_heatmap(
             counts,
             [str(d) for d in range(1, 32)],
@@ -332,7 +338,7 @@ def activity_heatmap(cells) -> str | None:
         for h in range(24)
         if counts[d][h]
     ]
-    fig = go.Figure(_count_heatmap(counts, [str(h) for h in range(24)], days, hover))
+    fig = _new_figure(_count_heatmap(counts, [str(h) for h in range(24)], days, hover))
     fig.update_layout(
         height=340,
         yaxis={"autorange": "reversed", "automargin": True},
@@ -357,7 +363,7 @@ def trend_bars(months) -> str | None:
         return None
     # Short month names on two lines ("avr." over "2025"): twelve fit side by side, unturned.
     x = [_text(m.label).replace(" ", "<br>") for m in months]
-    fig = go.Figure()
+    fig = _new_figure()
     for key in labels.SEVERITY_ORDER:
         colour, pattern = _SEVERITY_STYLES[key]
         values = [getattr(m, f"n_{key}") for m in months]

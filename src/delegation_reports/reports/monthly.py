@@ -33,7 +33,11 @@ MAX_EVIDENCE_ROWS = 12
 @cache
 def _environment() -> jinja2.Environment:
     loader = jinja2.PackageLoader("delegation_reports.reports", "templates")
-    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    # The package's templates do not change while it runs: a template is not checked against
+    # its file each time a report section asks for it (a stat per section).
+    env = jinja2.Environment(
+        loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False
+    )
     env.filters.update(breakable=markup.breakable, css_string=markup.css_string)
     return env
 
