@@ -36,7 +36,7 @@ import duckdb
 
 from . import __version__
 from .errors import UserError
-from .warehouse import private_temp_directory, sql_statements, sql_text, storage_error
+from .warehouse import has_tables, private_temp_directory, sql_statements, sql_text, storage_error
 
 FORMAT = "delegation-reports-lake"
 FORMAT_VERSION = 1
@@ -825,12 +825,7 @@ def is_catalog(db: Path | str) -> bool:
 
 def lake_source(con: duckdb.DuckDBPyConnection) -> LakeSource | None:
     """What the lake catalog ``con`` is open on rests on; None for a warehouse."""
-    # Looked up, not queried: a failed query would end the caller's transaction.
-    if not con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-        "AND table_name = ?",
-        [SOURCE_TABLE],
-    ).fetchone()[0]:
+    if not has_tables(con, SOURCE_TABLE):
         return None
     row = con.execute(f"SELECT * FROM main.{SOURCE_TABLE}").fetchone()
     path, lake_sha, state_sha, engine, refreshed_at, months, config_digest = row

@@ -33,6 +33,20 @@ def default_db_path() -> Path:
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
+def has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
+    """Whether each of ``names`` is a table of a ``main`` schema the connection sees. Looked
+    up, not queried (a failed query would end the caller's transaction), in DuckDB's own
+    catalog function: ``information_schema.tables`` costs twice as much, and reports ask at
+    every document."""
+    wanted = sorted(set(names))
+    found = con.execute(
+        "SELECT count(DISTINCT table_name) FROM duckdb_tables() "
+        "WHERE schema_name = 'main' AND list_contains(?, table_name)",
+        [wanted],
+    ).fetchone()[0]
+    return found == len(wanted)
+
+
 @cache
 def sql_text(name: str) -> str:
     """The text of a packaged SQL file, e.g. ``sql_text("ingest/stg_audit.sql")``."""

@@ -84,13 +84,9 @@ def source_rows(con: duckdb.DuckDBPyConnection, kind: str, ref_id: int | None = 
 
 
 def has_chain(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_name IN ('chain_entry', 'chain_head')"
-        ).fetchone()[0]
-        == 2
-    )
+    from ..warehouse import has_tables
+
+    return has_tables(con, "chain_entry", "chain_head")
 
 
 def _stored_head(con) -> tuple[int, str] | None:

@@ -23,7 +23,7 @@ import duckdb
 
 from ..analysis.models import PARIS, Month
 from ..errors import UserError
-from ..warehouse import transaction
+from ..warehouse import has_tables, transaction
 from . import chain, digest
 from .verify import verify
 
@@ -90,13 +90,7 @@ def _cutoff_at(con, month: Month) -> datetime:
 
 
 def _exists(con, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_name = ?",
-            [table],
-        ).fetchone()[0]
-    )
+    return has_tables(con, table)
 
 
 def _conditions(delegations: bool) -> dict[str, str]:
