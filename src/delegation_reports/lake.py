@@ -108,6 +108,7 @@ INPUT_TABLES = (
     InputTable("roster_member", (), ("practice_id", "member", "source_file_id")),
     InputTable("directory_entry", (), ("extracted_at", "address", "row_digest")),
     InputTable("ingest_file", (), ("file_id",)),
+    InputTable("ingest_file_gap", (), ("file_id", "after_at"), required=False),
     InputTable("quarantine", (), ("file_id", "line_number"), required=False),
     InputTable("purge_record", (), ("purge_id",), required=False),
     InputTable("finding_review", (), ("review_id",), required=False),

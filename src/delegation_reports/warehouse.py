@@ -141,15 +141,25 @@ def connect(
             f"invalid ${MEMORY_ENV} {limit!r}: expected a size such as 2GB or 512MB"
         ) from None
     if not read_only:
+        from .ingest.manifest import fill_coverage_gaps
         from .integrity import chain
 
         with transaction(con):
             sealed = chain.has_chain(con)
+            gaps_known = bool(
+                con.execute(
+                    "SELECT count(*) FROM information_schema.tables "
+                    "WHERE table_schema = 'main' AND table_name = 'ingest_file_gap'"
+                ).fetchone()[0]
+            )
             for statement in sql_statements("warehouse/schema.sql"):
                 con.execute(statement)
             if not sealed:
                 # A warehouse made before the chain existed: what it holds is sealed now.
                 chain.seal_existing(con)
+            if not gaps_known:
+                # A warehouse made before coverage gaps were recorded: found now.
+                fill_coverage_gaps(con)
     for statement in sql_statements("ingest/macros.sql"):
         con.execute(statement)
     return con

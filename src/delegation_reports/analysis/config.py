@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, time
 from functools import cache
@@ -135,7 +136,7 @@ def _subdivision(calendar: str) -> str | None:
     return code if code in holidays.France.subdivisions else None
 
 
-def holiday_days(calendar: str, years: range) -> list[tuple[date, str]]:
+def holiday_days(calendar: str, years: Iterable[int]) -> list[tuple[date, str]]:
     """The public holidays of a calendar (see `_subdivision`) over ``years``, named in French."""
     code = _subdivision(calendar) or None
     french = holidays.France(years=list(years), subdiv=code, language="fr")
@@ -312,7 +313,7 @@ def load_config(path: Path | str | None = None) -> AnalysisConfig:
 
 
 def write_config_tables(
-    con: duckdb.DuckDBPyConnection, config: AnalysisConfig, years: range
+    con: duckdb.DuckDBPyConnection, config: AnalysisConfig, years: Iterable[int]
 ) -> None:
     """(Re)write the cfg_* tables and the public holidays the rules read. Rows with a NULL
     practice_id are the defaults; a practice has rows of its own only where it overrides them."""

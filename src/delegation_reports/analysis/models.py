@@ -57,7 +57,7 @@ CORE_MODELS = (
 # Built from the audit data on every refresh: the hours it covers and the months its traces
 # cover (small and quick), and the service accounts among its actors
 # (`_refresh_system_accounts`: only new events are read).
-AUDIT_CORE_MODELS = ("paris_hour", "trace_month")
+AUDIT_CORE_MODELS = ("audit_span", "paris_hour", "trace_month")
 # The tables the core models read, besides the configuration.
 _CORE_INPUTS = ("delegation_event", "delegation_snapshot", "roster_member", "directory_entry")
 # In-memory tables of the month being built, read by its rules, in build order.
@@ -300,24 +300,72 @@ def _first_kept_month(con) -> date | None:
     return cutoff.astimezone(PARIS).date() if cutoff else None
 
 
+# What a warehouse or a lake made before coverage gaps were recorded reads in their place.
+_NO_GAP = (
+    "(SELECT CAST(NULL AS INTEGER) AS file_id, CAST(NULL AS TIMESTAMPTZ) AS after_at, "
+    "CAST(NULL AS TIMESTAMPTZ) AS before_at WHERE false) AS ingest_file_gap"
+)
+
+
+def audit_spans(con, where: str = "TRUE", params: list | None = None) -> list[tuple]:
+    """The spans (file_id, operator, from_at, to_at) of the audit files' coverage, read from
+    the manifest (see models/core/audit_span.sql), of the files ``where`` selects."""
+    sql = sql_text("models/core/audit_span.sql")
+    if not con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingest_file_gap'"
+    ).fetchone()[0]:
+        sql = sql.replace("FROM ingest_file_gap", f"FROM {_NO_GAP}")
+    return con.execute(
+        f"SELECT file_id, operator, from_at, to_at FROM ({sql}) WHERE {where} "
+        "ORDER BY file_id, from_at",
+        params or [],
+    ).fetchall()
+
+
+def _month_runs(months: list[Month]) -> str:
+    """Months as runs of consecutive ones: ``2026-01 to 2026-03, 2027-05``."""
+    runs: list[list[Month]] = []
+    for month in sorted(months, key=lambda m: m.first_day):
+        if runs and runs[-1][-1].next() == month:
+            runs[-1].append(month)
+        else:
+            runs.append([month])
+    return ", ".join(f"{r[0]} to {r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
 def require_traces(con, month: Month) -> None:
     """Refuse a month the audit traces do not cover (from the manifest, less what a purge
     removed), naming the range they do: a month without traces would read as a month without
-    findings."""
-    lo, hi = con.execute(
-        "SELECT min(covered_from_at), max(covered_to_at) FROM ingest_file "
-        "WHERE kind = 'audit' AND covered_from_at IS NOT NULL"
-    ).fetchone()
-    if lo is None:
+    findings. A month from the first to the last covered one is accepted unless it lies in a
+    file's coverage gap that no other file covers."""
+    spans = audit_spans(con)
+    if not spans:
         raise UserError("the warehouse holds no audit traces yet: ingest an audit export first")
     kept = _first_kept_month(con)
     if kept and month.first_day < kept:
         raise UserError(
             f"no traces for {month}: traces before {kept:%Y-%m} were purged (retention)"
         )
-    first, last = (Month(d.year, d.month) for d in (lo.astimezone(PARIS), hi.astimezone(PARIS)))
-    if not first.first_day <= month.first_day <= last.first_day:
-        raise UserError(f"no traces for {month}: the warehouse's traces cover {first} to {last}")
+    covered = {m for *_, start, end in spans for m in _months_covered(start, end)}
+    first = min(covered, key=lambda m: m.first_day)
+    last = max(covered, key=lambda m: m.first_day)
+    # The months strictly between two spans of one file: no trace there means nothing.
+    gaps = [
+        (end.astimezone(PARIS).date().replace(day=1), start.astimezone(PARIS).date().replace(day=1))
+        for (a, *_, end), (b, _, start, _) in zip(spans, spans[1:], strict=False)
+        if a == b
+    ]
+
+    def held(m: Month) -> bool:
+        return m in covered or not any(e < m.first_day < s for e, s in gaps)
+
+    if not first.first_day <= month.first_day <= last.first_day or not held(month):
+        runs = (
+            f"{first} to {last}"
+            if not gaps
+            else _month_runs([m for m in months_between(first.first_day, last.first_day) if held(m)])
+        )
+        raise UserError(f"no traces for {month}: the warehouse's traces cover {runs}")
 
 
 def practice_exists(con, practice_id: str) -> bool:
@@ -333,13 +381,15 @@ def months_of_files(con, sha256s: list[str]) -> list[Month]:
     """The months new files change: those their audit events cover, or every month when they
     carry delegations, rosters or the directory. Other months are rebuilt when next read,
     since any new file makes them stale."""
-    rows = con.execute(
-        "SELECT kind, covered_from_at, covered_to_at FROM ingest_file WHERE sha256 IN (SELECT unnest(?))",
-        [sha256s],
+    kinds = con.execute(
+        "SELECT DISTINCT kind FROM ingest_file WHERE sha256 IN (SELECT unnest(?))", [sha256s]
     ).fetchall()
-    if any(kind != "audit" for kind, _, _ in rows):
+    if any(kind != "audit" for (kind,) in kinds):
         return data_months(con)
-    months = {m for _, start, end in rows if start is not None for m in _months_covered(start, end)}
+    spans = audit_spans(
+        con, "file_id IN (SELECT file_id FROM ingest_file WHERE sha256 IN (SELECT unnest(?)))", [sha256s]
+    )
+    months = {m for *_, start, end in spans for m in _months_covered(start, end)}
     return sorted(months, key=lambda m: m.first_day)
 
 
@@ -357,14 +407,19 @@ def _months_covered(start: datetime, end: datetime) -> list[Month]:
     return months_between(start.astimezone(PARIS).date(), end.astimezone(PARIS).date())
 
 
-def _years(con) -> range:
-    """The years the audit data covers, from the manifest (no scan of the events)."""
-    lo, hi = con.execute(
-        "SELECT min(year(timezone('Europe/Paris', covered_from_at))), "
-        "max(year(timezone('Europe/Paris', covered_to_at))) FROM ingest_file WHERE kind = 'audit'"
-    ).fetchone()
-    today = datetime.now(UTC).year
-    return range((lo or today) - 1, (hi or today) + 2)
+def _years(con) -> list[int]:
+    """The years (Paris) the audit data covers, and one either side of each of its coverage
+    spans, from the manifest (no scan of the events): this year's and its neighbours without
+    audit data."""
+    years = {
+        year
+        for *_, start, end in audit_spans(con)
+        for year in range(start.astimezone(PARIS).year - 1, end.astimezone(PARIS).year + 2)
+    }
+    if not years:
+        today = datetime.now(UTC).year
+        years = set(range(today - 1, today + 2))
+    return sorted(years)
 
 
 # A temporary table created with the macros: they are temporary objects of the connection,
@@ -420,7 +475,7 @@ def _core_key(con, config: AnalysisConfig) -> str:
         "(SELECT max(file_id) FROM ingest_file WHERE kind <> 'audit')"
     ).fetchone()
     years = _years(con)
-    return f"{build_digest(config)}:{counts}:{years.start}-{years.stop}"
+    return f"{build_digest(config)}:{counts}:{years[0]}-{years[-1] + 1}:{len(years)}"
 
 
 def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
@@ -618,14 +673,11 @@ def _audit_files_by_month(con) -> dict[date, str]:
     manifest (months a purge removed left out): a month's marts are rebuilt when this list
     changes."""
     files: dict[date, list[int]] = {}
-    rows = con.execute(
-        "SELECT file_id, covered_from_at, covered_to_at FROM ingest_file "
-        "WHERE kind = 'audit' AND covered_from_at IS NOT NULL ORDER BY file_id"
-    ).fetchall()
     kept = _first_kept_month(con) or date.min
-    for file_id, start, end in rows:
+    for file_id, _, start, end in audit_spans(con):
         for month in _months_covered(start, end):
-            if month.first_day >= kept:  # months a purge removed hold no traces
+            # Months a purge removed hold no traces; two spans of a file may share a month.
+            if month.first_day >= kept and file_id not in files.get(month.first_day, ()):
                 files.setdefault(month.first_day, []).append(file_id)
     return {day: ",".join(map(str, ids)) for day, ids in files.items()}
 

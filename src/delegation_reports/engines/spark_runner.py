@@ -81,7 +81,16 @@ MODEL_INPUTS = (
     "directory_entry",
     "ingest_file",
 )
-OPTIONAL_INPUTS = ("purge_record",)
+# Inputs a lake written by an earlier version may lack, and the columns the models read of
+# them (read as empty).
+OPTIONAL_INPUTS = {
+    "purge_record": (("cutoff_at", "TIMESTAMPTZ"),),
+    "ingest_file_gap": (
+        ("file_id", "INTEGER"),
+        ("after_at", "TIMESTAMPTZ"),
+        ("before_at", "TIMESTAMPTZ"),
+    ),
+}
 # Core models computed from the inputs, in build order (system_account reads every file).
 CORE_ORDER = (*models.AUDIT_CORE_MODELS, *models.CORE_MODELS, "system_account")
 # The attributed accesses the reports read, stored by month.
@@ -191,8 +200,11 @@ class _Run:
             table = tables.get(name)
             if table is None:
                 if name in OPTIONAL_INPUTS:
-                    table = {"name": name, "path": f"{INPUTS}/{name}", "columns": []}
-                    table["columns"] = [{"name": "cutoff_at", "type": "TIMESTAMPTZ"}]
+                    table = {
+                        "name": name,
+                        "path": f"{INPUTS}/{name}",
+                        "columns": [{"name": c, "type": t} for c, t in OPTIONAL_INPUTS[name]],
+                    }
                 else:
                     raise UserError(f"{self.lake / LAKE_FILE}: the lake lists no {name} table")
             folder = self.lake / table["path"]
@@ -213,7 +225,8 @@ class _Run:
                     + " WHERE false"
                 )
             frame.createOrReplaceTempView(name)
-            if name in ("ingest_file", "purge_record"):  # small: the months come from them
+            # Small: the months come from them.
+            if name in ("ingest_file", "ingest_file_gap", "purge_record"):
                 self.duck.register(f"{name}_arrow", frame.toArrow())
                 self.duck.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}_arrow")
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .. import __version__
 from ..integrity import chain, digest
-from ..warehouse import transaction
+from ..warehouse import sql_text, transaction
 from . import files
 from .kinds import Kind
 from .source import Source
@@ -76,14 +76,77 @@ def describe_rows(con, source: Source, result: FileResult, file_id: int) -> tupl
     return file_coverage(con, kind, file_id)
 
 
+# Two consecutive events of an audit file further apart than this split its coverage: the
+# months between them are not covered (docs/formats.md#coverage). Longer than any quarter, so
+# that a month without a trace inside an export's period stays covered (maybe an audit gap).
+COVERAGE_GAP = timedelta(days=92)
+NO_COVERAGE: tuple = (None, None, [])
+
+
 def file_coverage(con, kind: Kind, file_id: int) -> tuple:
-    """The first and last instant of the file's rows (none for kinds without a time)."""
+    """The first and last instant of the file's rows (none for kinds without a time), and,
+    for audit events, the gaps of more than ``COVERAGE_GAP`` between two consecutive ones."""
     if not kind.coverage:
-        return (None, None)
-    return con.execute(
+        return NO_COVERAGE
+    first, last = con.execute(
         f"SELECT min({kind.coverage}), max({kind.coverage}) FROM {kind.table} WHERE source_file_id = ?",
         [file_id],
     ).fetchone()
+    gaps = []
+    if kind.name == "audit" and first is not None and last - first > COVERAGE_GAP:
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW file_event AS SELECT source_file_id AS file_id, "
+            f"occurred_at FROM audit_event WHERE source_file_id = {int(file_id)}"
+        )
+        gaps = [row[1:] for row in coverage_gaps(con)]
+        con.execute("DROP VIEW temp.file_event")
+    return (first, last, gaps)
+
+
+def coverage_gaps(con) -> list[tuple]:
+    """The gaps (file_id, after_at, before_at) of the events of the temp view ``file_event``."""
+    return con.execute(
+        sql_text("ingest/coverage_gaps.sql"), {"gap_days": COVERAGE_GAP.days}
+    ).fetchall()
+
+
+def fill_coverage_gaps(con) -> None:
+    """Record the coverage gaps of the audit files loaded by a version that did not (run
+    once, when the table is created). A file's rows that repeated earlier ones are kept under
+    the earlier file's id, so its instants are read as every event of its operators within its
+    first and last one: a gap found there is one of the file's own, and none is made up."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW file_event AS
+        WITH audit_file AS (
+            SELECT file_id, operator, covered_from_at, covered_to_at FROM ingest_file
+            WHERE kind = 'audit' AND covered_to_at - covered_from_at > to_days({COVERAGE_GAP.days})
+        )
+        SELECT f.file_id, e.occurred_at
+        FROM audit_file AS f JOIN audit_event AS e
+            ON (e.source_file_id = f.file_id
+                OR list_contains(string_split(f.operator, ', '), e.operator))
+            AND e.occurred_at BETWEEN f.covered_from_at AND f.covered_to_at
+        UNION ALL SELECT file_id, covered_from_at FROM audit_file
+        UNION ALL SELECT file_id, covered_to_at FROM audit_file
+        """
+    )
+    gaps = coverage_gaps(con)
+    con.execute("DROP VIEW temp.file_event")
+    if gaps:
+        con.executemany("INSERT INTO ingest_file_gap (file_id, after_at, before_at) VALUES (?, ?, ?)", gaps)
+
+
+def _gap_note(gaps: list[tuple]) -> str:
+    """What the manifest notes of a file whose coverage is split."""
+    spans = "; ".join(
+        f"{after.astimezone(UTC):%Y-%m-%d %H:%M:%S} to {before.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        for after, before in gaps
+    )
+    return (
+        f"coverage split: no event for more than {COVERAGE_GAP.days} days from {spans}; "
+        "the months between are not covered"
+    )
 
 
 def record_manifest(
@@ -101,6 +164,8 @@ def record_manifest(
         result.notes.append(
             "message content columns dropped: " + ", ".join(source.detected.content_columns)
         )
+    if coverage[2]:
+        result.notes.append(_gap_note(coverage[2]))
     con.execute(
         """
         INSERT INTO ingest_file (file_id, path, file_name, size_bytes, sha256, kind, format,
@@ -135,6 +200,11 @@ def record_manifest(
             digest.encode(digest.file_digest(con, file_id)),
         ],
     )
+    if coverage[2]:
+        con.executemany(
+            "INSERT INTO ingest_file_gap (file_id, after_at, before_at) VALUES (?, ?, ?)",
+            [(file_id, after, before) for after, before in coverage[2]],
+        )
     chain.append(con, chain.FILE, file_id)
 
 

@@ -32,6 +32,7 @@ from .dovecot import time_macro_sql as dovecot_time_macros
 from .kinds import KINDS
 from .m365 import M365Reader
 from .manifest import (
+    NO_COVERAGE,
     CountMismatch,
     FileResult,
     Unchanged,
@@ -330,7 +331,7 @@ def _load_adapter(con, source: Source, result: FileResult, started: datetime, on
         stop_point("load: staged")
 
         n_duplicate = 0
-        coverage: tuple = (None, None)
+        coverage: tuple = NO_COVERAGE
         for name in kinds:
             n_rows = sink.counts[name]
             if not n_rows:
@@ -346,7 +347,7 @@ def _load_adapter(con, source: Source, result: FileResult, started: datetime, on
             con.execute(f"CREATE TEMP VIEW jsonl_rows AS SELECT * FROM stage_{name}")
             n_inserted = insert_valid(con, part, file_id, on_progress)
             stop_point("load: rows inserted")
-            if coverage == (None, None):
+            if coverage == NO_COVERAGE:
                 # Read before repeats are removed: a file loaded before still names its span.
                 coverage = file_coverage(con, kind, file_id)
             repeated, conflict_keys = settle_repeats(con, kind, file_id)

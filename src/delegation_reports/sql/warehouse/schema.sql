@@ -39,6 +39,19 @@ ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS rows_skipped BIGINT DEFAULT 0;
 -- loaded before.
 ALTER TABLE ingest_file ADD COLUMN IF NOT EXISTS encoding VARCHAR;
 
+-- Grain: one row per gap in an audit file's coverage (file_id + after_at): two consecutive
+-- instants of the file's events more than the coverage gap (92 days, docs/formats.md#coverage)
+-- apart, `after_at` the last before the gap and `before_at` the first after it. The file covers
+-- its first to its last event except its gaps: an event dated decades away from the rest covers
+-- its own month, not every month in between. Written with the manifest entry; a file without
+-- a gap has no row. Added after the first release: filled, when a warehouse is first opened for
+-- writing by a version that has it, from the events loaded before.
+CREATE TABLE IF NOT EXISTS ingest_file_gap (
+    file_id            INTEGER NOT NULL,
+    after_at           TIMESTAMPTZ NOT NULL,
+    before_at          TIMESTAMPTZ NOT NULL
+);
+
 -- Grain: one row per attempt to load a file that failed as a whole (unknown format, refused
 -- encoding, an error midway...): nothing of it was loaded, and `n_lines` says how many lines it
 -- holds, so that its lines are accounted for. Loading the file again later (after a fix) is
