@@ -363,7 +363,9 @@ def require_traces(con, month: Month) -> None:
         runs = (
             f"{first} to {last}"
             if not gaps
-            else _month_runs([m for m in months_between(first.first_day, last.first_day) if held(m)])
+            else _month_runs(
+                [m for m in months_between(first.first_day, last.first_day) if held(m)]
+            )
         )
         raise UserError(f"no traces for {month}: the warehouse's traces cover {runs}")
 
@@ -387,7 +389,9 @@ def months_of_files(con, sha256s: list[str]) -> list[Month]:
     if any(kind != "audit" for (kind,) in kinds):
         return data_months(con)
     spans = audit_spans(
-        con, "file_id IN (SELECT file_id FROM ingest_file WHERE sha256 IN (SELECT unnest(?)))", [sha256s]
+        con,
+        "file_id IN (SELECT file_id FROM ingest_file WHERE sha256 IN (SELECT unnest(?)))",
+        [sha256s],
     )
     months = {m for *_, start, end in spans for m in _months_covered(start, end)}
     return sorted(months, key=lambda m: m.first_day)

@@ -134,7 +134,9 @@ def fill_coverage_gaps(con) -> None:
     gaps = coverage_gaps(con)
     con.execute("DROP VIEW temp.file_event")
     if gaps:
-        con.executemany("INSERT INTO ingest_file_gap (file_id, after_at, before_at) VALUES (?, ?, ?)", gaps)
+        con.executemany(
+            "INSERT INTO ingest_file_gap (file_id, after_at, before_at) VALUES (?, ?, ?)", gaps
+        )
 
 
 def _gap_note(gaps: list[tuple]) -> str:
