@@ -21,6 +21,7 @@ LAKE_INPUTS = {
     "roster_member": [],
     "directory_entry": [],
     "ingest_file": [],
+    "ingest_file_gap": [],
     "purge_record": [],
 }
 

@@ -90,7 +90,9 @@ def test_one_far_event_covers_its_own_month_only(tmp_path, without_far_event, fa
         )
         (note,) = [n for n in results["alpha_audit.csv"].notes if "coverage split" in n]
         assert far_at[:10] in note and "92 days" in note
-        assert any("coverage split" in w for w in warehouse_status(con)["warnings"])
+        status = warehouse_status(con)
+        assert any("coverage split" in w for w in status["warnings"])
+        assert [g["file_name"] for g in status["coverage_gaps"]] == ["alpha_audit.csv"]
         # The refresh built the far month and the data's months, nothing in between.
         assert [m.first_day for m in built] == sorted(
             [far_month, *(m.first_day for m in plain_built)]

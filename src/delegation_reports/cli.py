@@ -47,6 +47,7 @@ from .analysis.models import (
 from .analysis.models import refresh as refresh_models
 from .errors import UserError
 from .ingest.detect import FORMAT_CHOICES
+from .ingest.manifest import COVERAGE_GAP
 from .ingest.pipeline import REASONS, FileResult, ingest_paths
 from .integrity import retention
 from .integrity import verify as verify_lib
@@ -417,6 +418,22 @@ def status(db, as_json, config):
                 (row["reason"]),
                 _fmt_ts(row["started_at"]),
                 "yes" if row["loaded_since"] else "no",
+            )
+        console.print(table)
+    if report["coverage_gaps"]:
+        table = Table(
+            title=f"Coverage gaps ({len(report['coverage_gaps'])}): no event for more than "
+            f"{COVERAGE_GAP.days} days in a file, the months between are not covered"
+        )
+        for name in ("id", "file", "last event before (UTC)", "first event after (UTC)"):
+            table.add_column(name, overflow="fold")
+        for row in report["coverage_gaps"]:
+            add_row(
+                table,
+                str(row["file_id"]),
+                row["file_name"],
+                _fmt_ts(row["after_at"]),
+                _fmt_ts(row["before_at"]),
             )
         console.print(table)
     _print_retention(console, report["retention"])

@@ -17,7 +17,7 @@ def _records(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict
 
 def warehouse_status(con: duckdb.DuckDBPyConnection) -> dict:
     """Rows and coverage per operator and kind, quarantine counts by reason, files ingested,
-    files that failed as a whole, and the reported months whose findings changed after their
+    files that failed as a whole, the gaps splitting audit files' coverage, and the reported months whose findings changed after their
     report (``late_findings``)."""
     files = _records(con, sql_text("status/files.sql"))
     warnings = [f"{f['file_name']}: {f['notes']}" for f in files if f["notes"]]
@@ -38,8 +38,19 @@ def warehouse_status(con: duckdb.DuckDBPyConnection) -> dict:
         "quarantine": _records(con, sql_text("status/quarantine_by_reason.sql")),
         "files": files,
         "failures": _records(con, sql_text("status/failures.sql")),
+        "coverage_gaps": _coverage_gaps(con),
         "warnings": warnings,
     }
+
+
+def _coverage_gaps(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The gaps that split audit files' coverage (none recorded in a warehouse not yet
+    opened for writing by a version that records them)."""
+    if not con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingest_file_gap'"
+    ).fetchone()[0]:
+        return []
+    return _records(con, sql_text("status/coverage_gaps.sql"))
 
 
 def quarantined_rows(

@@ -316,7 +316,7 @@ def audit_spans(con, where: str = "TRUE", params: list | None = None) -> list[tu
     ).fetchone()[0]:
         sql = sql.replace("FROM ingest_file_gap", f"FROM {_NO_GAP}")
     return con.execute(
-        f"SELECT file_id, operator, from_at, to_at FROM ({sql}) WHERE {where} "
+        f"SELECT file_id, operator, from_at, to_at FROM ({sql}) WHERE ({where}) "
         "ORDER BY file_id, from_at",
         params or [],
     ).fetchall()

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
 from ..analysis.models import (
+    audit_spans,
     create_model_macros,
     ensure_practice_access,
     months_between,
@@ -354,16 +355,16 @@ def _traced(con, mailbox: str, first: date | None, last: date | None) -> tuple |
 
 
 def _traced_months(con, mailbox: str) -> set[date]:
-    """The months the traces cover for the mailbox: those of its operators' audit files
-    (all operators' when no trace names the mailbox), from the manifest and the monthly days
-    with traces (the events themselves would be scanned whole)."""
-    rows = con.execute(
-        "SELECT DISTINCT f.covered_from_at, f.covered_to_at FROM ingest_file AS f "
-        "WHERE f.kind = 'audit' AND f.covered_from_at IS NOT NULL AND (f.operator IN "
-        "(SELECT DISTINCT operator FROM mailbox_day WHERE mailbox = $m) OR NOT EXISTS "
-        "(SELECT 1 FROM mailbox_day WHERE mailbox = $m))",
-        {"m": mailbox},
-    ).fetchall()
+    """The months the traces cover for the mailbox: those of its operators' audit files'
+    coverage spans (all operators' when no trace names the mailbox), from the manifest and
+    the monthly days with traces (the events themselves would be scanned whole)."""
+    spans = audit_spans(
+        con,
+        "operator IN (SELECT DISTINCT operator FROM mailbox_day WHERE mailbox = ?) "
+        "OR NOT EXISTS (SELECT 1 FROM mailbox_day WHERE mailbox = ?)",
+        [mailbox, mailbox],
+    )
+    rows = {(start, end) for *_, start, end in spans}
     cutoff = purged_before(con)
     kept = cutoff.astimezone(labels.PARIS).date() if cutoff else date.min
     return {
