@@ -23,6 +23,7 @@ from conftest import (
 from delegation_reports.analysis import models
 from delegation_reports.errors import UserError
 from delegation_reports.integrity import verify
+from delegation_reports.reports.monthly import MonthlyReport
 from delegation_reports.status import warehouse_status
 from delegation_reports.warehouse import connect
 
@@ -30,6 +31,8 @@ FAR_EVENT = (
     "A-999999,{at},helene.garnier@medecin.mssante.fr,sandrine.moulin@pro.mssante.fr,read,"
     "success,otp,192.0.2.17,Thunderbird 115.18.0,s-far,,Messagerie Alpha\n"
 )
+PRACTICE = "C52249671000024"
+GENERATED = "2026-04-01T00:00:00+00:00"
 # Every model table whose rows are kept by month.
 MONTHLY = ("finding", *models.MART_MODELS)
 
@@ -113,6 +116,22 @@ def test_one_far_event_covers_its_own_month_only(tmp_path, without_far_event, fa
         )
         for table in MONTHLY:
             assert _month_rows(con, table, 2026) == _month_rows(plain, table, 2026), table
+        # The month's report says what the one without the far event says, but for the file
+        # (its period shows its two spans), the oldest trace kept and the chain's head.
+        reports = [
+            vars(MonthlyReport.from_connection(c, PRACTICE, models.Month(2026, 3), GENERATED))
+            for c in (plain, con)
+        ]
+        changed = [k for k in reports[0] if reports[0][k] != reports[1][k]]
+        # The oldest trace kept is the far one when it is before the others.
+        older = ["retention_text"] if far_month.year == 1970 else []
+        assert changed == ["sources", *older, "chain_head"]
+        (source,) = [s for s in reports[1]["sources"] if s.file_name == "alpha_audit.csv"]
+        assert source.period == (
+            "01/01/1970 ; 01/01/2026 – 28/02/2026"
+            if far_month.year == 1970
+            else "01/01/2026 – 28/02/2026 ; 31/12/2199"
+        )
         # The months between are refused, naming what the traces cover.
         with pytest.raises(
             UserError,

@@ -19,7 +19,13 @@ from .. import __version__
 from ..analysis import prose
 from ..analysis.findings import month_findings
 from ..analysis.lifecycle import report_changes
-from ..analysis.models import Month, create_model_macros, ensure_practice_access, month_bounds
+from ..analysis.models import (
+    Month,
+    audit_spans,
+    create_model_macros,
+    ensure_practice_access,
+    month_bounds,
+)
 from ..errors import UserError
 from ..integrity.reports import report_chain_head, retention_text
 from ..lake import LakeSource, lake_source
@@ -294,6 +300,12 @@ class MonthlyReport(findings_view.Grouped):
 
     def _load_quality(self, con, params) -> None:
         sources = _records(con, "reports/sources.sql", params)
+        # An audit file's period is its coverage spans: split where it holds no event for
+        # more than 92 days (docs/formats.md#coverage).
+        spans: dict[int, list[str]] = {}
+        for file_id, _, start, end in audit_spans(con):
+            first, last = labels.day(start), labels.day(end)
+            spans.setdefault(file_id, []).append(first if first == last else f"{first} – {last}")
         self.operators = sorted({s.operator for s in sources if s.operator})
         self.sources = [
             SimpleNamespace(
@@ -301,7 +313,9 @@ class MonthlyReport(findings_view.Grouped):
                 kind=labels.KINDS.get(s.kind, s.kind),
                 operator=s.operator or "—",
                 period=(
-                    f"{labels.day(s.covered_from_at)} – {labels.day(s.covered_to_at)}"
+                    " ; ".join(spans[s.file_id])
+                    if s.file_id in spans
+                    else f"{labels.day(s.covered_from_at)} – {labels.day(s.covered_to_at)}"
                     if s.covered_from_at
                     else "—"
                 ),
