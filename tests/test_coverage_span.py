@@ -5,11 +5,13 @@ instants. A month without a trace inside an export's period stays covered."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import (
     NOT_EXPORTS,
@@ -21,6 +23,7 @@ from conftest import (
     write_audit,
 )
 from delegation_reports.analysis import models
+from delegation_reports.cli import main
 from delegation_reports.errors import UserError
 from delegation_reports.integrity import verify
 from delegation_reports.reports.monthly import MonthlyReport
@@ -250,3 +253,24 @@ def test_a_warehouse_made_before_gaps_were_recorded_finds_them(tmp_path):
         assert verify.verify(con).ok
     finally:
         con.close()
+
+
+def test_ingest_and_status_name_the_gap(tmp_path):
+    """`ingest` prints the gap that splits a file's coverage, with the file's name and the
+    instants either side; `status` lists it, in its table and in JSON."""
+    db = tmp_path / "w.duckdb"
+    path = _monthly_audit(tmp_path / "exports.csv", [1, 2, 3, 9, 10])
+    runner = CliRunner()
+    loaded = runner.invoke(main, ["ingest", str(path), "--db", str(db)])
+    assert loaded.exit_code == 0, loaded.output
+    assert (
+        "exports.csv: coverage split: no event for more than 92 days from "
+        "2025-03-24 09:00:00 to 2025-09-03 09:00:00 UTC" in " ".join(loaded.output.split())
+    )
+    shown = runner.invoke(main, ["status", "--db", str(db)])
+    assert shown.exit_code == 0, shown.output
+    assert "Coverage gaps (1)" in shown.output and "2025-09-03 09:00" in shown.output
+    as_json = json.loads(runner.invoke(main, ["status", "--db", str(db), "--json"]).output)
+    assert [
+        (g["file_name"], g["after_at"][:10], g["before_at"][:10]) for g in as_json["coverage_gaps"]
+    ] == [("exports.csv", "2025-03-24", "2025-09-03")]
