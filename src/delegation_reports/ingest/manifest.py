@@ -114,18 +114,25 @@ def fill_coverage_gaps(con) -> None:
     """Record the coverage gaps of the audit files loaded by a version that did not (run
     once, when the table is created). A file's rows that repeated earlier ones are kept under
     the earlier file's id, so its instants are read as every event of its operators within its
-    first and last one: a gap found there is one of the file's own, and none is made up."""
+    first and last one (its operators are named in the manifest, joined by ", "): a gap found
+    there is one of the file's own, and none is made up."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW file_event AS
         WITH audit_file AS (
+            -- A file of 92 days or less has no gap: its events are not read.
             SELECT file_id, operator, covered_from_at, covered_to_at FROM ingest_file
             WHERE kind = 'audit' AND covered_to_at - covered_from_at > to_days({COVERAGE_GAP.days})
+        ),
+        file_operator AS (
+            SELECT file_id, unnest(string_split(operator, ', ')) AS operator,
+                   covered_from_at, covered_to_at
+            FROM audit_file
         )
         SELECT f.file_id, e.occurred_at
-        FROM audit_file AS f JOIN audit_event AS e
-            ON (e.source_file_id = f.file_id
-                OR list_contains(string_split(f.operator, ', '), e.operator))
+        FROM file_operator AS f
+        JOIN audit_event AS e
+            ON e.operator = f.operator
             AND e.occurred_at BETWEEN f.covered_from_at AND f.covered_to_at
         UNION ALL SELECT file_id, covered_from_at FROM audit_file
         UNION ALL SELECT file_id, covered_to_at FROM audit_file
