@@ -36,10 +36,7 @@ FAR_EVENT = (
 
 
 def exports(folder: Path, far_at: str | None) -> list[Path]:
-    folder.mkdir()
-    for path in SAMPLES.iterdir():
-        if path.name not in NOT_EXPORTS:
-            shutil.copy(path, folder / path.name)
+    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns(*NOT_EXPORTS))
     if far_at:
         with open(folder / "alpha_audit.csv", "a", encoding="utf-8") as handle:
             handle.write(FAR_EVENT.format(at=far_at))

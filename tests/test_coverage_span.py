@@ -43,10 +43,7 @@ MONTHLY = ("finding", *models.MART_MODELS)
 def _samples_warehouse(folder: Path, db: Path, far_at: str | None):
     """The samples, with one more event of Messagerie Alpha at ``far_at`` in its audit export,
     ingested and refreshed; returns the connection and the months the refresh built."""
-    folder.mkdir()
-    for path in SAMPLES.iterdir():
-        if path.name not in NOT_EXPORTS:
-            shutil.copy(path, folder / path.name)
+    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns(*NOT_EXPORTS))
     if far_at:
         with open(folder / "alpha_audit.csv", "a", encoding="utf-8") as handle:
             handle.write(FAR_EVENT.format(at=far_at))
