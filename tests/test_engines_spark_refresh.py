@@ -84,6 +84,28 @@ def test_samples_give_the_same_tables_on_both_engines(samples_lake):
         _assert_same(con, target)
 
 
+def test_a_file_split_by_a_far_event_gives_the_same_tables_on_both_engines(tmp_path, spark):
+    """An audit export holding one event in 1970: both engines read its coverage as two
+    spans (docs/formats.md#coverage), and build 1970-01 and the samples' months only."""
+    exports = tmp_path / "exports"
+    shutil.copytree(SAMPLES, exports, ignore=shutil.ignore_patterns(*NOT_EXPORTS))
+    with open(exports / "alpha_audit.csv", "a", encoding="utf-8") as handle:
+        handle.write(
+            "A-999999,1970-01-01T00:00:00Z,helene.garnier@medecin.mssante.fr,"
+            "sandrine.moulin@pro.mssante.fr,read,success,otp,192.0.2.17,Thunderbird,s-far,,"
+            "Messagerie Alpha\n"
+        )
+    with opened(tmp_path / "w.duckdb") as con:
+        for export in sorted(exports.iterdir()):
+            assert ingest_file(con, export).status == "loaded"
+        models.refresh(con, config=load_config(), force=True)
+        target, result = _spark_lake(con, tmp_path, spark)
+        assert [str(m) for m in result.months] == ["1970-01", "2026-01", "2026-02", "2026-03"]
+        months = {r[0] for r in con.execute("SELECT DISTINCT month FROM trace_month").fetchall()}
+        assert sorted(f"{m:%Y-%m}" for m in months) == [str(m) for m in result.months]
+        _assert_same(con, target)
+
+
 def test_every_rule_gives_the_same_findings_on_both_engines(varied_lake):
     con, target, result = varied_lake
     fired = {r[0] for r in con.execute("SELECT DISTINCT rule_id FROM finding").fetchall()}

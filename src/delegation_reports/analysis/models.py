@@ -479,7 +479,7 @@ def _core_key(con, config: AnalysisConfig) -> str:
         "(SELECT max(file_id) FROM ingest_file WHERE kind <> 'audit')"
     ).fetchone()
     years = _years(con)
-    return f"{build_digest(config)}:{counts}:{years[0]}-{years[-1] + 1}:{len(years)}"
+    return f"{build_digest(config)}:{counts}:{','.join(map(str, years))}"
 
 
 def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
