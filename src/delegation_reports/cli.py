@@ -354,7 +354,7 @@ def _print_results(console: Console, results: list[FileResult]) -> None:
 @config_option
 def status(db, as_json, config):
     """What the warehouse holds: rows and coverage per operator and kind, quarantine by
-    reason, files ingested.
+    reason, files ingested, the gaps that split audit files' coverage.
 
     Example: delegation-reports status --json
     """
