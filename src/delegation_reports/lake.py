@@ -513,14 +513,8 @@ def _export_inputs(con, writer: _Writer, months: list, replace_all: bool) -> Non
         for name in _month_folders(audit_folder):
             if name not in kept:
                 shutil.rmtree(audit_folder / f"month={name}")
-    held = {
-        r[0]
-        for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()
-    }
     for table in INPUT_TABLES[1:]:
-        if not table.required and table.name not in held:
+        if not table.required and not has_tables(con, table.name):
             continue  # a warehouse made before the table existed: the lake reads it as empty
         query = f"SELECT * FROM {table.name}"
         if BY_OPERATOR in table.partitions:

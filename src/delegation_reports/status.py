@@ -6,7 +6,7 @@ import duckdb
 
 from .analysis.lifecycle import late_changes
 from .reports.labels import late_findings
-from .warehouse import sql_text
+from .warehouse import has_tables, sql_text
 
 
 def _records(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
@@ -46,9 +46,7 @@ def warehouse_status(con: duckdb.DuckDBPyConnection) -> dict:
 def _coverage_gaps(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """The gaps that split audit files' coverage (none recorded in a warehouse not yet
     opened for writing by a version that records them)."""
-    if not con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingest_file_gap'"
-    ).fetchone()[0]:
+    if not has_tables(con, "ingest_file_gap"):
         return []
     return _records(con, sql_text("status/coverage_gaps.sql"))
 

@@ -146,12 +146,7 @@ def connect(
 
         with transaction(con):
             sealed = chain.has_chain(con)
-            gaps_known = bool(
-                con.execute(
-                    "SELECT count(*) FROM information_schema.tables "
-                    "WHERE table_schema = 'main' AND table_name = 'ingest_file_gap'"
-                ).fetchone()[0]
-            )
+            gaps_known = has_tables(con, "ingest_file_gap")
             for statement in sql_statements("warehouse/schema.sql"):
                 con.execute(statement)
             if not sealed:

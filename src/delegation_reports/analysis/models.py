@@ -311,6 +311,7 @@ def audit_spans(con, where: str = "TRUE", params: list | None = None) -> list[tu
     """The spans (file_id, operator, from_at, to_at) of the audit files' coverage, read from
     the manifest (see models/core/audit_span.sql), of the files ``where`` selects."""
     sql = sql_text("models/core/audit_span.sql")
+    # Looked up among tables and views: a lake's inputs, and the Spark runner's, are views.
     if not con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingest_file_gap'"
     ).fetchone()[0]:
