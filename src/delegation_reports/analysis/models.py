@@ -181,6 +181,8 @@ _RULE_OUTPUT = (
 # The window parameters of a rule, which a delegation-level rule's history takes from each
 # month of the grid instead (see `_delegation_history`).
 _WINDOW_PARAM = re.compile(r"\$(month|from_at|until_at)\b")
+# A rule's own `days` setting (see `_union_of_rules`).
+_DAYS_PARAM = re.compile(r"\$days\b")
 # The in-memory tables of the month being built: a rule reading them sees that month only.
 _MONTH_TABLES = re.compile(r"\b(" + "|".join(MONTH_MODELS) + r")\b")
 
@@ -803,6 +805,21 @@ def _coverage_months(con, month: Month) -> list[date]:
     return sorted(covered | {month.first_day})
 
 
+def _union_of_rules(rules: list[str], defaults: dict, select) -> tuple[str, dict]:
+    """One statement giving the rows of every rule of ``rules``: the union (by column name)
+    of ``select`` applied to each rule's SQL, and the parameters it binds besides the month's:
+    each rule's own `days` setting, renamed ``$days_<rule>`` so that the rules do not share
+    it. One statement instead of one per rule: the rules read small tables, each in one
+    thread, and DuckDB runs the branches of a union side by side."""
+    parts, days = [], {}
+    for rule_id in rules:
+        name = f"days_{rule_id}"
+        sql = _DAYS_PARAM.sub(f"${name}", sql_text(f"models/rules/{rule_id}.sql"))
+        parts.append(select(sql))
+        days[name] = defaults[rule_id].get("days")
+    return "\nUNION ALL BY NAME\n".join(parts), days
+
+
 def reads_all_months(rule_id: str) -> bool:
     """Whether a rule can be evaluated for any month at once: it reads no in-memory table of
     the month being built (a delegation-level rule that does is evaluated for that month
@@ -813,8 +830,8 @@ def reads_all_months(rule_id: str) -> bool:
 
 def _delegation_history(con, month: Month, rules: list[str], params: dict, defaults: dict) -> None:
     """Evaluate the delegation-level ``rules`` for every month of trace coverage up to
-    ``month``, one statement per rule over all those months (they read small tables:
-    delegation periods, monthly marts). Their rows of ``month`` go to ``rule_output``; the
+    ``month``, in one statement over all those months (they read small tables: delegation
+    periods, monthly marts). Their rows of ``month`` go to ``rule_output``; the
     temp table ``finding_first_month`` gets, for each of their findings, the first month of
     the run of consecutive covered months, ending with ``month``, in which it holds. The
     result depends on the data only, never on which months were built before."""
@@ -823,14 +840,14 @@ def _delegation_history(con, month: Month, rules: list[str], params: dict, defau
         {"months": _coverage_months(con, month)},
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE delegation_history (month DATE, {_RULE_OUTPUT})")
-    for rule_id in rules:
-        sql = _WINDOW_PARAM.sub(r"g.\1", sql_text(f"models/rules/{rule_id}.sql"))
-        _run(
-            con,
-            f"INSERT INTO delegation_history BY NAME SELECT g.month, r.* "
-            f"FROM month_grid AS g, LATERAL ({sql}) AS r",
-            dict(params, days=defaults[rule_id].get("days")),
+    if rules:
+        union, days = _union_of_rules(
+            rules,
+            defaults,
+            lambda sql: "SELECT g.month, r.* FROM month_grid AS g, "
+            "LATERAL (" + _WINDOW_PARAM.sub(r"g.\1", sql) + "\n) AS r",
         )
+        _run(con, f"INSERT INTO delegation_history BY NAME {union}", {**params, **days})
     con.execute(
         "INSERT INTO rule_output BY NAME SELECT * EXCLUDE (month) FROM delegation_history "
         "WHERE month = $month",
@@ -874,14 +891,11 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         for table in set(RULE_NEEDS.values())
         if con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM temp.{table})").fetchone()[0]
     }
-    for rule_id in rules:
-        if rule_id in across:
-            continue
-        if RULE_NEEDS.get(rule_id) not in empty:
-            rule_params = dict(params, days=defaults[rule_id].get("days"))
-            sql = sql_text(f"models/rules/{rule_id}.sql")
-            _run(con, f"INSERT INTO rule_output BY NAME {sql}", rule_params)
-        stop_point(f"refresh {month}: {rule_id}")
+    event_level = [r for r in rules if r not in across and RULE_NEEDS.get(r) not in empty]
+    if event_level:
+        union, days = _union_of_rules(event_level, defaults, lambda sql: f"SELECT * FROM ({sql}\n)")
+        _run(con, f"INSERT INTO rule_output BY NAME {union}", {**params, **days})
+    stop_point(f"refresh {month}: rules")
     _replace_month(
         con,
         "finding",
