@@ -183,8 +183,11 @@ def test_ingest_killed_at_any_step_recovers_exactly(tmp_path, forkserver):
     after_last_load = max(
         n for n, label in enumerate(steps, 1) if label == "committed" and n < total
     )
-    points = {round(k * total / (KILL_POINTS - 1)) for k in range(1, KILL_POINTS - 1)}
-    points |= {after_last_load, total - 1}
+    # The others spread over the remaining steps, so that none falls on those two.
+    special = {after_last_load, total - 1}
+    others = [n for n in range(1, total) if n not in special]
+    spread = len(others) / (KILL_POINTS - 1)
+    points = {others[round(k * spread)] for k in range(1, KILL_POINTS - 1)} | special
     assert len(points) >= 20
     assert sum(n <= after_last_load for n in points) >= 5
     assert sum(steps[n - 1].startswith("refresh") for n in points) >= 5
