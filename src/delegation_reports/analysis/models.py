@@ -810,7 +810,7 @@ def _union_of_rules(rules: list[str], defaults: dict, select) -> tuple[str, dict
     of ``select`` applied to each rule's SQL, and the parameters it binds besides the month's:
     each rule's own `days` setting, renamed ``$days_<rule>`` so that the rules do not share
     it. One statement instead of one per rule: the rules read small tables, each in one
-    thread, and DuckDB runs the branches of a union side by side."""
+    thread, and DuckDB can run the branches of a union side by side."""
     parts, days = [], {}
     for rule_id in rules:
         name = f"days_{rule_id}"
@@ -844,8 +844,10 @@ def _delegation_history(con, month: Month, rules: list[str], params: dict, defau
         union, days = _union_of_rules(
             rules,
             defaults,
-            lambda sql: "SELECT g.month, r.* FROM month_grid AS g, "
-            "LATERAL (" + _WINDOW_PARAM.sub(r"g.\1", sql) + "\n) AS r",
+            lambda sql: (
+                "SELECT g.month, r.* FROM month_grid AS g, "
+                "LATERAL (" + _WINDOW_PARAM.sub(r"g.\1", sql) + "\n) AS r"
+            ),
         )
         _run(con, f"INSERT INTO delegation_history BY NAME {union}", {**params, **days})
     con.execute(
@@ -891,9 +893,9 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
         for table in set(RULE_NEEDS.values())
         if con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM temp.{table})").fetchone()[0]
     }
-    event_level = [r for r in rules if r not in across and RULE_NEEDS.get(r) not in empty]
-    if event_level:
-        union, days = _union_of_rules(event_level, defaults, lambda sql: f"SELECT * FROM ({sql}\n)")
+    of_month = [r for r in rules if r not in across and RULE_NEEDS.get(r) not in empty]
+    if of_month:
+        union, days = _union_of_rules(of_month, defaults, lambda sql: f"SELECT * FROM ({sql}\n)")
         _run(con, f"INSERT INTO rule_output BY NAME {union}", {**params, **days})
     stop_point(f"refresh {month}: rules")
     _replace_month(
