@@ -122,6 +122,18 @@ def connect(
         raise UserError(f"cannot open the warehouse {path}: {message}") from None
     except duckdb.Error as exc:
         raise UserError(f"cannot open the warehouse {path}: {exc}") from None
+    try:
+        _set_up(con, path, created=created, read_only=read_only)
+    except BaseException:
+        # A connection left open (its traceback kept by the caller) would hold the file with
+        # this one's settings, and the next open with others would be refused.
+        con.close()
+        raise
+    return con
+
+
+def _set_up(con, path: Path, *, created: bool, read_only: bool) -> None:
+    """The settings, schema and macros of a warehouse connection just opened."""
     if created:
         # The warehouse holds health data and names: its owner's only, whatever the umask
         # (the CLI also narrows the umask, for the WAL file DuckDB creates later).
@@ -136,7 +148,6 @@ def connect(
     try:
         con.execute("SET memory_limit = ?", [limit])
     except duckdb.Error:
-        con.close()
         raise UserError(
             f"invalid ${MEMORY_ENV} {limit!r}: expected a size such as 2GB or 512MB"
         ) from None
@@ -157,7 +168,6 @@ def connect(
                 fill_coverage_gaps(con)
     for statement in sql_statements("ingest/macros.sql"):
         con.execute(statement)
-    return con
 
 
 # What the operating system says when a write finds no room: the device is full, a quota or a
