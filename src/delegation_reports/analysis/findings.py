@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -20,6 +20,9 @@ STATUSES = ("new", "ongoing", "accepted")
 PARIS = ZoneInfo("Europe/Paris")
 # Cells a spreadsheet would run as formulas.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The instants findings_for_month.sql gives as microseconds since the epoch.
+_INSTANTS = frozenset({"first_at", "last_at", "accepted_at"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def ensure_month(con: duckdb.DuckDBPyConnection, month: Month, config: AnalysisConfig) -> None:
@@ -50,7 +53,12 @@ def month_findings(
         {"month": month.first_day, "practice_id": practice_id, "rule_id": rule_id},
     )
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        for name in _INSTANTS:
+            if row[name] is not None:
+                row[name] = _EPOCH + timedelta(microseconds=row[name])
+    return rows
 
 
 def _iso(value: date) -> str:

@@ -1,7 +1,9 @@
 -- Grain: one row per finding of a month, most severe first, optionally for one practice and
 -- one rule, with its lifecycle status and, when accepted, the acceptance; and what the reports
 -- say of its rule for its practice (label, who acts, advice: see default_rules.toml), read from
--- the resolved configuration's tables (no macro: any connection can run this).
+-- the resolved configuration's tables (no macro: any connection can run this). Instants are
+-- given as microseconds since the epoch (`analysis.findings.month_findings` makes them datetimes:
+-- the driver's own conversion, through the connection's time zone, costs several times more).
 WITH texts AS (
     SELECT practice_id, rule_id,
         any_value(value) FILTER (name = 'label') AS label,
@@ -12,9 +14,10 @@ WITH texts AS (
     GROUP BY ALL
 )
 SELECT
-    f.rule_id, f.severity, f.practice_id, f.mailbox, f.actor, f.first_at, f.last_at, f.n_events,
-    f.evidence, f.title_fr, f.explanation_fr, f.finding_id, f.status, f.first_month,
-    f.delegation_key, f.delegation_ids, f.accepted_by, f.accepted_at, f.accepted_reason,
+    f.rule_id, f.severity, f.practice_id, f.mailbox, f.actor, epoch_us(f.first_at) AS first_at,
+    epoch_us(f.last_at) AS last_at, f.n_events, f.evidence, f.title_fr, f.explanation_fr,
+    f.finding_id, f.status, f.first_month, f.delegation_key, f.delegation_ids, f.accepted_by,
+    epoch_us(f.accepted_at) AS accepted_at, f.accepted_reason,
     f.accepted_until,
     coalesce(own.label, base.label) AS rule_label,
     coalesce(own.who, base.who) AS rule_who,
