@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis_cases import (
     ASSISTANT,
@@ -449,3 +451,97 @@ def test_prose_times_are_paris_wall_clock_with_the_offset_only_when_ambiguous():
         )
         == "dimanche 25 octobre 2026 entre 2 h 30 (UTC+2) et 2 h 30 (UTC+1)"
     )
+
+
+def _clock_changes(years) -> list[int]:
+    """The instants (seconds since the epoch) at which Paris changes its clocks in ``years``."""
+    from delegation_reports.vocabulary import PARIS
+
+    def offset(second):
+        return datetime.fromtimestamp(second, PARIS).utcoffset()
+
+    found = []
+    for year in years:
+        start = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+        found += [
+            start + h * 3600
+            for h in range(1, 366 * 24)
+            if offset(start + h * 3600) != offset(start + h * 3600 - 1)
+        ]
+    return found
+
+
+# Instants around the clock changes (one summer and winter time rule and another), and any
+# instant from 1900 to 2100: the words of an hour, worked out once, must be those of each of
+# its instants.
+_CHANGES = _clock_changes((1976, 1995, 2026, 2041))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.integers(-2_208_988_800_000_000, 4_102_444_800_000_000),
+        st.builds(
+            lambda change, seconds, micros: (change + seconds) * 1_000_000 + micros,
+            st.sampled_from(_CHANGES),
+            st.integers(-7200, 7200),
+            st.integers(0, 999_999),
+        ),
+    )
+)
+def test_prose_words_of_an_hour_are_those_of_each_of_its_instants(instant):
+    from delegation_reports.analysis import prose
+
+    wall, offset, twice = prose._local(instant)
+    day = prose._day(wall // 86400)
+    clock_text = f"{wall % 86400 // 3600} h {wall % 3600 // 60:02d}"
+    if twice:
+        clock_text += f" (UTC+{offset // 3600})"
+    assert prose._words(instant) == (
+        prose.calendar_day(day),
+        f"{prose.WEEKDAYS[day.weekday()]} {prose.calendar_day(day)}",
+        clock_text,
+    )
+
+
+def test_prose_functions_give_each_row_its_own_words_when_rows_repeat():
+    """The functions word each distinct row once per vector: repeated rows, lists in another
+    order, NULLs and NULL lists each keep their own words."""
+    import duckdb
+
+    from delegation_reports.analysis import prose
+
+    con = duckdb.connect()
+    prose.register(con)
+    got = con.execute(
+        """
+        SELECT fr_action_list(a), fr_auths(m), fr_of(n), fr_person(n, x, r), fr_day_span(t, t)
+        FROM (VALUES
+            (['read', 'send'], ['cps'], 'Hélène', 'h@x', 'secretary', TIMESTAMPTZ '2026-03-15 01:10:00+00'),
+            (['send', 'read'], NULL, NULL, 'h@x', NULL, NULL),
+            (['read', 'send'], ['cps'], 'Hélène', 'h@x', 'secretary', TIMESTAMPTZ '2026-03-15 01:10:00+00'),
+            (NULL, [], 'Paul', 'p@x', 'secretary', TIMESTAMPTZ '2026-10-25 01:30:00+00'),
+            (['read', 'send'], ['cps'], 'Hélène', 'h@x', 'secretary', TIMESTAMPTZ '2026-03-15 01:10:00+00')
+        ) AS v(a, m, n, x, r, t)
+        """
+    ).fetchall()
+    first = (
+        "envoi, lecture",
+        " ; authentification : carte CPS",
+        "d'Hélène",
+        "Hélène (h@x, secrétaire)",
+        "dimanche 15 mars 2026 à 2 h 10",
+    )
+    assert got == [
+        first,
+        ("envoi, lecture", "", None, "h@x", None),
+        first,
+        (
+            None,
+            "",
+            "de Paul",
+            "Paul (p@x, secrétaire)",
+            "dimanche 25 octobre 2026 à 2 h 30 (UTC+1)",
+        ),
+        first,
+    ]

@@ -98,13 +98,53 @@ def _micros(instant: datetime) -> int:
     return (instant.astimezone(UTC) - _EPOCH) // _MICROSECOND
 
 
+@lru_cache(maxsize=1 << 16)
+def _hour_words(hour: int) -> tuple[str, str, str, str] | None:
+    """What every instant of a UTC hour (hours since the epoch) shares in Paris when its offset
+    from UTC is one whole number of hours throughout (so the wall-clock day and hour are the
+    same for all of it): its day ("15 mars 2026"), that day with its weekday ("dimanche 15 mars
+    2026"), its hour ("2 h ") and, when that wall-clock time happens twice, the offset that
+    tells them apart (" (UTC+1)"; else ""). None for an hour with a transition or an offset of
+    minutes: `_words` then works the instant out alone."""
+    found = _hour_offset(hour)
+    if found is None or found[0] % 3600:
+        return None
+    offset, twice = found
+    wall = hour * 3600 + offset
+    day = _day(wall // 86400)
+    return (
+        calendar_day(day),
+        f"{WEEKDAYS[day.weekday()]} {calendar_day(day)}",
+        f"{wall % 86400 // 3600} h ",
+        f" (UTC+{offset // 3600})" if twice else "",
+    )
+
+
+def _words(instant: int) -> tuple[str, str, str]:
+    """An instant (microseconds since the epoch) in Paris words: its day, that day with its
+    weekday, and its time ("15 mars 2026", "dimanche 15 mars 2026", "2 h 10"). The words of
+    its hour are worked out once (`_hour_words`): only the minutes are the instant's own."""
+    second = instant // 1_000_000
+    shared = _hour_words(second // 3600)
+    if shared is None:
+        wall, offset, twice = _local(instant)
+        day = _day(wall // 86400)
+        return (
+            calendar_day(day),
+            f"{WEEKDAYS[day.weekday()]} {calendar_day(day)}",
+            _clock_of(wall, offset, twice),
+        )
+    day, weekday_day, hour_text, note = shared
+    # The offset is whole hours: the minutes are the same in UTC and in Paris.
+    return day, weekday_day, f"{hour_text}{second % 3600 // 60:02d}{note}"
+
+
 def _long_date(instant: int) -> str:
-    return calendar_day(_day(_local(instant)[0] // 86400))
+    return _words(instant)[0]
 
 
 def _weekday_date(instant: int) -> str:
-    day = _day(_local(instant)[0] // 86400)
-    return f"{WEEKDAYS[day.weekday()]} {calendar_day(day)}"
+    return _words(instant)[1]
 
 
 def _clock_of(wall: int, offset: int, twice: bool) -> str:
@@ -113,31 +153,25 @@ def _clock_of(wall: int, offset: int, twice: bool) -> str:
 
 
 def _clock(instant: int) -> str:
-    return _clock_of(*_local(instant))
-
-
-def _day_and_clock(instant: int) -> tuple[str, str]:
-    wall, offset, twice = _local(instant)
-    return calendar_day(_day(wall // 86400)), _clock_of(wall, offset, twice)
+    return _words(instant)[2]
 
 
 def _when(instant: int) -> str:
-    return "{} à {}".format(*_day_and_clock(instant))
+    day, _, clock_text = _words(instant)
+    return f"{day} à {clock_text}"
 
 
 def _day_span(first: int, last: int) -> str:
-    wall_first, offset_first, twice_first = _local(first)
-    first_clock = _clock_of(wall_first, offset_first, twice_first)
-    last_clock = _clock(last)
-    day = _day(wall_first // 86400)
-    text = f"{WEEKDAYS[day.weekday()]} {calendar_day(day)}"
+    _, day, first_clock = _words(first)
+    last_clock = _words(last)[2]
     if first_clock == last_clock:
-        return f"{text} à {first_clock}"
-    return f"{text} entre {first_clock} et {last_clock}"
+        return f"{day} à {first_clock}"
+    return f"{day} entre {first_clock} et {last_clock}"
 
 
 def _during(first: int, last: int) -> str:
-    (first_day, first_clock), (last_day, last_clock) = _day_and_clock(first), _day_and_clock(last)
+    first_day, _, first_clock = _words(first)
+    last_day, _, last_clock = _words(last)
     if (first_day, first_clock) == (last_day, last_clock):
         return f"le {first_day} à {first_clock}"
     if first_day == last_day:
@@ -245,8 +279,13 @@ def account(address: str | None, mailbox: str | None, code: str | None) -> str |
 
 
 def _texts(array) -> list:
-    """A VARCHAR (or VARCHAR[]) vector as Python values."""
+    """A VARCHAR vector as Python values."""
     return array.to_pylist()
+
+
+def _text_lists(array) -> list:
+    """A VARCHAR[] vector as tuples (hashable: see `_vectorised`)."""
+    return [None if codes is None else tuple(codes) for codes in array.to_pylist()]
 
 
 def _dates(array) -> list:
@@ -260,6 +299,8 @@ def _instants(array) -> list:
 
 
 TEXTS = duckdb.list_type(VARCHAR)
+_READERS = {DATE: _dates, TIMESTAMP_TZ: _instants, TEXTS: _text_lists}
+_UNKNOWN = object()
 # name, function, parameter types, and whether NULL in any argument gives NULL (the dates and
 # times); the words decide for themselves.
 FUNCTIONS = (
@@ -287,19 +328,20 @@ def _vectorised(function, parameters: list, strict: bool):
     """``function`` over Arrow arrays, a whole vector per call (a Python call per row costs more
     than the formatting itself); when ``strict``, NULL in, NULL out. DuckDB reads the arity
     from the signature."""
-    readers = [
-        _dates if p == DATE else _instants if p == TIMESTAMP_TZ else _texts for p in parameters
-    ]
+    readers = [_READERS.get(p, _texts) for p in parameters]
 
     def over(*arrays):
         columns = [read(a) for read, a in zip(readers, arrays, strict=True)]
-        return pa.array(
-            [
-                None if strict and None in row else function(*row)
-                for row in zip(*columns, strict=True)
-            ],
-            pa.string(),
-        )
+        # The words of each distinct row once: a vector of findings repeats its holders,
+        # roles, actions and methods.
+        words: dict = {}
+        out = []
+        for row in zip(*columns, strict=True):
+            text = words.get(row, _UNKNOWN)
+            if text is _UNKNOWN:
+                text = words[row] = None if strict and None in row else function(*row)
+            out.append(text)
+        return pa.array(out, pa.string())
 
     if len(parameters) == 1:
         return lambda a: over(a)
