@@ -12,21 +12,29 @@ WITH days AS (
     -- Operators serve many practices: mainland France's calendar (the default one).
     WHERE isodow(day) <= 5 AND day NOT IN (SELECT day FROM public_holiday WHERE practice_id IS NULL)
 ),
-activity AS (
+span AS (
     -- A gap needs traces before and after it: a month on each side of the window is enough.
-    -- Days with traces come from `mailbox_day`, not from the events.
-    SELECT operator, mailbox, day, n_events AS n
+    -- Days with traces come from `mailbox_day`, not from the events: each mailbox's first and
+    -- last day with traces around the window, per operator.
+    SELECT operator, mailbox, min(day) AS first_day, max(day) AS last_day
     FROM mailbox_day
     WHERE day >= CAST(paris($from_at) AS DATE) - 31 AND day < CAST(paris($until_at) AS DATE) + 31
+    GROUP BY operator, mailbox
+),
+active AS (
+    -- The working days of the window with traces: only these can end a run of days without.
+    SELECT m.operator, m.mailbox, m.day
+    FROM mailbox_day AS m
+    JOIN days AS d ON d.day = m.day
 ),
 operator_span AS (
-    SELECT operator, min(day) AS first_day, max(day) AS last_day FROM activity GROUP BY operator
+    SELECT operator, min(first_day) AS first_day, max(last_day) AS last_day FROM span GROUP BY operator
 ),
 operator_gaps AS (
     SELECT s.operator, d.day, d.day_index
     FROM operator_span AS s
     JOIN days AS d ON d.day > s.first_day AND d.day < s.last_day
-    WHERE NOT EXISTS (SELECT 1 FROM activity AS a WHERE a.operator = s.operator AND a.day = d.day)
+    WHERE NOT EXISTS (SELECT 1 FROM active AS a WHERE a.operator = s.operator AND a.day = d.day)
 ),
 operator_runs AS (
     SELECT operator, min(day) AS first_day, max(day) AS last_day, count(*) AS n_days
@@ -34,16 +42,16 @@ operator_runs AS (
     GROUP BY operator, run
 ),
 served AS (
-    SELECT DISTINCT a.operator, m.practice_id FROM activity AS a JOIN mailbox_practice AS m USING (mailbox)
+    SELECT DISTINCT s.operator, m.practice_id FROM span AS s JOIN mailbox_practice AS m USING (mailbox)
 ),
 mailbox_span AS (
-    SELECT mailbox, min(day) AS first_day, max(day) AS last_day FROM activity GROUP BY mailbox
+    SELECT mailbox, min(first_day) AS first_day, max(last_day) AS last_day FROM span GROUP BY mailbox
 ),
 mailbox_gaps AS (
     SELECT s.mailbox, d.day, d.day_index
     FROM mailbox_span AS s
     JOIN days AS d ON d.day > s.first_day AND d.day < s.last_day
-    WHERE NOT EXISTS (SELECT 1 FROM activity AS a WHERE a.mailbox = s.mailbox AND a.day = d.day)
+    WHERE NOT EXISTS (SELECT 1 FROM active AS a WHERE a.mailbox = s.mailbox AND a.day = d.day)
 ),
 mailbox_runs AS (
     SELECT mailbox, min(day) AS first_day, max(day) AS last_day, count(*) AS n_days
