@@ -27,6 +27,7 @@ from analysis_cases import (
 )
 from delegation_reports.analysis.config import RULE_IDS, SEVERITIES, load_config
 from delegation_reports.analysis.models import (
+    CORE_MODELS,
     FINDING_COLUMNS,
     MONTH_MODELS,
     RULE_NEEDS,
@@ -35,6 +36,7 @@ from delegation_reports.analysis.models import (
     _run,
     ensure_practice_access,
     refresh,
+    rules_with_input,
 )
 from delegation_reports.cli import main
 from delegation_reports.warehouse import connect, sql_text
@@ -366,14 +368,16 @@ def test_event_findings_count_their_evidence(varied):
         assert start <= f["first_at"] <= f["last_at"] < end, f
 
 
-def test_a_rule_finds_nothing_when_the_working_table_it_needs_is_empty(varied):
-    """A rule of RULE_NEEDS is not run in a month whose table it needs is empty: each gives
-    findings in some month of the varied warehouse, and none in that month once the table is
-    emptied, the other tables as they were."""
+def test_a_rule_finds_nothing_without_the_rows_it_needs(varied):
+    """A rule of RULE_NEEDS is not run in a month where no row of its table meets its
+    condition: each gives findings in some month of the varied warehouse, where
+    `rules_with_input` keeps it; once the rows meeting its condition are deleted (the other
+    rows and tables as they were) the rule itself finds nothing, and `rules_with_input`
+    drops it and keeps the others."""
     con = varied.con
     config = load_config()
-    for rule_id, table in RULE_NEEDS.items():
-        assert table in MONTH_MODELS, rule_id
+    for rule_id, (table, condition) in RULE_NEEDS.items():
+        assert table in MONTH_MODELS or table in CORE_MODELS, rule_id
         day = con.execute("SELECT min(month) FROM finding WHERE rule_id = ?", [rule_id]).fetchone()[
             0
         ]
@@ -391,8 +395,14 @@ def test_a_rule_finds_nothing_when_the_working_table_it_needs_is_empty(varied):
                     params,
                 )
             assert _run(con, f"SELECT count(*) FROM ({rule})", params).fetchone()[0] > 0, rule_id
-            con.execute(f"DELETE FROM temp.{table}")
+            assert rules_with_input(con, [rule_id, "new_client"], params) == [
+                rule_id,
+                "new_client",
+            ]
+            deleted = _run(con, f"DELETE FROM {table} WHERE {condition}", params).fetchone()[0]
+            assert deleted > 0, rule_id
             assert _run(con, f"SELECT count(*) FROM ({rule})", params).fetchone()[0] == 0, rule_id
+            assert rules_with_input(con, [rule_id, "new_client"], params) == ["new_client"]
         finally:
             con.execute("ROLLBACK")
 

@@ -69,16 +69,70 @@ MONTH_MODELS = (
     "month_failed_login",
     "month_failure_episode",
 )
-# Rules each of whose findings rests on rows of one working table of the month (they join
-# it): when that table is empty the rule finds nothing, and is not run (planning one of these
-# statements costs more than running it on a few rows). In most months no holder is away
-# while a délégataire works (`month_idle_holder`), no account reads enough for a burst
-# (`month_heavy_reader`) and no login fails in series (`month_failure_episode`).
+# Rules each of whose findings rests on rows of one table that a condition picks out (the rule
+# joins that table, or reads it filtered by that condition): when no row meets it the rule finds
+# nothing, and is not run (planning one of these statements costs more than running it on a
+# few rows). One statement tells them apart (`rules_with_input`). In most months no holder is
+# away while a délégataire works (`month_idle_holder`), no account reads enough for a burst
+# (`month_heavy_reader`), no login fails in series (`month_failure_episode`), and no access
+# falls outside a delegation, beyond its rights or after the holder left (`month_access`).
+# Each condition must follow from the rule's own: tests/test_analysis_models.py checks that
+# every finding of each rule rests on such a row.
+_SUCCESS = "outcome = 'success' AND action <> 'login_failed'"
 RULE_NEEDS = {
-    "bulk_access": "month_heavy_reader",
-    "owner_inactive_delegate_active": "month_idle_holder",
-    "failed_login_burst": "month_failure_episode",
-    "login_after_failures": "month_failure_episode",
+    "bulk_access": ("month_heavy_reader", "true"),
+    "owner_inactive_delegate_active": ("month_idle_holder", "true"),
+    "failed_login_burst": ("month_failure_episode", "true"),
+    "login_after_failures": ("month_failure_episode", "true"),
+    "off_hours_access": (
+        "month_access",
+        f"is_off_hours AND {_SUCCESS} AND attribution NOT IN ('system', 'owner')",
+    ),
+    "access_without_delegation": ("month_access", f"attribution = 'no_delegation' AND {_SUCCESS}"),
+    "access_after_revocation": (
+        "month_access",
+        f"attribution = 'delegate_after_revocation' AND {_SUCCESS} AND NOT is_before_recording",
+    ),
+    "access_outside_validity": (
+        "month_access",
+        f"attribution = 'delegate_outside_period' AND {_SUCCESS} AND NOT is_before_recording",
+    ),
+    "access_before_grant_recorded": (
+        "month_access",
+        f"is_before_recording AND {_SUCCESS} "
+        "AND attribution IN ('delegate_outside_period', 'delegate_after_revocation')",
+    ),
+    "right_exceeded": (
+        "month_access",
+        "attribution = 'delegate_beyond_rights' AND outcome = 'success'",
+    ),
+    "holder_left_delegate_active": (
+        "month_access",
+        f"attribution LIKE 'delegate_%' AND {_SUCCESS} "
+        "AND mailbox IN (SELECT mailbox FROM holder_departure)",
+    ),
+    "attempt_without_delegation": (
+        "month_access",
+        "(outcome = 'failure' OR action = 'login_failed') "
+        "AND attribution IN ('no_delegation', 'delegate_after_revocation', 'delegate_outside_period')",
+    ),
+    "delegation_inconsistency": (
+        "delegation_inconsistency",
+        "event_at >= $from_at AND event_at < $until_at",
+    ),
+    # Delegation-level rules, whatever the month (see `_delegation_history`): their conditions
+    # leave the months aside.
+    "delegation_not_by_holder": (
+        "delegation_period",
+        "source = 'events' AND (known_person(granted_by) IS NULL "
+        "OR (known_person(granted_by) <> mailbox AND known_person(granted_by) <> delegate))",
+    ),
+    "delegation_self_granted": ("delegation_period", "source = 'events' AND granted_by = delegate"),
+    "open_ended_replacement": (
+        "delegation_period",
+        "delegate_role = 'replacement' AND valid_until_at IS NULL",
+    ),
+    "replacement_while_holder_active": ("delegation_period", "delegate_role = 'replacement'"),
 }
 # Monthly slices computed from the month's events alone (no delegation, roster or setting).
 MART_MODELS = ("mailbox_day", "actor_month", "client_month", "actor_day")
@@ -865,6 +919,27 @@ def _delegation_history(con, month: Month, rules: list[str], params: dict, defau
     con.execute("DROP TABLE temp.month_grid")
 
 
+def rules_with_input(con, rules: list[str], params: dict) -> list[str]:
+    """The rules of ``rules`` that can find something in the month being built: every rule
+    but those of RULE_NEEDS with no row meeting their condition, all told in one statement
+    (one scan of each table, whatever the number of rules reading it)."""
+    needing = [r for r in rules if r in RULE_NEEDS]
+    if not needing:
+        return list(rules)
+    tables: dict[str, list[str]] = {}
+    for rule_id in needing:
+        tables.setdefault(RULE_NEEDS[rule_id][0], []).append(rule_id)
+    flags = ", ".join(
+        "(SELECT "
+        + ", ".join(f'coalesce(bool_or({RULE_NEEDS[r][1]}), false) AS "{r}"' for r in of_table)
+        + f" FROM {table})"
+        for table, of_table in tables.items()
+    )
+    cursor = _run(con, f"SELECT * FROM {flags}", params)
+    found = dict(zip((c[0] for c in cursor.description), cursor.fetchone(), strict=True))
+    return [r for r in rules if found.get(r, True)]
+
+
 def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] = RULE_IDS) -> None:
     """Recompute the month's marts and findings, replacing earlier results. The marts of the
     other months must be up to date (``refresh_marts``): rules look back and ahead."""
@@ -885,15 +960,11 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     # every month of trace coverage up to this one (when they read no table of this month
     # only), which gives their rows of this month and the first month of each finding's run.
     con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({_RULE_OUTPUT})")
-    across = [r for r in rules if r in DELEGATION_LEVEL_RULES and reads_all_months(r)]
+    runnable = rules_with_input(con, list(rules), params)
+    across = [r for r in runnable if r in DELEGATION_LEVEL_RULES and reads_all_months(r)]
     _delegation_history(con, month, across, params, defaults)
     stop_point(f"refresh {month}: delegation-level rules")
-    empty = {
-        table
-        for table in set(RULE_NEEDS.values())
-        if con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM temp.{table})").fetchone()[0]
-    }
-    of_month = [r for r in rules if r not in across and RULE_NEEDS.get(r) not in empty]
+    of_month = [r for r in runnable if r not in across]
     if of_month:
         union, days = _union_of_rules(of_month, defaults, lambda sql: f"SELECT * FROM ({sql}\n)")
         _run(con, f"INSERT INTO rule_output BY NAME {union}", {**params, **days})

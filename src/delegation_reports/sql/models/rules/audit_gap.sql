@@ -22,7 +22,8 @@ span AS (
     GROUP BY operator, mailbox
 ),
 active AS (
-    -- The working days of the window with traces: only these can end a run of days without.
+    -- The working days of the window with traces: only these end a run of days without (a
+    -- weekend day with traces does not: runs are of working days).
     SELECT m.operator, m.mailbox, m.day
     FROM mailbox_day AS m
     JOIN days AS d ON d.day = m.day
