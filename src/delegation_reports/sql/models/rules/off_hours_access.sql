@@ -22,8 +22,13 @@ days AS (
         any_value(holder_name) AS holder_name, any_value(delegate_role) AS delegate_role,
         bool_or(is_holiday) AS is_holiday, any_value(holiday_name) AS holiday_name,
         any_value(hours_of) AS hours_of,
-        -- The délégataire's delegation at the day's first action, when there is one.
-        arg_min(judged_against, occurred_at) AS judged_against
+        -- The délégataire's delegation at the day's first action, when there is one: the
+        -- fields the finding names (carrying the whole record through the grouping costs more).
+        arg_min(CASE WHEN judged_against IS NOT NULL THEN struct_pack(
+                    delegation_key := judged_against.delegation_key,
+                    delegation_ids := judged_against.delegation_ids,
+                    delegate_name := judged_against.delegate_name) END,
+                occurred_at) AS judged_against
     FROM month_access
     WHERE is_off_hours AND outcome = 'success' AND action <> 'login_failed' AND attribution NOT IN ('system', 'owner')
     GROUP BY practice_id, mailbox, actor, day
