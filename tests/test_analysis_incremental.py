@@ -601,6 +601,44 @@ def test_a_months_rows_are_replaced_by_writing_only_what_changed():
     )
 
 
+def test_several_tables_slices_are_built_together_and_each_written_only_when_changed():
+    """Slices of several tables built by one statement: each table gets exactly its own rows
+    (columns of the same name in two tables do not mix), a table whose slice did not change
+    is not written, and each table is reported done once, in order."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE actor_day (month DATE, k VARCHAR, day DATE)")
+    con.execute("CREATE TABLE mailbox_day (month DATE, day DATE, n_events BIGINT)")
+    con.execute(
+        "INSERT INTO actor_day VALUES (DATE '2026-02-01', 'a', DATE '2026-02-03'), "
+        "(DATE '2026-03-01', 'a', DATE '2026-03-03')"
+    )
+    con.execute("INSERT INTO mailbox_day VALUES (DATE '2026-02-01', DATE '2026-02-03', 1)")
+    kept = con.execute("SELECT rowid, * FROM actor_day ORDER BY rowid").fetchall()
+    done = []
+    models._replace_slices(
+        con,
+        FEBRUARY,
+        {
+            "actor_day": "SELECT DATE '2026-02-01' AS month, 'a' AS k, DATE '2026-02-03' AS day",
+            "mailbox_day": "SELECT * FROM (VALUES (DATE '2026-02-01', DATE '2026-02-03', 2), "
+            "(DATE '2026-02-01', DATE '2026-02-04', $n)) AS v(month, day, n_events)",
+        },
+        {"n": 5},
+        done=done.append,
+    )
+    assert done == ["actor_day", "mailbox_day"]
+    assert con.execute("SELECT rowid, * FROM actor_day ORDER BY rowid").fetchall() == kept
+    assert con.execute("SELECT day, n_events FROM mailbox_day ORDER BY day").fetchall() == [
+        (date(2026, 2, 3), 2),
+        (date(2026, 2, 4), 5),
+    ]
+    assert not con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'month_slice'"
+    ).fetchone()[0]
+
+
 @pytest.mark.parametrize(
     ("stored", "given"),
     [

@@ -21,10 +21,11 @@ Three layers, built at different rates:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -363,9 +364,42 @@ _NO_GAP = (
 )
 
 
+# What a refresh reads of the manifest, by connection while it refreshes: the manifest does
+# not change during a refresh (nothing is ingested in its transaction), and its steps (the
+# core models' key, the months' audit files, the coverage a rule looks back over) read it
+# once instead of each on its own (see `_manifest_read_once`).
+_MANIFEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def _manifest_read_once(con) -> Iterator[None]:
+    """Inside the block, the manifest's spans and months' audit files are read once."""
+    _MANIFEST[con] = {}
+    try:
+        yield
+    finally:
+        _MANIFEST.pop(con, None)
+
+
+def _read_once(con, key: str, read):
+    """``read()``, or what it gave earlier in the same refresh."""
+    held = _MANIFEST.get(con)
+    if held is None:
+        return read()
+    if key not in held:
+        held[key] = read()
+    return held[key]
+
+
 def audit_spans(con, where: str = "TRUE", params: list | None = None) -> list[tuple]:
     """The spans (file_id, operator, from_at, to_at) of the audit files' coverage, read from
     the manifest (see models/core/audit_span.sql), of the files ``where`` selects."""
+    if where == "TRUE" and not params:
+        return _read_once(con, "spans", lambda: _audit_spans(con, where, params))
+    return _audit_spans(con, where, params)
+
+
+def _audit_spans(con, where: str, params: list | None) -> list[tuple]:
     sql = sql_text("models/core/audit_span.sql")
     # Looked up among tables and views: a lake's inputs, and the Spark runner's, are views.
     if not con.execute(
@@ -733,6 +767,10 @@ def _audit_files_by_month(con) -> dict[date, str]:
     """For each month (Paris) holding audit events, the audit files that loaded some, from the
     manifest (months a purge removed left out): a month's marts are rebuilt when this list
     changes."""
+    return dict(_read_once(con, "files", lambda: _read_audit_files_by_month(con)))
+
+
+def _read_audit_files_by_month(con) -> dict[date, str]:
     files: dict[date, list[int]] = {}
     kept = _first_kept_month(con) or date.min
     for file_id, _, start, end in audit_spans(con):
@@ -760,46 +798,74 @@ def _month_params(con, month: Month, config: AnalysisConfig) -> dict:
 
 
 def _replace_month(con, table: str, month: Month, sql: str, params: dict) -> None:
-    """Make ``table``'s rows of ``month`` the rows ``sql`` gives, writing only those that
-    changed. A new audit file changes a few days of a month, and rewriting every row of the
-    month made each refresh write megabytes to the log (and a checkpoint every other one);
-    the table's rows of a month are a set (each has a grain), so the difference both ways is
-    exact, NULLs and lists compared as values.
+    """Make ``table``'s rows of ``month`` the rows ``sql`` gives (see `_replace_slices`)."""
+    _replace_slices(con, month, {table: sql}, params)
+
+
+# The column of `temp.month_slice` naming the table each row is built for.
+_SLICE_OF = "slice_of"
+
+
+def _replace_slices(con, month: Month, slices: dict[str, str], params: dict, done=None) -> None:
+    """Make each table's rows of ``month`` the rows its query in ``slices`` gives, writing only
+    those that changed; ``done(table)`` is called once a table's slice is written. A new audit
+    file changes a few days of a month, and rewriting every row of the month made each
+    refresh write megabytes to the log (and a checkpoint every other one); the table's rows of
+    a month are a set (each has a grain), so the difference both ways is exact, NULLs and
+    lists compared as values.
 
     A slice a refresh does not change (a file re-sent, or overlapping an earlier one, whose
     rows were all already loaded; the findings, when the new events raise nothing new) is
     left as it is: when the new slice has the fingerprint of the stored one
     (`_slice_fingerprint`), the difference (two joins of the month's rows, as costly as
-    building them) is not computed. A slice that changed is compared and written as before."""
-    if table not in MONTH_SLICED:
-        raise ValueError(f"{table} is not a derived table kept by month")
-    _run(con, f"CREATE OR REPLACE TEMP TABLE month_slice AS {sql}", params)
-    described = con.execute(f"SELECT * FROM {table} LIMIT 0").description
-    columns = [d[0] for d in described]
-    listed = ", ".join(columns)
-    old = f"SELECT {listed} FROM {table} WHERE month = $month"
-    new = f"SELECT {listed} FROM temp.month_slice"
-    fingerprint = _slice_fingerprint(
-        [
-            f"{name}, len({name})" if str(kind).endswith("[]") else name
-            for name, kind, *_ in described
-        ]
+    building them) is not computed. A slice that changed is compared and written as before.
+
+    Every table's new slice is built by one statement (the union of the queries, each row
+    tagged with its table), and every fingerprint, stored and built, is taken by another:
+    each query alone keeps one of the two cores busy for much of its time (an aggregate over
+    many groups, a small table's scan), and DuckDB runs the branches of one statement side
+    by side."""
+    for table in slices:
+        if table not in MONTH_SLICED:
+            raise ValueError(f"{table} is not a derived table kept by month")
+    union = "\nUNION ALL BY NAME\n".join(
+        f"SELECT '{table}' AS {_SLICE_OF}, * FROM ({sql}\n)" for table, sql in slices.items()
     )
-    stored, built = con.execute(
-        f"SELECT ({fingerprint} FROM {table} WHERE month = $month), "
-        f"({fingerprint} FROM temp.month_slice)",
-        {"month": month.first_day},
+    _run(con, f"CREATE OR REPLACE TEMP TABLE month_slice AS {union}", params)
+    described = {
+        table: con.execute(f"SELECT * FROM {table} LIMIT 0").description for table in slices
+    }
+    fingerprints = []
+    for table, columns in described.items():
+        fingerprint = _slice_fingerprint(
+            [
+                f"{name}, len({name})" if str(kind).endswith("[]") else name
+                for name, kind, *_ in columns
+            ]
+        )
+        fingerprints.append(
+            f"({fingerprint} FROM {table} WHERE month = $month) IS DISTINCT FROM "
+            f"({fingerprint} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}')"
+        )
+    changed = con.execute(
+        f"SELECT {', '.join(fingerprints)}", {"month": month.first_day}
     ).fetchone()
-    if stored != built:
-        same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM gone.{c}" for c in columns)
-        con.execute(
-            f"DELETE FROM {table} AS t USING ({old} EXCEPT {new}) AS gone "
-            f"WHERE t.month = $month AND {same}",
-            {"month": month.first_day},
-        )
-        con.execute(
-            f"INSERT INTO {table} ({listed}) {new} EXCEPT {old}", {"month": month.first_day}
-        )
+    for (table, columns), differs in zip(described.items(), changed, strict=True):
+        if differs:
+            listed = ", ".join(d[0] for d in columns)
+            old = f"SELECT {listed} FROM {table} WHERE month = $month"
+            new = f"SELECT {listed} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}'"
+            same = " AND ".join(f"t.{d[0]} IS NOT DISTINCT FROM gone.{d[0]}" for d in columns)
+            con.execute(
+                f"DELETE FROM {table} AS t USING ({old} EXCEPT {new}) AS gone "
+                f"WHERE t.month = $month AND {same}",
+                {"month": month.first_day},
+            )
+            con.execute(
+                f"INSERT INTO {table} ({listed}) {new} EXCEPT {old}", {"month": month.first_day}
+            )
+        if done is not None:
+            done(table)
     con.execute("DROP TABLE temp.month_slice")
 
 
@@ -817,9 +883,13 @@ def _slice_fingerprint(values: list[str]) -> str:
 def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
     """Recompute the month's slice of every mart from its events; ``audit_files`` is what it
     is built from (see `_audit_files_by_month`)."""
-    for mart in MART_MODELS:
-        _replace_month(con, mart, month, sql_text(f"models/marts/{mart}.sql"), params)
-        stop_point(f"refresh {month}: {mart}")
+    _replace_slices(
+        con,
+        month,
+        {mart: sql_text(f"models/marts/{mart}.sql") for mart in MART_MODELS},
+        params,
+        done=lambda mart: stop_point(f"refresh {month}: {mart}"),
+    )
     con.execute(
         "INSERT OR REPLACE INTO mart_state VALUES (?, ?, ?)",
         [month.first_day, audit_files, _marts_digest()],
@@ -1002,7 +1072,7 @@ def refresh(
     `refresh_pending`); it is written last, in the same transaction. Returns the months
     built."""
     config = config or load_config()
-    with transaction(con):
+    with transaction(con), _manifest_read_once(con):
         build_core(con, config, force=force)
         if force:
             con.execute("DELETE FROM mart_state")
