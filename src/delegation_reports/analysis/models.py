@@ -606,7 +606,9 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
             "CREATE OR REPLACE VIEW attributed_access AS "
             + sql_text("models/core/attributed_access.sql")
         )
-    _ensure_practice_access(con)
+        # Its columns follow the model code, part of the key: unchanged since the last build
+        # otherwise (and `ensure_practice_access` looks again before writing).
+        _ensure_practice_access(con)
 
 
 def _ensure_practice_access(con) -> None:
