@@ -52,6 +52,7 @@ CORE_MODELS = (
     "member_practice",
     "holder_departure",
     "delegation_period",
+    "delegation_record",
     "delegation_inconsistency",
     "delegation_segment",
 )
@@ -223,15 +224,17 @@ _SCHEMA = (
 
 
 # What every rule returns (sql/models/rules/*.sql), before severity and finding id. A rule
-# about a delegation (or judging accesses against one) also names it: `delegation_key`, and
-# the ids of the delegation events it rests on, `delegation_ids` (see delegation_period.sql).
-# A rule may settle a finding's severity from its own settings (`severity`); otherwise the
-# rule's severity applies.
+# about a delegation (or judging accesses against one) also names it: `delegation_key` (see
+# delegation_period.sql), and `delegation_delegate` when its délégataire is not the finding's
+# actor (a third party who gave it). The finding's `delegation_ids`, the ids of the
+# delegation's events, are joined from `delegation_record` once, in `FINDINGS_OF_MONTH`:
+# rules never carry them. A rule may settle a finding's severity from its own settings
+# (`severity`); otherwise the rule's severity applies.
 _RULE_OUTPUT = (
     "rule_id VARCHAR NOT NULL, practice_id VARCHAR, mailbox VARCHAR, actor VARCHAR, "
     "first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, n_events BIGINT NOT NULL, evidence VARCHAR[], "
     "title_fr VARCHAR NOT NULL, explanation_fr VARCHAR NOT NULL, "
-    "delegation_key VARCHAR, delegation_ids VARCHAR[], severity VARCHAR"
+    "delegation_key VARCHAR, delegation_delegate VARCHAR, severity VARCHAR"
 )
 # The window parameters of a rule, which a delegation-level rule's history takes from each
 # month of the grid instead (see `_delegation_history`).
@@ -243,8 +246,10 @@ _MONTH_TABLES = re.compile(r"\b(" + "|".join(MONTH_MODELS) + r")\b")
 
 
 # The month's findings (the `finding` table's columns, in order) from the rules' rows
-# (`rule_output`): severity, the `enabled` switch and the finding id settled once for all.
-# Shared by every engine (engines/spark_runner.py).
+# (`rule_output`): severity, the `enabled` switch and the finding id settled once for all,
+# and the ids of the events of the delegation a finding names, from `delegation_record` (a
+# delegation seen only in snapshots has none: an empty list). Shared by every engine
+# (engines/spark_runner.py).
 FINDINGS_OF_MONTH = """
 SELECT
     $month::DATE AS month,
@@ -253,11 +258,16 @@ SELECT
     coalesce(r.severity, own.severity, standard.severity) AS severity,
     r.practice_id, r.mailbox, r.actor, r.first_at, r.last_at, r.n_events,
     coalesce(r.evidence, []::VARCHAR[]) AS evidence,
-    r.title_fr, r.explanation_fr, r.delegation_key, r.delegation_ids,
+    r.title_fr, r.explanation_fr, r.delegation_key,
+    CASE WHEN r.delegation_key IS NOT NULL
+         THEN coalesce(d.delegation_ids, []::VARCHAR[]) END AS delegation_ids,
     coalesce(h.first_month, $month::DATE) AS first_month
 FROM (SELECT *, finding_key(rule_id, practice_id, mailbox, actor, first_at, evidence,
                             delegation_key, list_contains($levels, rule_id)) AS finding_id
       FROM rule_output) AS r
+LEFT JOIN delegation_record AS d
+    ON d.mailbox = r.mailbox AND d.delegate = coalesce(r.delegation_delegate, r.actor)
+   AND d.delegation_key = r.delegation_key
 LEFT JOIN finding_first_month AS h ON h.finding_id = r.finding_id
 LEFT JOIN cfg_rule_switch AS own ON own.practice_id = r.practice_id AND own.rule_id = r.rule_id
 JOIN cfg_rule_switch AS standard ON standard.practice_id IS NULL AND standard.rule_id = r.rule_id

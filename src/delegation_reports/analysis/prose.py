@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import duckdb
 import pyarrow as pa
+from babel.numbers import format_decimal
 from duckdb.sqltypes import DATE, TIMESTAMP_TZ, VARCHAR
 
 from .. import vocabulary
@@ -278,6 +279,22 @@ def account(address: str | None, mailbox: str | None, code: str | None) -> str |
     return f"{address} ({word})" if word else address
 
 
+# A delegation's event ids an explanation lists in full; beyond, it names the first two, the
+# last one and how many there are (the finding's `delegation_ids` keeps them all).
+EVENT_IDS_LISTED = 10
+
+
+def event_ids(ids: list | None) -> str | None:
+    """A delegation's event ids as an explanation quotes them: "D1, D2, D3" up to
+    `EVENT_IDS_LISTED` ids, else "D1, D2, …, D3000 (3 000 événements)"."""
+    if ids is None:
+        return None
+    if len(ids) <= EVENT_IDS_LISTED:
+        return ", ".join(ids)
+    count = format_decimal(len(ids), locale="fr_FR")
+    return f"{ids[0]}, {ids[1]}, …, {ids[-1]} ({count} événements)"
+
+
 def _texts(array) -> list:
     """A VARCHAR vector as Python values."""
     return array.to_pylist()
@@ -321,6 +338,7 @@ FUNCTIONS = (
     ("fr_person", person, [VARCHAR, VARCHAR, VARCHAR], False),
     ("fr_account", account, [VARCHAR, VARCHAR, VARCHAR], False),
     ("fr_of", of, [VARCHAR], True),
+    ("fr_event_ids", event_ids, [TEXTS], False),
 )
 
 

@@ -43,8 +43,9 @@ CREATE OR REPLACE TEMP MACRO practice_of(holder_practice, member_practice) AS co
 -- the bounds, and spread practices evenly. A mailbox without a practice has the key of ''.
 CREATE OR REPLACE TEMP MACRO practice_key(practice_id) AS left(md5(coalesce(practice_id, '')), 8);
 
--- The delegation an access was judged against (delegation_segment.judged_against), in prose.
-CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
+-- The delegation an access was judged against (delegation_segment.judged_against), in prose,
+-- with the words for its events (delegation_record.events_fr).
+CREATE OR REPLACE TEMP MACRO fr_delegation(d, events_fr) AS CASE
     WHEN d IS NULL THEN 'aucune délégation'
     WHEN d.source = 'snapshots'
         THEN 'la délégation vue dans les listes de l''opérateur à partir du ' || fr_long_date(d.started_latest_at)
@@ -54,7 +55,7 @@ CREATE OR REPLACE TEMP MACRO fr_delegation(d) AS CASE
         || ' par ' || coalesce(known_person(d.granted_by), 'une personne inconnue')
         || coalesce(', retirée le ' || fr_when(d.revoked_at)
                     || coalesce(' par ' || known_person(d.revoked_by), ''), '')
-        || ', événements ' || array_to_string(d.delegation_ids, ', ')
+        || ', événements ' || events_fr
     END
     || CASE WHEN d IS NOT NULL AND (d.valid_from_at IS NOT NULL OR d.valid_until_at IS NOT NULL)
             THEN ', valable ' || coalesce('du ' || fr_long_date(d.valid_from_at), 'sans date de début')

@@ -4,8 +4,10 @@
 --
 -- A *delegation* is the run of periods from a grant to its revocation (grant, modifications,
 -- revocation): `delegation_key` names it (the grant's event id; for snapshots, the operator,
--- pair and first snapshot listing it) and `delegation_ids` lists its events in time order, so
--- that a finding about a delegation keeps the same identity from month to month.
+-- pair and first snapshot listing it), so that a finding about a delegation keeps the same
+-- identity from month to month. Its events' ids are listed once, in `delegation_record`, not
+-- with each period: a delegation modified thousands of times would copy thousands of ids
+-- into each of its thousands of periods.
 WITH chained AS (
     SELECT *,
         -- A new delegation starts at a grant, or at a modification with nothing before it or
@@ -18,8 +20,7 @@ WITH chained AS (
 ),
 chains AS (
     SELECT mailbox, delegate, chain,
-        arg_min(event_id, struct_pack(event_at, event_id)) AS delegation_key,
-        list(event_id ORDER BY event_at, event_id) AS delegation_ids
+        arg_min(event_id, struct_pack(event_at, event_id)) AS delegation_key
     FROM chained
     WHERE chain > 0
     GROUP BY ALL
@@ -64,7 +65,6 @@ from_events AS (
         event_id AS source_event_id,
         CASE WHEN next_type = 'revoke' THEN next_event_id END AS revoke_event_id,
         c.delegation_key,
-        c.delegation_ids,
         operator,
         'events' AS source
     FROM ordered
@@ -155,7 +155,6 @@ from_snapshots AS (
         NULL::VARCHAR AS revoke_event_id,
         'snapshot:' || b.operator || ':' || b.mailbox || ':' || b.delegate || ':' || strftime(l.first_listed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')
             AS delegation_key,
-        []::VARCHAR[] AS delegation_ids,
         b.operator,
         'snapshots' AS source
     FROM island_bounds AS b
@@ -176,7 +175,7 @@ bounded AS (
 SELECT
     mailbox, delegate, delegate_name, delegate_role, rights, started_earliest_at, started_latest_at,
     valid_from_at, valid_until_at, ended_earliest_at, ended_latest_at, revoked_at, revoked_by,
-    granted_by, opened_by, source_event_id, revoke_event_id, delegation_key, delegation_ids,
+    granted_by, opened_by, source_event_id, revoke_event_id, delegation_key,
     operator, source,
     CASE WHEN in_force_until_at > in_force_from_at THEN in_force_from_at END AS in_force_from_at,
     CASE WHEN in_force_until_at > in_force_from_at THEN in_force_until_at END AS in_force_until_at

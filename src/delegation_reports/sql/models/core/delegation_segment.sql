@@ -2,9 +2,10 @@
 -- the pair is constant), from `delegation_period`. A segment starts at `seg_from_at` and runs
 -- to the next segment of the pair (`seg_until_at`); the first starts at `unbounded_from()`,
 -- the last ends at `unbounded_until()` (macros.sql). Each segment also names the delegation
--- its accesses are judged against (`judged_against`: its key, events, who granted and revoked
--- it and when), which findings quote as evidence, and says it in words once
--- (`judged_against_fr`), for the explanations of every finding.
+-- its accesses are judged against (`judged_against`: its key, who granted and revoked it and
+-- when; its events' ids are in `delegation_record`, by key), which findings quote as
+-- evidence, and says it in words once (`judged_against_fr`), for the explanations of every
+-- finding.
 --
 -- Every test the attribution makes of an instant t against a period is of the form `t >= x`
 -- or `t < x` with x a bound of that period, so the state only changes at those bounds: an
@@ -12,15 +13,15 @@
 -- by testing it against every period of its pair.
 WITH periods AS (
     -- Each period of a pair, numbered: what the segments are tested against carries the
-    -- number rather than the period's reference (its event ids), which is joined back once
-    -- per segment; a pair with thousands of periods would otherwise copy every reference
-    -- into every (segment, period) row.
+    -- number rather than the period's reference, which is joined back once per segment; a
+    -- pair with thousands of periods would otherwise copy every reference into every
+    -- (segment, period) row.
     SELECT *,
         row_number() OVER (
             PARTITION BY mailbox, delegate
             ORDER BY started_latest_at, source_event_id, delegation_key, in_force_from_at,
                      in_force_until_at) AS period_no,
-        struct_pack(delegation_key, delegation_ids, source, source_event_id, opened_by,
+        struct_pack(delegation_key, source, source_event_id, opened_by,
                     granted_by, started_latest_at, revoked_at, revoked_by, revoke_event_id,
                     valid_from_at, valid_until_at, rights, delegate_role, delegate_name) AS ref
     FROM delegation_period
@@ -91,8 +92,10 @@ SELECT
     coalesce(s.latest_before.cut_at <= s.seg_from_at, false) AS is_after_revocation,
     s.is_before_recording AND NOT s.is_in_force AS is_before_recording,
     j.ref AS judged_against,
-    fr_delegation(j.ref) AS judged_against_fr
+    fr_delegation(j.ref, r.events_fr) AS judged_against_fr
 FROM state AS s
 JOIN periods AS j
     ON j.mailbox = s.mailbox AND j.delegate = s.delegate
    AND j.period_no = coalesce(s.in_force_no, s.backdated_no, s.latest_before.period_no, s.first_no)
+LEFT JOIN delegation_record AS r
+    ON r.mailbox = j.mailbox AND r.delegate = j.delegate AND r.delegation_key = j.delegation_key

@@ -12,7 +12,7 @@ SELECT
     practice_id, mailbox, actor,
     min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
     list(event_id ORDER BY occurred_at, event_id) AS evidence,
-    any_value(d.delegation_key) AS delegation_key, any_value(d.delegation_ids) AS delegation_ids,
+    any_value(d.delegation_key) AS delegation_key,
     'Accès après la fin de la délégation' AS title_fr,
     'Le compte ' || fr_person(any_value(d.delegate_name), actor, any_value(d.delegate_role))
         || ' a agi dans la boîte ' || fr_of(coalesce(any_value(holder_name), mailbox))

@@ -6,7 +6,7 @@ SELECT
     m.practice_id, p.mailbox, p.delegate AS actor,
     min(p.started_latest_at) AS first_at, NULL::TIMESTAMPTZ AS last_at, 0 AS n_events,
     list(p.source_event_id ORDER BY p.started_latest_at) FILTER (p.source_event_id IS NOT NULL) AS evidence,
-    p.delegation_key, any_value(p.delegation_ids) AS delegation_ids,
+    p.delegation_key,
     'Délégataire extérieur au cabinet' AS title_fr,
     fr_person(any_value(p.delegate_name), p.delegate, any_value(p.delegate_role)) || ' a accès à la boîte '
         || fr_of(coalesce(any_value(m.holder_name), p.mailbox)) || ' depuis le ' || fr_long_date(min(p.started_latest_at))

@@ -16,7 +16,7 @@ SELECT
     c.mailbox, c.granter AS actor,
     min(c.started_latest_at) AS first_at, max(c.started_latest_at) AS last_at, count(*) AS n_events,
     list(c.source_event_id ORDER BY c.started_latest_at) AS evidence,
-    c.delegation_key, any_value(c.delegation_ids) AS delegation_ids,
+    c.delegation_key, c.delegate AS delegation_delegate,
     CASE WHEN c.granter IS NULL THEN 'Délégation donnée par une personne inconnue'
          ELSE 'Délégation donnée par un tiers' END AS title_fr,
     'La délégation de la boîte ' || fr_of(coalesce(any_value(m.holder_name), c.mailbox)) || ' à '

@@ -16,7 +16,7 @@ SELECT
     c.mailbox, c.delegate AS actor,
     min(c.started_latest_at) AS first_at, max(c.started_latest_at) AS last_at, count(*) AS n_events,
     list(c.source_event_id ORDER BY c.started_latest_at) AS evidence,
-    c.delegation_key, any_value(c.delegation_ids) AS delegation_ids,
+    c.delegation_key,
     'Délégation que le délégataire s''est donnée lui-même' AS title_fr,
     fr_person(any_value(c.delegate_name), c.delegate, any_value(c.delegate_role)) || ' a lui-même '
         || array_to_string(list(

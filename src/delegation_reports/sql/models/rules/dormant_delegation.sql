@@ -15,7 +15,7 @@ SELECT
     practice_of(m.practice_id, mp.practice_id) AS practice_id, p.mailbox, p.delegate AS actor,
     p.started_latest_at AS first_at, l.last_at AS last_at, 0 AS n_events,
     list_filter([p.source_event_id], lambda x: x IS NOT NULL) AS evidence,
-    p.delegation_key, p.delegation_ids,
+    p.delegation_key,
     'Délégation inutilisée' AS title_fr,
     'La délégation de la boîte ' || fr_of(coalesce(m.holder_name, p.mailbox)) || ' à ' || coalesce(p.delegate_name, p.delegate)
         || ' est toujours active mais n''a pas servi depuis '

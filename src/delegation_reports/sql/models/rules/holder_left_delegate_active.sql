@@ -18,7 +18,6 @@ SELECT
     min(a.occurred_at) AS first_at, max(a.occurred_at) AS last_at, count(*) AS n_events,
     list(a.event_id ORDER BY a.occurred_at, a.event_id) AS evidence,
     any_value(a.judged_against.delegation_key) AS delegation_key,
-    any_value(a.judged_against.delegation_ids) AS delegation_ids,
     'Délégataire actif après le départ du titulaire' AS title_fr,
     CASE a.source
         WHEN 'roster' THEN 'D''après la liste des membres du cabinet, ' || coalesce(any_value(a.holder_name), a.mailbox)

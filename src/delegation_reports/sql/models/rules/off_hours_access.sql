@@ -38,7 +38,6 @@ SELECT
     d.practice_id, d.mailbox, d.actor,
     d.first_at, d.last_at, d.n_events, d.evidence,
     d.judged_against.delegation_key AS delegation_key,
-    d.judged_against.delegation_ids AS delegation_ids,
     'Activité en dehors des heures d''ouverture' AS title_fr,
     'Le compte ' || fr_person(d.judged_against.delegate_name, d.actor, d.delegate_role)
         || ' a agi dans la boîte ' || fr_of(coalesce(d.holder_name, d.mailbox))

@@ -6,7 +6,7 @@ SELECT
     practice_of(m.practice_id, mp.practice_id) AS practice_id, p.mailbox, p.delegate AS actor,
     min(p.started_latest_at) AS first_at, NULL::TIMESTAMPTZ AS last_at, 0 AS n_events,
     list(p.source_event_id ORDER BY p.started_latest_at) FILTER (p.source_event_id IS NOT NULL) AS evidence,
-    p.delegation_key, any_value(p.delegation_ids) AS delegation_ids,
+    p.delegation_key,
     'Remplacement sans date de fin' AS title_fr,
     coalesce(any_value(p.delegate_name), p.delegate) || ' remplace ' || coalesce(any_value(m.holder_name), p.mailbox)
         || ' avec un accès à sa boîte'

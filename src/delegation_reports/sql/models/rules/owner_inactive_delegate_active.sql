@@ -58,7 +58,6 @@ SELECT
     min(f.first_at) AS first_at, max(f.last_at) AS last_at, sum(f.n_events)::BIGINT AS n_events,
     flatten(list(f.evidence ORDER BY f.day)) AS evidence,
     arg_max(s.judged_against.delegation_key, f.day) AS delegation_key,
-    arg_max(s.judged_against.delegation_ids, f.day) AS delegation_ids,
     'Délégataire actif en l''absence du titulaire' AS title_fr,
     'Le compte ' || fr_person(arg_max(s.judged_against.delegate_name, f.day), f.actor, arg_max(s.judged_against.delegate_role, f.day))
         || ' a utilisé la boîte ' || fr_of(coalesce(any_value(f.holder_name), f.mailbox))

@@ -8,7 +8,7 @@ WITH replacement AS (
     SELECT p.mailbox, p.delegate,
         practice_of(any_value(m.practice_id), any_value(mp.practice_id)) AS practice_id,
         any_value(m.holder_name) AS holder_name,
-        arg_max(struct_pack(p.delegation_key, p.delegation_ids, p.delegate_name), p.in_force_from_at) AS d
+        arg_max(struct_pack(p.delegation_key, p.delegate_name), p.in_force_from_at) AS d
     FROM delegation_period AS p
     LEFT JOIN mailbox_practice AS m ON m.mailbox = p.mailbox
     LEFT JOIN member_practice AS mp ON mp.mailbox = p.mailbox AND mp.actor = p.delegate
@@ -42,7 +42,7 @@ SELECT
     w.practice_id, w.mailbox, w.delegate AS actor,
     min(w.first_at) AS first_at, max(w.last_at) AS last_at, count(*) AS n_events,
     flatten(list([w.replacement_event, w.holder_event] ORDER BY w.day)) AS evidence,
-    any_value(r.d.delegation_key) AS delegation_key, any_value(r.d.delegation_ids) AS delegation_ids,
+    any_value(r.d.delegation_key) AS delegation_key,
     'Remplaçant et titulaire actifs en même temps' AS title_fr,
     fr_person(any_value(r.d.delegate_name), w.delegate, 'replacement') || ' et le titulaire, '
         || coalesce(any_value(r.holder_name), w.mailbox) || ', ont tous deux agi dans la boîte '

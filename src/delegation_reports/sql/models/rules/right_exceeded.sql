@@ -18,7 +18,7 @@ SELECT
     practice_id, mailbox, actor,
     min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(*) AS n_events,
     list(event_id ORDER BY occurred_at, event_id) AS evidence,
-    any_value(d.delegation_key) AS delegation_key, any_value(d.delegation_ids) AS delegation_ids,
+    any_value(d.delegation_key) AS delegation_key,
     CASE WHEN right_needed = 'documents' THEN any_value(documents_severity) END
         AS severity,
     'Action au-delà des droits délégués' AS title_fr,
