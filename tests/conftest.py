@@ -424,6 +424,21 @@ def older_warehouse(path: Path, first_file: Path, drop_column: str) -> Path:
     return path
 
 
+def largest_intermediate_rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> int:
+    """The largest intermediate result (rows) of a statement, from its profiled plan
+    (``EXPLAIN (ANALYZE, FORMAT json)``): what tells a cost linear in the rows from one that
+    crosses them."""
+    plan = json.loads(
+        con.execute("EXPLAIN (ANALYZE, FORMAT json) " + sql, params or {}).fetchall()[0][1]
+    )
+    largest, nodes = 0, list(plan["operator"] if isinstance(plan, dict) else plan)
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("children", []))
+        largest = max(largest, node.get("intermediate_rows", 0) or 0)
+    return largest
+
+
 def records(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description]

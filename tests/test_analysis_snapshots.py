@@ -4,10 +4,10 @@ operator is the complete list of its delegations in force then."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import largest_intermediate_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -135,15 +135,6 @@ def test_periods_from_snapshots_cost_what_the_snapshots_list(tmp_path):
     assert con.execute(
         "SELECT count(*), count(revoked_at) FROM delegation_period WHERE source = 'snapshots'"
     ).fetchone() == (n, n - 1)  # each listed once, gone from the next snapshot but the last
-    plan = json.loads(
-        con.execute(
-            "EXPLAIN (ANALYZE, FORMAT json) " + sql_text("models/core/delegation_period.sql")
-        ).fetchall()[0][1]
-    )
-    largest, nodes = 0, list(plan["operator"])
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.get("children", []))
-        largest = max(largest, node.get("intermediate_rows", 0))
+    largest = largest_intermediate_rows(con, sql_text("models/core/delegation_period.sql"))
     assert n <= largest <= 10 * n
     con.close()

@@ -33,50 +33,97 @@ bounds AS (
                 valid_from_at, valid_until_at]) AS t(b)
     WHERE b IS NOT NULL AND b < unbounded_until()
 ),
+-- The state at each bound, in parts whose rows follow the bounds and periods rather than
+-- their product: testing every bound against every period of its pair cost (bounds) x
+-- (periods) per pair, nine million rows for a pair modified 3,000 times.
+in_force AS (
+    -- The periods in force at each bound (a range join: as many rows as bounds when a
+    -- pair's periods do not overlap, whatever their number).
+    SELECT b.mailbox, b.delegate, b.seg_from_at,
+        true AS is_in_force,
+        -- The rights of every period in force: an action is authorised when one of them has it.
+        list_sort(list_distinct(flatten(list(p.rights)))) AS rights_any,
+        arg_max(p.rights, p.in_force_from_at) AS rights_in_force,
+        arg_max(p.delegate_role, p.in_force_from_at) AS role_in_force,
+        -- The period in force an access is judged against: the latest to start.
+        arg_max(p.period_no, p.in_force_from_at) AS in_force_no
+    FROM bounds AS b
+    JOIN periods AS p
+        ON p.mailbox = b.mailbox AND p.delegate = b.delegate
+       AND b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at
+    GROUP BY b.mailbox, b.delegate, b.seg_from_at
+),
+backdated AS (
+    -- Inside a period's declared validity but before it was recorded (a back-dated grant),
+    -- and the first such period.
+    SELECT b.mailbox, b.delegate, b.seg_from_at,
+        true AS is_before_recording,
+        arg_min(p.period_no, p.started_latest_at) AS backdated_no
+    FROM bounds AS b
+    JOIN periods AS p
+        ON p.mailbox = b.mailbox AND p.delegate = b.delegate
+       AND b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
+       AND b.seg_from_at < coalesce(p.valid_until_at, unbounded_until())
+    GROUP BY b.mailbox, b.delegate, b.seg_from_at
+),
+latest AS (
+    -- The latest period started at or before each bound, and whether a revocation cut it
+    -- short (after the validity's own end, an access is outside the period, not after a
+    -- revocation): how it ended tells what happened. Bounds and period starts in one
+    -- sequence per pair, a start before a bound at the same instant: the last start before
+    -- a bound.
+    SELECT mailbox, delegate, seg_from_at, is_bound,
+        last_value(started IGNORE NULLS) OVER (
+            PARTITION BY mailbox, delegate ORDER BY instant, is_bound, period_no
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS latest_before
+    FROM (
+        SELECT mailbox, delegate, coalesce(started_earliest_at, unbounded_from()) AS instant,
+            CAST(NULL AS TIMESTAMPTZ) AS seg_from_at, 0 AS is_bound, period_no,
+            struct_pack(
+                period_no := period_no,
+                cut_at := CASE WHEN revoked_at < coalesce(valid_until_at, unbounded_until())
+                               THEN revoked_at END) AS started
+        FROM periods
+        UNION ALL
+        SELECT mailbox, delegate, seg_from_at, seg_from_at, 1, NULL, NULL
+        FROM bounds
+    )
+),
+pair AS (
+    -- What holds for the whole pair: the role last given, and its first period.
+    SELECT mailbox, delegate,
+        arg_max(delegate_role, started_latest_at) AS last_role,
+        arg_min(period_no, started_latest_at) AS first_no
+    FROM periods
+    GROUP BY mailbox, delegate
+),
 state AS (
     SELECT
         b.mailbox,
         b.delegate,
         b.seg_from_at,
-        bool_or(coalesce(b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at, false)) AS is_in_force,
-        -- The rights of every period in force: an action is authorised when one of them has it.
-        list_sort(list_distinct(flatten(list(p.rights) FILTER (
-            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at)))) AS rights_any,
-        arg_max(p.rights, p.in_force_from_at) FILTER (
-            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS rights_in_force,
-        arg_max(p.delegate_role, p.in_force_from_at) FILTER (
-            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS role_in_force,
-        arg_max(p.delegate_role, p.started_latest_at) AS last_role,
-        -- Inside a period's declared validity but before it was recorded (a back-dated grant).
-        bool_or(coalesce(b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
-                         AND b.seg_from_at < coalesce(p.valid_until_at, unbounded_until()), false))
-            AS is_before_recording,
+        coalesce(i.is_in_force, false) AS is_in_force,
+        i.rights_any,
+        i.rights_in_force,
+        i.role_in_force,
+        a.last_role,
+        coalesce(d.is_before_recording, false) AS is_before_recording,
         -- The delegation an access in the segment is judged against: the period in force (the
         -- latest to start), else a back-dated one covering it, else the latest period started
         -- before, else the first one after.
-        arg_max(p.period_no, p.in_force_from_at) FILTER (
-            b.seg_from_at >= p.in_force_from_at AND b.seg_from_at < p.in_force_until_at) AS in_force_no,
-        -- The latest period started before the segment, and whether a revocation cut it short
-        -- (after the validity's own end, an access is outside the period, not after a
-        -- revocation): how it ended tells what happened.
-        arg_max(struct_pack(
-                    period_no := p.period_no,
-                    cut_at := CASE WHEN p.revoked_at < coalesce(p.valid_until_at, unbounded_until())
-                                   THEN p.revoked_at END),
-                coalesce(p.started_earliest_at, unbounded_from())) FILTER (
-            coalesce(p.started_earliest_at, unbounded_from()) <= b.seg_from_at) AS latest_before,
-        arg_min(p.period_no, p.started_latest_at) FILTER (
-            b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
-            AND b.seg_from_at < coalesce(p.valid_until_at, unbounded_until())) AS backdated_no,
-        arg_min(p.period_no, p.started_latest_at) AS first_no
+        i.in_force_no,
+        l.latest_before,
+        d.backdated_no,
+        a.first_no
     FROM bounds AS b
-    JOIN (
-        SELECT mailbox, delegate, period_no, in_force_from_at, in_force_until_at, rights,
-            delegate_role, started_earliest_at, started_latest_at, valid_from_at, valid_until_at,
-            revoked_at
-        FROM periods
-    ) AS p USING (mailbox, delegate)
-    GROUP BY b.mailbox, b.delegate, b.seg_from_at
+    JOIN pair AS a ON a.mailbox = b.mailbox AND a.delegate = b.delegate
+    LEFT JOIN in_force AS i
+        ON i.mailbox = b.mailbox AND i.delegate = b.delegate AND i.seg_from_at = b.seg_from_at
+    LEFT JOIN backdated AS d
+        ON d.mailbox = b.mailbox AND d.delegate = b.delegate AND d.seg_from_at = b.seg_from_at
+    LEFT JOIN latest AS l
+        ON l.is_bound = 1 AND l.mailbox = b.mailbox AND l.delegate = b.delegate
+       AND l.seg_from_at = b.seg_from_at
 )
 SELECT
     s.mailbox,
