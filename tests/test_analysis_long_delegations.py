@@ -30,7 +30,7 @@ RIGHTS = ["read", "read|send", "read|send|documents"]
 N = 2_000  # hourly events: from 5 January to late March 2026
 
 
-def _events(kinds) -> list[dict]:
+def _events(kinds, valid_from: str = "") -> list[dict]:
     return [
         delegation_record(
             f"D{i + 1}",
@@ -38,13 +38,14 @@ def _events(kinds) -> list[dict]:
             event_at=(START + timedelta(hours=i)).isoformat(),
             rights=RIGHTS[i % 3] if kind != "revoke" else "",
             performed_by=THIRD_PARTY,
+            valid_from=valid_from if i == 0 else "",
         )
         for i, kind in enumerate(kinds)
     ]
 
 
-def _load(con, tmp_path, kinds) -> None:
-    ingest(con, write_delegations(tmp_path / "delegations.csv", _events(kinds)))
+def _load(con, tmp_path, kinds, valid_from: str = "") -> None:
+    ingest(con, write_delegations(tmp_path / "delegations.csv", _events(kinds, valid_from)))
     # In February: a deletion (a right no period gives) and a read.
     ingest(
         con,
@@ -94,6 +95,22 @@ def test_a_pair_modified_thousands_of_times_costs_what_its_rows_are(modified):
         "SELECT count(*), max(length(judged_against_fr)) FROM delegation_segment"
     ).fetchone()
     assert segments >= N and longest < 400
+
+
+def test_modifications_keeping_a_back_dated_validity_cost_what_their_rows_are(con, tmp_path):
+    """A grant valid from before it was recorded, then modifications without dates: each
+    keeps the validity, whose start lies before every bound since; the segments are not
+    tested against every one of them."""
+    _load(con, tmp_path, ["grant"] + ["modify"] * (N - 1), valid_from="2025-12-01")
+    for model in CORE_MODELS:
+        assert largest_intermediate_rows(con, sql_text(f"models/core/{model}.sql")) <= 10 * N, model
+    # Before the grant was recorded, inside its validity: back-dated, judged against it.
+    (first,) = records(
+        con,
+        "SELECT is_before_recording, judged_against.delegation_key AS k FROM delegation_segment "
+        "WHERE seg_from_at = '2025-12-01 00:00:00+01'",
+    )
+    assert (first["is_before_recording"], first["k"]) == (True, "D1")
 
 
 def test_the_findings_on_a_long_delegation_keep_every_id_and_say_how_many(modified):

@@ -55,11 +55,17 @@ in_force AS (
 ),
 backdated AS (
     -- Inside a period's declared validity but before it was recorded (a back-dated grant),
-    -- and the first such period.
+    -- and the first such period: for the bounds where no period is in force only (where one
+    -- is, neither is read), so that the validity each of a chain of modifications keeps from
+    -- its grant, which covers every bound since, is not tested against them.
     SELECT b.mailbox, b.delegate, b.seg_from_at,
         true AS is_before_recording,
         arg_min(p.period_no, p.started_latest_at) AS backdated_no
-    FROM bounds AS b
+    FROM (
+        SELECT mailbox, delegate, seg_from_at FROM bounds
+        EXCEPT
+        SELECT mailbox, delegate, seg_from_at FROM in_force
+    ) AS b
     JOIN periods AS p
         ON p.mailbox = b.mailbox AND p.delegate = b.delegate
        AND b.seg_from_at >= p.valid_from_at AND b.seg_from_at < p.started_earliest_at
