@@ -385,14 +385,17 @@ def test_a_delegation_is_named_by_its_grant_and_lists_its_events(case):
     case.event(HOLDER, HOLDER, "2026-03-10 10:00")
     case.refresh()
     periods = case.con.execute(
-        "SELECT source_event_id, delegation_key, delegation_ids, revoke_event_id "
+        "SELECT source_event_id, delegation_key, revoke_event_id "
         "FROM delegation_period ORDER BY started_latest_at"
     ).fetchall()
-    assert periods == [
-        (first, first, [first, widened, ended], None),
-        (widened, first, [first, widened, ended], ended),
-        (again, again, [again], None),
-    ]
+    assert periods == [(first, first, None), (widened, first, ended), (again, again, None)]
+    # Each delegation's events, listed once.
+    delegations = case.con.execute(
+        "SELECT delegation_key, delegation_ids, n_events FROM delegation_record "
+        "ORDER BY delegation_key = ?",
+        [again],
+    ).fetchall()
+    assert delegations == [(first, [first, widened, ended], 3), (again, [again], 1)]
     # The finding on the delegation in force in March names that delegation, not the first.
     (finding,) = case.findings("delegation_not_by_holder")
     assert (finding["delegation_key"], finding["delegation_ids"]) == (again, [again])
