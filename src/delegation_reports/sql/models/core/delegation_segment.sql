@@ -13,9 +13,8 @@
 -- by testing it against every period of its pair.
 WITH periods AS (
     -- Each period of a pair, numbered: what the segments are tested against carries the
-    -- number rather than the period's reference, which is joined back once per segment; a
-    -- pair with thousands of periods would otherwise copy every reference into every
-    -- (segment, period) row.
+    -- number rather than the period's reference, which is joined back once per segment
+    -- rather than copied into every (bound, period) row the joins below give.
     SELECT *,
         row_number() OVER (
             PARTITION BY mailbox, delegate
