@@ -26,7 +26,6 @@ days AS (
         -- fields the finding names (carrying the whole record through the grouping costs more).
         arg_min(CASE WHEN judged_against IS NOT NULL THEN struct_pack(
                     delegation_key := judged_against.delegation_key,
-                    delegation_ids := judged_against.delegation_ids,
                     delegate_name := judged_against.delegate_name) END,
                 occurred_at) AS judged_against
     FROM month_access
