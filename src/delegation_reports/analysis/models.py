@@ -249,7 +249,8 @@ _MONTH_TABLES = re.compile(r"\b(" + "|".join(MONTH_MODELS) + r")\b")
 # (`rule_output`): severity, the `enabled` switch and the finding id settled once for all,
 # and the ids of the events of the delegation a finding names, from `delegation_record` (a
 # delegation seen only in snapshots has none: an empty list). Shared by every engine
-# (engines/spark_runner.py).
+# (engines/spark_runner.py); on DuckDB, `rule_output` and `finding_first_month` are parts of
+# the same query (see `_findings_of_month`).
 FINDINGS_OF_MONTH = """
 SELECT
     $month::DATE AS month,
@@ -967,10 +968,12 @@ def reads_all_months(rule_id: str) -> bool:
 def _delegation_history(con, month: Month, rules: list[str], params: dict, defaults: dict) -> None:
     """Evaluate the delegation-level ``rules`` for every month of trace coverage up to
     ``month``, in one statement over all those months (they read small tables: delegation
-    periods, monthly marts). Their rows of ``month`` go to ``rule_output``; the
-    temp table ``finding_first_month`` gets, for each of their findings, the first month of
-    the run of consecutive covered months, ending with ``month``, in which it holds. The
-    result depends on the data only, never on which months were built before."""
+    periods, monthly marts), into the temp table ``delegation_history``, beside
+    ``month_grid``, those months: their rows of ``month`` are findings of the month, and
+    `finding_first_month.sql` reads from them, for each finding, the first month of the run
+    of consecutive covered months, ending with ``month``, in which it holds (see
+    `_findings_of_month`). The result depends on the data only, never on which months were
+    built before."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE month_grid AS {sql_text('models/month/month_grid.sql')}",
         {"months": _coverage_months(con, month)},
@@ -986,19 +989,31 @@ def _delegation_history(con, month: Month, rules: list[str], params: dict, defau
             ),
         )
         _run(con, f"INSERT INTO delegation_history BY NAME {union}", {**params, **days})
-    con.execute(
-        "INSERT INTO rule_output BY NAME SELECT * EXCLUDE (month) FROM delegation_history "
-        "WHERE month = $month",
-        {"month": month.first_day},
+
+
+def _findings_of_month(rules: list[str], defaults: dict) -> tuple[str, dict]:
+    """The query giving the month's findings (`FINDINGS_OF_MONTH`) from the rows of the
+    month's ``rules`` and of the delegation-level rules (`delegation_history`, see
+    `_delegation_history`), and the parameters it binds besides the month's: the rules' rows
+    (`rule_output`, the columns and types of `_RULE_OUTPUT`: a rule leaves out those it never
+    fills) and the first month of each delegation-level finding's run
+    (`finding_first_month`) are parts of it. One statement from the rules to the findings:
+    each step alone would keep one of the two cores idle while its slowest branch ends."""
+    rows = "SELECT * EXCLUDE (month) FROM delegation_history WHERE month = $month"
+    days = {}
+    if rules:
+        union, days = _union_of_rules(rules, defaults, lambda sql: f"SELECT * FROM ({sql}\n)")
+        rows = f"{rows}\nUNION ALL BY NAME\n{union}"
+    typed = ", ".join(
+        f"CAST({name} AS {kind}) AS {name}"
+        for name, kind, *_ in (column.split() for column in _RULE_OUTPUT.split(", "))
     )
-    _run(
-        con,
-        "CREATE OR REPLACE TEMP TABLE finding_first_month AS "
-        + sql_text("models/month/finding_first_month.sql"),
-        params,
+    sql = (
+        f"WITH finding_first_month AS ({sql_text('models/month/finding_first_month.sql')}\n),\n"
+        f"rule_output AS (SELECT {typed} FROM (\n{rows}\n))"
+        f"{FINDINGS_OF_MONTH}"
     )
-    con.execute("DROP TABLE temp.delegation_history")
-    con.execute("DROP TABLE temp.month_grid")
+    return sql, days
 
 
 def rules_with_input(con, rules: list[str], params: dict) -> list[str]:
@@ -1037,29 +1052,25 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
             params,
         )
         stop_point(f"refresh {month}: {model}")
-    # Each rule writes its rows as they come; severity, the `enabled` switch and the finding
-    # id are then settled once for all of them. Delegation-level rules are evaluated over
+    # The rules that can find something this month. Delegation-level rules are evaluated over
     # every month of trace coverage up to this one (when they read no table of this month
-    # only), which gives their rows of this month and the first month of each finding's run.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({_RULE_OUTPUT})")
+    # only), which gives their rows of this month and the first month of each finding's run;
+    # then the month's rules, and severity, the `enabled` switch and the finding id settled
+    # once for all their rows, make the month's findings.
     runnable = rules_with_input(con, list(rules), params)
     across = [r for r in runnable if r in DELEGATION_LEVEL_RULES and reads_all_months(r)]
     _delegation_history(con, month, across, params, defaults)
     stop_point(f"refresh {month}: delegation-level rules")
-    of_month = [r for r in runnable if r not in across]
-    if of_month:
-        union, days = _union_of_rules(of_month, defaults, lambda sql: f"SELECT * FROM ({sql}\n)")
-        _run(con, f"INSERT INTO rule_output BY NAME {union}", {**params, **days})
-    stop_point(f"refresh {month}: rules")
+    findings, days = _findings_of_month([r for r in runnable if r not in across], defaults)
     _replace_month(
         con,
         "finding",
         month,
-        FINDINGS_OF_MONTH,
-        {"month": month.first_day, "levels": sorted(DELEGATION_LEVEL_RULES)},
+        findings,
+        {**params, **days, "month": month.first_day, "levels": sorted(DELEGATION_LEVEL_RULES)},
     )
-    con.execute("DROP TABLE temp.rule_output")
-    con.execute("DROP TABLE temp.finding_first_month")
+    con.execute("DROP TABLE temp.delegation_history")
+    con.execute("DROP TABLE temp.month_grid")
     last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     stop_point(f"refresh {month}: findings inserted")
     con.execute(
