@@ -554,6 +554,81 @@ def test_a_new_audit_file_rebuilds_only_the_marts_of_its_month(case):
     assert _mart_state(case.con) == kept_state
 
 
+def test_a_files_events_are_added_to_the_months_marts_as_a_rebuild_would_count_them(
+    case, monkeypatch
+):
+    """A second file of a month already built: its events are aggregated alone and combined
+    with the stored rows of the same grain (counts added, first and last instants kept, the
+    first action's id following its instant, ties to the smaller id; addresses and client
+    software missing alike), giving the rows a rebuild from every event gives."""
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+
+    def event(event_id, at, actor=HOLDER, **values):
+        return {
+            "event_id": event_id,
+            "occurred_at": local(at).isoformat(),
+            "mailbox": HOLDER,
+            "actor": actor,
+            **values,
+        }
+
+    case.ingest_audit(
+        [
+            event("A-2", "2026-02-02 09:00"),
+            event("A-3", "2026-02-02 17:00", action="send"),
+            event("A-4", "2026-02-03 08:00", outcome="failure"),
+            event("A-5", "2026-02-03 08:30", client_ip="", user_agent=""),
+            event("A-6", "2026-02-10 10:00", actor=SECRETARY),
+        ],
+        name="first.csv",
+    )
+    config = load_config()
+    case.refresh(FEBRUARY, config=config)
+    calls = []
+    replace = models._replace_slices
+    monkeypatch.setattr(
+        models,
+        "_replace_slices",
+        lambda con, month, slices, *a, **k: (
+            calls.append(sorted(slices)) or replace(con, month, slices, *a, **k)
+        ),
+    )
+    case.ingest_audit(
+        [
+            # The same instant as the day's first action, a smaller id: now the first.
+            event("A-1", "2026-02-02 09:00"),
+            event("B-1", "2026-02-02 18:00"),  # a later last action, the same day
+            event("B-2", "2026-02-03 07:00", outcome="failure"),  # the first failure
+            event("B-3", "2026-02-03 09:00", client_ip="", user_agent=""),
+            event("B-4", "2026-02-03 07:30"),  # before the day's first success
+            event("B-5", "2026-02-20 10:00", actor=SECRETARY, action="login"),
+            event("B-6", "2026-02-21 10:00", actor=SECRETARY, client_ip="10.9.9.9"),
+            # The same instant as the day's first action, a larger id: still second.
+            event("Z-6", "2026-02-10 10:00", actor=SECRETARY),
+        ],
+        name="second.csv",
+    )
+    case.refresh(FEBRUARY, config=config)
+    assert calls == [["finding"]]  # the marts were combined, not rebuilt
+    first = dict(case.con.execute("SELECT day, first_event_id FROM actor_day").fetchall())
+    assert first == {
+        date(2026, 2, 2): "A-1",
+        date(2026, 2, 3): "B-4",
+        date(2026, 2, 10): "A-6",
+        date(2026, 2, 21): "B-6",
+    }
+    assert case.con.execute(
+        "SELECT n_events, n_success, n_reads FROM actor_month WHERE actor = ?", [HOLDER]
+    ).fetchall() == [(9, 7, 6)]
+    combined = _marts(case.con)
+    monkeypatch.setattr(models, "_replace_slices", replace)
+    for table in (*MART_MODELS, "mart_state"):
+        case.con.execute(f"DROP TABLE {table}")
+    case.refresh(FEBRUARY, config=config)
+    assert _marts(case.con) == combined
+
+
 def test_a_months_rows_are_replaced_by_writing_only_what_changed():
     """A month's slice of a derived table becomes exactly the rows given, compared as values
     (NULLs and lists included); unchanged rows stay where they are, and other months are

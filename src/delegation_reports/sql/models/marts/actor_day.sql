@@ -11,7 +11,9 @@ SELECT
                   timezone('Europe/Paris', a.occurred_at)) AS DATE) AS day,
     min(a.occurred_at) AS first_at,
     max(a.occurred_at) AS last_at,
-    arg_min(a.event_id, a.occurred_at) AS first_event_id
+    -- Two actions at the same instant: the smaller id, so that the first is one and the same
+    -- whatever the order the events are read in.
+    arg_min(a.event_id, struct_pack(a.occurred_at, a.event_id)) AS first_event_id
 FROM audit_event AS a
 LEFT JOIN paris_hour AS h ON h.utc_hour = epoch_us(a.occurred_at) // 3600000000
 WHERE a.occurred_at >= $from_at AND a.occurred_at < $until_at
