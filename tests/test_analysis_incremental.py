@@ -554,13 +554,15 @@ def test_a_new_audit_file_rebuilds_only_the_marts_of_its_month(case):
     assert _mart_state(case.con) == kept_state
 
 
+@pytest.mark.parametrize("share", [models.COMBINE_SHARE, 0.0])
 def test_a_files_events_are_added_to_the_months_marts_as_a_rebuild_would_count_them(
-    case, monkeypatch
+    case, monkeypatch, share
 ):
-    """A second file of a month already built: its events are aggregated alone and combined
-    with the stored rows of the same grain (counts added, first and last instants kept, the
-    first action's id following its instant, ties to the smaller id; addresses and client
-    software missing alike), giving the rows a rebuild from every event gives."""
+    """A second file of a month already built: its events, a small share of the month's, are
+    aggregated alone and combined with the stored rows of the same grain (counts added, first
+    and last instants kept, the first action's id following its instant, ties to the smaller
+    id; addresses and client software missing alike), giving the rows a rebuild from every
+    event gives. A larger share than `COMBINE_SHARE` rebuilds the month's slices."""
     case.practice(staff=[SECRETARY])
     case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
 
@@ -580,11 +582,13 @@ def test_a_files_events_are_added_to_the_months_marts_as_a_rebuild_would_count_t
             event("A-4", "2026-02-03 08:00", outcome="failure"),
             event("A-5", "2026-02-03 08:30", client_ip="", user_agent=""),
             event("A-6", "2026-02-10 10:00", actor=SECRETARY),
+            *(event(f"F-{n}", f"2026-02-05 09:{n:02d}", actor=SECRETARY) for n in range(30)),
         ],
         name="first.csv",
     )
     config = load_config()
     case.refresh(FEBRUARY, config=config)
+    monkeypatch.setattr(models, "COMBINE_SHARE", share)
     calls = []
     replace = models._replace_slices
     monkeypatch.setattr(
@@ -610,11 +614,13 @@ def test_a_files_events_are_added_to_the_months_marts_as_a_rebuild_would_count_t
         name="second.csv",
     )
     case.refresh(FEBRUARY, config=config)
-    assert calls == [["finding"]]  # the marts were combined, not rebuilt
+    # 8 events of 43: combined, not rebuilt (unless none may be)
+    assert calls == ([["finding"]] if share else [sorted(MART_MODELS), ["finding"]])
     first = dict(case.con.execute("SELECT day, first_event_id FROM actor_day").fetchall())
     assert first == {
         date(2026, 2, 2): "A-1",
         date(2026, 2, 3): "B-4",
+        date(2026, 2, 5): "F-0",
         date(2026, 2, 10): "A-6",
         date(2026, 2, 21): "B-6",
     }

@@ -921,17 +921,25 @@ def _file_ids(audit_files: str) -> set[int]:
     return {int(file_id) for file_id in audit_files.split(",") if file_id}
 
 
+# The share of a month's events, at most, that the files loaded since its marts were built may
+# hold for these events to be combined with the stored rows (`_build_marts`): beyond it,
+# combining rows of most of the month's grain costs more than aggregating the month again.
+COMBINE_SHARE = 0.25
+
+
 def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
     """Bring the month's slice of every mart up to date with its events; ``audit_files`` is
     what it is built from (see `_audit_files_by_month`).
 
     Ingestion only ever adds events, each with the id of its file, and a purge removes whole
     months (their marts and state with them): when the slices were built by the same code
-    from some of these files, the events they did not count are those of the other files,
-    and only these are aggregated and added to the stored rows (`_add_to_marts`). A new file
-    touches a few days of a month, and aggregating the whole month again cost more than the
-    rest of its refresh. Otherwise (first build, new mart code, a file gone from the list)
-    each slice is recomputed from every event of the month and compared (`_replace_slices`)."""
+    from some of these files, the events they did not count are those of the other files.
+    When these are few (`COMBINE_SHARE` of the month's events at most), only they are
+    aggregated and added to the stored rows (`_add_to_marts`): a new file touches a few days
+    of a month, and aggregating the whole month again cost more than the rest of its
+    refresh. Otherwise (first build, new mart code, a file gone from the list, most of the
+    month new) each slice is recomputed from every event of the month and compared
+    (`_replace_slices`)."""
     built = con.execute(
         "SELECT audit_files, digest FROM mart_state WHERE month = ?", [month.first_day]
     ).fetchone()
@@ -939,12 +947,23 @@ def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
     def done(mart: str) -> None:
         stop_point(f"refresh {month}: {mart}")
 
+    counted = None
     if (
         built is not None
         and built[1] == _marts_digest()
         and _file_ids(built[0]) <= _file_ids(audit_files)
     ):
-        _add_to_marts(con, month, params, sorted(_file_ids(built[0])), done)
+        counted = sorted(_file_ids(built[0]))
+        new, total = _run(
+            con,
+            "SELECT count(*) FILTER (NOT list_contains($counted_files, source_file_id)), "
+            "count(*) FROM audit_event WHERE occurred_at >= $from_at AND occurred_at < $until_at",
+            {**params, "counted_files": counted},
+        ).fetchone()
+        if new > COMBINE_SHARE * total:
+            counted = None
+    if counted is not None:
+        _add_to_marts(con, month, params, counted, done)
     else:
         _replace_slices(
             con,
