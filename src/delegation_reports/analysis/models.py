@@ -1008,19 +1008,21 @@ def _add_to_marts(con, month: Month, params: dict, counted: list[int], done) -> 
     con.execute("DROP TABLE temp.month_slice")
 
 
-def _combine_slice(con, month: Month, mart: str) -> None:
-    """Combine the rows of ``mart`` in ``temp.month_slice`` with its stored rows of the month
-    of the same grain, writing the rows that changed and the new ones."""
-    combine = MART_COMBINE[mart]
-    columns = [(d[0], str(d[1])) for d in con.execute(f"SELECT * FROM {mart} LIMIT 0").description]
+def _combine_slice(con, month: Month, table: str) -> None:
+    """Combine the rows of the mart ``table`` in ``temp.month_slice`` with its stored rows of
+    the month of the same grain, writing the rows that changed and the new ones."""
+    if table not in MART_MODELS:
+        raise ValueError(f"{table} is not a monthly mart")
+    combine = MART_COMBINE[table]
+    columns = [(d[0], str(d[1])) for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     if not combine.keys() <= {name for name, _ in columns}:
-        raise ValueError(f"{mart} lacks a column MART_COMBINE names")
+        raise ValueError(f"{table} lacks a column MART_COMBINE names")
     grain = [name for name, _ in columns if name not in combine]
     listed = ", ".join(name for name, _ in columns)
-    added = f"SELECT {listed} FROM temp.month_slice WHERE {_SLICE_OF} = '{mart}'"
+    added = f"SELECT {listed} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}'"
     match = " AND ".join(f"s.{name} IS NOT DISTINCT FROM a.{name}" for name in grain)
     stored = (
-        f"SELECT {', '.join(f's.{name}' for name, _ in columns)} FROM {mart} AS s "
+        f"SELECT {', '.join(f's.{name}' for name, _ in columns)} FROM {table} AS s "
         f"SEMI JOIN ({added}) AS a ON {match} WHERE s.month = $month"
     )
     values = ", ".join(
@@ -1035,12 +1037,12 @@ def _combine_slice(con, month: Month, mart: str) -> None:
     combined = f"SELECT {listed} FROM temp.mart_combined"
     same = " AND ".join(f"t.{name} IS NOT DISTINCT FROM gone.{name}" for name, _ in columns)
     con.execute(
-        f"DELETE FROM {mart} AS t USING ({stored} EXCEPT {combined}) AS gone "
+        f"DELETE FROM {table} AS t USING ({stored} EXCEPT {combined}) AS gone "
         f"WHERE t.month = $month AND {same}",
         {"month": month.first_day},
     )
     con.execute(
-        f"INSERT INTO {mart} ({listed}) {combined} EXCEPT {stored}", {"month": month.first_day}
+        f"INSERT INTO {table} ({listed}) {combined} EXCEPT {stored}", {"month": month.first_day}
     )
     con.execute("DROP TABLE temp.mart_combined")
 
