@@ -981,6 +981,21 @@ def test_an_old_layout_is_replaced_even_when_core_state_is_current(case):
     _assert_current_layout(case, stranger)
 
 
+def test_tables_and_columns_an_older_version_lacked_are_added(case):
+    """A warehouse missing a table or a column the refresh keeps (made by an older version,
+    or dropped) gets it back before anything is written."""
+    case.practice(staff=[SECRETARY])
+    case.event(HOLDER, STRANGER, "2026-03-03 10:00")
+    case.refresh()
+    case.con.execute("ALTER TABLE finding DROP COLUMN first_month")
+    case.con.execute("DROP TABLE refresh_state")
+    case.refresh()
+    columns = [d[0] for d in case.con.execute("SELECT * FROM finding LIMIT 0").description]
+    assert "first_month" in columns
+    assert case.findings("access_without_delegation")
+    assert case.con.execute("SELECT count(*) FROM refresh_state").fetchone() == (0,)
+
+
 def test_stored_accesses_of_another_layout_are_made_again(case):
     """A ``practice_access`` whose columns are not the view's (written by other model code)
     is made again, and the months rebuilt fill it."""

@@ -548,20 +548,44 @@ def create_model_macros(con) -> None:
     con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_MACROS_MARKER} (created BOOLEAN)")
 
 
-def _retire_old_layout(con) -> bool:
-    """Drop what an earlier layout stored; the data rebuilds what replaced it. True when the
-    core models must be rebuilt whatever their key says (the view is missing)."""
-    kinds = dict(
-        con.execute(
-            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main' "
-            "AND table_name IN ('attributed_access', 'read_burst', 'mart_state')"
-        ).fetchall()
-    )
+# What `_SCHEMA` makes: its tables, and the columns it adds to older ones. When the warehouse
+# has them all, its statements have nothing to do, and one look at the catalog costs less.
+_SCHEMA_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", "\n".join(_SCHEMA)))
+_SCHEMA_COLUMNS = frozenset(
+    re.findall(r"ALTER TABLE (\w+) ADD COLUMN IF NOT EXISTS (\w+)", "\n".join(_SCHEMA))
+)
+
+
+def _main_catalog(con) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """The tables and views of the warehouse (name: ``BASE TABLE`` or ``VIEW``), and the
+    columns of the tables `_SCHEMA` adds columns to, as (table, column)."""
+    altered = ", ".join(f"'{table}'" for table in sorted({t for t, _ in _SCHEMA_COLUMNS}))
+    here = "database_name = current_database() AND schema_name = 'main'"
+    kinds, columns = {}, set()
+    for name, kind, column in con.execute(
+        f"SELECT table_name, 'BASE TABLE', NULL FROM duckdb_tables() WHERE {here} "
+        f"UNION ALL SELECT view_name, 'VIEW', NULL FROM duckdb_views() WHERE {here} "
+        "AND NOT internal "
+        f"UNION ALL SELECT table_name, 'COLUMN', column_name FROM duckdb_columns() WHERE {here} "
+        f"AND table_name IN ({altered})"
+    ).fetchall():
+        if column is None:
+            kinds[name] = kind
+        else:
+            columns.add((name, column))
+    return kinds, columns
+
+
+def _retire_old_layout(con, kinds: dict[str, str]) -> bool:
+    """Drop what an earlier layout stored; the data rebuilds what replaced it. ``kinds``: the
+    warehouse's tables and views (see `_main_catalog`), updated with what is dropped. True
+    when the core models must be rebuilt whatever their key says (the view is missing)."""
     if kinds.get("attributed_access") == "BASE TABLE":  # now a view
         con.execute("DROP TABLE attributed_access")
         del kinds["attributed_access"]
     if "read_burst" in kinds:  # bursts are now found by bulk_access itself
         con.execute("DROP TABLE read_burst")
+        del kinds["read_burst"]
     # Marts built by other code may have other columns: dropped whole, then rebuilt.
     digests = set()
     if "mart_state" in kinds:
@@ -569,6 +593,7 @@ def _retire_old_layout(con) -> bool:
     if digests - {_marts_digest()}:
         for mart in (*MART_MODELS, "mart_state"):
             con.execute(f"DROP TABLE IF EXISTS {mart}")
+            kinds.pop(mart, None)
     return "attributed_access" not in kinds
 
 
@@ -589,9 +614,14 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
     and (re)define the ``attributed_access`` view over them: only when their inputs changed
     (or ``force``). ``paris_hour`` and ``trace_month``, read from the manifest, are rebuilt
     every time, and ``system_account`` brought up to date with the audit events."""
-    force = _retire_old_layout(con) or force
-    for statement in _SCHEMA:
-        con.execute(statement)
+    kinds, columns = _main_catalog(con)
+    force = _retire_old_layout(con, kinds) or force
+    if not (
+        all(kinds.get(table) == "BASE TABLE" for table in _SCHEMA_TABLES)
+        and columns >= _SCHEMA_COLUMNS
+    ):
+        for statement in _SCHEMA:
+            con.execute(statement)
     key = _core_key(con, config)
     built_from = con.execute("SELECT any_value(built_from) FROM core_state").fetchone()[0]
     if force or built_from != key:
