@@ -28,7 +28,12 @@ SELECT
         WHEN e.actor = e.mailbox THEN 'owner'
         WHEN sa.actor IS NOT NULL THEN 'system'
         WHEN s.mailbox IS NULL THEN 'no_delegation'
-        WHEN list_contains(s.rights_any, r.right_needed) THEN 'delegate_authorised'
+        WHEN CASE r.right_needed
+                 WHEN 'read' THEN s.may_read
+                 WHEN 'send' THEN s.may_send
+                 WHEN 'documents' THEN s.may_documents
+                 ELSE s.may_manage
+             END THEN 'delegate_authorised'
         WHEN s.is_in_force THEN 'delegate_beyond_rights'
         WHEN s.is_after_revocation THEN 'delegate_after_revocation'
         ELSE 'delegate_outside_period'

@@ -40,8 +40,13 @@ in_force AS (
     -- pair's periods do not overlap, whatever their number).
     SELECT b.mailbox, b.delegate, b.seg_from_at,
         true AS is_in_force,
-        -- The rights of every period in force: an action is authorised when one of them has it.
-        list_sort(list_distinct(flatten(list(p.rights)))) AS rights_any,
+        -- The rights of every period in force: an action is authorised when one of them has
+        -- the right it needs (one of these four, see `attributed_access`). Flags rather than
+        -- a list, so that attributing an event tests a flag instead of gathering a list.
+        bool_or(list_contains(p.rights, 'read')) AS may_read,
+        bool_or(list_contains(p.rights, 'send')) AS may_send,
+        bool_or(list_contains(p.rights, 'documents')) AS may_documents,
+        bool_or(list_contains(p.rights, 'manage')) AS may_manage,
         arg_max(p.rights, p.in_force_from_at) AS rights_in_force,
         arg_max(p.delegate_role, p.in_force_from_at) AS role_in_force,
         -- The period in force an access is judged against: the latest to start.
@@ -108,7 +113,10 @@ state AS (
         b.delegate,
         b.seg_from_at,
         coalesce(i.is_in_force, false) AS is_in_force,
-        i.rights_any,
+        coalesce(i.may_read, false) AS may_read,
+        coalesce(i.may_send, false) AS may_send,
+        coalesce(i.may_documents, false) AS may_documents,
+        coalesce(i.may_manage, false) AS may_manage,
         i.rights_in_force,
         i.role_in_force,
         a.last_role,
@@ -137,7 +145,10 @@ SELECT
     coalesce(lead(s.seg_from_at) OVER (PARTITION BY s.mailbox, s.delegate ORDER BY s.seg_from_at),
              unbounded_until()) AS seg_until_at,
     s.is_in_force,
-    s.rights_any,
+    s.may_read,
+    s.may_send,
+    s.may_documents,
+    s.may_manage,
     s.rights_in_force,
     s.role_in_force,
     s.last_role,
