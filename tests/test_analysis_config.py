@@ -12,6 +12,7 @@ import pytest
 from analysis_cases import (
     HOLDER,
     HOLDER_2,
+    PARIS,
     SECRETARY,
     STRANGER,
     config_from,
@@ -86,6 +87,34 @@ def test_practice_opening_hours_change_that_practice_only(case, tmp_path):
     days = {p: sorted(f["first_at"].date().isoformat() for f in fs) for p, fs in found.items()}
     # P1: open on Saturday afternoon now, closed on Wednesday morning; Tuesday unchanged.
     assert days == {"P1": ["2026-03-11"], "P2": ["2026-03-07"]}
+
+
+def test_opening_and_closing_within_an_hour_are_placed_to_the_minute(case, tmp_path):
+    """Hours a practice opens or closes in (twice in one hour here) are placed by the minute;
+    the other practice, open all those hours by default, has nothing off hours."""
+    two_practices(case)
+    in_hours = ["2026-03-02 08:30", "2026-03-02 12:14", "2026-03-02 12:45", "2026-03-02 17:59"]
+    off_hours = {
+        "2026-03-03 08:29": "2026-03-03",  # a minute before opening
+        "2026-03-04 12:15": "2026-03-04",  # the minute the morning closes
+        "2026-03-05 12:44": "2026-03-05",  # a minute before the afternoon opens
+        "2026-03-06 18:00": "2026-03-06",  # the minute the afternoon closes
+        "2026-03-10 12:30": "2026-03-10",  # between the two ranges, in the same hour
+    }
+    for mailbox, actor in ((HOLDER, SECRETARY), (HOLDER_2, ASSISTANT_2)):
+        case.events(mailbox, actor, [*in_hours, *off_hours])
+    weekdays = ("monday", "tuesday", "wednesday", "thursday", "friday")
+    config = config_from(
+        tmp_path,
+        '[practices."P1".opening_hours]\n'
+        + "".join(f'{d} = ["08:30-12:15", "12:45-18:00"]\n' for d in weekdays),
+    )
+    case.refresh(config=config)
+    found = by_practice(case, "off_hours_access")
+    assert set(found) == {"P1"}
+    assert sorted(f["n_events"] for f in found["P1"]) == [1] * len(off_hours)
+    days = sorted(f["first_at"].astimezone(PARIS).date().isoformat() for f in found["P1"])
+    assert days == sorted(off_hours.values())
 
 
 def test_practice_open_on_public_holidays(case, tmp_path):
