@@ -128,11 +128,19 @@ kept AS (
 )
 -- The delegation each kept event is judged against, its rights and its words ("aucune
 -- délégation" for an account that never had one), from its segment: looked up for these
--- events only.
+-- events only. Of the delegation, the fields the rules name (its key, the délégataire's name
+-- and role, when it was recorded): most kept events are a délégataire's off hours, and
+-- writing the whole record with each cost more than the rest of the write; the whole record
+-- is the segment's (`delegation_segment.judged_against`).
 SELECT k.operator, k.event_id, k.occurred_at, k.occurred_local, k.practice_id, k.mailbox, k.holder_name,
     k.actor, k.action, k.outcome, k.attribution, k.right_needed, k.auth_method, k.is_before_recording,
     k.delegate_role, k.hours_of, k.day, k.holiday_name, k.is_holiday, k.is_off_hours,
-    s.rights_in_force, s.judged_against,
+    s.rights_in_force,
+    CASE WHEN s.judged_against IS NOT NULL THEN struct_pack(
+        delegation_key := s.judged_against.delegation_key,
+        delegate_name := s.judged_against.delegate_name,
+        delegate_role := s.judged_against.delegate_role,
+        started_latest_at := s.judged_against.started_latest_at) END AS judged_against,
     coalesce(s.judged_against_fr, 'aucune délégation') AS judged_against_fr
 FROM kept AS k
 LEFT JOIN delegation_segment AS s ON s.mailbox = k.mailbox AND s.delegate = k.actor AND s.seg_from_at = k.seg_from_at
