@@ -32,7 +32,7 @@ SELECT
                  WHEN 'read' THEN s.may_read
                  WHEN 'send' THEN s.may_send
                  WHEN 'documents' THEN s.may_documents
-                 ELSE s.may_manage
+                 WHEN 'manage' THEN s.may_manage
              END THEN 'delegate_authorised'
         WHEN s.is_in_force THEN 'delegate_beyond_rights'
         WHEN s.is_after_revocation THEN 'delegate_after_revocation'
