@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from conftest import (
     audit_record,
     delegation_record,
@@ -17,7 +18,6 @@ from conftest import (
     write_audit,
     write_delegations,
 )
-
 from delegation_reports.analysis import prose
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import CORE_MODELS, Month, refresh, sql_text
@@ -168,6 +168,4 @@ def test_the_explanation_of_a_short_delegation_lists_its_events(con, tmp_path):
         con, "SELECT explanation_fr, delegation_ids FROM finding WHERE rule_id = 'right_exceeded'"
     )
     assert finding["delegation_ids"] == ["D1", "D2", "D3"]
-    assert finding["explanation_fr"].endswith(
-        "par admin@operateur.example, événements D1, D2, D3."
-    )
+    assert finding["explanation_fr"].endswith("par admin@operateur.example, événements D1, D2, D3.")

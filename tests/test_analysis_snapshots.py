@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import largest_intermediate_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import largest_intermediate_rows
 from delegation_reports import warehouse
 from delegation_reports.analysis.config import load_config
 from delegation_reports.analysis.models import build_core, sql_text
@@ -25,7 +25,9 @@ STATES = [
 # One operator's snapshots: which days it took, and for each (mailbox, delegate) pair the
 # state it listed that day (None: not listed).
 pairs = st.sampled_from([("m1", "d1"), ("m1", "d2"), ("m2", "d1")])
-listing = st.lists(st.one_of(st.none(), st.sampled_from(range(len(STATES)))), min_size=8, max_size=8)
+listing = st.lists(
+    st.one_of(st.none(), st.sampled_from(range(len(STATES)))), min_size=8, max_size=8
+)
 operator_snapshots = st.tuples(
     st.sets(st.integers(0, 7), min_size=1), st.dictionaries(pairs, listing, max_size=3)
 )
@@ -54,7 +56,11 @@ def reference(snapshots: dict[str, tuple[set[int], dict]]) -> set[tuple]:
         days = sorted(d for d in days if any(states[d] is not None for states in listed.values()))
         times = [START + timedelta(days=d) for d in days]
         for (mailbox, delegate), states in listed.items():
-            at = {t: STATES[states[d]] for d, t in zip(days, times) if states[d] is not None}
+            at = {
+                t: STATES[states[d]]
+                for d, t in zip(days, times, strict=True)
+                if states[d] is not None
+            }
             i, listing_from = 0, None
             while i < len(times):
                 if times[i] not in at:
@@ -102,7 +108,17 @@ def test_periods_from_snapshots_are_what_the_snapshots_mean(con, snapshots):
                     role, rights, valid_from, valid_until = STATES[states[day]]
                     at = START + timedelta(days=day)
                     rows.append(
-                        (operator, at, mailbox, delegate, "N", role, rights, valid_from, valid_until)
+                        (
+                            operator,
+                            at,
+                            mailbox,
+                            delegate,
+                            "N",
+                            role,
+                            rights,
+                            valid_from,
+                            valid_until,
+                        )
                     )
     if rows:
         con.executemany(

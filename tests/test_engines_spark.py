@@ -198,9 +198,12 @@ def test_value_at_the_extreme_key_keeps_null_alike_on_both_engines(spark, duck, 
         f"max(CASE WHEN k < 2 THEN struct_pack(k := k, v := x) END).v FROM {table}"
     )
     ours = duck.execute(portable).fetchall()
-    assert ours == duck.execute(
-        f"SELECT arg_max_null(x, k), arg_min_null(x, k), arg_max_null(x, k) FILTER (k < 2) FROM {table}"
-    ).fetchall()
+    assert (
+        ours
+        == duck.execute(
+            f"SELECT arg_max_null(x, k), arg_min_null(x, k), arg_max_null(x, k) FILTER (k < 2) FROM {table}"
+        ).fetchall()
+    )
     assert _spark_rows(spark, to_spark(portable)) == ours
 
 
