@@ -635,6 +635,64 @@ def test_a_files_events_are_added_to_the_months_marts_as_a_rebuild_would_count_t
     assert _marts(case.con) == combined
 
 
+def test_a_months_marts_take_in_the_events_of_the_files_loaded_after_their_last(case):
+    """What a month's marts have not counted are the events of the files loaded after the
+    last file they were built from: not a file loaded in between that touches another month
+    only, nor a file already counted that the month's list did not name when they were built
+    (its coverage read again), which would be counted twice."""
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+
+    def events(prefix, day, n, actor=HOLDER):
+        return [
+            {
+                "event_id": f"{prefix}-{i}",
+                "occurred_at": local(f"{day} 09:{i:02d}").isoformat(),
+                "mailbox": HOLDER,
+                "actor": actor,
+            }
+            for i in range(n)
+        ]
+
+    config = load_config()
+    case.ingest_audit(events("A", "2026-02-02", 3, SECRETARY), name="first.csv")
+    case.refresh(FEBRUARY, config=config)
+    case.ingest_audit(events("B", "2026-02-03", 40), name="february.csv")
+    case.refresh(FEBRUARY, config=config)
+    case.ingest_audit(events("P", "2026-04-07", 30, SECRETARY), name="april.csv")
+    case.ingest_audit(events("C", "2026-02-09", 4, SECRETARY), name="late.csv")
+    case.refresh(FEBRUARY, config=config)
+
+    def counted():
+        return case.con.execute(
+            "SELECT actor, n_events FROM actor_month WHERE month = ? ORDER BY actor",
+            [FEBRUARY.first_day],
+        ).fetchall()
+
+    assert counted() == [(HOLDER, 40), (SECRETARY, 7)]
+    # The first file, counted, left out of the list the marts were built from (as when a
+    # file's coverage is read again): still counted once.
+    first, *built = case.con.execute(
+        "SELECT file_id FROM ingest_file WHERE file_name IN ('first.csv', 'february.csv', "
+        "'late.csv') ORDER BY file_id"
+    ).fetchall()
+    case.con.execute(
+        "UPDATE mart_state SET audit_files = ? WHERE month = ?",
+        [",".join(str(f) for (f,) in built), FEBRUARY.first_day],
+    )
+    case.ingest_audit(events("D", "2026-02-16", 2, SECRETARY), name="later.csv")
+    case.refresh(FEBRUARY, config=config)
+    assert counted() == [(HOLDER, 40), (SECRETARY, 9)]
+    assert str(first[0]) in case.con.execute(
+        "SELECT audit_files FROM mart_state WHERE month = ?", [FEBRUARY.first_day]
+    ).fetchone()[0].split(",")
+    combined = _marts(case.con)
+    for table in (*MART_MODELS, "mart_state"):
+        case.con.execute(f"DROP TABLE {table}")
+    case.refresh(FEBRUARY, config=config)
+    assert _marts(case.con) == combined
+
+
 def test_a_months_rows_are_replaced_by_writing_only_what_changed():
     """A month's slice of a derived table becomes exactly the rows given, compared as values
     (NULLs and lists included); unchanged rows stay where they are, and other months are

@@ -946,6 +946,12 @@ MART_COMBINE = {
 }
 
 
+def _last_file(audit_files: str) -> int:
+    """The largest id of a list of audit files as `_audit_files_by_month` gives it (-1 when
+    it is empty)."""
+    return max((int(file_id) for file_id in audit_files.split(",") if file_id), default=-1)
+
+
 def _file_ids(audit_files: str) -> set[int]:
     """The ids of a list of audit files as `_audit_files_by_month` gives it."""
     return {int(file_id) for file_id in audit_files.split(",") if file_id}
@@ -956,18 +962,26 @@ def _file_ids(audit_files: str) -> set[int]:
 # combining rows of most of the month's grain costs more than aggregating the month again.
 COMBINE_SHARE = 0.25
 
+# A month's events loaded after the audit file `$last_file` (see `_build_marts`).
+_LOADED_AFTER = (
+    "occurred_at >= $from_at AND occurred_at < $until_at AND source_file_id > $last_file"
+)
+
 
 def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
     """Bring the month's slice of every mart up to date with its events; ``audit_files`` is
     what it is built from (see `_audit_files_by_month`).
 
-    Ingestion only ever adds events, each with the id of its file, and a purge removes whole
-    months (their marts and state with them): when the slices were built by the same code
-    from some of these files, the events they did not count are those of the other files.
-    When these are few (`COMBINE_SHARE` of the month's events at most), only they are
-    aggregated and added to the stored rows (`_add_to_marts`): a new file touches a few days
-    of a month, and aggregating the whole month again cost more than the rest of its
-    refresh. Otherwise (first build, new mart code, a file gone from the list, most of the
+    Ingestion only ever adds events, each with the id of its file (ids grow with each load),
+    and a purge removes whole months (their marts and state with them). A slice built from
+    every event of the month when its files were those listed then has counted every event
+    of files up to the last of them: the events it did not count are those of the files
+    loaded since, whose ids are larger (a file loaded in between touched other months only,
+    or it would be listed). When these are few (`COMBINE_SHARE` of the month's events at
+    most), only they are aggregated and added to the stored rows (`_add_to_marts`): a new
+    file touches a few days of a month, and aggregating the whole month again cost more than
+    the rest of its refresh; being appended, they are read without the month's other row
+    groups. Otherwise (first build, new mart code, a file gone from the list, most of the
     month new) each slice is recomputed from every event of the month and compared
     (`_replace_slices`)."""
     built = con.execute(
@@ -977,23 +991,23 @@ def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
     def done(mart: str) -> None:
         stop_point(f"refresh {month}: {mart}")
 
-    counted = None
+    last_file = None
     if (
         built is not None
         and built[1] == _marts_digest()
         and _file_ids(built[0]) <= _file_ids(audit_files)
     ):
-        counted = sorted(_file_ids(built[0]))
+        last_file = _last_file(built[0])
         new, total = _run(
             con,
-            "SELECT count(*) FILTER (NOT list_contains($counted_files, source_file_id)), "
-            "count(*) FROM audit_event WHERE occurred_at >= $from_at AND occurred_at < $until_at",
-            {**params, "counted_files": counted},
+            "SELECT count(*) FILTER (source_file_id > $last_file), count(*) FROM audit_event "
+            "WHERE occurred_at >= $from_at AND occurred_at < $until_at",
+            {**params, "last_file": last_file},
         ).fetchone()
         if new > COMBINE_SHARE * total:
-            counted = None
-    if counted is not None:
-        _add_to_marts(con, month, params, counted, done)
+            last_file = None
+    if last_file is not None:
+        _add_to_marts(con, month, {**params, "last_file": last_file}, done)
     else:
         _replace_slices(
             con,
@@ -1008,39 +1022,46 @@ def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
     )
 
 
-def _add_to_marts(con, month: Month, params: dict, counted: list[int], done) -> None:
-    """Add to the month's stored slice of each mart the events of the month from audit files
-    other than ``counted`` (those the slice was built from): the marts' models, run over
-    these events only (one statement, as in `_replace_slices`), give rows that combine with
-    the stored rows of the same grain (`MART_COMBINE`); only the rows whose values change are
-    written. ``done(mart)`` is called once a mart's slice is written."""
-    events = (
-        "WITH audit_event AS (SELECT * FROM main.audit_event "
-        "WHERE occurred_at >= $from_at AND occurred_at < $until_at "
-        "AND NOT list_contains($counted_files, source_file_id))\n"
-    )
+def _add_to_marts(con, month: Month, params: dict, done) -> None:
+    """Add to the month's stored slice of each mart the events of the month loaded after the
+    audit file ``params["last_file"]`` (the last the slice was built from): the marts'
+    models, run over these events only, give rows that combine with the stored rows of the
+    same grain (`MART_COMBINE`); only the rows whose values change are written. The new
+    rows of the four marts are made by one statement, and so are the combined ones (as in
+    `_replace_slices`, DuckDB runs the branches side by side). ``done(mart)`` is called once
+    a mart's slice is written."""
+    events = f"WITH audit_event AS (SELECT * FROM main.audit_event WHERE {_LOADED_AFTER})\n"
     union = "\nUNION ALL BY NAME\n".join(
         f"SELECT '{mart}' AS {_SLICE_OF}, * FROM ({sql_text(f'models/marts/{mart}.sql')}\n)"
         for mart in MART_MODELS
     )
-    _run(
-        con,
-        f"CREATE OR REPLACE TEMP TABLE month_slice AS {events}{union}",
-        {**params, "counted_files": counted},
-    )
+    _run(con, f"CREATE OR REPLACE TEMP TABLE month_slice AS {events}{union}", params)
     added = dict(
         con.execute(f"SELECT {_SLICE_OF}, count(*) FROM temp.month_slice GROUP BY ALL").fetchall()
     )
+    marts = {mart: _mart_parts(con, mart) for mart in MART_MODELS if added.get(mart)}
+    if marts:
+        combined = "\nUNION ALL BY NAME\n".join(
+            f"SELECT '{mart}' AS {_SLICE_OF}, {parts['values']} "
+            f"FROM ({parts['stored']} UNION ALL {parts['added']}) GROUP BY {parts['grain']}"
+            for mart, parts in marts.items()
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE mart_combined AS {combined}", {"month": month.first_day}
+        )
     for mart in MART_MODELS:
-        if added.get(mart):
-            _combine_slice(con, month, mart)
+        if mart in marts:
+            _write_combined(con, month, mart, marts[mart])
         done(mart)
+    con.execute("DROP TABLE IF EXISTS temp.mart_combined")
     con.execute("DROP TABLE temp.month_slice")
 
 
-def _combine_slice(con, month: Month, table: str) -> None:
-    """Combine the rows of the mart ``table`` in ``temp.month_slice`` with its stored rows of
-    the month of the same grain, writing the rows that changed and the new ones."""
+def _mart_parts(con, table: str) -> dict[str, str]:
+    """The parts of the SQL combining the rows of the mart ``table`` in ``temp.month_slice``
+    with its stored rows of the month (`$month`) of the same grain: its columns
+    (``listed``), the ``grain``, the ``added`` and ``stored`` rows, and the combined
+    ``values`` (`MART_COMBINE`)."""
     if table not in MART_MODELS:
         raise ValueError(f"{table} is not a monthly mart")
     combine = MART_COMBINE[table]
@@ -1051,30 +1072,35 @@ def _combine_slice(con, month: Month, table: str) -> None:
     listed = ", ".join(name for name, _ in columns)
     added = f"SELECT {listed} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}'"
     match = " AND ".join(f"s.{name} IS NOT DISTINCT FROM a.{name}" for name in grain)
-    stored = (
-        f"SELECT {', '.join(f's.{name}' for name, _ in columns)} FROM {table} AS s "
-        f"SEMI JOIN ({added}) AS a ON {match} WHERE s.month = $month"
-    )
-    values = ", ".join(
-        name if name in grain else f"CAST({combine[name]} AS {kind}) AS {name}"
-        for name, kind in columns
-    )
+    return {
+        "listed": listed,
+        "grain": ", ".join(grain),
+        "added": added,
+        "stored": (
+            f"SELECT {', '.join(f's.{name}' for name, _ in columns)} FROM {table} AS s "
+            f"SEMI JOIN ({added}) AS a ON {match} WHERE s.month = $month"
+        ),
+        "values": ", ".join(
+            name if name in grain else f"CAST({combine[name]} AS {kind}) AS {name}"
+            for name, kind in columns
+        ),
+        "same": " AND ".join(f"t.{name} IS NOT DISTINCT FROM gone.{name}" for name, _ in columns),
+    }
+
+
+def _write_combined(con, month: Month, table: str, parts: dict[str, str]) -> None:
+    """Write the mart ``table``'s rows of ``temp.mart_combined`` (see `_add_to_marts`) in
+    place of its stored rows of the same grain: the rows that changed and the new ones."""
+    combined = f"SELECT {parts['listed']} FROM temp.mart_combined WHERE {_SLICE_OF} = '{table}'"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE mart_combined AS SELECT {values} "
-        f"FROM ({stored} UNION ALL {added}) GROUP BY {', '.join(grain)}",
+        f"DELETE FROM {table} AS t USING ({parts['stored']} EXCEPT {combined}) AS gone "
+        f"WHERE t.month = $month AND {parts['same']}",
         {"month": month.first_day},
     )
-    combined = f"SELECT {listed} FROM temp.mart_combined"
-    same = " AND ".join(f"t.{name} IS NOT DISTINCT FROM gone.{name}" for name, _ in columns)
     con.execute(
-        f"DELETE FROM {table} AS t USING ({stored} EXCEPT {combined}) AS gone "
-        f"WHERE t.month = $month AND {same}",
+        f"INSERT INTO {table} ({parts['listed']}) {combined} EXCEPT {parts['stored']}",
         {"month": month.first_day},
     )
-    con.execute(
-        f"INSERT INTO {table} ({listed}) {combined} EXCEPT {stored}", {"month": month.first_day}
-    )
-    con.execute("DROP TABLE temp.mart_combined")
 
 
 def refresh_marts(con, config: AnalysisConfig, skip: Iterable[Month] = ()) -> list[Month]:
