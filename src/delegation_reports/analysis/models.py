@@ -924,24 +924,26 @@ def _slice_fingerprint(values: list[str]) -> str:
 
 
 # How each mart's columns outside its grain combine when a month's events are counted in
-# parts: the events the stored slice counted, and those of the audit files loaded since (see
-# `_add_to_marts`). Each is an aggregate over the rows of both parts for one value of the
-# grain (every other column), giving what the model gives over all the events at once.
+# parts (see `_add_to_marts`): the value of a stored row (`t`) and that of the row of the
+# same grain from the events loaded since (`a`) give what the model gives over all the
+# events at once.
 MART_COMBINE = {
-    "mailbox_day": {"n_events": "sum(n_events)"},
+    "mailbox_day": {"n_events": "t.n_events + a.n_events"},
     "actor_month": {
-        "n_events": "sum(n_events)",
-        "n_success": "sum(n_success)",
-        "n_reads": "sum(n_reads)",
-        "first_success_at": "min(first_success_at)",
-        "last_success_at": "max(last_success_at)",
+        "n_events": "t.n_events + a.n_events",
+        "n_success": "t.n_success + a.n_success",
+        "n_reads": "t.n_reads + a.n_reads",
+        # (least and greatest skip NULLs: an account without success in one part.)
+        "first_success_at": "least(t.first_success_at, a.first_success_at)",
+        "last_success_at": "greatest(t.last_success_at, a.last_success_at)",
     },
-    "client_month": {"first_at": "min(first_at)"},
+    "client_month": {"first_at": "least(t.first_at, a.first_at)"},
     "actor_day": {
-        "first_at": "min(first_at)",
-        "last_at": "max(last_at)",
+        "first_at": "least(t.first_at, a.first_at)",
+        "last_at": "greatest(t.last_at, a.last_at)",
         # The first action's id follows its instant, ties broken by the id, as in the model.
-        "first_event_id": "arg_min(first_event_id, struct_pack(first_at, first_event_id))",
+        "first_event_id": "CASE WHEN a.first_at < t.first_at OR (a.first_at = t.first_at "
+        "AND a.first_event_id < t.first_event_id) THEN a.first_event_id ELSE t.first_event_id END",
     },
 }
 
@@ -1025,11 +1027,9 @@ def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
 def _add_to_marts(con, month: Month, params: dict, done) -> None:
     """Add to the month's stored slice of each mart the events of the month loaded after the
     audit file ``params["last_file"]`` (the last the slice was built from): the marts'
-    models, run over these events only, give rows that combine with the stored rows of the
-    same grain (`MART_COMBINE`); only the rows whose values change are written. The new
-    rows of the four marts are made by one statement, and so are the combined ones (as in
-    `_replace_slices`, DuckDB runs the branches side by side). ``done(mart)`` is called once
-    a mart's slice is written."""
+    models, run over these events only (one statement: as in `_replace_slices`, DuckDB runs
+    the branches side by side), give rows that are merged into the stored ones
+    (`_merge_into_mart`). ``done(mart)`` is called once a mart's slice is written."""
     events = f"WITH audit_event AS (SELECT * FROM main.audit_event WHERE {_LOADED_AFTER})\n"
     union = "\nUNION ALL BY NAME\n".join(
         f"SELECT '{mart}' AS {_SLICE_OF}, * FROM ({sql_text(f'models/marts/{mart}.sql')}\n)"
@@ -1039,67 +1039,35 @@ def _add_to_marts(con, month: Month, params: dict, done) -> None:
     added = dict(
         con.execute(f"SELECT {_SLICE_OF}, count(*) FROM temp.month_slice GROUP BY ALL").fetchall()
     )
-    marts = {mart: _mart_parts(con, mart) for mart in MART_MODELS if added.get(mart)}
-    if marts:
-        combined = "\nUNION ALL BY NAME\n".join(
-            f"SELECT '{mart}' AS {_SLICE_OF}, {parts['values']} "
-            f"FROM ({parts['stored']} UNION ALL {parts['added']}) GROUP BY {parts['grain']}"
-            for mart, parts in marts.items()
-        )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE mart_combined AS {combined}", {"month": month.first_day}
-        )
     for mart in MART_MODELS:
-        if mart in marts:
-            _write_combined(con, month, mart, marts[mart])
+        if added.get(mart):
+            _merge_into_mart(con, mart)
         done(mart)
-    con.execute("DROP TABLE IF EXISTS temp.mart_combined")
     con.execute("DROP TABLE temp.month_slice")
 
 
-def _mart_parts(con, table: str) -> dict[str, str]:
-    """The parts of the SQL combining the rows of the mart ``table`` in ``temp.month_slice``
-    with its stored rows of the month (`$month`) of the same grain: its columns
-    (``listed``), the ``grain``, the ``added`` and ``stored`` rows, and the combined
-    ``values`` (`MART_COMBINE`)."""
+def _merge_into_mart(con, table: str) -> None:
+    """Merge the rows of the mart ``table`` in ``temp.month_slice`` (see `_add_to_marts`)
+    into its stored rows: a row of a grain (every column `MART_COMBINE` does not name) already
+    stored is combined with it (`MART_COMBINE`) and updated when that changes it; a row of a
+    new grain is inserted. One statement per mart."""
     if table not in MART_MODELS:
         raise ValueError(f"{table} is not a monthly mart")
     combine = MART_COMBINE[table]
-    columns = [(d[0], str(d[1])) for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
-    if not combine.keys() <= {name for name, _ in columns}:
+    columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    if not combine.keys() <= set(columns):
         raise ValueError(f"{table} lacks a column MART_COMBINE names")
-    grain = [name for name, _ in columns if name not in combine]
-    listed = ", ".join(name for name, _ in columns)
-    added = f"SELECT {listed} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}'"
-    match = " AND ".join(f"s.{name} IS NOT DISTINCT FROM a.{name}" for name in grain)
-    return {
-        "listed": listed,
-        "grain": ", ".join(grain),
-        "added": added,
-        "stored": (
-            f"SELECT {', '.join(f's.{name}' for name, _ in columns)} FROM {table} AS s "
-            f"SEMI JOIN ({added}) AS a ON {match} WHERE s.month = $month"
-        ),
-        "values": ", ".join(
-            name if name in grain else f"CAST({combine[name]} AS {kind}) AS {name}"
-            for name, kind in columns
-        ),
-        "same": " AND ".join(f"t.{name} IS NOT DISTINCT FROM gone.{name}" for name, _ in columns),
-    }
-
-
-def _write_combined(con, month: Month, table: str, parts: dict[str, str]) -> None:
-    """Write the mart ``table``'s rows of ``temp.mart_combined`` (see `_add_to_marts`) in
-    place of its stored rows of the same grain: the rows that changed and the new ones."""
-    combined = f"SELECT {parts['listed']} FROM temp.mart_combined WHERE {_SLICE_OF} = '{table}'"
+    grain = [name for name in columns if name not in combine]
+    listed = ", ".join(columns)
+    on = " AND ".join(f"t.{name} IS NOT DISTINCT FROM a.{name}" for name in grain)
+    changes = " OR ".join(f"t.{name} IS DISTINCT FROM ({value})" for name, value in combine.items())
+    sets = ", ".join(f"{name} = {value}" for name, value in combine.items())
     con.execute(
-        f"DELETE FROM {table} AS t USING ({parts['stored']} EXCEPT {combined}) AS gone "
-        f"WHERE t.month = $month AND {parts['same']}",
-        {"month": month.first_day},
-    )
-    con.execute(
-        f"INSERT INTO {table} ({parts['listed']}) {combined} EXCEPT {parts['stored']}",
-        {"month": month.first_day},
+        f"MERGE INTO {table} AS t "
+        f"USING (SELECT {listed} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}') AS a "
+        f"ON {on} "
+        f"WHEN MATCHED AND ({changes}) THEN UPDATE SET {sets} "
+        f"WHEN NOT MATCHED THEN INSERT ({listed}) VALUES ({', '.join(f'a.{c}' for c in columns)})"
     )
 
 
