@@ -1009,7 +1009,9 @@ def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
         if new > COMBINE_SHARE * total:
             last_file = None
     if last_file is not None:
-        _add_to_marts(con, month, {**params, "last_file": last_file}, done)
+        # (A file sent again, or covering the month without events in it, adds nothing.)
+        if new:
+            _add_to_marts(con, month, {**params, "last_file": last_file}, done)
     else:
         _replace_slices(
             con,
