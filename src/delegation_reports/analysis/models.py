@@ -948,12 +948,6 @@ MART_COMBINE = {
 }
 
 
-def _last_file(audit_files: str) -> int:
-    """The largest id of a list of audit files as `_audit_files_by_month` gives it (-1 when
-    it is empty)."""
-    return max((int(file_id) for file_id in audit_files.split(",") if file_id), default=-1)
-
-
 def _file_ids(audit_files: str) -> set[int]:
     """The ids of a list of audit files as `_audit_files_by_month` gives it."""
     return {int(file_id) for file_id in audit_files.split(",") if file_id}
@@ -999,7 +993,7 @@ def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
         and built[1] == _marts_digest()
         and _file_ids(built[0]) <= _file_ids(audit_files)
     ):
-        last_file = _last_file(built[0])
+        last_file = max(_file_ids(built[0]), default=-1)
         new, total = _run(
             con,
             "SELECT count(*) FILTER (source_file_id > $last_file), count(*) FROM audit_event "
