@@ -644,15 +644,7 @@ def test_a_months_marts_take_in_the_events_of_the_files_loaded_after_their_last(
     case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
 
     def events(prefix, day, n, actor=HOLDER):
-        return [
-            {
-                "event_id": f"{prefix}-{i}",
-                "occurred_at": local(f"{day} 09:{i:02d}").isoformat(),
-                "mailbox": HOLDER,
-                "actor": actor,
-            }
-            for i in range(n)
-        ]
+        return _audit_rows(prefix, [f"{day} 09:{i:02d}" for i in range(n)], actor)
 
     config = load_config()
     case.ingest_audit(events("A", "2026-02-02", 3, SECRETARY), name="first.csv")
