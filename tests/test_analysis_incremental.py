@@ -1,7 +1,8 @@
 """The fast analysis layer: attribution by delegation segments (and its agreement with the
 per-period attribution it replaced), Paris time through ``paris_hour``, monthly marts rebuilt
 only where audit files changed, core models rebuilt only when their inputs change, the retired
-layout of older warehouses, and ``new_client``'s look-back in calendar months."""
+layout of older warehouses, ``new_client``'s look-back in calendar months, and a month's
+findings computed again only when what they come from changed."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ from analysis_cases import (
 from conftest import OPERATOR
 from delegation_reports.analysis import models
 from delegation_reports.analysis.config import load_config
+from delegation_reports.analysis.findings import ensure_month
 from delegation_reports.analysis.models import MART_MODELS, Month, create_model_macros
 from delegation_reports.errors import UserError
+from delegation_reports.ingest.pipeline import ingest_file
 
 JANUARY, FEBRUARY, MARCH = Month(2026, 1), Month(2026, 2), Month(2026, 3)
 
@@ -1141,3 +1144,134 @@ def test_lookback_months_must_be_a_global_whole_number(tmp_path, text, message):
 
 def test_lookback_months_defaults_to_six():
     assert load_config().for_practice(None)["rules"]["new_client"]["lookback_months"] == 6
+
+
+# ---- 8. a month's findings computed again only when what they come from changed -----------
+
+
+def _mark_findings(con, month: Month) -> None:
+    """A finding no rule gives: it stays as long as the month's findings are not computed
+    again."""
+    con.execute(
+        "INSERT INTO finding (month, finding_id, rule_id, severity, n_events, evidence, "
+        "title_fr, explanation_fr) VALUES (?, 'SENTINEL', 'sentinel', 'info', 0, [], '', '')",
+        [month.first_day],
+    )
+
+
+def _findings_marked(con, month: Month) -> bool:
+    return (
+        con.execute(
+            "SELECT count(*) FROM finding WHERE month = ? AND finding_id = 'SENTINEL'",
+            [month.first_day],
+        ).fetchone()[0]
+        == 1
+    )
+
+
+def _finding_rows(con, month: Month) -> list[str]:
+    return sorted(
+        map(
+            repr,
+            con.execute(
+                "SELECT * FROM finding WHERE month = ? AND finding_id <> 'SENTINEL'",
+                [month.first_day],
+            ).fetchall(),
+        )
+    )
+
+
+def _march_with_a_stranger(case) -> list[dict]:
+    """A practice, and a March audit file in which a stranger reads the holder's mailbox
+    (a finding); returns the file's rows."""
+    case.practice(staff=[SECRETARY])
+    case.grant(HOLDER, SECRETARY, "2026-01-05 09:00")
+    records = [
+        *_audit_rows("MAR", ["2026-03-02 09:00", "2026-03-20 17:00"], actor=SECRETARY),
+        *_audit_rows("MAR-S", ["2026-03-10 11:00"], actor=STRANGER),
+    ]
+    case.ingest_audit(records, name="march.csv")
+    case.refresh(MARCH)
+    assert [f["actor"] for f in case.findings("access_without_delegation")] == [STRANGER]
+    return records
+
+
+def test_a_file_sent_again_leaves_the_months_findings_as_they_were(case, tmp_path):
+    _march_with_a_stranger(case)
+    config = load_config()
+    findings = _finding_rows(case.con, MARCH)
+    _mark_findings(case.con, MARCH)
+    # The same export sent again: every row a duplicate, a new file in the manifest.
+    again = tmp_path / "march-again.csv"
+    again.write_bytes((case.folder / "march.csv").read_bytes() + b"\n")
+    result = ingest_file(case.con, again)
+    assert (result.status, result.rows_loaded, result.rows_duplicate) == ("loaded", 0, 3)
+    assert models.is_stale(case.con, MARCH, config)  # a file arrived since the month was built
+    ensure_month(case.con, MARCH, config)
+    # Nothing the findings come from changed: they are left as they were (the sentinel with
+    # them), and the month is up to date with the new file.
+    assert _findings_marked(case.con, MARCH)
+    assert not models.is_stale(case.con, MARCH, config)
+    # What computing them again gives is what was kept.
+    models.refresh(case.con, [MARCH], config, force=True)
+    assert not _findings_marked(case.con, MARCH)
+    assert _finding_rows(case.con, MARCH) == findings
+
+
+# What a month's findings come from, each changed in turn (the configuration is returned).
+CHANGES = {
+    # An event anywhere, here a year later: the rules look back and ahead.
+    "event": lambda case, _: case.ingest_audit(
+        _audit_rows("LATER", ["2027-03-02 09:00"]), name="later.csv"
+    ),
+    "delegation": lambda case, _: case.grant(HOLDER, STRANGER, "2026-03-01 09:00"),
+    "roster": lambda case, _: case.practice("P2", holders=[HOLDER_2]),
+    "directory": lambda case, _: case.directory("2026-03-01", [HOLDER]),
+    # Traces covering a month not covered before, without an event: `trace_month`.
+    "coverage": lambda case, _: case.coverage("2026-01-05 08:00", "2026-01-30 18:00"),
+    "configuration": lambda _, folder: config_from(
+        folder, '[rules.access_without_delegation]\nseverity = "info"\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_the_months_findings_are_computed_again_when_anything_they_come_from_changed(
+    case, tmp_path, change
+):
+    _march_with_a_stranger(case)
+    _mark_findings(case.con, MARCH)
+    made = CHANGES[change](case, tmp_path)
+    models.refresh(case.con, [MARCH], made if change == "configuration" else load_config())
+    assert not _findings_marked(case.con, MARCH)
+
+
+def test_a_burst_completed_by_the_next_months_file_is_found_in_the_month_it_started(case):
+    """A file of April events only (its months: April) completes a burst of failed logins
+    started on 31 March: March, asked for later, is computed again and has it."""
+    case.practice(staff=[SECRETARY])
+    failures = ["2026-03-31 23:40", "2026-03-31 23:45", "2026-03-31 23:50", "2026-03-31 23:55"]
+    ok = ["2026-03-02 09:00", "2026-03-20 09:00"]
+    rows_of = [
+        *_audit_rows("MAR", ok),
+        *[{**r, "outcome": "failure", "action": "login"} for r in _audit_rows("F", failures)],
+    ]
+    case.ingest_audit(rows_of, name="march.csv")
+    config = load_config()
+    case.refresh(MARCH, config=config)
+    assert case.findings("failed_login_burst") == []  # four failures: under the threshold
+    last = {**_audit_rows("F5", ["2026-04-01 00:02"])[0], "outcome": "failure", "action": "login"}
+    case.ingest_audit([last, *_audit_rows("APR", ["2026-04-02 09:00"])], name="april.csv")
+    assert models.months_of_files(
+        case.con,
+        [
+            case.con.execute(
+                "SELECT sha256 FROM ingest_file ORDER BY file_id DESC LIMIT 1"
+            ).fetchone()[0]
+        ],
+    ) == [Month(2026, 4)]
+    models.refresh(case.con, [Month(2026, 4)], config)  # what the ingest's refresh builds
+    ensure_month(case.con, MARCH, config)  # what `findings --month 2026-03` then does
+    [burst] = case.findings("failed_login_burst")
+    assert burst["n_events"] == 5
+    assert burst["first_at"] == local("2026-03-31 23:40")

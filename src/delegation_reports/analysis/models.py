@@ -213,6 +213,8 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS model_state (
         month DATE PRIMARY KEY, refreshed_at TIMESTAMPTZ NOT NULL, last_file_id INTEGER,
         config_digest VARCHAR NOT NULL)""",
+    # What else the month's findings were computed from (see `_month_inputs`).
+    "ALTER TABLE model_state ADD COLUMN IF NOT EXISTS inputs VARCHAR",
     # The last ingested file whose months a refresh after loading has rebuilt: the months of
     # later files are still to refresh (a refresh interrupted, or skipped with --no-refresh).
     # Written in the refresh's transaction, so a refresh that did not finish leaves it behind.
@@ -609,11 +611,12 @@ def _core_key(con, config: AnalysisConfig) -> str:
     return f"{build_digest(config)}:{counts}:{','.join(map(str, years))}"
 
 
-def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
+def build_core(con, config: AnalysisConfig, force: bool = False) -> bool:
     """Rebuild the configuration tables and the core models (small: delegations, practices),
     and (re)define the ``attributed_access`` view over them: only when their inputs changed
     (or ``force``). ``paris_hour`` and ``trace_month``, read from the manifest, are rebuilt
-    every time, and ``system_account`` brought up to date with the audit events."""
+    every time, and ``system_account`` brought up to date with the audit events. Returns
+    whether the core models were rebuilt."""
     kinds, columns = _main_catalog(con)
     force = _retire_old_layout(con, kinds) or force
     if not (
@@ -650,6 +653,7 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> None:
         # Its columns follow the model code, part of the key: unchanged since the last build
         # otherwise (and `ensure_practice_access` looks again before writing).
         _ensure_practice_access(con)
+    return rebuild
 
 
 def _ensure_practice_access(con) -> None:
@@ -1195,11 +1199,79 @@ def rules_with_input(con, rules: list[str], params: dict) -> list[str]:
     return [r for r in rules if found.get(r, True)]
 
 
-def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] = RULE_IDS) -> None:
-    """Recompute the month's marts and findings, replacing earlier results. The marts of the
-    other months must be up to date (``refresh_marts``): rules look back and ahead."""
+def _month_inputs(con) -> tuple[str, int]:
+    """What every month's findings are computed from besides the model code and configuration
+    (``build_digest``): the core models' inputs as they were last built from (`_core_key`),
+    the number of audit events, and the trace coverage the rules read (the covered months,
+    and ``trace_month`` less what a purge removed); and the last ingested file. Ingestion only
+    ever adds events, each with the id of its file (ids grow with each load), and never edits
+    one; a purge removes some. So the events are those a month was built from when their
+    number is the same and none comes from a file loaded after the last it had seen (see
+    `_unchanged_since_built`)."""
+
+    def read() -> tuple[str, int]:
+        core, n_events, traced, last_file = con.execute(
+            "SELECT (SELECT any_value(built_from) FROM core_state), "
+            "(SELECT count(*) FROM audit_event), "
+            "(SELECT string_agg(operator || '@' || month, ',' ORDER BY operator, month) "
+            "FROM trace_month), "
+            "(SELECT max(file_id) FROM ingest_file)"
+        ).fetchone()
+        covered = ",".join(str(day) for day in sorted(_audit_files_by_month(con)))
+        return f"{core}|{n_events}|{covered}|{traced}", last_file
+
+    return _read_once(con, "inputs", read)
+
+
+def _unchanged_since_built(con, month: Month, config: AnalysisConfig, inputs: str) -> bool:
+    """Whether the month's findings were computed from the very data and configuration they
+    would be now (`_month_inputs`): the same model code and configuration, the same inputs,
+    and no audit event from a file loaded after the last the month had seen. A file sent
+    again (every row a duplicate), or covering months already covered without an event
+    anywhere new, changes the manifest but not one finding."""
+    built = con.execute(
+        "SELECT last_file_id, config_digest, inputs FROM model_state WHERE month = ?",
+        [month.first_day],
+    ).fetchone()
+    if built is None or built[0] is None or built[1:] != (build_digest(config), inputs):
+        return False
+    newer = con.execute(
+        "SELECT count(*) FROM audit_event WHERE source_file_id > ?", [built[0]]
+    ).fetchone()[0]
+    return newer == 0
+
+
+def _record_built(con, month: Month, config: AnalysisConfig, inputs: tuple[str, int]) -> None:
+    """Record that the month's models are up to date with the data and configuration."""
+    summary, last_file = inputs
+    con.execute(
+        "INSERT OR REPLACE INTO model_state (month, refreshed_at, last_file_id, config_digest, "
+        "inputs) VALUES (?, ?, ?, ?, ?)",
+        [month.first_day, datetime.now(UTC), last_file, build_digest(config), summary],
+    )
+
+
+def build_month(
+    con,
+    month: Month,
+    config: AnalysisConfig,
+    rules: Iterable[str] = RULE_IDS,
+    force: bool = False,
+) -> None:
+    """Recompute the month's marts and findings, replacing earlier results; the findings are
+    left as they are when nothing they are computed from changed since they were (unless
+    ``force``, or a subset of the ``rules``). The marts of the other months must be up to
+    date (``refresh_marts``): rules look back and ahead."""
     params = _month_params(con, month, config)
     _build_marts(con, month, params, _audit_files_by_month(con).get(month.first_day, ""))
+    inputs = _month_inputs(con)
+    if (
+        not force
+        and tuple(rules) == RULE_IDS
+        and _unchanged_since_built(con, month, config, inputs[0])
+    ):
+        _record_built(con, month, config, inputs)
+        return
     defaults = config.for_practice(None)["rules"]
     # The month's working tables, kept in memory for the rules (month_access: the month's
     # events some rule may flag, attributed once, with the columns the rules read).
@@ -1229,12 +1301,8 @@ def build_month(con, month: Month, config: AnalysisConfig, rules: Iterable[str] 
     )
     con.execute("DROP TABLE temp.delegation_history")
     con.execute("DROP TABLE temp.month_grid")
-    last_file = con.execute("SELECT max(file_id) FROM ingest_file").fetchone()[0]
     stop_point(f"refresh {month}: findings inserted")
-    con.execute(
-        "INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
-        [month.first_day, datetime.now(UTC), last_file, build_digest(config)],
-    )
+    _record_built(con, month, config, inputs)
     for model in MONTH_MODELS:
         con.execute(f"DROP TABLE IF EXISTS temp.{model}")
 
@@ -1254,13 +1322,15 @@ def refresh(
     built."""
     config = config or load_config()
     with transaction(con), _manifest_read_once(con):
-        build_core(con, config, force=force)
+        # Core models rebuilt (even from the same inputs: an earlier layout retired, say):
+        # the months' findings are computed again.
+        rebuilt = build_core(con, config, force=force)
         if force:
             con.execute("DELETE FROM mart_state")
         todo = list(months) if months is not None else data_months(con)
         refresh_marts(con, config, skip=todo)
         for month in todo:
-            build_month(con, month, config)
+            build_month(con, month, config, force=force or rebuilt)
         if through is not None:
             con.execute("DELETE FROM refresh_state")
             con.execute("INSERT INTO refresh_state VALUES (?)", [through])
