@@ -40,6 +40,7 @@ from delegation_reports.analysis.findings import ensure_month
 from delegation_reports.analysis.models import MART_MODELS, Month, create_model_macros
 from delegation_reports.errors import UserError
 from delegation_reports.ingest.pipeline import ingest_file
+from delegation_reports.warehouse import sql_text
 
 JANUARY, FEBRUARY, MARCH = Month(2026, 1), Month(2026, 2), Month(2026, 3)
 
@@ -1275,3 +1276,126 @@ def test_a_burst_completed_by_the_next_months_file_is_found_in_the_month_it_star
     [burst] = case.findings("failed_login_burst")
     assert burst["n_events"] == 5
     assert burst["first_at"] == local("2026-03-31 23:40")
+
+
+# ---- 9. each month's flagged accesses stored, and only new events attributed ---------------
+
+
+def _rows(con, sql: str, params=None) -> Counter:
+    return Counter(map(repr, con.execute(sql, params or {}).fetchall()))
+
+
+def _month_access_both_ways(con, month: Month) -> dict[str, Counter]:
+    """The month's `month_access` as the refresh makes it (stored flagged accesses, and the
+    idle holders' mailboxes attributed again), and as its model gives it over every event
+    (what the Spark engine runs); the stored slice alone, and the model without idle
+    holders."""
+    params = models._month_params(con, month, load_config())
+    for model in ("month_setting", "month_idle_holder"):
+        models._run(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE {model} AS {sql_text(f'models/month/{model}.sql')}",
+            params,
+        )
+    models._month_access(con, month, params)
+    model = sql_text("models/month/month_access.sql")
+    used = {k: v for k, v in params.items() if f"${k}" in model}
+    return {
+        "made": _rows(con, "SELECT * FROM month_access"),
+        "model": _rows(con, model, used),
+        "stored": _rows(
+            con,
+            "SELECT * EXCLUDE (month) FROM flagged_access WHERE month = ?",
+            [month.first_day],
+        ),
+        "model_without_idle": _rows(
+            con,
+            "WITH month_idle_holder AS (SELECT CAST(NULL AS VARCHAR) AS mailbox WHERE false) "
+            f"SELECT * FROM ({model}\n)",
+            used,
+        ),
+    }
+
+
+def _mark_flagged(con) -> None:
+    """A stored row no refresh writes: it stays as long as March's slice is not written
+    again."""
+    con.execute(
+        "INSERT INTO flagged_access (month, event_id, mailbox, actor) "
+        "VALUES (?, 'SENTINEL', 'nobody@example.invalid', 'nobody@example.invalid')",
+        [MARCH.first_day],
+    )
+
+
+def _flagged_marked(con) -> bool:
+    found = con.execute(
+        "DELETE FROM flagged_access WHERE event_id = 'SENTINEL' RETURNING event_id"
+    ).fetchall()
+    return bool(found)
+
+
+def _assert_month_access_is_its_model(con, month: Month) -> None:
+    both = _month_access_both_ways(con, month)
+    assert both["stored"] == both["model_without_idle"]
+    assert both["made"] == both["model"]
+    assert both["made"]
+
+
+def test_the_stored_flagged_accesses_follow_every_file_as_the_model_gives_them(tmp_path):
+    with new_case(tmp_path) as case:
+        build_varied(case)
+        _assert_month_access_is_its_model(case.con, MARCH)
+        # Files adding March events of every kind, each refreshed as `ingest` does: only
+        # their events are attributed and added to the stored ones (the mark stays).
+        files = [
+            [
+                {"mailbox": HOLDER, "actor": STRANGER},  # no delegation
+                {"mailbox": HOLDER, "actor": SECRETARY, "occurred_at": "2026-03-23 22:00"},
+                {"mailbox": HOLDER, "actor": SECRETARY, "action": "send"},  # read only now
+                {"mailbox": HOLDER_4, "actor": HOLDER_4},  # the idle holder at last
+                {"mailbox": HOLDER, "actor": HOLDER},  # the holder's own: never stored
+            ],
+            [
+                {"mailbox": HOLDER_2, "actor": REPLACEMENT},  # after the replacement's end
+                {"mailbox": HOLDER_4, "actor": STAFF_3, "action": "delete"},  # holder left
+                {"mailbox": HOLDER, "actor": ASSISTANT, "outcome": "failure"},  # revoked
+            ],
+        ]
+        for n, records in enumerate(files):
+            _mark_flagged(case.con)
+            case.ingest_audit(
+                [
+                    {
+                        "event_id": f"LATE-{n}-{i}",
+                        "occurred_at": local(f"2026-03-{23 + n} 10:{i:02d}").isoformat(),
+                        **{
+                            k: local(v).isoformat() if k == "occurred_at" else v
+                            for k, v in record.items()
+                        },
+                    }
+                    for i, record in enumerate(records)
+                ],
+                name=f"late-{n}.csv",
+            )
+            case.refresh(MARCH)
+            assert _flagged_marked(case.con)
+            _assert_month_access_is_its_model(case.con, MARCH)
+        both = _month_access_both_ways(case.con, MARCH)
+        # The idle holder's own event is there, from the mailboxes attributed again.
+        assert [r for r in both["made"] - both["stored"] if HOLDER_4 in r]
+        # A new delegation: every month's slice is written again (the mark goes).
+        _mark_flagged(case.con)
+        case.grant(HOLDER, STRANGER, "2026-03-20 09:00")
+        case.refresh(MARCH)
+        assert not _flagged_marked(case.con)
+        _assert_month_access_is_its_model(case.con, MARCH)
+        # Events gone (which ingestion never does): the slice is written again.
+        case.con.execute("DELETE FROM audit_event WHERE event_id = 'LATE-0-0'")
+        _mark_flagged(case.con)
+        case.refresh(MARCH)
+        assert not _flagged_marked(case.con)
+        _assert_month_access_is_its_model(case.con, MARCH)
+        # And the findings are those of a forced refresh.
+        findings = _finding_rows(case.con, MARCH)
+        models.refresh(case.con, [MARCH], load_config(), force=True)
+        assert _finding_rows(case.con, MARCH) == findings

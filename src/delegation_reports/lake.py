@@ -130,6 +130,10 @@ _NOT_EXPORTED = frozenset(
         "mart_state",
         "model_state",
         "practice_access_state",
+        # The refresh's store of each month's flagged accesses (a lake's months are built
+        # from the events).
+        "flagged_access",
+        "flagged_state",
     }
 )
 # The configuration as the models read it (written by the refresh from the rules file).

@@ -23,6 +23,8 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # The instants findings_for_month.sql gives as microseconds since the epoch.
 _INSTANTS = frozenset({"first_at", "last_at", "accepted_at"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What the reports say of a finding's rule (rule_texts.sql's label, who and advice).
+_RULE_TEXTS = ("rule_label", "rule_who", "advice_fr")
 
 
 def ensure_month(con: duckdb.DuckDBPyConnection, month: Month, config: AnalysisConfig) -> None:
@@ -54,10 +56,20 @@ def month_findings(
     )
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    texts = {
+        (practice, rule): words
+        for practice, rule, *words in con.execute(sql_text("marts/rule_texts.sql")).fetchall()
+    }
+    unset = (None, None, None)
     for row in rows:
         for name in _INSTANTS:
             if row[name] is not None:
                 row[name] = _EPOCH + timedelta(microseconds=row[name])
+        # The practice's own text of each, else the default one.
+        own = texts.get((row["practice_id"], row["rule_id"]), unset)
+        base = texts.get((None, row["rule_id"]), unset)
+        for name, mine, default in zip(_RULE_TEXTS, own, base, strict=True):
+            row[name] = default if mine is None else mine
     return rows
 
 

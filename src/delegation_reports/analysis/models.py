@@ -222,6 +222,10 @@ _SCHEMA = (
     # Which build of each month's models its slice of `practice_access` was written from
     # (see `ensure_practice_access`).
     _PRACTICE_ACCESS_STATE,
+    # Up to which file, and from how many of the month's events, each month's slice of
+    # `flagged_access` was written (see `_build_flagged`).
+    """CREATE TABLE IF NOT EXISTS flagged_state (
+        month DATE PRIMARY KEY, last_file_id INTEGER NOT NULL, n_events BIGINT NOT NULL)""",
 )
 
 
@@ -412,12 +416,19 @@ def audit_spans(con, where: str = "TRUE", params: list | None = None) -> list[tu
     return _audit_spans(con, where, params)
 
 
+def _has_gap_table(con) -> bool:
+    """Whether the coverage gaps are recorded (``ingest_file_gap``), looked up among tables
+    and views: a lake's inputs, and the Spark runner's, are views."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingest_file_gap'"
+        ).fetchone()[0]
+    )
+
+
 def _audit_spans(con, where: str, params: list | None) -> list[tuple]:
     sql = sql_text("models/core/audit_span.sql")
-    # Looked up among tables and views: a lake's inputs, and the Spark runner's, are views.
-    if not con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingest_file_gap'"
-    ).fetchone()[0]:
+    if not _read_once(con, "gaps", lambda: _has_gap_table(con)):
         sql = sql.replace("FROM ingest_file_gap", f"FROM {_NO_GAP}")
     return con.execute(
         f"SELECT file_id, operator, from_at, to_at FROM ({sql}) WHERE ({where}) "
@@ -618,6 +629,8 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> bool:
     every time, and ``system_account`` brought up to date with the audit events. Returns
     whether the core models were rebuilt."""
     kinds, columns = _main_catalog(con)
+    if con in _MANIFEST and kinds.get("ingest_file_gap"):  # (`_audit_spans` need not look)
+        _MANIFEST[con]["gaps"] = True
     force = _retire_old_layout(con, kinds) or force
     if not (
         all(kinds.get(table) == "BASE TABLE" for table in _SCHEMA_TABLES)
@@ -627,6 +640,8 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> bool:
             con.execute(statement)
     key = _core_key(con, config)
     built_from = con.execute("SELECT any_value(built_from) FROM core_state").fetchone()[0]
+    # (A warehouse of a version without `flagged_access` gets it with a core rebuild.)
+    force = force or kinds.get("flagged_access") != "BASE TABLE"
     if force or built_from != key:
         write_config_tables(con, config, _years(con))
     create_model_macros(con)
@@ -646,6 +661,14 @@ def build_core(con, config: AnalysisConfig, force: bool = False) -> bool:
         con.execute("INSERT INTO core_state (built_from) VALUES (?)", [key])
     _refresh_system_accounts(con, full=rebuild)
     if rebuild:
+        # Every month's flagged accesses were attributed by the models just replaced.
+        _run(
+            con,
+            "CREATE OR REPLACE TABLE flagged_access AS SELECT CAST(NULL AS DATE) AS month, * "
+            f"FROM ({_access_sql('false', idle=False)}\n) LIMIT 0",
+            {"from_at": _EPOCH, "until_at": _EPOCH},
+        )
+        con.execute("DELETE FROM flagged_state")
         con.execute(
             "CREATE OR REPLACE VIEW attributed_access AS "
             + sql_text("models/core/attributed_access.sql")
@@ -1199,6 +1222,91 @@ def rules_with_input(con, rules: list[str], params: dict) -> list[str]:
     return [r for r in rules if found.get(r, True)]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The month's events that are not the holder's own: the holder's concern only
+# `month_idle_holder`'s part of `month_access`.
+_NOT_OWN = "occurred_at >= $from_at AND occurred_at < $until_at AND actor <> mailbox"
+
+
+def _access_sql(where: str, idle: bool) -> str:
+    """`month_access.sql` over the audit events ``where`` selects (the attribution,
+    `attributed_access`, made for these only), with the mailboxes whose holder may be away
+    (`month_idle_holder`) when ``idle``, else none: then only the events a rule may flag for
+    what they are (attribution, hours, the holder's departure) are kept."""
+    idle_holders = (
+        ""
+        if idle
+        else "month_idle_holder AS (SELECT CAST(NULL AS VARCHAR) AS mailbox WHERE false),\n"
+    )
+    return (
+        f"WITH audit_event AS (SELECT * FROM main.audit_event WHERE {where}),\n{idle_holders}"
+        f"attributed_access AS ({sql_text('models/core/attributed_access.sql')}\n)\n"
+        f"SELECT * FROM ({sql_text('models/month/month_access.sql')}\n)"
+    )
+
+
+def _build_flagged(con, month: Month, params: dict, last_file: int) -> None:
+    """Bring the month's slice of ``flagged_access`` up to date: what `month_access.sql` keeps
+    of the month's events when no holder is away, the events a rule may flag for what they
+    are (an access outside a delegation, off hours, in a departed holder's mailbox); each
+    row depends on its event and on the core models only, and the table is made again
+    (empty) whenever these are rebuilt. Ingestion only ever adds events, each with the id of
+    its file (ids grow with each load): when the month's events are those the slice was
+    written from and the files loaded since (``last_file`` is the last loaded now), only these
+    are attributed and added; otherwise (a first build, events gone) the slice is written
+    again. Attributing every event of the month again made a quarter of its refresh."""
+    state = con.execute(
+        "SELECT last_file_id, n_events FROM flagged_state WHERE month = ?", [month.first_day]
+    ).fetchone()
+    window = {**params, "last_file": state[0] if state else -1}
+    new, total = _run(
+        con,
+        "SELECT count(*) FILTER (source_file_id > $last_file), count(*) FROM audit_event "
+        "WHERE occurred_at >= $from_at AND occurred_at < $until_at",
+        window,
+    ).fetchone()
+    where = _NOT_OWN
+    if state is not None and total - new == state[1]:
+        where = f"{_NOT_OWN} AND source_file_id > $last_file" if new else None
+    elif state is not None:
+        con.execute("DELETE FROM flagged_access WHERE month = ?", [month.first_day])
+    if where is not None:
+        _run(
+            con,
+            "INSERT INTO flagged_access BY NAME SELECT $month AS month, * "
+            f"FROM ({_access_sql(where, idle=False)}\n)",
+            window,
+        )
+    con.execute(
+        "INSERT OR REPLACE INTO flagged_state VALUES (?, ?, ?)",
+        [month.first_day, -1 if last_file is None else last_file, total],
+    )
+
+
+def _month_access(con, month: Month, params: dict) -> None:
+    """Define the month's ``month_access``, the events the rules may flag (see
+    `month_access.sql`), as a view of the month's rows of ``flagged_access``; when some
+    holder may be away (`month_idle_holder`), what `month_access.sql` gives for the events of
+    their mailboxes (kept in memory, ``month_idle_access``) takes the place of the stored rows
+    of these. A view, not a copy: the rules read a few of its columns each, and a copy of every
+    column of the stored rows cost nearly as much as attributing their events again."""
+    stored = (
+        "SELECT * EXCLUDE (month) FROM main.flagged_access "
+        f"WHERE month = DATE '{month.first_day.isoformat()}'"
+    )
+    if con.execute("SELECT count(*) FROM temp.month_idle_holder").fetchone()[0]:
+        idle = "mailbox IN (SELECT mailbox FROM temp.month_idle_holder)"
+        window = "occurred_at >= $from_at AND occurred_at < $until_at"
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE month_idle_access AS "
+            + _access_sql(f"{window} AND {idle}", idle=True),
+            params,
+        )
+        stored = f"{stored} AND NOT {idle}\nUNION ALL BY NAME\nSELECT * FROM temp.month_idle_access"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW month_access AS {stored}")
+
+
 def _month_inputs(con) -> tuple[str, int]:
     """What every month's findings are computed from besides the model code and configuration
     (``build_digest``): the core models' inputs as they were last built from (`_core_key`),
@@ -1273,14 +1381,20 @@ def build_month(
         _record_built(con, month, config, inputs)
         return
     defaults = config.for_practice(None)["rules"]
+    _build_flagged(con, month, params, inputs[1])
+    stop_point(f"refresh {month}: flagged_access")
     # The month's working tables, kept in memory for the rules (month_access: the month's
-    # events some rule may flag, attributed once, with the columns the rules read).
+    # events some rule may flag, attributed once, with the columns the rules read, from
+    # `flagged_access`).
     for model in MONTH_MODELS:
-        _run(
-            con,
-            f"CREATE OR REPLACE TEMP TABLE {model} AS {sql_text(f'models/month/{model}.sql')}",
-            params,
-        )
+        if model == "month_access":
+            _month_access(con, month, params)
+        else:
+            _run(
+                con,
+                f"CREATE OR REPLACE TEMP TABLE {model} AS {sql_text(f'models/month/{model}.sql')}",
+                params,
+            )
         stop_point(f"refresh {month}: {model}")
     # The rules that can find something this month. Delegation-level rules are evaluated over
     # every month of trace coverage up to this one (when they read no table of this month
@@ -1303,8 +1417,10 @@ def build_month(
     con.execute("DROP TABLE temp.month_grid")
     stop_point(f"refresh {month}: findings inserted")
     _record_built(con, month, config, inputs)
-    for model in MONTH_MODELS:
-        con.execute(f"DROP TABLE IF EXISTS temp.{model}")
+    con.execute("DROP VIEW temp.month_access")
+    for model in (*MONTH_MODELS, "month_idle_access"):
+        if model != "month_access":
+            con.execute(f"DROP TABLE IF EXISTS temp.{model}")
 
 
 def refresh(

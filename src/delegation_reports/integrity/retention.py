@@ -40,6 +40,8 @@ MONTH_TABLES = (
     "actor_day",
     "mart_state",
     "model_state",
+    "flagged_access",
+    "flagged_state",
 )
 
 
