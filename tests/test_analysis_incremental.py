@@ -1219,6 +1219,32 @@ def test_a_file_sent_again_leaves_the_months_findings_as_they_were(case, tmp_pat
     assert _finding_rows(case.con, MARCH) == findings
 
 
+def test_a_file_sent_again_leaves_the_months_stored_accesses_as_they_were(case, tmp_path):
+    _march_with_a_stranger(case)
+    assert models.ensure_practice_access(case.con, [MARCH]) == [MARCH]
+
+    def stored():
+        return case.con.execute(
+            "SELECT rowid, * FROM practice_access WHERE month = ? ORDER BY rowid", [MARCH.first_day]
+        ).fetchall()
+
+    before = stored()
+    again = tmp_path / "march-again.csv"
+    again.write_bytes((case.folder / "march.csv").read_bytes() + b"\n")
+    assert ingest_file(case.con, again).rows_duplicate == 3
+    case.refresh(MARCH)
+    assert models.ensure_practice_access(case.con, [MARCH]) == []
+    assert stored() == before
+    # A file adding an event to the month: its accesses are stored again, with it.
+    case.ingest_audit(_audit_rows("MORE", ["2026-03-25 10:00"], actor=STRANGER), name="more.csv")
+    case.refresh(MARCH)
+    assert models.ensure_practice_access(case.con, [MARCH]) == [MARCH]
+    assert len(stored()) == len(before) + 1
+    assert _month_rows(case.con, "practice_access", MARCH) == _month_rows(
+        case.con, "attributed_access", MARCH
+    )
+
+
 # What a month's findings come from, each changed in turn (the configuration is returned).
 CHANGES = {
     # An event anywhere, here a year later: the rules look back and ahead.

@@ -738,11 +738,25 @@ def ensure_practice_access(con, months: Iterable[Month]) -> list[Month]:
     if lake_source(con) is not None:
         return []  # a lake holds its own, written with its models
     # What a slice is made from: the core models (delegations, rosters, configuration), the
-    # month's audit files, and its own code.
+    # month's events, and its own code. Ingestion only ever adds events, each with the id of
+    # its file (ids grow with each load), and a purge removes whole months: the month's events
+    # are those a slice was written from when their number and their last file are the same
+    # (an audit file sent again, every row a duplicate, changes neither).
     core = con.execute("SELECT any_value(built_from) FROM core_state").fetchone()[0]
     code = f"{_models_digest('month/practice_access.sql')}:{_models_digest('core/attributed_access.sql')}"
-    files = _audit_files_by_month(con)
-    built_for = {m.first_day: f"{core}|{files.get(m.first_day, '')}|{code}" for m in months}
+    bounds = [month_bounds(con, m) for m in months]
+    events = con.execute(
+        "SELECT "
+        + ", ".join(
+            "(SELECT count(*) || ':' || coalesce(max(source_file_id), -1) FROM audit_event "
+            "WHERE occurred_at >= ? AND occurred_at < ?)"
+            for _ in months
+        ),
+        [bound for pair in bounds for bound in pair],
+    ).fetchone()
+    built_for = {
+        m.first_day: f"{core}|{of_month}|{code}" for m, of_month in zip(months, events, strict=True)
+    }
     try:
         have = dict(con.execute("SELECT month, built_for FROM practice_access_state").fetchall())
     except duckdb.CatalogException:  # refreshed by a version that did not store them
