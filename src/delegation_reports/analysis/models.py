@@ -803,10 +803,7 @@ def _refresh_system_accounts(con, full: bool) -> None:
     if not full and seen_events is not None and seen_file is not None:
         if (n_events, last_file) == (seen_events, seen_file):
             return
-        newer = con.execute(
-            "SELECT count(*) FROM audit_event WHERE source_file_id > ?", [seen_file]
-        ).fetchone()[0]
-        full = newer != n_events - seen_events
+        full = _events_after(con, seen_file) != n_events - seen_events
     if full:
         con.execute(f"CREATE OR REPLACE TABLE system_account AS {sql}", {"after_file_id": -1})
     else:
@@ -999,10 +996,28 @@ def _file_ids(audit_files: str) -> set[int]:
 # combining rows of most of the month's grain costs more than aggregating the month again.
 COMBINE_SHARE = 0.25
 
-# A month's events loaded after the audit file `$last_file` (see `_build_marts`).
-_LOADED_AFTER = (
-    "occurred_at >= $from_at AND occurred_at < $until_at AND source_file_id > $last_file"
-)
+# The month's events, and those loaded after the audit file `$last_file` (see `_build_marts`).
+_IN_MONTH = "occurred_at >= $from_at AND occurred_at < $until_at"
+_LOADED_AFTER = f"{_IN_MONTH} AND source_file_id > $last_file"
+
+
+def _month_events_after(con, params: dict, last_file: int) -> tuple[int, int]:
+    """How many of the month's events come from audit files loaded after ``last_file``, and
+    how many events the month has."""
+    return _run(
+        con,
+        "SELECT count(*) FILTER (source_file_id > $last_file), count(*) FROM audit_event "
+        f"WHERE {_IN_MONTH}",
+        {**params, "last_file": last_file},
+    ).fetchone()
+
+
+def _events_after(con, last_file: int) -> int:
+    """How many audit events come from files loaded after ``last_file`` (ids grow with each
+    load; appended, these are read without the other row groups)."""
+    return con.execute(
+        "SELECT count(*) FROM audit_event WHERE source_file_id > ?", [last_file]
+    ).fetchone()[0]
 
 
 def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
@@ -1035,12 +1050,7 @@ def _build_marts(con, month: Month, params: dict, audit_files: str) -> None:
         and _file_ids(built[0]) <= _file_ids(audit_files)
     ):
         last_file = max(_file_ids(built[0]), default=-1)
-        new, total = _run(
-            con,
-            "SELECT count(*) FILTER (source_file_id > $last_file), count(*) FROM audit_event "
-            "WHERE occurred_at >= $from_at AND occurred_at < $until_at",
-            {**params, "last_file": last_file},
-        ).fetchone()
+        new, total = _month_events_after(con, params, last_file)
         if new > COMBINE_SHARE * total:
             last_file = None
     if last_file is not None:
@@ -1239,7 +1249,7 @@ def rules_with_input(con, rules: list[str], params: dict) -> list[str]:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The month's events that are not the holder's own: the holder's concern only
 # `month_idle_holder`'s part of `month_access`.
-_NOT_OWN = "occurred_at >= $from_at AND occurred_at < $until_at AND actor <> mailbox"
+_NOT_OWN = f"{_IN_MONTH} AND actor <> mailbox"
 
 
 def _access_sql(where: str, idle: bool) -> str:
@@ -1273,15 +1283,10 @@ def _build_flagged(con, month: Month, params: dict, last_file: int) -> None:
         "SELECT last_file_id, n_events FROM flagged_state WHERE month = ?", [month.first_day]
     ).fetchone()
     window = {**params, "last_file": state[0] if state else -1}
-    new, total = _run(
-        con,
-        "SELECT count(*) FILTER (source_file_id > $last_file), count(*) FROM audit_event "
-        "WHERE occurred_at >= $from_at AND occurred_at < $until_at",
-        window,
-    ).fetchone()
+    new, total = _month_events_after(con, params, window["last_file"])
     where = _NOT_OWN
     if state is not None and total - new == state[1]:
-        where = f"{_NOT_OWN} AND source_file_id > $last_file" if new else None
+        where = f"{_LOADED_AFTER} AND actor <> mailbox" if new else None
     elif state is not None:
         con.execute("DELETE FROM flagged_access WHERE month = ?", [month.first_day])
     if where is not None:
@@ -1310,11 +1315,10 @@ def _month_access(con, month: Month, params: dict) -> None:
     )
     if con.execute("SELECT count(*) FROM temp.month_idle_holder").fetchone()[0]:
         idle = "mailbox IN (SELECT mailbox FROM temp.month_idle_holder)"
-        window = "occurred_at >= $from_at AND occurred_at < $until_at"
         _run(
             con,
             "CREATE OR REPLACE TEMP TABLE month_idle_access AS "
-            + _access_sql(f"{window} AND {idle}", idle=True),
+            + _access_sql(f"{_IN_MONTH} AND {idle}", idle=True),
             params,
         )
         stored = f"{stored} AND NOT {idle}\nUNION ALL BY NAME\nSELECT * FROM temp.month_idle_access"
@@ -1357,10 +1361,7 @@ def _unchanged_since_built(con, month: Month, config: AnalysisConfig, inputs: st
     ).fetchone()
     if built is None or built[0] is None or built[1:] != (build_digest(config), inputs):
         return False
-    newer = con.execute(
-        "SELECT count(*) FROM audit_event WHERE source_file_id > ?", [built[0]]
-    ).fetchone()[0]
-    return newer == 0
+    return _events_after(con, built[0]) == 0
 
 
 def _record_built(con, month: Month, config: AnalysisConfig, inputs: tuple[str, int]) -> None:
