@@ -738,25 +738,24 @@ def ensure_practice_access(con, months: Iterable[Month]) -> list[Month]:
     if lake_source(con) is not None:
         return []  # a lake holds its own, written with its models
     # What a slice is made from: the core models (delegations, rosters, configuration), the
-    # month's events, and its own code. Ingestion only ever adds events, each with the id of
-    # its file (ids grow with each load), and a purge removes whole months: the month's events
-    # are those a slice was written from when their number and their last file are the same
-    # (an audit file sent again, every row a duplicate, changes neither).
+    # month's events, and its own code. The events are known from the manifest (a report reads
+    # no event but its practice's stored ones): the audit files covering the month, less those
+    # that loaded no row (an audit file sent again, every row a duplicate).
     core = con.execute("SELECT any_value(built_from) FROM core_state").fetchone()[0]
     code = f"{_models_digest('month/practice_access.sql')}:{_models_digest('core/attributed_access.sql')}"
-    bounds = [month_bounds(con, m) for m in months]
-    events = con.execute(
-        "SELECT "
-        + ", ".join(
-            "(SELECT count(*) || ':' || coalesce(max(source_file_id), -1) FROM audit_event "
-            "WHERE occurred_at >= ? AND occurred_at < ?)"
-            for _ in months
-        ),
-        [bound for pair in bounds for bound in pair],
-    ).fetchone()
-    built_for = {
-        m.first_day: f"{core}|{of_month}|{code}" for m, of_month in zip(months, events, strict=True)
+    files = _audit_files_by_month(con)
+    empty = {
+        r[0]
+        for r in con.execute(
+            "SELECT file_id FROM ingest_file WHERE kind = 'audit' AND rows_loaded = 0"
+        ).fetchall()
     }
+
+    def loading(month: Month) -> str:
+        ids = _file_ids(files.get(month.first_day, "")) - empty
+        return ",".join(map(str, sorted(ids)))
+
+    built_for = {m.first_day: f"{core}|{loading(m)}|{code}" for m in months}
     try:
         have = dict(con.execute("SELECT month, built_for FROM practice_access_state").fetchall())
     except duckdb.CatalogException:  # refreshed by a version that did not store them
