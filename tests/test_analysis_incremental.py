@@ -774,6 +774,7 @@ def test_several_tables_slices_are_built_together_and_each_written_only_when_cha
     ).fetchone()[0]
 
 
+@pytest.mark.parametrize("key", ["k", "finding_id"])
 @pytest.mark.parametrize(
     ("stored", "given"),
     [
@@ -784,28 +785,77 @@ def test_several_tables_slices_are_built_together_and_each_written_only_when_cha
         ("['a', 'b']", "['ab']"),
     ],
 )
-def test_a_slice_differing_only_in_one_list_value_is_replaced(stored, given):
+def test_a_slice_differing_only_in_one_list_value_is_replaced(stored, given, key):
     """Lists a hash alone does not tell apart (empty, NULL, holding a NULL) still make a
-    slice different: the skip for an unchanged slice does not keep a changed one."""
+    slice different: the skip for an unchanged slice does not keep a changed one; nor does
+    the comparison of a finding's rows by their id (``finding_id``)."""
     import duckdb
 
     con = duckdb.connect()
-    con.execute("CREATE TABLE finding (month DATE, k VARCHAR, ids VARCHAR[])")
+    con.execute(f"CREATE TABLE finding (month DATE, {key} VARCHAR, ids VARCHAR[])")
     con.execute(
         f"INSERT INTO finding VALUES (DATE '2026-02-01', 'x', {stored}), "
         "(DATE '2026-02-01', 'y', ['c'])"
     )
+    kept = con.execute(f"SELECT rowid FROM finding WHERE {key} = 'y'").fetchone()
     models._replace_month(
         con,
         "finding",
         FEBRUARY,
-        f"SELECT DATE '2026-02-01' AS month, 'x' AS k, {given} AS ids "
+        f"SELECT DATE '2026-02-01' AS month, 'x' AS {key}, {given} AS ids "
         "UNION ALL SELECT DATE '2026-02-01', 'y', ['c']",
         {},
     )
     expected = con.execute(f"SELECT {given}").fetchone()[0]
-    assert con.execute("SELECT ids FROM finding WHERE k = 'x'").fetchall() == [(expected,)]
+    assert con.execute(f"SELECT ids FROM finding WHERE {key} = 'x'").fetchall() == [(expected,)]
     assert con.execute("SELECT count(*) FROM finding").fetchone()[0] == 2
+    assert con.execute(f"SELECT rowid FROM finding WHERE {key} = 'y'").fetchone() == kept
+
+
+def test_findings_are_compared_by_their_id_and_only_changed_ones_written():
+    """A month's findings compared by id: a changed finding (any column, NULLs alike), a new
+    one and one gone are written, an unchanged one is left where it is, other months are
+    left alone; an id held by several rows (never made by the rules) still gives exactly the
+    rows given, duplicates once."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE finding (month DATE, finding_id VARCHAR NOT NULL, n INTEGER, ids VARCHAR[])"
+    )
+    con.execute(
+        """INSERT INTO finding VALUES
+        (DATE '2026-02-01', 'same', NULL, ['a']),
+        (DATE '2026-02-01', 'changed', 1, NULL),
+        (DATE '2026-02-01', 'gone', 1, []),
+        (DATE '2026-02-01', 'twice', 1, []),
+        (DATE '2026-02-01', 'twice', 2, []),
+        (DATE '2026-03-01', 'gone', 1, [])"""
+    )
+    kept = con.execute("SELECT rowid FROM finding WHERE finding_id = 'same'").fetchone()
+    models._replace_month(
+        con,
+        "finding",
+        FEBRUARY,
+        """SELECT * FROM (VALUES
+            (DATE '2026-02-01', 'same', NULL, ['a']),
+            (DATE '2026-02-01', 'changed', NULL, NULL),
+            (DATE '2026-02-01', 'new', 2, ['c']),
+            (DATE '2026-02-01', 'twice', 1, []),
+            (DATE '2026-02-01', 'twice', 3, []),
+            (DATE '2026-02-01', 'twice', 3, [])) AS v(month, finding_id, n, ids)""",
+        {},
+    )
+    rows = con.execute("SELECT * FROM finding ORDER BY month, finding_id, n").fetchall()
+    assert rows == [
+        (date(2026, 2, 1), "changed", None, None),
+        (date(2026, 2, 1), "new", 2, ["c"]),
+        (date(2026, 2, 1), "same", None, ["a"]),
+        (date(2026, 2, 1), "twice", 1, []),
+        (date(2026, 2, 1), "twice", 3, []),
+        (date(2026, 3, 1), "gone", 1, []),
+    ]
+    assert con.execute("SELECT rowid FROM finding WHERE finding_id = 'same'").fetchone() == kept
 
 
 def test_refreshing_a_month_whose_events_did_not_change_rewrites_none_of_its_rows(case):

@@ -884,6 +884,9 @@ def _replace_month(con, table: str, month: Month, sql: str, params: dict) -> Non
 
 # The column of `temp.month_slice` naming the table each row is built for.
 _SLICE_OF = "slice_of"
+# A column identifying each row of a table's month (never NULL): its slice is compared by
+# it (`_replace_by_key`).
+_SLICE_KEYS = {"finding": "finding_id"}
 
 
 def _replace_slices(con, month: Month, slices: dict[str, str], params: dict, done=None) -> None:
@@ -899,6 +902,10 @@ def _replace_slices(con, month: Month, slices: dict[str, str], params: dict, don
     left as it is: when the new slice has the fingerprint of the stored one
     (`_slice_fingerprint`), the difference (two joins of the month's rows, as costly as
     building them) is not computed. A slice that changed is compared and written as before.
+    A table whose rows have an id (`_SLICE_KEYS`: a finding's) is compared by it instead
+    (`_replace_by_key`): one join on the id tells the rows that changed, without the two
+    set differences over every column (a month's findings carry lists of event ids and long
+    explanations).
 
     Every table's new slice is built by one statement (the union of the queries, each row
     tagged with its table), and every fingerprint, stored and built, is taken by another:
@@ -915,8 +922,15 @@ def _replace_slices(con, month: Month, slices: dict[str, str], params: dict, don
     described = {
         table: con.execute(f"SELECT * FROM {table} LIMIT 0").description for table in slices
     }
+    keyed = {
+        table: _SLICE_KEYS[table]
+        for table, columns in described.items()
+        if _SLICE_KEYS.get(table) in {d[0] for d in columns}
+    }
     fingerprints = []
     for table, columns in described.items():
+        if table in keyed:
+            continue
         fingerprint = _slice_fingerprint(
             [
                 f"{name}, len({name})" if str(kind).endswith("[]") else name
@@ -927,14 +941,18 @@ def _replace_slices(con, month: Month, slices: dict[str, str], params: dict, don
             f"({fingerprint} FROM {table} WHERE month = $month) IS DISTINCT FROM "
             f"({fingerprint} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}')"
         )
-    changed = con.execute(
-        f"SELECT {', '.join(fingerprints)}", {"month": month.first_day}
-    ).fetchone()
-    for (table, columns), differs in zip(described.items(), changed, strict=True):
-        if differs:
-            listed = ", ".join(d[0] for d in columns)
-            old = f"SELECT {listed} FROM {table} WHERE month = $month"
-            new = f"SELECT {listed} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}'"
+    changed = iter(
+        con.execute(f"SELECT {', '.join(fingerprints)}", {"month": month.first_day}).fetchone()
+        if fingerprints
+        else ()
+    )
+    for table, columns in described.items():
+        listed = ", ".join(d[0] for d in columns)
+        old = f"SELECT {listed} FROM {table} WHERE month = $month"
+        new = f"SELECT {listed} FROM temp.month_slice WHERE {_SLICE_OF} = '{table}'"
+        if table in keyed:
+            _replace_by_key(con, table, keyed[table], [d[0] for d in columns], old, new, month)
+        elif next(changed):
             same = " AND ".join(f"t.{d[0]} IS NOT DISTINCT FROM gone.{d[0]}" for d in columns)
             con.execute(
                 f"DELETE FROM {table} AS t USING ({old} EXCEPT {new}) AS gone "
@@ -947,6 +965,39 @@ def _replace_slices(con, month: Month, slices: dict[str, str], params: dict, don
         if done is not None:
             done(table)
     con.execute("DROP TABLE temp.month_slice")
+
+
+def _replace_by_key(
+    con, table: str, key: str, columns: list[str], old: str, new: str, month: Month
+) -> None:
+    """Make ``table``'s slice of ``month`` (the rows of ``old``) the rows of ``new``, both
+    holding ``key``, a column never NULL: the keys whose rows differ are told by one join of
+    the two slices on the key alone (the other columns compared only for rows of the same key,
+    NULLs and lists as values), and only their rows are deleted and written again. When the
+    key is unique in each slice (a finding's id) that is exactly the rows that changed;
+    otherwise every row of a key holding several is taken as changed, which writes more but
+    gives the same slice."""
+    same = " AND ".join(f"o.{name} IS NOT DISTINCT FROM n.{name}" for name in columns)
+    keys = [
+        k
+        for (k,) in con.execute(
+            f"SELECT DISTINCT coalesce(o.{key}, n.{key}) FROM ({old}) AS o "
+            f"FULL JOIN ({new}) AS n ON o.{key} = n.{key} WHERE NOT ({same})",
+            {"month": month.first_day},
+        ).fetchall()
+    ]
+    if not keys:
+        return
+    listed = ", ".join(columns)
+    con.execute(
+        f"DELETE FROM {table} WHERE month = $month AND {key} IN (SELECT unnest($keys))",
+        {"month": month.first_day, "keys": keys},
+    )
+    con.execute(
+        f"INSERT INTO {table} ({listed}) SELECT DISTINCT * FROM ({new}) "
+        f"WHERE {key} IN (SELECT unnest($keys))",
+        {"keys": keys},
+    )
 
 
 def _slice_fingerprint(values: list[str]) -> str:
