@@ -504,6 +504,45 @@ def test_prose_words_of_an_hour_are_those_of_each_of_its_instants(instant):
     )
 
 
+_INSTANT = st.one_of(
+    st.none(),
+    st.integers(-2_208_988_800_000_000, 4_102_444_800_000_000),
+    # Before March 1911, Paris was 9 min 21 s ahead of UTC: no hour has words of its own.
+    st.integers(-2_208_988_800_000_000, -1_855_958_901_000_000),
+    st.builds(
+        lambda change, seconds, micros: (change + seconds) * 1_000_000 + micros,
+        st.sampled_from(_CHANGES),
+        st.integers(-7200, 7200),
+        st.integers(0, 999_999),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_INSTANT, _INSTANT), max_size=40))
+def test_prose_words_of_a_vector_of_instants_are_those_of_each_instant(pairs):
+    """The SQL functions word a whole vector of instants at once: each row gets the words the
+    functions of one instant give it (NULL for NULL), repeated hours, clock changes, instants
+    before 1970 and hours whose offset is not whole included."""
+    import pyarrow as pa
+
+    from delegation_reports.analysis import prose
+
+    def vector(values):
+        return pa.array(values, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+
+    firsts, lasts = vector([p[0] for p in pairs]), vector([p[1] for p in pairs])
+    checked = set()
+    for name, one, parameters, _ in prose.FUNCTIONS:
+        if name in prose.INSTANT_VECTORS:
+            arity = len(parameters)
+            got = prose.INSTANT_VECTORS[name](*(firsts, lasts)[:arity]).to_pylist()
+            expected = [None if None in pair[:arity] else one(*pair[:arity]) for pair in pairs]
+            assert got == expected, name
+            checked.add(name)
+    assert checked == set(prose.INSTANT_VECTORS)
+
+
 def test_prose_functions_give_each_row_its_own_words_when_rows_repeat():
     """The functions word each distinct row once per vector: repeated rows, lists in another
     order, NULLs and NULL lists each keep their own words."""

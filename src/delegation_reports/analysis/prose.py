@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 from babel.numbers import format_decimal
 from duckdb.sqltypes import DATE, TIMESTAMP_TZ, VARCHAR
@@ -295,6 +296,86 @@ def event_ids(ids: list | None) -> str | None:
     return f"{ids[0]}, {ids[1]}, …, {ids[-1]} ({count} événements)"
 
 
+# The minutes of an hour as a clock writes them: "00" to "59".
+_MINUTES = np.array([f"{minute:02d}" for minute in range(60)], dtype=object)
+
+
+def _instant_words(array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_words` of every instant of a TIMESTAMP WITH TIME ZONE vector at once: its days, its
+    days with their weekday and its times, as arrays of text, and where the vector is NULL
+    (their words there are meaningless). The words of each distinct UTC hour are worked out
+    once (`_hour_words`) and each instant's minutes added in one operation; an instant whose
+    hour has no words of its own (a clock change within it) is worded alone."""
+    micros = array.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    null = np.asarray(micros.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    seconds = np.asarray(micros.fill_null(0).to_numpy(zero_copy_only=False)) // 1_000_000
+    hours, at = np.unique(seconds // 3600, return_inverse=True)
+    shared = [_hour_words(int(hour)) for hour in hours]
+    words = [
+        np.array([("" if found is None else found[part]) for found in shared], dtype=object)[at]
+        for part in range(4)
+    ]
+    day, weekday_day, hour_text, note = words
+    clock = hour_text + _MINUTES[seconds % 3600 // 60] + note
+    alone = np.array([found is None for found in shared], dtype=bool)[at] & ~null
+    for row in np.flatnonzero(alone):
+        day[row], weekday_day[row], clock[row] = _words(int(seconds[row]) * 1_000_000)
+    return day, weekday_day, clock, null
+
+
+def _texts_of(words: np.ndarray, null: np.ndarray) -> pa.Array:
+    """An array of text as a VARCHAR vector, NULL where ``null``."""
+    words[null] = None
+    return pa.array(words, pa.string())
+
+
+def _long_dates(instants) -> pa.Array:
+    day, _, _, null = _instant_words(instants)
+    return _texts_of(day, null)
+
+
+def _weekday_dates(instants) -> pa.Array:
+    _, weekday_day, _, null = _instant_words(instants)
+    return _texts_of(weekday_day, null)
+
+
+def _clocks(instants) -> pa.Array:
+    _, _, clock, null = _instant_words(instants)
+    return _texts_of(clock, null)
+
+
+def _whens(instants) -> pa.Array:
+    day, _, clock, null = _instant_words(instants)
+    return _texts_of(day + " à " + clock, null)
+
+
+def _day_spans(firsts, lasts) -> pa.Array:
+    _, weekday_day, first_clock, first_null = _instant_words(firsts)
+    last_clock, last_null = _instant_words(lasts)[2:]
+    words = np.where(
+        first_clock == last_clock,
+        weekday_day + " à " + first_clock,
+        weekday_day + " entre " + first_clock + " et " + last_clock,
+    )
+    return _texts_of(words, first_null | last_null)
+
+
+def _durings(firsts, lasts) -> pa.Array:
+    first_day, _, first_clock, first_null = _instant_words(firsts)
+    last_day, _, last_clock, last_null = _instant_words(lasts)
+    same_day = first_day == last_day
+    words = np.where(
+        same_day & (first_clock == last_clock),
+        "le " + first_day + " à " + first_clock,
+        np.where(
+            same_day,
+            "le " + first_day + " entre " + first_clock + " et " + last_clock,
+            "du " + first_day + " à " + first_clock + " au " + last_day + " à " + last_clock,
+        ),
+    )
+    return _texts_of(words, first_null | last_null)
+
+
 def _texts(array) -> list:
     """A VARCHAR vector as Python values."""
     return array.to_pylist()
@@ -342,6 +423,19 @@ FUNCTIONS = (
 )
 
 
+# The functions of instants as DuckDB runs them: a whole vector worded at once
+# (`_instant_words`), the same words as those of FUNCTIONS (which Spark runs), NULL in any
+# argument giving NULL.
+INSTANT_VECTORS = {
+    "fr_long_date": _long_dates,
+    "fr_day": _weekday_dates,
+    "fr_clock": _clocks,
+    "fr_when": _whens,
+    "fr_during": _durings,
+    "fr_day_span": _day_spans,
+}
+
+
 def _vectorised(function, parameters: list, strict: bool):
     """``function`` over Arrow arrays, a whole vector per call (a Python call per row costs more
     than the formatting itself); when ``strict``, NULL in, NULL out. DuckDB reads the arity
@@ -380,7 +474,7 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         if name not in have:
             con.create_function(
                 name,
-                _vectorised(function, parameters, strict),
+                INSTANT_VECTORS.get(name) or _vectorised(function, parameters, strict),
                 parameters,
                 VARCHAR,
                 type="arrow",
