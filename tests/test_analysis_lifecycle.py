@@ -132,6 +132,20 @@ def test_a_delegation_finding_keeps_its_id_across_months_and_runs(case):
     ]
 
 
+def test_each_delegation_level_rule_finding_something_in_the_month_gets_its_run(case):
+    """The months before are looked at for every delegation-level rule that finds something
+    in the month (only those): two rules holding since February are both ongoing in April."""
+    open_ended_replacement(case)
+    case.grant(HOLDER, ASSISTANT, "2026-02-02 10:00")  # on no roster of the holder
+    case.coverage("2026-02-01 00:00", "2026-04-30 23:00")
+    case.refresh("2026-04")
+    found = {(r, s, first) for r, _, s, first in lifecycle_of(case, APRIL)}
+    assert {
+        ("open_ended_replacement", "ongoing", FEBRUARY.first_day),
+        ("delegate_outside_practice", "ongoing", FEBRUARY.first_day),
+    } <= found
+
+
 def test_another_delegation_of_the_same_pair_is_another_finding(case):
     open_ended_replacement(case, "2026-02-02 09:00")
     case.revoke(HOLDER, REPLACEMENT, "2026-02-20 09:00")
