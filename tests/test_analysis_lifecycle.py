@@ -132,17 +132,24 @@ def test_a_delegation_finding_keeps_its_id_across_months_and_runs(case):
     ]
 
 
-def test_each_delegation_level_rule_finding_something_in_the_month_gets_its_run(case):
-    """The months before are looked at for every delegation-level rule that finds something
-    in the month (only those): two rules holding since February are both ongoing in April."""
-    open_ended_replacement(case)
+def test_each_delegation_level_rule_gets_its_own_run(case):
+    """Every delegation-level rule finding something in the month gets its own run, over the
+    delegations its findings are about (a third party who gave one included): rules holding
+    since February or March are ongoing in April."""
+    case.practice(staff=[REPLACEMENT, SECRETARY])
+    case.grant(HOLDER, REPLACEMENT, "2026-02-02 09:00", role="replacement")
     case.grant(HOLDER, ASSISTANT, "2026-02-02 10:00")  # on no roster of the holder
+    case.grant(HOLDER, SECRETARY, "2026-03-02 10:00", performed_by=STRANGER)
+    # (Used: no other delegation-level finding about the secretary.)
+    case.event(HOLDER, SECRETARY, "2026-04-14 10:00")
     case.coverage("2026-02-01 00:00", "2026-04-30 23:00")
     case.refresh("2026-04")
     found = {(r, s, first) for r, _, s, first in lifecycle_of(case, APRIL)}
     assert {
         ("open_ended_replacement", "ongoing", FEBRUARY.first_day),
         ("delegate_outside_practice", "ongoing", FEBRUARY.first_day),
+        # (Its actor is the third party, not the délégataire.)
+        ("delegation_not_by_holder", "ongoing", MARCH.first_day),
     } <= found
 
 
