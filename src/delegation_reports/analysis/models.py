@@ -1225,39 +1225,25 @@ def reads_all_months(rule_id: str) -> bool:
 
 
 def _delegation_history(con, month: Month, rules: list[str], params: dict, defaults: dict) -> None:
-    """Evaluate the delegation-level ``rules`` for ``month`` and, those that find something
-    in it, for every month of trace coverage before it, in one statement over all those
-    months (they read small tables: delegation periods, monthly marts), into the temp table
-    ``delegation_history``, beside ``month_grid``, those months: their rows of ``month`` are
-    findings of the month, and `finding_first_month.sql` reads from them, for each finding,
-    the first month of the run of consecutive covered months, ending with ``month``, in which
-    it holds (see `_findings_of_month`). The result depends on the data only, never on which
-    months were built before."""
-    months = _coverage_months(con, month)
+    """Evaluate the delegation-level ``rules`` for every month of trace coverage up to
+    ``month``, in one statement over all those months (they read small tables: delegation
+    periods, monthly marts), into the temp table ``delegation_history``, beside
+    ``month_grid``, those months: their rows of ``month`` are findings of the month, and
+    `finding_first_month.sql` reads from them, for each finding, the first month of the run
+    of consecutive covered months, ending with ``month``, in which it holds (see
+    `_findings_of_month`). The result depends on the data only, never on which months were
+    built before."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE month_grid AS {sql_text('models/month/month_grid.sql')}",
-        {"months": months},
+        {"months": _coverage_months(con, month)},
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE delegation_history (month DATE, {_RULE_OUTPUT})")
-    if not rules:
-        return
-    # The month's own rows first. A finding's run ends with the month: the months before
-    # matter only to the rules that find something in it (and often none does).
-    union, days = _union_of_rules(
-        rules, defaults, lambda sql: f"SELECT $month AS month, r.* FROM ({sql}\n) AS r"
-    )
-    _run(con, f"INSERT INTO delegation_history BY NAME {union}", {**params, **days})
-    found = {
-        r for (r,) in con.execute("SELECT DISTINCT rule_id FROM delegation_history").fetchall()
-    }
-    # (A rule whose rows name another rule: every rule looks back.)
-    before = rules if found - set(rules) else [r for r in rules if r in found]
-    if before and months[0] < month.first_day:
+    if rules:
         union, days = _union_of_rules(
-            before,
+            rules,
             defaults,
             lambda sql: (
-                "SELECT g.month, r.* FROM (SELECT * FROM month_grid WHERE month < $month) AS g, "
+                "SELECT g.month, r.* FROM month_grid AS g, "
                 "LATERAL (" + _WINDOW_PARAM.sub(r"g.\1", sql) + "\n) AS r"
             ),
         )
