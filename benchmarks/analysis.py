@@ -3,7 +3,8 @@
 Builds a warehouse of N audit events (default 5 million) over 2,000 mailboxes and twelve
 months, with rosters and delegations, then times in the same run:
 
-1. baseline: one aggregate scanning the whole audit table (events per mailbox and action);
+1. baseline: one aggregate scanning the whole audit table (events per mailbox and action),
+   timed before each repetition of the cases below (its median over all of them);
 2. analysis: what follows the arrival of a new audit file covering one month (its rows
    and manifest entry are written before, untimed: ingestion is benchmarked apart): the
    refresh of the models for that month (its marts and findings; the core models are
@@ -116,11 +117,14 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(fn, repeat: int, cpu: list | None = None, setup=None) -> float:
+def timed(fn, repeat: int, cpu: list | None = None, setup=None, beside=None) -> float:
     """The median wall-clock time of ``fn``; its median CPU time is appended to ``cpu``.
-    ``setup()``, untimed, runs before each call."""
+    ``setup()``, untimed, runs before each call, and ``beside()`` (the baseline, timing
+    itself) before that: the two are measured at the same moments of a shared machine."""
     times, cpu_times = [], []
     for _ in range(repeat):
+        if beside is not None:
+            beside()
         if setup is not None:
             setup()
         start, start_cpu = time.perf_counter(), _cpu()
@@ -210,18 +214,29 @@ def main() -> None:
         ]
         day_events = args.events // 250
 
+        # The baseline is timed before each repetition of every case (its median over all
+        # of them): a load that comes and goes on the machine weighs on both alike.
+        base_times, base_cpu = [], []
+
+        def baseline() -> None:
+            start, start_cpu = time.perf_counter(), _cpu()
+            con.execute(BASELINE).fetchall()
+            base_times.append(time.perf_counter() - start)
+            base_cpu.append(_cpu() - start_cpu)
+
         cpu: list[float] = []
-        base_s = timed(lambda: con.execute(BASELINE).fetchall(), args.repeat, cpu)
-        analysis_s = timed(analysis, args.repeat, cpu, setup=lambda: new_file(0))
-        added_s = timed(analysis, args.repeat, cpu, setup=lambda: new_file(day_events))
-        warm_s = timed(lambda: month_findings(con, month), args.repeat)
+        analysis_s = timed(analysis, args.repeat, cpu, lambda: new_file(0), baseline)
+        added_s = timed(analysis, args.repeat, cpu, lambda: new_file(day_events), baseline)
+        warm_s = timed(lambda: month_findings(con, month), args.repeat, beside=baseline)
 
         # What the first report to read the month adds: its attributed accesses, stored.
         def store():
             con.execute("DELETE FROM practice_access_state")
             ensure_practice_access(con, [month])
 
-        stored_s = timed(store, args.repeat)
+        stored_s = timed(store, args.repeat, beside=baseline)
+        base_s = statistics.median(base_times)
+        cpu.insert(0, statistics.median(base_cpu))
         n_findings = len(month_findings(con, month))
         n_month = con.execute(
             "SELECT count(*) FROM audit_event WHERE occurred_at >= ? AND occurred_at < ?",
