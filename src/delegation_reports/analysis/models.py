@@ -978,26 +978,24 @@ def _replace_by_key(
     otherwise every row of a key holding several is taken as changed, which writes more but
     gives the same slice."""
     same = " AND ".join(f"o.{name} IS NOT DISTINCT FROM n.{name}" for name in columns)
-    keys = [
-        k
-        for (k,) in con.execute(
-            f"SELECT DISTINCT coalesce(o.{key}, n.{key}) FROM ({old}) AS o "
-            f"FULL JOIN ({new}) AS n ON o.{key} = n.{key} WHERE NOT ({same})",
+    # (Kept in a table, not fetched: a first build changes every key of the month.)
+    [(changed,)] = con.execute(
+        f"CREATE OR REPLACE TEMP TABLE slice_changed AS SELECT DISTINCT coalesce(o.{key}, "
+        f"n.{key}) AS {key} FROM ({old}) AS o FULL JOIN ({new}) AS n ON o.{key} = n.{key} "
+        f"WHERE NOT ({same})",
+        {"month": month.first_day},
+    ).fetchall()
+    if changed:
+        con.execute(
+            f"DELETE FROM {table} WHERE month = $month "
+            f"AND {key} IN (SELECT {key} FROM temp.slice_changed)",
             {"month": month.first_day},
-        ).fetchall()
-    ]
-    if not keys:
-        return
-    listed = ", ".join(columns)
-    con.execute(
-        f"DELETE FROM {table} WHERE month = $month AND {key} IN (SELECT unnest($keys))",
-        {"month": month.first_day, "keys": keys},
-    )
-    con.execute(
-        f"INSERT INTO {table} ({listed}) SELECT DISTINCT * FROM ({new}) "
-        f"WHERE {key} IN (SELECT unnest($keys))",
-        {"keys": keys},
-    )
+        )
+        con.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT DISTINCT * FROM ({new}) "
+            f"WHERE {key} IN (SELECT {key} FROM temp.slice_changed)"
+        )
+    con.execute("DROP TABLE temp.slice_changed")
 
 
 def _slice_fingerprint(values: list[str]) -> str:
